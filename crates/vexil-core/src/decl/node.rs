@@ -1,0 +1,175 @@
+//! The flags file as an untyped YAML tree in which every node keeps its line and column.
+//!
+//! serde stops at the first error, but an operator fixing a flags file wants every
+//! mistake at once. So the parser only builds this tree (failing on YAML syntax
+//! alone), and `validate` walks it and collects every declaration error. Duplicate
+//! keys reach the tree too (`DuplicateKeyPolicy::PassThrough`): `validate` reports
+//! them with both locations.
+
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_saphyr::budget::BudgetBreach;
+use serde_saphyr::{Budget, DuplicateKeyPolicy, Spanned};
+
+use super::{DeclErrorKind, MAX_DEPTH};
+
+/// A YAML node and where it starts.
+pub(super) type Node = Spanned<Value>;
+
+#[derive(Debug)]
+pub(super) enum Value {
+    Null,
+    Bool(bool),
+    Int(i128),
+    Float(f64),
+    Str(String),
+    Seq,
+    Map(Vec<(Node, Node)>),
+}
+
+impl Value {
+    /// What a node is, for "found …" in messages: scalars show their value.
+    pub(super) fn describe(&self) -> String {
+        match self {
+            Value::Null => "null".to_owned(),
+            Value::Bool(b) => format!("the boolean {b}"),
+            Value::Int(i) => format!("the integer {i}"),
+            Value::Float(x) => format!("the number {x}"),
+            Value::Str(s) => format!("the string {}", crate::message::quoted(s)),
+            Value::Seq => "a sequence".to_owned(),
+            Value::Map(_) => "a mapping".to_owned(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Value {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(ValueVisitor)
+    }
+}
+
+struct ValueVisitor;
+
+impl<'de> Visitor<'de> for ValueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any YAML value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Int(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Int(v.into()))
+    }
+
+    fn visit_i128<E>(self, v: i128) -> Result<Value, E> {
+        Ok(Value::Int(v))
+    }
+
+    fn visit_u128<E: de::Error>(self, v: u128) -> Result<Value, E> {
+        // Beyond i128 nothing is a valid field value anyway; keep the magnitude.
+        Ok(i128::try_from(v).map_or(Value::Float(v as f64), Value::Int))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Float(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::Str(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::Str(v))
+    }
+
+    fn visit_bytes<E>(self, v: &[u8]) -> Result<Value, E> {
+        Ok(Value::Str(String::from_utf8_lossy(v).into_owned()))
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Value, D::Error> {
+        Value::deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        // No field of a declaration is a sequence, so the items are consumed but not kept.
+        while seq.next_element::<de::IgnoredAny>()?.is_some() {}
+        Ok(Value::Seq)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(4));
+        while let Some(key) = map.next_key::<Node>()? {
+            let value = map.next_value::<Node>()?;
+            entries.push((key, value));
+        }
+        Ok(Value::Map(entries))
+    }
+}
+
+/// Reads `text` into a located tree. Only YAML syntax and the parser's safety limits
+/// fail here, as `(line, column, error)`.
+pub(super) fn read(text: &str) -> Result<Node, (u64, u64, DeclErrorKind)> {
+    let mut options = serde_saphyr::Options::default();
+    // `yes`, `no`, `on` and `off` are strings in the flags file: `default: yes` is
+    // an error to fix, not a boolean to guess (YAML 1.2, CRATES.md P15).
+    options.strict_booleans = true;
+    // Duplicates reach `validate`, which reports them with both lines and goes on.
+    options.duplicate_keys = DuplicateKeyPolicy::PassThrough;
+    // Messages are one line each; the CLI adds the file name and location itself.
+    options.with_snippet = false;
+    let mut budget = Budget::default();
+    budget.max_depth = MAX_DEPTH;
+    options.budget = Some(budget);
+
+    serde_saphyr::from_str_with_options::<Node>(text, options).map_err(|error| {
+        let (line, column) = error
+            .location()
+            .map_or((1, 1), |at| (at.line().max(1), at.column().max(1)));
+        (
+            line,
+            column,
+            DeclErrorKind::Syntax {
+                message: syntax_message(&error, line, column),
+            },
+        )
+    })
+}
+
+/// The parser's message in vexil's words where we know better ones, without the
+/// location suffix the parser appends (the caller prints the location first).
+fn syntax_message(error: &serde_saphyr::Error, line: u64, column: u64) -> String {
+    match error.without_snippet() {
+        serde_saphyr::Error::MultipleDocuments { .. } => {
+            "the file holds more than one YAML document (a second '---'); a flags file is one mapping".to_owned()
+        }
+        serde_saphyr::Error::Budget { breach, .. } => match breach {
+            BudgetBreach::Depth { .. } => format!("the document nests deeper than {MAX_DEPTH} levels"),
+            other => format!("the document exceeds a parser safety limit ({other:?})"),
+        },
+        other => {
+            let message = other.to_string();
+            let suffix = format!(" at line {line}, column {column}");
+            match message.strip_suffix(&suffix) {
+                Some(stripped) => stripped.to_owned(),
+                None => message,
+            }
+        }
+    }
+}

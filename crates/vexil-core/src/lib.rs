@@ -1,0 +1,37 @@
+//! The runbook's rules as values and pure functions.
+//!
+//! Everything an operator decision depends on lives here, with no I/O, no async,
+//! no clock and no process environment: storage, the console, the API, the CLI and
+//! the `vexil` library all call into this crate and never the reverse.
+//!
+//! # Layout
+//!
+//! - [`key`]: `FlagKey` and `Env`, the two names every row and request carries.
+//! - [`risk`]: `Risk`, the `low | medium | high` tag of a declaration.
+//! - [`decl`]: the flags file (YAML) turned into a `FlagSet`, or every error in it,
+//!   each located by file, line and column.
+//! - [`env_var`]: the `FLAG_*` process variables, parsed with the runbook's on/off
+//!   spellings and captured once into an `EnvSnapshot`.
+//! - [`resolve`]: db > env > yaml, the source of a value and the dormant/invalid
+//!   markers.
+//! - [`rbac`]: `Role` and the role matrix of SPEC §5, as one table behind
+//!   `authorize`.
+//! - [`clock`]: the `Clock` trait; the process's real clock and the test clock
+//!   implement it outside this crate.
+
+pub mod clock;
+pub mod decl;
+pub mod env_var;
+pub mod key;
+mod message;
+pub mod rbac;
+pub mod resolve;
+pub mod risk;
+
+pub use clock::Clock;
+pub use decl::{DeclError, DeclErrorKind, DeclErrors, FlagDecl, FlagSet};
+pub use env_var::{EnvSnapshot, EnvVar, MasterSwitch};
+pub use key::{Env, EnvError, Envs, FlagKey, FlagKeyError};
+pub use rbac::{Action, Denied, Role, RoleError, authorize};
+pub use resolve::{Resolution, Resolved, Source, Undeclared, resolve, resolve_key};
+pub use risk::{Risk, RiskError};

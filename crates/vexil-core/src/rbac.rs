@@ -1,0 +1,184 @@
+//! Roles and the role matrix of SPEC §5, as one table behind `authorize`.
+//!
+//! The console, the API and the CLI all call `authorize`; none of them compares roles
+//! itself (invariant 5). A denial says which of the two reasons applies, because the
+//! API answers them with different codes (`forbidden`, `elevation_required`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::message::quoted;
+use crate::risk::Risk;
+
+/// An account's role, from least to most privileged (the derived order is the
+/// privilege order, which the matrix relies on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Readonly,
+    Support,
+    Ops,
+    Superadmin,
+}
+
+/// Why a text is not a role.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "unknown role {} (expected one of: readonly, support, ops, superadmin)",
+    quoted(text)
+)]
+pub struct RoleError {
+    text: String,
+}
+
+impl Role {
+    pub const ALL: [Role; 4] = [Role::Readonly, Role::Support, Role::Ops, Role::Superadmin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Readonly => "readonly",
+            Role::Support => "support",
+            Role::Ops => "ops",
+            Role::Superadmin => "superadmin",
+        }
+    }
+
+    /// Exact, lower-case spellings only.
+    pub fn parse(text: &str) -> Result<Role, RoleError> {
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == text)
+            .ok_or_else(|| RoleError {
+                text: text.to_owned(),
+            })
+    }
+}
+
+impl FromStr for Role {
+    type Err = RoleError;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Role::parse(text)
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Something an account asks to do. Actions on a flag carry its risk, since the risk
+/// is what the matrix turns on; the others have none to carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// Open `/console/flags`, list flags in the API or the CLI.
+    ViewFlags,
+    /// Open `/console/audit`, query the audit log.
+    ViewAudit,
+    Flip(Risk),
+    /// Mark a flag active for prod, opening a promotion.
+    MarkPromote,
+    ApprovePromotion,
+    /// Write the prod row of an approved promotion.
+    Promote(Risk),
+    RejectPromotion,
+}
+
+impl Action {
+    /// Every action, for tables that walk the whole matrix.
+    pub const ALL: [Action; 11] = [
+        Action::ViewFlags,
+        Action::ViewAudit,
+        Action::Flip(Risk::Low),
+        Action::Flip(Risk::Medium),
+        Action::Flip(Risk::High),
+        Action::MarkPromote,
+        Action::ApprovePromotion,
+        Action::Promote(Risk::Low),
+        Action::Promote(Risk::Medium),
+        Action::Promote(Risk::High),
+        Action::RejectPromotion,
+    ];
+}
+
+impl fmt::Display for Action {
+    /// The action as the end of "may not …".
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::ViewFlags => f.write_str("view the flags"),
+            Action::ViewAudit => f.write_str("view the audit log"),
+            Action::Flip(risk) => write!(f, "flip a {risk}-risk flag"),
+            Action::MarkPromote => f.write_str("mark a flag active for prod"),
+            Action::ApprovePromotion => f.write_str("approve a promotion"),
+            Action::Promote(risk) => write!(f, "promote a {risk}-risk flag"),
+            Action::RejectPromotion => f.write_str("reject a promotion"),
+        }
+    }
+}
+
+/// What an action needs: a minimum role, and for some a fresh TOTP elevation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Requirement {
+    pub role: Role,
+    pub elevation: bool,
+}
+
+/// Why an action is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Denied {
+    /// The role is too low; elevation would not help.
+    #[error("role {role} may not {action}: it needs {required}")]
+    Forbidden {
+        role: Role,
+        action: Action,
+        required: Role,
+    },
+    /// The role suffices, but the session (or request) is not elevated with TOTP.
+    #[error("to {action}, elevate with a fresh TOTP code first")]
+    ElevationRequired { action: Action },
+}
+
+/// SPEC §5, one row per action. This match is the only place a role is compared.
+pub fn requirement(action: Action) -> Requirement {
+    use Role::{Ops, Superadmin};
+    let role = |role| Requirement {
+        role,
+        elevation: false,
+    };
+    let elevated = |role| Requirement {
+        role,
+        elevation: true,
+    };
+    match action {
+        Action::ViewFlags | Action::ViewAudit => role(Ops),
+        Action::Flip(Risk::Low) => role(Ops),
+        Action::Flip(Risk::Medium) => role(Superadmin),
+        Action::Flip(Risk::High) => elevated(Superadmin),
+        Action::MarkPromote | Action::ApprovePromotion | Action::RejectPromotion => {
+            role(Superadmin)
+        }
+        Action::Promote(Risk::Low | Risk::Medium) => role(Superadmin),
+        Action::Promote(Risk::High) => elevated(Superadmin),
+    }
+}
+
+/// May an account with `role` do `action`? `elevated` is whether its session (or
+/// request) carries a valid TOTP elevation. A role that is too low is `Forbidden`
+/// whatever the elevation; elevation is asked for only of a role that suffices.
+pub fn authorize(role: Role, action: Action, elevated: bool) -> Result<(), Denied> {
+    let required = requirement(action);
+    if role < required.role {
+        return Err(Denied::Forbidden {
+            role,
+            action,
+            required: required.role,
+        });
+    }
+    if required.elevation && !elevated {
+        return Err(Denied::ElevationRequired { action });
+    }
+    Ok(())
+}
