@@ -22,9 +22,11 @@ use crate::risk::Risk;
 /// about 1.5 MB; anything past this limit is a mistake or an attack, not a flag list.
 pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
 
-/// The deepest nesting the parser follows. A declaration needs 2; the rest is room for
-/// a readable error instead of a stack overflow.
-pub const MAX_DEPTH: usize = 64;
+/// The deepest nesting the parser follows. A declaration needs 2 levels and a wrong
+/// value a few more. Each level costs stack in the parser and in `node` (about 50 KiB
+/// in a debug build), so the limit stays low enough that a hostile file is refused
+/// with a message even on a 1 MiB thread stack, never a stack overflow.
+pub const MAX_DEPTH: usize = 16;
 
 /// The soak used when a declaration does not set `soak_period_hours` (SPEC §1).
 pub const DEFAULT_SOAK_PERIOD_HOURS: u32 = 24;

@@ -136,6 +136,7 @@ pub(super) fn read(text: &str) -> Result<Node, (u64, u64, DeclErrorKind)> {
     options.with_snippet = false;
     let mut budget = Budget::default();
     budget.max_depth = MAX_DEPTH;
+    budget.flow_nesting_limit = MAX_DEPTH;
     options.budget = Some(budget);
 
     serde_saphyr::from_str_with_options::<Node>(text, options).map_err(|error| {
@@ -160,16 +161,21 @@ fn syntax_message(error: &serde_saphyr::Error, line: u64, column: u64) -> String
             "the file holds more than one YAML document (a second '---'); a flags file is one mapping".to_owned()
         }
         serde_saphyr::Error::Budget { breach, .. } => match breach {
-            BudgetBreach::Depth { .. } => format!("the document nests deeper than {MAX_DEPTH} levels"),
+            BudgetBreach::Depth { .. } => depth_message(),
             other => format!("the document exceeds a parser safety limit ({other:?})"),
         },
         other => {
             let message = other.to_string();
             let suffix = format!(" at line {line}, column {column}");
-            match message.strip_suffix(&suffix) {
-                Some(stripped) => stripped.to_owned(),
-                None => message,
+            match message.strip_suffix(&suffix).unwrap_or(&message) {
+                // The scanner's own limit on flow nesting (`[[[…`), set to MAX_DEPTH.
+                "recursion limit exceeded" => depth_message(),
+                stripped => stripped.to_owned(),
             }
         }
     }
+}
+
+fn depth_message() -> String {
+    format!("the document nests deeper than {MAX_DEPTH} levels")
 }

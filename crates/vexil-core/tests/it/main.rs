@@ -1,0 +1,6 @@
+//! vexil-core's integration tests: one binary, one module per feature (STYLE.md rule 7).
+
+mod decl;
+mod decl_roundtrip;
+mod rbac;
+mod resolve;
