@@ -41,26 +41,21 @@ fn check(
 }
 
 #[test]
+#[rustfmt::skip]
 fn role_matrix() {
-    //    action                               readonly  support   ops       superadmin
-    //                                         (plain, elevated) in each column
-    check(Action::ViewFlags, [F, F], [F, F], [A, A], [A, A]);
-    check(Action::ViewAudit, [F, F], [F, F], [A, A], [A, A]);
-    check(Action::Flip(Risk::Low), [F, F], [F, F], [A, A], [A, A]);
-    check(Action::Flip(Risk::Medium), [F, F], [F, F], [F, F], [A, A]);
-    check(Action::Flip(Risk::High), [F, F], [F, F], [F, F], [E, A]);
-    check(Action::MarkPromote, [F, F], [F, F], [F, F], [A, A]);
-    check(Action::ApprovePromotion, [F, F], [F, F], [F, F], [A, A]);
-    check(Action::Promote(Risk::Low), [F, F], [F, F], [F, F], [A, A]);
-    check(
-        Action::Promote(Risk::Medium),
-        [F, F],
-        [F, F],
-        [F, F],
-        [A, A],
-    );
-    check(Action::Promote(Risk::High), [F, F], [F, F], [F, F], [E, A]);
-    check(Action::RejectPromotion, [F, F], [F, F], [F, F], [A, A]);
+    //    action                            readonly  support  ops      superadmin
+    //                                      [plain, elevated] in each column
+    check(Action::ViewFlags,                [F, F],   [F, F],  [A, A],  [A, A]);
+    check(Action::ViewAudit,                [F, F],   [F, F],  [A, A],  [A, A]);
+    check(Action::Flip(Risk::Low),          [F, F],   [F, F],  [A, A],  [A, A]);
+    check(Action::Flip(Risk::Medium),       [F, F],   [F, F],  [F, F],  [A, A]);
+    check(Action::Flip(Risk::High),         [F, F],   [F, F],  [F, F],  [E, A]);
+    check(Action::MarkPromote,              [F, F],   [F, F],  [F, F],  [A, A]);
+    check(Action::ApprovePromotion,         [F, F],   [F, F],  [F, F],  [A, A]);
+    check(Action::Promote(Risk::Low),       [F, F],   [F, F],  [F, F],  [A, A]);
+    check(Action::Promote(Risk::Medium),    [F, F],   [F, F],  [F, F],  [A, A]);
+    check(Action::Promote(Risk::High),      [F, F],   [F, F],  [F, F],  [E, A]);
+    check(Action::RejectPromotion,          [F, F],   [F, F],  [F, F],  [A, A]);
 }
 
 #[test]

@@ -67,56 +67,57 @@ fn check(
 }
 
 #[test]
+#[rustfmt::skip]
 fn resolution_table() {
     use Source::{Db, Env, Yaml};
-    //    master          row      variable      (value, source, dormant, invalid)
+    //    master        row      variable      (value, source, dormant, invalid)
     // Master switch on.
-    check(MASTER_ON, ROW_ON, VAR_ON, (true, Db, true, false));
-    check(MASTER_ON, ROW_ON, VAR_OFF, (true, Db, true, false));
-    check(MASTER_ON, ROW_ON, VAR_INVALID, (true, Db, true, true));
-    check(MASTER_ON, ROW_ON, VAR_UNSET, (true, Db, false, false));
-    check(MASTER_ON, ROW_OFF, VAR_ON, (false, Db, true, false));
-    check(MASTER_ON, ROW_OFF, VAR_OFF, (false, Db, true, false));
-    check(MASTER_ON, ROW_OFF, VAR_INVALID, (false, Db, true, true));
-    check(MASTER_ON, ROW_OFF, VAR_UNSET, (false, Db, false, false));
-    check(MASTER_ON, NO_ROW, VAR_ON, (true, Env, false, false));
-    check(MASTER_ON, NO_ROW, VAR_OFF, (false, Env, false, false));
-    check(MASTER_ON, NO_ROW, VAR_INVALID, (true, Yaml, false, true));
-    check(MASTER_ON, NO_ROW, VAR_UNSET, (true, Yaml, false, false));
+    check(MASTER_ON,      ROW_ON,  VAR_ON,       (true, Db, true, false));
+    check(MASTER_ON,      ROW_ON,  VAR_OFF,      (true, Db, true, false));
+    check(MASTER_ON,      ROW_ON,  VAR_INVALID,  (true, Db, true, true));
+    check(MASTER_ON,      ROW_ON,  VAR_UNSET,    (true, Db, false, false));
+    check(MASTER_ON,      ROW_OFF, VAR_ON,       (false, Db, true, false));
+    check(MASTER_ON,      ROW_OFF, VAR_OFF,      (false, Db, true, false));
+    check(MASTER_ON,      ROW_OFF, VAR_INVALID,  (false, Db, true, true));
+    check(MASTER_ON,      ROW_OFF, VAR_UNSET,    (false, Db, false, false));
+    check(MASTER_ON,      NO_ROW,  VAR_ON,       (true, Env, false, false));
+    check(MASTER_ON,      NO_ROW,  VAR_OFF,      (false, Env, false, false));
+    check(MASTER_ON,      NO_ROW,  VAR_INVALID,  (true, Yaml, false, true));
+    check(MASTER_ON,      NO_ROW,  VAR_UNSET,    (true, Yaml, false, false));
     // Master switch off.
-    check(MASTER_OFF, ROW_ON, VAR_ON, (true, Env, false, false));
-    check(MASTER_OFF, ROW_ON, VAR_OFF, (false, Env, false, false));
-    check(MASTER_OFF, ROW_ON, VAR_INVALID, (true, Yaml, false, true));
-    check(MASTER_OFF, ROW_ON, VAR_UNSET, (true, Yaml, false, false));
-    check(MASTER_OFF, ROW_OFF, VAR_ON, (true, Env, false, false));
-    check(MASTER_OFF, ROW_OFF, VAR_OFF, (false, Env, false, false));
-    check(MASTER_OFF, ROW_OFF, VAR_INVALID, (true, Yaml, false, true));
-    check(MASTER_OFF, ROW_OFF, VAR_UNSET, (true, Yaml, false, false));
-    check(MASTER_OFF, NO_ROW, VAR_ON, (true, Env, false, false));
-    check(MASTER_OFF, NO_ROW, VAR_OFF, (false, Env, false, false));
-    check(MASTER_OFF, NO_ROW, VAR_INVALID, (true, Yaml, false, true));
-    check(MASTER_OFF, NO_ROW, VAR_UNSET, (true, Yaml, false, false));
+    check(MASTER_OFF,     ROW_ON,  VAR_ON,       (true, Env, false, false));
+    check(MASTER_OFF,     ROW_ON,  VAR_OFF,      (false, Env, false, false));
+    check(MASTER_OFF,     ROW_ON,  VAR_INVALID,  (true, Yaml, false, true));
+    check(MASTER_OFF,     ROW_ON,  VAR_UNSET,    (true, Yaml, false, false));
+    check(MASTER_OFF,     ROW_OFF, VAR_ON,       (true, Env, false, false));
+    check(MASTER_OFF,     ROW_OFF, VAR_OFF,      (false, Env, false, false));
+    check(MASTER_OFF,     ROW_OFF, VAR_INVALID,  (true, Yaml, false, true));
+    check(MASTER_OFF,     ROW_OFF, VAR_UNSET,    (true, Yaml, false, false));
+    check(MASTER_OFF,     NO_ROW,  VAR_ON,       (true, Env, false, false));
+    check(MASTER_OFF,     NO_ROW,  VAR_OFF,      (false, Env, false, false));
+    check(MASTER_OFF,     NO_ROW,  VAR_INVALID,  (true, Yaml, false, true));
+    check(MASTER_OFF,     NO_ROW,  VAR_UNSET,    (true, Yaml, false, false));
     // Master switch unset.
-    check(MASTER_UNSET, ROW_ON, VAR_ON, (true, Env, false, false));
-    check(MASTER_UNSET, ROW_ON, VAR_OFF, (false, Env, false, false));
-    check(MASTER_UNSET, ROW_ON, VAR_INVALID, (true, Yaml, false, true));
-    check(MASTER_UNSET, ROW_ON, VAR_UNSET, (true, Yaml, false, false));
-    check(MASTER_UNSET, ROW_OFF, VAR_ON, (true, Env, false, false));
-    check(MASTER_UNSET, ROW_OFF, VAR_OFF, (false, Env, false, false));
+    check(MASTER_UNSET,   ROW_ON,  VAR_ON,       (true, Env, false, false));
+    check(MASTER_UNSET,   ROW_ON,  VAR_OFF,      (false, Env, false, false));
+    check(MASTER_UNSET,   ROW_ON,  VAR_INVALID,  (true, Yaml, false, true));
+    check(MASTER_UNSET,   ROW_ON,  VAR_UNSET,    (true, Yaml, false, false));
+    check(MASTER_UNSET,   ROW_OFF, VAR_ON,       (true, Env, false, false));
+    check(MASTER_UNSET,   ROW_OFF, VAR_OFF,      (false, Env, false, false));
     check(
         MASTER_UNSET,
         ROW_OFF,
         VAR_INVALID,
         (true, Yaml, false, true),
     );
-    check(MASTER_UNSET, ROW_OFF, VAR_UNSET, (true, Yaml, false, false));
-    check(MASTER_UNSET, NO_ROW, VAR_ON, (true, Env, false, false));
-    check(MASTER_UNSET, NO_ROW, VAR_OFF, (false, Env, false, false));
-    check(MASTER_UNSET, NO_ROW, VAR_INVALID, (true, Yaml, false, true));
-    check(MASTER_UNSET, NO_ROW, VAR_UNSET, (true, Yaml, false, false));
+    check(MASTER_UNSET,   ROW_OFF, VAR_UNSET,    (true, Yaml, false, false));
+    check(MASTER_UNSET,   NO_ROW,  VAR_ON,       (true, Env, false, false));
+    check(MASTER_UNSET,   NO_ROW,  VAR_OFF,      (false, Env, false, false));
+    check(MASTER_UNSET,   NO_ROW,  VAR_INVALID,  (true, Yaml, false, true));
+    check(MASTER_UNSET,   NO_ROW,  VAR_UNSET,    (true, Yaml, false, false));
     // Master switch invalid.
-    check(MASTER_INVALID, ROW_ON, VAR_ON, (true, Env, false, false));
-    check(MASTER_INVALID, ROW_ON, VAR_OFF, (false, Env, false, false));
+    check(MASTER_INVALID, ROW_ON,  VAR_ON,       (true, Env, false, false));
+    check(MASTER_INVALID, ROW_ON,  VAR_OFF,      (false, Env, false, false));
     check(
         MASTER_INVALID,
         ROW_ON,
@@ -129,8 +130,8 @@ fn resolution_table() {
         VAR_UNSET,
         (true, Yaml, false, false),
     );
-    check(MASTER_INVALID, ROW_OFF, VAR_ON, (true, Env, false, false));
-    check(MASTER_INVALID, ROW_OFF, VAR_OFF, (false, Env, false, false));
+    check(MASTER_INVALID, ROW_OFF, VAR_ON,       (true, Env, false, false));
+    check(MASTER_INVALID, ROW_OFF, VAR_OFF,      (false, Env, false, false));
     check(
         MASTER_INVALID,
         ROW_OFF,
@@ -143,8 +144,8 @@ fn resolution_table() {
         VAR_UNSET,
         (true, Yaml, false, false),
     );
-    check(MASTER_INVALID, NO_ROW, VAR_ON, (true, Env, false, false));
-    check(MASTER_INVALID, NO_ROW, VAR_OFF, (false, Env, false, false));
+    check(MASTER_INVALID, NO_ROW,  VAR_ON,       (true, Env, false, false));
+    check(MASTER_INVALID, NO_ROW,  VAR_OFF,      (false, Env, false, false));
     check(
         MASTER_INVALID,
         NO_ROW,
@@ -174,7 +175,10 @@ fn the_yaml_default_decides_when_nothing_else_does() {
         MasterSwitch::On,
     );
     assert_eq!((resolved.value, resolved.source), (false, Source::Yaml));
-    assert_eq!(resolved.invalid_env_var.map(|v| v.raw()), Some("nonsense"));
+    assert_eq!(
+        resolved.invalid_env_var.map(vexil_core::EnvVar::raw),
+        Some("nonsense")
+    );
 }
 
 #[test]
