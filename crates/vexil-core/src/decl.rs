@@ -115,6 +115,8 @@ impl FlagDecl {
 
 impl FlagSet {
     /// Parses a flags file. `source` names it in every error (`feature_flags.yaml:3:5: …`).
+    /// A reader need not read past [`MAX_FILE_BYTES`] + 1 bytes: that is enough to be
+    /// refused as too large.
     pub fn parse(source: &str, bytes: &[u8]) -> Result<FlagSet, DeclErrors> {
         if bytes.len() > MAX_FILE_BYTES {
             return Err(DeclErrors::single(
@@ -122,7 +124,6 @@ impl FlagSet {
                 1,
                 1,
                 DeclErrorKind::TooLarge {
-                    size: bytes.len(),
                     limit: MAX_FILE_BYTES,
                 },
             ));

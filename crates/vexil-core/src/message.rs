@@ -36,6 +36,20 @@ impl fmt::Display for Quoted<'_> {
     }
 }
 
+/// `text` with control characters escaped, so that a message that quotes input (as a
+/// parser's may) stays one line and cannot drive the operator's terminal.
+pub(crate) fn one_line(text: &str) -> String {
+    text.chars()
+        .map(|ch| {
+            if ch.is_control() {
+                ch.escape_debug().to_string()
+            } else {
+                ch.to_string()
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -36,8 +36,8 @@ pub const FIELDS: [&str; 4] = ["default", "soak_period_hours", "description", "r
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeclErrorKind {
-    #[error("the file is {size} bytes; the limit is {limit} bytes")]
-    TooLarge { size: usize, limit: usize },
+    #[error("the file is larger than the limit of {limit} bytes")]
+    TooLarge { limit: usize },
     #[error("the file is not valid UTF-8")]
     NotUtf8,
     #[error("YAML syntax: {message}")]

@@ -170,7 +170,7 @@ fn syntax_message(error: &serde_saphyr::Error, line: u64, column: u64) -> String
             match message.strip_suffix(&suffix).unwrap_or(&message) {
                 // The scanner's own limit on flow nesting (`[[[…`), set to MAX_DEPTH.
                 "recursion limit exceeded" => depth_message(),
-                stripped => stripped.to_owned(),
+                stripped => crate::message::one_line(stripped),
             }
         }
     }

@@ -1,0 +1,138 @@
+//! `vexil check`: validate the flags file (SPEC §1).
+//!
+//! Success is one summary line on stdout. Failure is every error on its own stderr
+//! line, `file:line:col: flag 'key': message`, and exit 1. `--json` prints either
+//! result on stdout. A file that cannot be read is a one-line error and exit 2.
+//!
+//! The `FLAG_*` variables of the calling process are checked against the file too and
+//! reported as warnings (they never change the exit code): on an application host, a
+//! variable that names no declared flag or holds an invalid value is a silent bug.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use anyhow::Context;
+use serde::Serialize;
+use vexil_core::decl::{MAX_FILE_BYTES, RiskCounts};
+use vexil_core::{DeclError, EnvSnapshot, FlagDecl, FlagSet};
+
+use crate::Outcome;
+use crate::cli::{CheckArgs, GlobalArgs};
+use crate::config;
+
+pub(crate) fn run(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<Outcome> {
+    let path = &global.flags;
+    let source = path.display().to_string();
+    let bytes = read_flags_file(path)?;
+    let env = config::flag_env();
+    match FlagSet::parse(&source, &bytes) {
+        Ok(flags) => {
+            let warnings = env_warnings(&flags, &env);
+            if args.json {
+                print_json(&Report::Valid {
+                    file: &source,
+                    valid: true,
+                    counts: flags.risk_counts(),
+                    flags: flags.iter().collect(),
+                    warnings: &warnings,
+                })?;
+            } else {
+                println!("{}", summary(&source, &flags));
+            }
+            for warning in &warnings {
+                eprintln!("warning: {warning}");
+            }
+            Ok(Outcome::Success)
+        }
+        Err(errors) => {
+            if args.json {
+                print_json(&Report::Invalid {
+                    file: &source,
+                    valid: false,
+                    errors: errors.errors(),
+                })?;
+                let n = errors.len();
+                eprintln!(
+                    "error: {source}: {n} error{}",
+                    if n == 1 { "" } else { "s" }
+                );
+            } else {
+                for line in errors.lines() {
+                    eprintln!("{line}");
+                }
+            }
+            Ok(Outcome::Refused)
+        }
+    }
+}
+
+/// `--json` output: the flags of a valid file, or the errors of an invalid one.
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Report<'a> {
+    Valid {
+        file: &'a str,
+        valid: bool,
+        counts: RiskCounts,
+        flags: Vec<&'a FlagDecl>,
+        warnings: &'a [String],
+    },
+    Invalid {
+        file: &'a str,
+        valid: bool,
+        errors: &'a [DeclError],
+    },
+}
+
+/// Reads at most one byte past the limit, so that `--flags /dev/zero` is refused
+/// as too large instead of filling memory.
+fn read_flags_file(path: &Path) -> anyhow::Result<Vec<u8>> {
+    let hint = if path == Path::new("feature_flags.yaml") {
+        " (set --flags PATH or VEXIL_FLAGS)"
+    } else {
+        ""
+    };
+    let context = || format!("cannot read flags file '{}'{hint}", path.display());
+    let file = std::fs::File::open(path).with_context(context)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .with_context(context)?;
+    Ok(bytes)
+}
+
+/// `feature_flags.yaml: 12 flags (9 low, 2 medium, 1 high)`.
+fn summary(source: &str, flags: &FlagSet) -> String {
+    let RiskCounts { low, medium, high } = flags.risk_counts();
+    let n = flags.len();
+    let plural = if n == 1 { "" } else { "s" };
+    format!("{source}: {n} flag{plural} ({low} low, {medium} medium, {high} high)")
+}
+
+fn env_warnings(flags: &FlagSet, env: &EnvSnapshot) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if env.master_switch() == vexil_core::MasterSwitch::Invalid
+        && let Some(var) = env.master_var()
+    {
+        warnings.push(format!("{var}; the DB layer stays off"));
+    }
+    for var in env.unmatched(|key| flags.get(key).is_some()) {
+        warnings.push(format!(
+            "{} is set but overrides no declared flag",
+            var.name()
+        ));
+    }
+    for decl in flags {
+        if let Some(var) = env.get(decl.key().as_str()).filter(|var| !var.is_valid()) {
+            warnings.push(format!("{var}; flag {} ignores it", decl.key()));
+        }
+    }
+    warnings
+}
+
+fn print_json(report: &Report<'_>) -> anyhow::Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    serde_json::to_writer_pretty(&mut stdout, report).context("cannot write to stdout")?;
+    writeln!(stdout).context("cannot write to stdout")?;
+    Ok(())
+}

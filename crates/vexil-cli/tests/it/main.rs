@@ -1,0 +1,8 @@
+//! The `vexil` binary, run for real in a scratch directory (one test binary, one
+//! module per command).
+
+mod check;
+mod shape;
+
+/// The binary under test, built by cargo for this test run.
+const VEXIL: &str = env!("CARGO_BIN_EXE_vexil");
