@@ -48,7 +48,9 @@ pub struct FlagDecl {
 /// Every declared flag, in file order, looked up by key.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct FlagSet {
-    decls: IndexMap<FlagKey, FlagDecl>,
+    /// foldhash: applications look flags up by name on hot paths, and the keys are
+    /// the operator's own declarations, so SipHash's flooding defence buys nothing.
+    decls: IndexMap<FlagKey, FlagDecl, foldhash::fast::RandomState>,
 }
 
 /// A key declared twice in a set built in code.
