@@ -32,7 +32,10 @@ const CORE_FORBIDDEN_TEXT: [&str; 10] = [
 
 /// The files allowed to read the process environment by hand (invariant 4): the
 /// CLI's config, and the test kit that clears vexil's variables for a child process.
-const ENV_READERS: [&str; 2] = ["crates/vexil-cli/src/config.rs", "crates/vexil-testkit/src/workdir.rs"];
+const ENV_READERS: [&str; 2] = [
+    "crates/vexil-cli/src/config.rs",
+    "crates/vexil-testkit/src/workdir.rs",
+];
 
 /// A file past this many lines is split by domain noun (STYLE.md rule 10).
 const MAX_LINES: usize = 600;
@@ -52,16 +55,23 @@ pub(crate) fn problems(root: &Path) -> anyhow::Result<Vec<String>> {
         rust_files(&root.join(dir), &mut files)?;
     }
     files.sort();
-    let architecture = std::fs::read_to_string(root.join("ARCHITECTURE.md")).context("cannot read ARCHITECTURE.md")?;
+    let architecture = std::fs::read_to_string(root.join("ARCHITECTURE.md"))
+        .context("cannot read ARCHITECTURE.md")?;
 
     // Assembled so that this file does not match its own search.
     let env_read = ["env", "::var"].concat();
     let ignore_attr = ["#[", "ignore"].concat();
     for path in &files {
-        let rel = path.strip_prefix(root).unwrap_or(path).to_string_lossy().replace('\\', "/");
+        let rel = path
+            .strip_prefix(root)
+            .unwrap_or(path)
+            .to_string_lossy()
+            .replace('\\', "/");
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {rel}"))?;
         if !text.starts_with("//!") {
-            problems.push(format!("{rel}: does not open with a `//!` doc saying what it holds and why"));
+            problems.push(format!(
+                "{rel}: does not open with a `//!` doc saying what it holds and why"
+            ));
         }
         if text.contains(&env_read) && !ENV_READERS.contains(&rel.as_str()) {
             problems.push(format!(
@@ -70,11 +80,15 @@ pub(crate) fn problems(root: &Path) -> anyhow::Result<Vec<String>> {
             ));
         }
         if text.contains(&ignore_attr) {
-            problems.push(format!("{rel}: has an ignored test; a test runs or is deleted"));
+            problems.push(format!(
+                "{rel}: has an ignored test; a test runs or is deleted"
+            ));
         }
         let lines = text.lines().count();
         if lines > MAX_LINES {
-            problems.push(format!("{rel}: {lines} lines; split it by domain noun (limit {MAX_LINES})"));
+            problems.push(format!(
+                "{rel}: {lines} lines; split it by domain noun (limit {MAX_LINES})"
+            ));
         }
         if rel.starts_with("crates/vexil-core/src/") {
             for needle in CORE_FORBIDDEN_TEXT {
@@ -91,7 +105,9 @@ pub(crate) fn problems(root: &Path) -> anyhow::Result<Vec<String>> {
     }
     for krate in crate_dirs(root)? {
         if !architecture.contains(&krate) {
-            problems.push(format!("crates/{krate}: crate not named in ARCHITECTURE.md"));
+            problems.push(format!(
+                "crates/{krate}: crate not named in ARCHITECTURE.md"
+            ));
         }
     }
     for dep in dependencies_of(root, "vexil-core")? {
@@ -147,9 +163,13 @@ fn dependencies_of(root: &Path, package: &str) -> anyhow::Result<BTreeSet<String
         .output()
         .context("cannot run cargo metadata")?;
     if !output.status.success() {
-        bail!("cargo metadata failed: {}", String::from_utf8_lossy(&output.stderr).trim());
+        bail!(
+            "cargo metadata failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
     }
-    let metadata: Value = serde_json::from_slice(&output.stdout).context("cargo metadata printed invalid JSON")?;
+    let metadata: Value =
+        serde_json::from_slice(&output.stdout).context("cargo metadata printed invalid JSON")?;
     let names: HashMap<&str, &str> = metadata["packages"]
         .as_array()
         .context("cargo metadata has no packages")?
@@ -171,12 +191,16 @@ fn dependencies_of(root: &Path, package: &str) -> anyhow::Result<BTreeSet<String
     let mut seen = BTreeSet::new();
     let mut stack = vec![start];
     while let Some(id) = stack.pop() {
-        let Some(deps) = nodes.get(id).and_then(|node| node["deps"].as_array()) else { continue };
+        let Some(deps) = nodes.get(id).and_then(|node| node["deps"].as_array()) else {
+            continue;
+        };
         for dep in deps {
             let normal = dep["dep_kinds"]
                 .as_array()
                 .is_some_and(|kinds| kinds.iter().any(|k| k["kind"].is_null()));
-            let Some(dep_id) = dep["pkg"].as_str() else { continue };
+            let Some(dep_id) = dep["pkg"].as_str() else {
+                continue;
+            };
             if normal && seen.insert(names.get(dep_id).copied().unwrap_or(dep_id).to_owned()) {
                 stack.push(dep_id);
             }
@@ -192,7 +216,11 @@ mod tests {
     #[test]
     fn the_tree_is_tidy() {
         let problems = problems(&workspace_root()).expect("tidy could not run");
-        assert!(problems.is_empty(), "cargo xtask tidy found:\n{}", problems.join("\n"));
+        assert!(
+            problems.is_empty(),
+            "cargo xtask tidy found:\n{}",
+            problems.join("\n")
+        );
     }
 
     #[test]
@@ -204,6 +232,9 @@ mod tests {
             assert!(deps.contains(expected), "{expected} missing from {deps:?}");
         }
         let core = dependencies_of(&workspace_root(), "vexil-core").unwrap();
-        assert!(!core.contains("proptest"), "dev-dependencies are not run-time dependencies");
+        assert!(
+            !core.contains("proptest"),
+            "dev-dependencies are not run-time dependencies"
+        );
     }
 }

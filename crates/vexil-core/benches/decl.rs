@@ -32,14 +32,27 @@ fn bench(c: &mut Criterion) {
     group.sample_size(20);
     for n in [1_000, 10_000] {
         let yaml = flags_file(n);
-        assert_eq!(FlagSet::parse("f.yaml", yaml.as_bytes()).map(|f| f.len()), Ok(n));
+        assert_eq!(
+            FlagSet::parse("f.yaml", yaml.as_bytes()).map(|f| f.len()),
+            Ok(n)
+        );
         group.throughput(Throughput::Elements(n as u64));
-        group.bench_with_input(BenchmarkId::new("baseline_yaml_ignored_any", n), &yaml, |b, yaml| {
-            b.iter(|| serde_saphyr::from_str::<serde::de::IgnoredAny>(black_box(yaml)).unwrap());
-        });
-        group.bench_with_input(BenchmarkId::new("parse_and_validate", n), &yaml, |b, yaml| {
-            b.iter(|| FlagSet::parse("f.yaml", black_box(yaml.as_bytes())).unwrap());
-        });
+        group.bench_with_input(
+            BenchmarkId::new("baseline_yaml_ignored_any", n),
+            &yaml,
+            |b, yaml| {
+                b.iter(|| {
+                    serde_saphyr::from_str::<serde::de::IgnoredAny>(black_box(yaml)).unwrap()
+                });
+            },
+        );
+        group.bench_with_input(
+            BenchmarkId::new("parse_and_validate", n),
+            &yaml,
+            |b, yaml| {
+                b.iter(|| FlagSet::parse("f.yaml", black_box(yaml.as_bytes())).unwrap());
+            },
+        );
     }
     group.finish();
 }

@@ -2,8 +2,8 @@
 //! `EnvSnapshot` that holds them for the life of a process.
 //!
 //! The snapshot is captured once from an iterator of `(name, value)` pairs. The only
-//! caller that passes `std::env::vars()` lives in the CLI's config, so this crate never
-//! reads the process environment itself (ARCHITECTURE.md, invariant 1).
+//! caller that passes the real process variables lives in the CLI's config, so this
+//! crate never reads the process environment itself (see ARCHITECTURE.md).
 
 use std::fmt;
 
