@@ -18,6 +18,25 @@
 //!   `authorize`.
 //! - [`clock`]: the `Clock` trait; the process's real clock and the test clock
 //!   implement it outside this crate.
+//!
+//! # Example
+//!
+//! ```
+//! use vexil_core::{EnvSnapshot, FlagSet, Source, resolve};
+//!
+//! let flags = FlagSet::parse(
+//!     "feature_flags.yaml",
+//!     b"my_new_feature:\n  default: false\n  description: what it gates\n  risk: low\n",
+//! )?;
+//! let env = EnvSnapshot::capture([("FLAG_MY_NEW_FEATURE", "on"), ("PATH", "/bin")]);
+//! let decl = flags.get("my_new_feature").expect("declared above");
+//!
+//! // No DB row and the master switch unset: the variable wins over the YAML default.
+//! let resolved = resolve(decl, None, &env, env.master_switch());
+//! assert!(resolved.value);
+//! assert_eq!(resolved.source, Source::Env);
+//! # Ok::<(), vexil_core::DeclErrors>(())
+//! ```
 
 pub mod clock;
 pub mod decl;
