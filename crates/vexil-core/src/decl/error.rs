@@ -59,6 +59,8 @@ pub enum DeclErrorKind {
     DuplicateFlag { first_line: u64 },
     #[error("the declaration must be a mapping with default, description and risk, found {found}")]
     NotADeclaration { found: String },
+    #[error("a field name must be a string, found {found} (expected one of: {})", FIELDS.join(", "))]
+    FieldNotAString { found: String },
     #[error("unknown field {} (expected one of: {})", quoted(field), FIELDS.join(", "))]
     UnknownField { field: String },
     #[error("duplicate field '{field}' (first at line {first_line})")]

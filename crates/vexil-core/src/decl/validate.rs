@@ -5,9 +5,12 @@
 
 use std::collections::HashMap;
 
+use serde_saphyr::Location;
+
 use super::node::{Node, Value};
 use super::{
-    DEFAULT_SOAK_PERIOD_HOURS, DeclError, DeclErrorKind, FlagDecl, FlagSet, MAX_SOAK_PERIOD_HOURS,
+    DEFAULT_SOAK_PERIOD_HOURS, DeclError, DeclErrorKind, FIELDS, FlagDecl, FlagSet,
+    MAX_SOAK_PERIOD_HOURS,
 };
 use crate::env_var::MASTER_SWITCH;
 use crate::key::FlagKey;
@@ -15,65 +18,56 @@ use crate::risk::Risk;
 
 /// The whole file: a mapping of flag keys to declarations.
 pub(super) fn flag_set(root: Node) -> Result<FlagSet, Vec<DeclError>> {
-    let mut errors = Errors::default();
+    let mut errors = Vec::new();
     let entries = match root.value {
         Value::Map(entries) => entries,
-        Value::Null => {
-            errors.at_start(DeclErrorKind::Empty);
-            return Err(errors.0);
-        }
+        // An empty file, or one with only comments, is one null document.
+        Value::Null => return Err(vec![error(None, None, DeclErrorKind::Empty)]),
         other => {
-            errors.at(
-                &root.referenced,
+            let found = other.describe();
+            return Err(vec![error(
+                Some(&root.referenced),
                 None,
-                DeclErrorKind::NotAMapping {
-                    found: other.describe(),
-                },
-            );
-            return Err(errors.0);
+                DeclErrorKind::NotAMapping { found },
+            )]);
         }
     };
 
     let mut set = FlagSet::default();
     let mut first_lines: HashMap<String, u64> = HashMap::with_capacity(entries.len());
     for (key_node, decl_node) in entries {
+        let here = &key_node.referenced;
         let text = match key_node.value {
             Value::Str(text) => text,
             other => {
-                errors.at(
-                    &key_node.referenced,
+                let found = other.describe();
+                errors.push(error(
+                    Some(here),
                     None,
-                    DeclErrorKind::KeyNotAString {
-                        found: other.describe(),
-                    },
-                );
+                    DeclErrorKind::KeyNotAString { found },
+                ));
                 continue;
             }
         };
-        let here = &key_node.referenced;
+        let mut report = |at: &Location, kind| errors.push(error(Some(at), Some(&text), kind));
         if let Some(&first_line) = first_lines.get(&text) {
-            errors.at(
-                here,
-                Some(&text),
-                DeclErrorKind::DuplicateFlag { first_line },
-            );
+            report(here, DeclErrorKind::DuplicateFlag { first_line });
             continue;
         }
-        first_lines.insert(text.clone(), here.line());
 
         // A bad key does not stop the checks of its fields: both get reported.
         let key = match FlagKey::parse(&text) {
             Ok(key) if key.env_var_name() == MASTER_SWITCH => {
-                errors.at(here, Some(&text), DeclErrorKind::ReservedKey);
+                report(here, DeclErrorKind::ReservedKey);
                 None
             }
             Ok(key) => Some(key),
             Err(e) => {
-                errors.at(here, Some(&text), DeclErrorKind::InvalidKey(e));
+                report(here, DeclErrorKind::InvalidKey(e));
                 None
             }
         };
-        let fields = decl_fields(&text, here, decl_node, &mut errors);
+        let fields = decl_fields(here, decl_node, &mut report);
         if let (Some(key), Some(fields)) = (key, fields) {
             let decl = FlagDecl {
                 key: key.clone(),
@@ -84,11 +78,12 @@ pub(super) fn flag_set(root: Node) -> Result<FlagSet, Vec<DeclError>> {
             };
             set.decls.insert(key, decl);
         }
+        first_lines.insert(text, here.line());
     }
-    if errors.0.is_empty() {
+    if errors.is_empty() {
         Ok(set)
     } else {
-        Err(errors.0)
+        Err(errors)
     }
 }
 
@@ -100,15 +95,18 @@ struct Fields {
     risk: Risk,
 }
 
-/// One declaration's mapping. `None` when any field is missing or wrong (every such
-/// problem is in `errors`).
-fn decl_fields(key: &str, key_at: &Location, node: Node, errors: &mut Errors) -> Option<Fields> {
+/// One declaration's mapping; `key_at` is where its flag key is. `None` when any
+/// field is missing or wrong, each such problem passed to `report`.
+fn decl_fields(
+    key_at: &Location,
+    node: Node,
+    report: &mut impl FnMut(&Location, DeclErrorKind),
+) -> Option<Fields> {
     let entries = match node.value {
         Value::Map(entries) => entries,
         other => {
-            errors.at(
+            report(
                 &node.referenced,
-                Some(key),
                 DeclErrorKind::NotADeclaration {
                     found: other.describe(),
                 },
@@ -116,106 +114,80 @@ fn decl_fields(key: &str, key_at: &Location, node: Node, errors: &mut Errors) ->
             return None;
         }
     };
-    let before = errors.0.len();
     let mut default = None;
     let mut soak_period_hours = None;
     let mut description = None;
     let mut risk = None;
-    // The line each field was first seen on, to report a repeat and to tell a missing
-    // field from one that is present but wrong.
+    // Where each field (in `FIELDS` order) was first seen: to report a repeat, and to
+    // tell a missing field from one that is present but wrong.
     let mut seen: [Option<u64>; 4] = [None; 4];
+    let mut wrong = false;
+    let mut report = |at: &Location, kind| {
+        wrong = true;
+        report(at, kind);
+    };
 
-    for (field_node, value) in entries {
-        let name = match field_node.value {
+    for (name_node, value) in entries {
+        let name_at = &name_node.referenced;
+        let name = match name_node.value {
             Value::Str(name) => name,
             other => {
-                errors.at(
-                    &field_node.referenced,
-                    Some(key),
-                    DeclErrorKind::UnknownField {
-                        field: other.describe(),
+                report(
+                    name_at,
+                    DeclErrorKind::FieldNotAString {
+                        found: other.describe(),
                     },
                 );
                 continue;
             }
         };
-        let Some(index) = super::FIELDS.iter().position(|f| *f == name) else {
-            errors.at(
-                &field_node.referenced,
-                Some(key),
-                DeclErrorKind::UnknownField { field: name },
-            );
+        let Some(index) = FIELDS.iter().position(|field| *field == name) else {
+            report(name_at, DeclErrorKind::UnknownField { field: name });
             continue;
         };
-        let field = super::FIELDS[index];
         if let Some(first_line) = seen[index] {
-            errors.at(
-                &field_node.referenced,
-                Some(key),
-                DeclErrorKind::DuplicateField { field, first_line },
+            report(
+                name_at,
+                DeclErrorKind::DuplicateField {
+                    field: FIELDS[index],
+                    first_line,
+                },
             );
             continue;
         }
-        seen[index] = Some(field_node.referenced.line());
+        seen[index] = Some(name_at.line());
 
         let at = &value.referenced;
-        match field {
-            "default" => match value.value {
-                Value::Bool(b) => default = Some(b),
-                other => errors.at(
-                    at,
-                    Some(key),
-                    DeclErrorKind::BadDefault {
-                        found: other.describe(),
-                    },
-                ),
+        let found = || value.value.describe();
+        match (FIELDS[index], &value.value) {
+            ("default", Value::Bool(b)) => default = Some(*b),
+            ("default", _) => report(at, DeclErrorKind::BadDefault { found: found() }),
+            ("soak_period_hours", Value::Int(hours))
+                if (0..=i128::from(MAX_SOAK_PERIOD_HOURS)).contains(hours) =>
+            {
+                soak_period_hours = u32::try_from(*hours).ok();
+            }
+            ("soak_period_hours", _) => report(at, DeclErrorKind::BadSoakPeriod { found: found() }),
+            ("description", Value::Str(text)) if text.trim().is_empty() => {
+                report(at, DeclErrorKind::EmptyDescription);
+            }
+            ("description", Value::Str(text)) => description = Some(text.clone()),
+            ("description", _) => report(at, DeclErrorKind::BadDescription { found: found() }),
+            // What is left is "risk", the last of FIELDS.
+            (_, Value::Str(text)) => match Risk::parse(text) {
+                Ok(parsed) => risk = Some(parsed),
+                Err(_) => report(at, DeclErrorKind::BadRisk { found: found() }),
             },
-            "soak_period_hours" => match value.value {
-                Value::Int(hours) if (0..=i128::from(MAX_SOAK_PERIOD_HOURS)).contains(&hours) => {
-                    soak_period_hours = u32::try_from(hours).ok();
-                }
-                other => errors.at(
-                    at,
-                    Some(key),
-                    DeclErrorKind::BadSoakPeriod {
-                        found: other.describe(),
-                    },
-                ),
-            },
-            "description" => match value.value {
-                Value::Str(text) if text.trim().is_empty() => {
-                    errors.at(at, Some(key), DeclErrorKind::EmptyDescription);
-                }
-                Value::Str(text) => description = Some(text),
-                other => errors.at(
-                    at,
-                    Some(key),
-                    DeclErrorKind::BadDescription {
-                        found: other.describe(),
-                    },
-                ),
-            },
-            "risk" => match value.value {
-                Value::Str(text) if Risk::parse(&text).is_ok() => risk = Risk::parse(&text).ok(),
-                other => errors.at(
-                    at,
-                    Some(key),
-                    DeclErrorKind::BadRisk {
-                        found: other.describe(),
-                    },
-                ),
-            },
-            _ => unreachable!("FIELDS names four fields, all matched above"),
+            (_, _) => report(at, DeclErrorKind::BadRisk { found: found() }),
         }
     }
 
-    for (index, field) in super::FIELDS.iter().enumerate() {
-        let optional = *field == "soak_period_hours";
-        if seen[index].is_none() && !optional {
-            errors.at(key_at, Some(key), DeclErrorKind::MissingField { field });
+    for (index, field) in FIELDS.iter().enumerate() {
+        if seen[index].is_none() && *field != "soak_period_hours" {
+            report(key_at, DeclErrorKind::MissingField { field });
         }
     }
-    if errors.0.len() > before {
+    if wrong {
         return None;
     }
     Some(Fields {
@@ -226,27 +198,12 @@ fn decl_fields(key: &str, key_at: &Location, node: Node, errors: &mut Errors) ->
     })
 }
 
-type Location = serde_saphyr::Location;
-
-#[derive(Default)]
-struct Errors(Vec<DeclError>);
-
-impl Errors {
-    fn at(&mut self, location: &Location, key: Option<&str>, kind: DeclErrorKind) {
-        self.0.push(DeclError {
-            line: location.line().max(1),
-            column: location.column().max(1),
-            key: key.map(str::to_owned),
-            kind,
-        });
-    }
-
-    fn at_start(&mut self, kind: DeclErrorKind) {
-        self.0.push(DeclError {
-            line: 1,
-            column: 1,
-            key: None,
-            kind,
-        });
+/// An error at `at` (the start of the file when `None`), about flag `key` if known.
+fn error(at: Option<&Location>, key: Option<&str>, kind: DeclErrorKind) -> DeclError {
+    DeclError {
+        line: at.map_or(1, |at| at.line().max(1)),
+        column: at.map_or(1, |at| at.column().max(1)),
+        key: key.map(str::to_owned),
+        kind,
     }
 }

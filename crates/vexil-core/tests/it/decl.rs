@@ -89,7 +89,7 @@ fn unknown_field_names_the_allowed_ones() {
         "a:\n  default: false\n  description: x\n  risk: low\n  owner: team-x\n  1: y\n",
         &[
             "f.yaml:5:3: flag 'a': unknown field 'owner' (expected one of: default, soak_period_hours, description, risk)",
-            "f.yaml:6:3: flag 'a': unknown field 'the integer 1' (expected one of: default, soak_period_hours, description, risk)",
+            "f.yaml:6:3: flag 'a': a field name must be a string, found the integer 1 (expected one of: default, soak_period_hours, description, risk)",
         ],
     );
 }
