@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 /// vexil: see every feature flag, flip it safely, promote it from staging to prod,
 /// and answer "who changed what, when".
 #[derive(Debug, Parser)]
-#[command(name = "vexil", version, about, propagate_version = true)]
+#[command(name = "vexil", version, propagate_version = true)]
 pub(crate) struct Cli {
     #[command(flatten)]
     pub(crate) global: GlobalArgs,
