@@ -5,6 +5,7 @@
 //!
 //! - `cli.rs`: the clap definitions, the CLI's whole shape (SPEC §9).
 //! - `config.rs`: the one place that reads the process environment by hand.
+//! - `output.rs`: stdout and stderr, written without panicking.
 //! - `cmd/`: one file per command; each takes its parsed arguments and returns an
 //!   [`Outcome`].
 //!
@@ -17,6 +18,7 @@
 mod cli;
 mod cmd;
 mod config;
+mod output;
 
 use std::process::ExitCode;
 
@@ -35,9 +37,11 @@ fn main() -> ExitCode {
     match cmd::run(cli) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Refused) => ExitCode::from(1),
+        // The reader of our output left (`| head`): nothing more to say to anyone.
+        Err(error) if output::is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
             // `{:#}` prints the whole anyhow chain on one line: "a: b: c".
-            eprintln!("error: {error:#}");
+            output::diagnostic(format_args!("error: {error:#}"));
             ExitCode::from(2)
         }
     }

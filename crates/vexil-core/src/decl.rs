@@ -13,7 +13,7 @@ use indexmap::IndexMap;
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeStruct, Serializer};
 
-pub use error::{DeclError, DeclErrorKind, DeclErrors, FIELDS};
+pub use error::{DeclError, DeclErrorKind, DeclErrors};
 
 use crate::key::FlagKey;
 use crate::risk::Risk;
@@ -34,6 +34,47 @@ pub const DEFAULT_SOAK_PERIOD_HOURS: u32 = 24;
 /// The longest soak a declaration may ask for: one year. Anything longer is a typo
 /// (hours taken for minutes), and the promotion clock adds it to timestamps.
 pub const MAX_SOAK_PERIOD_HOURS: u32 = 24 * 365;
+
+/// A field of a declaration, in the order SPEC §1 lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    Default,
+    SoakPeriodHours,
+    Description,
+    Risk,
+}
+
+impl Field {
+    pub const ALL: [Field; 4] = [
+        Field::Default,
+        Field::SoakPeriodHours,
+        Field::Description,
+        Field::Risk,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Default => "default",
+            Field::SoakPeriodHours => "soak_period_hours",
+            Field::Description => "description",
+            Field::Risk => "risk",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Field> {
+        Field::ALL.into_iter().find(|field| field.name() == name)
+    }
+
+    /// Only the soak has a default (24 hours).
+    pub fn is_required(self) -> bool {
+        self != Field::SoakPeriodHours
+    }
+
+    /// `default, soak_period_hours, description, risk`, for "expected one of".
+    pub fn list() -> String {
+        Field::ALL.map(Field::name).join(", ")
+    }
+}
 
 /// One declared flag.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -67,8 +108,8 @@ pub struct RiskCounts {
 }
 
 impl FlagDecl {
-    /// A declaration from values already checked elsewhere; the description and soak
-    /// are checked here, with the same errors the flags file gives.
+    /// A declaration made in code, held to the same rules as one in a file (with the
+    /// same errors, unlocated).
     pub fn new(
         key: FlagKey,
         default: bool,
@@ -76,14 +117,13 @@ impl FlagDecl {
         description: String,
         risk: Risk,
     ) -> Result<FlagDecl, DeclErrorKind> {
+        check_key(&key)?;
         if soak_period_hours > MAX_SOAK_PERIOD_HOURS {
             return Err(DeclErrorKind::BadSoakPeriod {
                 found: format!("the integer {soak_period_hours}"),
             });
         }
-        if description.trim().is_empty() {
-            return Err(DeclErrorKind::EmptyDescription);
-        }
+        check_description(&description)?;
         Ok(FlagDecl {
             key,
             default,
@@ -220,6 +260,30 @@ impl Serialize for DeclFields<'_> {
         s.serialize_field("risk", &self.0.risk)?;
         s.end()
     }
+}
+
+/// A declared key may be any `FlagKey` but the one whose variable is the master switch.
+fn check_key(key: &FlagKey) -> Result<(), DeclErrorKind> {
+    if key.env_var_name() == crate::env_var::MASTER_SWITCH {
+        return Err(DeclErrorKind::ReservedKey);
+    }
+    Ok(())
+}
+
+/// SPEC §1's "one-line description": some text, and no line break, tab or other
+/// control character, which would break the console's table and the CLI's lines
+/// (and could drive a terminal).
+fn check_description(text: &str) -> Result<(), DeclErrorKind> {
+    if text.trim().is_empty() {
+        return Err(DeclErrorKind::EmptyDescription);
+    }
+    if let Some((position, ch)) = text.chars().enumerate().find(|(_, ch)| ch.is_control()) {
+        return Err(DeclErrorKind::DescriptionNotOneLine {
+            ch,
+            position: position + 1,
+        });
+    }
+    Ok(())
 }
 
 /// 1-based line and column (in characters) of the end of `prefix`.

@@ -12,7 +12,8 @@ use foldhash::HashMapExt;
 
 use serde::Serialize;
 
-use crate::message::quoted;
+use crate::key::FlagKey;
+use crate::message::{one_line, quoted};
 
 /// Every flag variable starts with this.
 pub const PREFIX: &str = "FLAG_";
@@ -72,13 +73,14 @@ impl EnvVar {
 impl fmt::Display for EnvVar {
     /// `FLAG_X=1`, or `FLAG_X='maybe' (invalid: expected one of 1, true, on, yes, 0, false, off, no)`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The name comes from the process environment too: escaped, it stays one line.
+        let name = one_line(&self.name);
         if self.is_valid() {
-            write!(f, "{}={}", self.name, self.raw.trim())
+            write!(f, "{name}={}", self.raw.trim())
         } else {
             write!(
                 f,
-                "{}={} (invalid: expected one of 1, true, on, yes, 0, false, off, no)",
-                self.name,
+                "{name}={} (invalid: expected one of 1, true, on, yes, 0, false, off, no)",
                 quoted(&self.raw)
             )
         }
@@ -151,8 +153,10 @@ impl EnvSnapshot {
     }
 
     /// The variable that overrides the flag `key` (`FLAG_<KEY>`), if set.
-    pub fn get(&self, key: &str) -> Option<&EnvVar> {
-        self.by_key.get(key).map(|&index| &self.vars[index])
+    pub fn get(&self, key: &FlagKey) -> Option<&EnvVar> {
+        self.by_key
+            .get(key.as_str())
+            .map(|&index| &self.vars[index])
     }
 
     /// The master switch, parsed with the same spellings as every flag variable.
@@ -220,6 +224,10 @@ mod tests {
         }
     }
 
+    fn key(text: &str) -> FlagKey {
+        FlagKey::parse(text).unwrap()
+    }
+
     fn snapshot(pairs: &[(&str, &str)]) -> EnvSnapshot {
         EnvSnapshot::capture(pairs.iter().map(|&(k, v)| (k, v)))
     }
@@ -235,10 +243,17 @@ mod tests {
         ]);
         let names: Vec<&str> = env.vars().map(EnvVar::name).collect();
         assert_eq!(names, ["FLAG_BROKEN", "FLAG_MY_FEATURE", "FLAG_lower_case"]);
-        assert_eq!(env.get("my_feature").map(EnvVar::value), Some(Some(true)));
-        assert_eq!(env.get("broken").map(EnvVar::value), Some(None));
-        assert_eq!(env.get("lower_case"), None, "variables are case-sensitive");
-        assert_eq!(env.get("path"), None);
+        assert_eq!(
+            env.get(&key("my_feature")).map(EnvVar::value),
+            Some(Some(true))
+        );
+        assert_eq!(env.get(&key("broken")).map(EnvVar::value), Some(None));
+        assert_eq!(
+            env.get(&key("lower_case")),
+            None,
+            "variables are case-sensitive"
+        );
+        assert_eq!(env.get(&key("path")), None);
     }
 
     #[test]
@@ -267,7 +282,7 @@ mod tests {
     #[test]
     fn master_switch_is_not_a_flag_variable() {
         let env = snapshot(&[(MASTER_SWITCH, "1")]);
-        assert_eq!(env.get("console_feature_flags_db"), None);
+        assert_eq!(env.get(&key("console_feature_flags_db")), None);
         assert_eq!(env.unmatched(|_| false).count(), 0);
     }
 
@@ -289,9 +304,9 @@ mod tests {
     #[test]
     fn display_shows_invalid_values_escaped() {
         let env = snapshot(&[("FLAG_A", " on "), ("FLAG_B", "ma\nybe")]);
-        assert_eq!(env.get("a").unwrap().to_string(), "FLAG_A=on");
+        assert_eq!(env.get(&key("a")).unwrap().to_string(), "FLAG_A=on");
         assert_eq!(
-            env.get("b").unwrap().to_string(),
+            env.get(&key("b")).unwrap().to_string(),
             "FLAG_B='ma\\nybe' (invalid: expected one of 1, true, on, yes, 0, false, off, no)"
         );
     }

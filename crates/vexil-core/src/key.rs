@@ -21,13 +21,16 @@ pub struct FlagKey(Box<str>);
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FlagKeyError {
     Empty,
+    /// More than [`FlagKey::MAX_LEN`] characters.
     TooLong {
         key: String,
         len: usize,
     },
+    /// The first character is not `a-z`.
     BadStart {
         key: String,
     },
+    /// A character outside `a-z`, `0-9` and `_`, at a 1-based position.
     BadChar {
         key: String,
         ch: char,

@@ -16,8 +16,9 @@
 //!   markers.
 //! - [`rbac`]: `Role` and the role matrix of SPEC §5, as one table behind
 //!   `authorize`.
-//! - [`clock`]: the `Clock` trait; the process's real clock and the test clock
-//!   implement it outside this crate.
+//! - [`clock`]: the `Clock` trait; the test clock (in `vexil-testkit`) and, from
+//!   issue [B] on, the binary's system clock implement it outside this crate.
+//! - [`message`]: how outside text appears in one-line messages.
 //!
 //! # Example
 //!
@@ -42,7 +43,7 @@ pub mod clock;
 pub mod decl;
 pub mod env_var;
 pub mod key;
-mod message;
+pub mod message;
 pub mod rbac;
 pub mod resolve;
 pub mod risk;

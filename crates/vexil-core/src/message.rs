@@ -38,7 +38,7 @@ impl fmt::Display for Quoted<'_> {
 
 /// `text` with control characters escaped, so that a message that quotes input (as a
 /// parser's may) stays one line and cannot drive the operator's terminal.
-pub(crate) fn one_line(text: &str) -> String {
+pub fn one_line(text: &str) -> String {
     text.chars()
         .map(|ch| {
             if ch.is_control() {

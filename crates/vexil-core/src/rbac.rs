@@ -161,6 +161,9 @@ pub fn requirement(action: Action) -> Requirement {
             role(Superadmin)
         }
         Action::Promote(Risk::Low | Risk::Medium) => role(Superadmin),
+        // SPEC §5 asks only superadmin to promote; promoting a high-risk flag writes
+        // the same prod row as flipping it, which needs elevation, so issue [F] asks
+        // for elevation here too (and a typed phrase, checked by the promotion).
         Action::Promote(Risk::High) => elevated(Superadmin),
     }
 }

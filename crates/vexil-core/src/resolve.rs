@@ -84,10 +84,10 @@ impl Resolution<'_> {
 pub fn resolve<'a>(
     decl: &FlagDecl,
     db_value: Option<bool>,
-    env: &'a EnvSnapshot,
+    env_snapshot: &'a EnvSnapshot,
     master: MasterSwitch,
 ) -> Resolved<'a> {
-    let env_var = env.get(decl.key().as_str());
+    let env_var = env_snapshot.get(decl.key());
     let invalid_env_var = env_var.filter(|var| !var.is_valid());
     if let (true, Some(value)) = (master.db_layer_on(), db_value) {
         return Resolved {
@@ -114,11 +114,11 @@ pub fn resolve_key<'a>(
     flags: &FlagSet,
     key: &str,
     db_value: Option<bool>,
-    env: &'a EnvSnapshot,
+    env_snapshot: &'a EnvSnapshot,
     master: MasterSwitch,
 ) -> Resolution<'a> {
     match flags.get(key) {
-        Some(decl) => Resolution::Declared(resolve(decl, db_value, env, master)),
+        Some(decl) => Resolution::Declared(resolve(decl, db_value, env_snapshot, master)),
         None => Resolution::Undeclared(Undeclared { key: key.into() }),
     }
 }

@@ -8,7 +8,7 @@
 //! reported as warnings (they never change the exit code): on an application host, a
 //! variable that names no declared flag or holds an invalid value is a silent bug.
 
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::Path;
 
 use anyhow::Context;
@@ -18,18 +18,19 @@ use vexil_core::{DeclError, EnvSnapshot, FlagDecl, FlagSet};
 
 use crate::Outcome;
 use crate::cli::{CheckArgs, GlobalArgs};
-use crate::config;
+use crate::{config, output};
 
 pub(crate) fn run(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<Outcome> {
     let path = &global.flags;
-    let source = path.display().to_string();
-    let bytes = read_flags_file(path)?;
+    // The path is the operator's, and heads every error line: escaped, it stays one.
+    let source = vexil_core::message::one_line(&path.display().to_string());
+    let bytes = read_flags_file(path, &source)?;
     let env = config::flag_env();
     match FlagSet::parse(&source, &bytes) {
         Ok(flags) => {
             let warnings = env_warnings(&flags, &env);
             if args.json {
-                print_json(&Report::Valid {
+                output::json(&Report::Valid {
                     file: &source,
                     valid: true,
                     counts: flags.risk_counts(),
@@ -37,28 +38,26 @@ pub(crate) fn run(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<Outco
                     warnings: &warnings,
                 })?;
             } else {
-                println!("{}", summary(&source, &flags));
+                output::line(summary(&source, &flags))?;
             }
             for warning in &warnings {
-                eprintln!("warning: {warning}");
+                output::diagnostic(format_args!("warning: {warning}"));
             }
             Ok(Outcome::Success)
         }
         Err(errors) => {
             if args.json {
-                print_json(&Report::Invalid {
+                output::json(&Report::Invalid {
                     file: &source,
                     valid: false,
                     errors: errors.errors(),
                 })?;
                 let n = errors.len();
-                eprintln!(
-                    "error: {source}: {n} error{}",
-                    if n == 1 { "" } else { "s" }
-                );
+                let plural = if n == 1 { "" } else { "s" };
+                output::diagnostic(format_args!("error: {source}: {n} error{plural}"));
             } else {
                 for line in errors.lines() {
-                    eprintln!("{line}");
+                    output::diagnostic(line);
                 }
             }
             Ok(Outcome::Refused)
@@ -86,13 +85,13 @@ enum Report<'a> {
 
 /// Reads at most one byte past the limit, so that `--flags /dev/zero` is refused
 /// as too large instead of filling memory.
-fn read_flags_file(path: &Path) -> anyhow::Result<Vec<u8>> {
+fn read_flags_file(path: &Path, source: &str) -> anyhow::Result<Vec<u8>> {
     let hint = if path == Path::new("feature_flags.yaml") {
         " (set --flags PATH or VEXIL_FLAGS)"
     } else {
         ""
     };
-    let context = || format!("cannot read flags file '{}'{hint}", path.display());
+    let context = || format!("cannot read flags file '{source}'{hint}");
     let file = std::fs::File::open(path).with_context(context)?;
     let mut bytes = Vec::new();
     file.take(MAX_FILE_BYTES as u64 + 1)
@@ -123,16 +122,9 @@ fn env_warnings(flags: &FlagSet, env: &EnvSnapshot) -> Vec<String> {
         ));
     }
     for decl in flags {
-        if let Some(var) = env.get(decl.key().as_str()).filter(|var| !var.is_valid()) {
+        if let Some(var) = env.get(decl.key()).filter(|var| !var.is_valid()) {
             warnings.push(format!("{var}; flag {} ignores it", decl.key()));
         }
     }
     warnings
-}
-
-fn print_json(report: &Report<'_>) -> anyhow::Result<()> {
-    let mut stdout = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut stdout, report).context("cannot write to stdout")?;
-    writeln!(stdout).context("cannot write to stdout")?;
-    Ok(())
 }

@@ -63,19 +63,70 @@ fn the_file_comes_from_flags_then_vexil_flags_then_the_default() {
     dir.write("other.yaml", "{}\n");
 
     let run = Run::of(dir.command(VEXIL, ["check"]).env("VEXIL_FLAGS", "one.yaml"));
-    assert_eq!(run.stdout, "one.yaml: 1 flag (0 low, 1 medium, 0 high)\n");
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (Some(0), "one.yaml: 1 flag (0 low, 1 medium, 0 high)\n")
+    );
     let run = Run::of(
         dir.command(VEXIL, ["check", "--flags", "other.yaml"])
             .env("VEXIL_FLAGS", "one.yaml"),
     );
     assert_eq!(
-        run.stdout,
-        "other.yaml: 0 flags (0 low, 0 medium, 0 high)\n"
+        (run.code, run.stdout.as_str()),
+        (Some(0), "other.yaml: 0 flags (0 low, 0 medium, 0 high)\n")
     );
     let run = dir.run(VEXIL, ["check"]);
     assert_eq!(
-        run.stdout,
-        "feature_flags.yaml: 2 flags (1 low, 0 medium, 1 high)\n"
+        (run.code, run.stdout.as_str()),
+        (
+            Some(0),
+            "feature_flags.yaml: 2 flags (1 low, 0 medium, 1 high)\n"
+        )
+    );
+}
+
+#[test]
+fn output_that_cannot_be_written_is_an_error_not_a_panic() {
+    let dir = Workdir::new();
+    dir.write("feature_flags.yaml", GOOD);
+    let full = std::fs::File::create("/dev/full").expect("/dev/full exists on Linux");
+    let run = Run::of(dir.command(VEXIL, ["check"]).stdout(full));
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert_eq!(
+        run.stderr,
+        "error: cannot write to stdout: No space left on device (os error 28)\n"
+    );
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_the_run_quietly() {
+    let dir = Workdir::new();
+    dir.write("feature_flags.yaml", GOOD);
+    // A pipe whose read end is closed before vexil starts: its first write fails.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let run = Run::of(dir.command(VEXIL, ["check", "--json"]).stdout(writer));
+    assert_eq!((run.code, run.stderr.as_str()), (Some(0), ""));
+}
+
+#[test]
+fn outside_text_stays_on_one_line() {
+    let dir = Workdir::new();
+    let run = dir.run(VEXIL, ["check", "--flags", "new\nline.yaml"]);
+    assert_eq!(run.code, Some(2));
+    assert_eq!(
+        run.stderr,
+        "error: cannot read flags file 'new\\nline.yaml': No such file or directory (os error 2)\n"
+    );
+    dir.write(
+        "bad\u{1b}[31m.yaml",
+        "a: {default: 1, description: x, risk: low}\n",
+    );
+    let run = dir.run(VEXIL, ["check", "--flags", "bad\u{1b}[31m.yaml"]);
+    assert_eq!(run.code, Some(1));
+    assert_eq!(
+        run.stderr,
+        "bad\\u{1b}[31m.yaml:1:14: flag 'a': field 'default' must be a boolean (true or false), found the integer 1\n"
     );
 }
 

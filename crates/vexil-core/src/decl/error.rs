@@ -9,6 +9,7 @@ use std::fmt;
 use serde::Serialize;
 use serde::ser::{SerializeStruct, Serializer};
 
+use super::Field;
 use crate::key::FlagKeyError;
 use crate::message::quoted;
 
@@ -31,15 +32,14 @@ pub struct DeclError {
     pub kind: DeclErrorKind,
 }
 
-/// The field names of a declaration, in the order the spec lists them.
-pub const FIELDS: [&str; 4] = ["default", "soak_period_hours", "description", "risk"];
-
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DeclErrorKind {
     #[error("the file is larger than the limit of {limit} bytes")]
     TooLarge { limit: usize },
     #[error("the file is not valid UTF-8")]
     NotUtf8,
+    /// The YAML itself is broken, or breaks a parser safety limit; `message` is the
+    /// parser's one-line reason (see `node::read`).
     #[error("YAML syntax: {message}")]
     Syntax { message: String },
     #[error("the file is empty: declare at least one flag, or write {{}} to declare none")]
@@ -49,7 +49,7 @@ pub enum DeclErrorKind {
     #[error("a flag key must be a string, found {found}")]
     KeyNotAString { found: String },
     #[error("invalid key: {}", .0.reason())]
-    InvalidKey(FlagKeyError),
+    InvalidKey(#[source] FlagKeyError),
     #[error(
         "the key is reserved: its variable {} is the master switch of the DB layer",
         crate::env_var::MASTER_SWITCH
@@ -59,17 +59,17 @@ pub enum DeclErrorKind {
     DuplicateFlag { first_line: u64 },
     #[error("the declaration must be a mapping with default, description and risk, found {found}")]
     NotADeclaration { found: String },
-    #[error("a field name must be a string, found {found} (expected one of: {})", FIELDS.join(", "))]
+    #[error(
+        "a field name must be a string, found {found} (expected one of: {})",
+        Field::list()
+    )]
     FieldNotAString { found: String },
-    #[error("unknown field {} (expected one of: {})", quoted(field), FIELDS.join(", "))]
+    #[error("unknown field {} (expected one of: {})", quoted(field), Field::list())]
     UnknownField { field: String },
-    #[error("duplicate field '{field}' (first at line {first_line})")]
-    DuplicateField {
-        field: &'static str,
-        first_line: u64,
-    },
-    #[error("missing field '{field}'")]
-    MissingField { field: &'static str },
+    #[error("duplicate field '{}' (first at line {first_line})", field.name())]
+    DuplicateField { field: Field, first_line: u64 },
+    #[error("missing field '{}'", field.name())]
+    MissingField { field: Field },
     #[error("field 'default' must be a boolean (true or false), found {found}")]
     BadDefault { found: String },
     #[error(
@@ -81,6 +81,11 @@ pub enum DeclErrorKind {
     BadDescription { found: String },
     #[error("field 'description' is empty")]
     EmptyDescription,
+    #[error(
+        "field 'description' must be one line of text; it contains {} at position {position}",
+        quoted(ch.encode_utf8(&mut [0; 4]))
+    )]
+    DescriptionNotOneLine { ch: char, position: usize },
     #[error("field 'risk' must be one of low, medium, high, found {found}")]
     BadRisk { found: String },
 }

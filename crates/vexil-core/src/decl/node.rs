@@ -10,7 +10,10 @@ use std::fmt;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::budget::BudgetBreach;
-use serde_saphyr::{Budget, DuplicateKeyPolicy, Spanned};
+use serde_saphyr::{
+    Budget, DefaultMessageFormatter, DuplicateKeyPolicy, MergeKeyPolicy, MessageFormatter,
+    NonFiniteFloatPolicy, Spanned,
+};
 
 use super::{DeclErrorKind, MAX_DEPTH};
 
@@ -35,7 +38,8 @@ impl Value {
             Value::Null => "null".to_owned(),
             Value::Bool(b) => format!("the boolean {b}"),
             Value::Int(i) => format!("the integer {i}"),
-            Value::Float(x) => format!("the number {x}"),
+            // `{:?}` keeps the fraction: "24.0", not "24", next to "must be a whole number".
+            Value::Float(x) => format!("the number {x:?}"),
             Value::Str(s) => format!("the string {}", crate::message::quoted(s)),
             Value::Seq => "a sequence".to_owned(),
             Value::Map(_) => "a mapping".to_owned(),
@@ -130,51 +134,67 @@ pub(super) fn read(text: &str) -> Result<Node, (u64, u64, DeclErrorKind)> {
     // `yes`, `no`, `on` and `off` are strings in the flags file: `default: yes` is
     // an error to fix, not a boolean to guess (YAML 1.2, CRATES.md P15).
     options.strict_booleans = true;
+    // Likewise `1_000` is YAML 1.1's integer; here it is a string, reported as such.
+    options.underscored_numbers_as_strings = true;
+    // `.inf` and `.nan` reach `validate` as numbers and are reported against their
+    // field, instead of failing the whole file.
+    options.non_finite_float_policy = NonFiniteFloatPolicy::PassThrough;
     // Duplicates reach `validate`, which reports them with both lines and goes on.
     options.duplicate_keys = DuplicateKeyPolicy::PassThrough;
-    // Messages are one line each; the CLI adds the file name and location itself.
+    // A merge key (`<<`) lets one declaration silently override another; each flag's
+    // fields are written out instead.
+    options.merge_keys = MergeKeyPolicy::Error;
+    // A tag vexil does not know (`!secret`) would otherwise be ignored without a word.
+    options.reject_unsupported_tags = true;
+    // Messages are one line each; the caller prints the file and location first.
     options.with_snippet = false;
     // Comments are read past, never kept: not emitting them saves a sixth of the parse.
     options.emit_comments = false;
     let mut budget = Budget::default();
     budget.max_depth = MAX_DEPTH;
     budget.flow_nesting_limit = MAX_DEPTH;
+    // Room for a too-long flag key to be read and reported as one (the default, 1,024,
+    // turns a 2,000-character key into a puzzling syntax error).
+    budget.simple_key_max_lookahead = 4096;
     options.budget = Some(budget);
 
     serde_saphyr::from_str_with_options::<Node>(text, options).map_err(|error| {
         let (line, column) = error
             .location()
             .map_or((1, 1), |at| (at.line().max(1), at.column().max(1)));
-        (
-            line,
-            column,
-            DeclErrorKind::Syntax {
-                message: syntax_message(&error, line, column),
-            },
-        )
+        // The parser's errors are neither `Clone` nor `Eq`, and their `Display` carries
+        // a location suffix; vexil keeps the one-line reason and prints the location
+        // itself, so nothing the operator needs is lost.
+        let message = syntax_message(&error);
+        (line, column, DeclErrorKind::Syntax { message })
     })
 }
 
-/// The parser's message in vexil's words where we know better ones, without the
-/// location suffix the parser appends (the caller prints the location first).
-fn syntax_message(error: &serde_saphyr::Error, line: u64, column: u64) -> String {
-    match error.without_snippet() {
+/// The parser's reason, in vexil's words where we have better ones.
+fn syntax_message(error: &serde_saphyr::Error) -> String {
+    // Alias and snippet wrappers add context we print differently; the reason is inside.
+    let mut inner = error;
+    while let serde_saphyr::Error::AliasError { error, .. }
+    | serde_saphyr::Error::WithSnippet { error, .. } = inner
+    {
+        inner = error;
+    }
+    match inner {
         serde_saphyr::Error::MultipleDocuments { .. } => {
             "the file holds more than one YAML document (a second '---'); a flags file is one mapping".to_owned()
         }
-        serde_saphyr::Error::Budget { breach, .. } => match breach {
-            BudgetBreach::Depth { .. } => depth_message(),
-            other => format!("the document exceeds a parser safety limit ({other:?})"),
-        },
-        other => {
-            let message = other.to_string();
-            let suffix = format!(" at line {line}, column {column}");
-            match message.strip_suffix(&suffix).unwrap_or(&message) {
-                // The scanner's own limit on flow nesting (`[[[…`), set to MAX_DEPTH.
-                "recursion limit exceeded" => depth_message(),
-                stripped => crate::message::one_line(stripped),
-            }
+        serde_saphyr::Error::MergeKeyNotAllowed { .. } => {
+            "merge keys (<<) are not allowed in a flags file; write out each flag's fields".to_owned()
         }
+        serde_saphyr::Error::Budget { breach: BudgetBreach::Depth { .. }, .. } => depth_message(),
+        serde_saphyr::Error::Budget { .. } => "the document exceeds the parser's safety limits \
+             (too many nodes, events or alias expansions); a flags file needs nothing of the kind"
+            .to_owned(),
+        other => match DefaultMessageFormatter.format_message(other).as_ref() {
+            // The scanner's own limit on flow nesting (`[[[…`), set to MAX_DEPTH.
+            "recursion limit exceeded" => depth_message(),
+            reason => crate::message::one_line(reason),
+        },
     }
 }
 

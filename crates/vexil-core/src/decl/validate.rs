@@ -1,7 +1,9 @@
 //! From the located YAML tree to a `FlagSet`, collecting every error on the way.
 //!
 //! Each check records its error and carries on with the next field or flag, so one
-//! run of `vexil check` shows the operator everything there is to fix.
+//! run of `vexil check` shows the operator everything there is to fix. The rules a
+//! declaration made in code must also meet live in `decl.rs` (`check_key`,
+//! `check_description`) and are called from here, so a file and code agree.
 
 use std::collections::HashMap;
 
@@ -9,10 +11,9 @@ use serde_saphyr::Location;
 
 use super::node::{Node, Value};
 use super::{
-    DEFAULT_SOAK_PERIOD_HOURS, DeclError, DeclErrorKind, FIELDS, FlagDecl, FlagSet,
-    MAX_SOAK_PERIOD_HOURS,
+    DEFAULT_SOAK_PERIOD_HOURS, DeclError, DeclErrorKind, Field, FlagDecl, FlagSet,
+    MAX_SOAK_PERIOD_HOURS, check_description, check_key,
 };
-use crate::env_var::MASTER_SWITCH;
 use crate::key::FlagKey;
 use crate::risk::Risk;
 
@@ -57,11 +58,13 @@ pub(super) fn flag_set(root: Node) -> Result<FlagSet, Vec<DeclError>> {
 
         // A bad key does not stop the checks of its fields: both get reported.
         let key = match FlagKey::parse(&text) {
-            Ok(key) if key.env_var_name() == MASTER_SWITCH => {
-                report(here, DeclErrorKind::ReservedKey);
-                None
-            }
-            Ok(key) => Some(key),
+            Ok(key) => match check_key(&key) {
+                Ok(()) => Some(key),
+                Err(kind) => {
+                    report(here, kind);
+                    None
+                }
+            },
             Err(e) => {
                 report(here, DeclErrorKind::InvalidKey(e));
                 None
@@ -118,8 +121,8 @@ fn decl_fields(
     let mut soak_period_hours = None;
     let mut description = None;
     let mut risk = None;
-    // Where each field (in `FIELDS` order) was first seen: to report a repeat, and to
-    // tell a missing field from one that is present but wrong.
+    // The line each field (in `Field::ALL` order) was first seen on: to report a
+    // repeat, and to tell a missing field from one that is present but wrong.
     let mut seen: [Option<u64>; 4] = [None; 4];
     let mut wrong = false;
     let mut report = |at: &Location, kind| {
@@ -141,49 +144,50 @@ fn decl_fields(
                 continue;
             }
         };
-        let Some(index) = FIELDS.iter().position(|field| *field == name) else {
+        let Some(field) = Field::parse(&name) else {
             report(name_at, DeclErrorKind::UnknownField { field: name });
             continue;
         };
+        let index = field as usize;
         if let Some(first_line) = seen[index] {
-            report(
-                name_at,
-                DeclErrorKind::DuplicateField {
-                    field: FIELDS[index],
-                    first_line,
-                },
-            );
+            report(name_at, DeclErrorKind::DuplicateField { field, first_line });
             continue;
         }
         seen[index] = Some(name_at.line());
 
         let at = &value.referenced;
         let found = || value.value.describe();
-        match (FIELDS[index], &value.value) {
-            ("default", Value::Bool(b)) => default = Some(*b),
-            ("default", _) => report(at, DeclErrorKind::BadDefault { found: found() }),
-            ("soak_period_hours", Value::Int(hours))
+        match (field, &value.value) {
+            (Field::Default, Value::Bool(b)) => default = Some(*b),
+            (Field::Default, _) => report(at, DeclErrorKind::BadDefault { found: found() }),
+            (Field::SoakPeriodHours, Value::Int(hours))
                 if (0..=i128::from(MAX_SOAK_PERIOD_HOURS)).contains(hours) =>
             {
                 soak_period_hours = u32::try_from(*hours).ok();
             }
-            ("soak_period_hours", _) => report(at, DeclErrorKind::BadSoakPeriod { found: found() }),
-            ("description", Value::Str(text)) if text.trim().is_empty() => {
-                report(at, DeclErrorKind::EmptyDescription);
+            (Field::SoakPeriodHours, _) => {
+                report(at, DeclErrorKind::BadSoakPeriod { found: found() });
             }
-            ("description", Value::Str(text)) => description = Some(text.clone()),
-            ("description", _) => report(at, DeclErrorKind::BadDescription { found: found() }),
-            // What is left is "risk", the last of FIELDS.
-            (_, Value::Str(text)) => match Risk::parse(text) {
+            (Field::Description, Value::Str(text)) => {
+                // A block scalar (`>` or `|`) ends with one line break that YAML adds,
+                // not the author: it is not part of the one line.
+                let text = text.strip_suffix('\n').unwrap_or(text);
+                match check_description(text) {
+                    Ok(()) => description = Some(text.to_owned()),
+                    Err(kind) => report(at, kind),
+                }
+            }
+            (Field::Description, _) => report(at, DeclErrorKind::BadDescription { found: found() }),
+            (Field::Risk, Value::Str(text)) => match Risk::parse(text) {
                 Ok(parsed) => risk = Some(parsed),
                 Err(_) => report(at, DeclErrorKind::BadRisk { found: found() }),
             },
-            (_, _) => report(at, DeclErrorKind::BadRisk { found: found() }),
+            (Field::Risk, _) => report(at, DeclErrorKind::BadRisk { found: found() }),
         }
     }
 
-    for (index, field) in FIELDS.iter().enumerate() {
-        if seen[index].is_none() && *field != "soak_period_hours" {
+    for field in Field::ALL {
+        if field.is_required() && seen[field as usize].is_none() {
             report(key_at, DeclErrorKind::MissingField { field });
         }
     }

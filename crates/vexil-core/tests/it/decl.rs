@@ -60,21 +60,50 @@ fn valid_edge_cases() {
         "a: {default: false, soak_period_hours: 8760, description: x, risk: low}\n",
         &[],
     );
-    // Anchors and merge keys are YAML, and a file may use them to share fields.
+    // An anchor and an alias may share a value.
     check(
-        "base: &base {default: false, description: shared, risk: low}\n\
-         a:\n  <<: *base\n  description: own\n",
+        "a: {default: false, description: &shared Shared text, risk: low}\n\
+         b: {default: false, description: *shared, risk: low}\n",
         &[],
     );
-    // A folded description keeps its text; only an empty one is refused.
+    // CRLF line endings and a byte-order mark are some editors' habits.
     check(
-        "a:\n  default: true\n  description: >\n    long\n    text\n  risk: low\n",
+        "\u{feff}a:\r\n  default: true\r\n  description: x\r\n  risk: low\r\n",
         &[],
     );
     let key64 = format!("a{}", "b".repeat(63));
     check(
         &format!("{key64}: {{default: true, description: x, risk: low}}\n"),
         &[],
+    );
+}
+
+#[test]
+fn a_folded_description_is_its_one_line() {
+    let yaml = "a:\n  default: true\n  description: >\n    long\n    text\n  risk: low\n";
+    let flags = FlagSet::parse("f.yaml", yaml.as_bytes()).unwrap();
+    assert_eq!(flags.get("a").unwrap().description(), "long text");
+}
+
+#[test]
+fn a_description_is_one_line_of_text() {
+    check(
+        "a:\n  default: true\n  description: |\n    two\n    lines\n  risk: low\n",
+        &[
+            "f.yaml:4:5: flag 'a': field 'description' must be one line of text; it contains '\\n' at position 4",
+        ],
+    );
+    check(
+        "a: {default: true, description: \"tab\\there\", risk: low}\n",
+        &[
+            "f.yaml:1:33: flag 'a': field 'description' must be one line of text; it contains '\\t' at position 4",
+        ],
+    );
+    check(
+        "a: {default: true, description: \"bell\\a\", risk: low}\n",
+        &[
+            "f.yaml:1:33: flag 'a': field 'description' must be one line of text; it contains '\\u{7}' at position 5",
+        ],
     );
 }
 
@@ -218,6 +247,9 @@ fn soak_period_must_be_a_whole_number_of_hours() {
     soak("8761", "the integer 8761");
     soak("\"24\"", "the string '24'");
     soak("4294967296", "the integer 4294967296");
+    soak("24.0", "the number 24.0");
+    soak(".inf", "the number inf");
+    soak("1_000", "the string '1_000'");
     // A bare `soak_period_hours:` is null, located where the value would start.
     check(
         "a:\n  default: true\n  soak_period_hours:\n  description: x\n  risk: low\n",
@@ -285,6 +317,30 @@ fn a_document_that_is_not_a_mapping() {
 }
 
 #[test]
+fn a_non_finite_soak_does_not_hide_the_other_errors() {
+    check(
+        "a:\n  default: yes\n  soak_period_hours: .nan\n  description: x\n  risk: none\n",
+        &[
+            "f.yaml:2:12: flag 'a': field 'default' must be a boolean (true or false), found the string 'yes'",
+            "f.yaml:3:22: flag 'a': field 'soak_period_hours' must be a whole number of hours from 0 to 8760, found the number NaN",
+            "f.yaml:5:9: flag 'a': field 'risk' must be one of low, medium, high, found the string 'none'",
+        ],
+    );
+}
+
+#[test]
+fn a_very_long_key_is_reported_as_a_key() {
+    let key = format!("a{}", "b".repeat(1999));
+    check(
+        &format!("{key}: {{default: true, description: x, risk: low}}\n"),
+        &[&format!(
+            "f.yaml:1:1: flag 'a{}'…: invalid key: it is 2000 characters long; the limit is 64",
+            "b".repeat(63)
+        )],
+    );
+}
+
+#[test]
 fn yaml_syntax_errors_are_located() {
     check(
         "a:\n  default: true\n b: [\n",
@@ -293,6 +349,16 @@ fn yaml_syntax_errors_are_located() {
     check(
         "a: \"unterminated\n",
         &["f.yaml:1:4: YAML syntax: unclosed quote"],
+    );
+    check(
+        "base: &b {default: true, description: x, risk: low}\na:\n  <<: *b\n",
+        &[
+            "f.yaml:3:3: YAML syntax: merge keys (<<) are not allowed in a flags file; write out each flag's fields",
+        ],
+    );
+    check(
+        "a: {default: true, description: !secret x, risk: low}\n",
+        &["f.yaml:1:41: YAML syntax: unsupported tag `!secret`"],
     );
     check(
         "a: {default: true, description: x, risk: low}\n---\nb: 1\n",
@@ -403,5 +469,9 @@ fn an_alias_bomb_hits_the_parser_budget() {
         bomb.push_str(&format!("a{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"));
     }
     let errors = FlagSet::parse("f.yaml", bomb.as_bytes()).unwrap_err();
-    assert!(errors.to_string().contains("YAML syntax"), "{errors}");
+    assert_eq!(
+        errors.to_string(),
+        "f.yaml:6:15: YAML syntax: the document exceeds the parser's safety limits \
+         (too many nodes, events or alias expansions); a flags file needs nothing of the kind"
+    );
 }

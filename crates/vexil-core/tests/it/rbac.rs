@@ -40,31 +40,68 @@ fn check(
     }
 }
 
-#[test]
+/// An action and, for readonly, support, ops and superadmin in turn, the outcome
+/// without and with elevation.
+type Row = (
+    Action,
+    [Outcome; 2],
+    [Outcome; 2],
+    [Outcome; 2],
+    [Outcome; 2],
+);
+
+/// SPEC §5, one row per action (flag actions once per risk).
 #[rustfmt::skip]
+const MATRIX: [Row; 11] = [
+    //  action                          readonly  support  ops      superadmin
+    //                                  [plain, elevated] in each column
+    (Action::ViewFlags,                 [F, F],   [F, F],  [A, A],  [A, A]),
+    (Action::ViewAudit,                 [F, F],   [F, F],  [A, A],  [A, A]),
+    (Action::Flip(Risk::Low),           [F, F],   [F, F],  [A, A],  [A, A]),
+    (Action::Flip(Risk::Medium),        [F, F],   [F, F],  [F, F],  [A, A]),
+    (Action::Flip(Risk::High),          [F, F],   [F, F],  [F, F],  [E, A]),
+    (Action::MarkPromote,               [F, F],   [F, F],  [F, F],  [A, A]),
+    (Action::ApprovePromotion,          [F, F],   [F, F],  [F, F],  [A, A]),
+    (Action::Promote(Risk::Low),        [F, F],   [F, F],  [F, F],  [A, A]),
+    (Action::Promote(Risk::Medium),     [F, F],   [F, F],  [F, F],  [A, A]),
+    (Action::Promote(Risk::High),       [F, F],   [F, F],  [F, F],  [E, A]),
+    (Action::RejectPromotion,           [F, F],   [F, F],  [F, F],  [A, A]),
+];
+
+#[test]
 fn role_matrix() {
-    //    action                            readonly  support  ops      superadmin
-    //                                      [plain, elevated] in each column
-    check(Action::ViewFlags,                [F, F],   [F, F],  [A, A],  [A, A]);
-    check(Action::ViewAudit,                [F, F],   [F, F],  [A, A],  [A, A]);
-    check(Action::Flip(Risk::Low),          [F, F],   [F, F],  [A, A],  [A, A]);
-    check(Action::Flip(Risk::Medium),       [F, F],   [F, F],  [F, F],  [A, A]);
-    check(Action::Flip(Risk::High),         [F, F],   [F, F],  [F, F],  [E, A]);
-    check(Action::MarkPromote,              [F, F],   [F, F],  [F, F],  [A, A]);
-    check(Action::ApprovePromotion,         [F, F],   [F, F],  [F, F],  [A, A]);
-    check(Action::Promote(Risk::Low),       [F, F],   [F, F],  [F, F],  [A, A]);
-    check(Action::Promote(Risk::Medium),    [F, F],   [F, F],  [F, F],  [A, A]);
-    check(Action::Promote(Risk::High),      [F, F],   [F, F],  [F, F],  [E, A]);
-    check(Action::RejectPromotion,          [F, F],   [F, F],  [F, F],  [A, A]);
+    for (action, readonly, support, ops, superadmin) in MATRIX {
+        check(action, readonly, support, ops, superadmin);
+    }
 }
 
 #[test]
-fn the_table_above_covers_every_action() {
-    // `Action::ALL` is what the matrix walks elsewhere (routes, CLI); it must list
-    // exactly the eleven actions of `role_matrix`.
-    assert_eq!(Action::ALL.len(), 11);
+fn the_matrix_covers_every_action() {
+    let rows: Vec<Action> = MATRIX.iter().map(|row| row.0).collect();
+    assert_eq!(
+        rows,
+        Action::ALL,
+        "MATRIX and Action::ALL list the same actions"
+    );
+    // `Action::ALL` must hold every variant, flag actions once per risk. This match is
+    // exhaustive: a new variant stops it compiling until it is added here, to
+    // `Action::ALL` and to MATRIX.
+    let per_variant = |action: &Action| match action {
+        Action::ViewFlags => 0,
+        Action::ViewAudit => 1,
+        Action::Flip(_) => 2,
+        Action::MarkPromote => 3,
+        Action::ApprovePromotion => 4,
+        Action::Promote(_) => 5,
+        Action::RejectPromotion => 6,
+    };
+    let mut counts = [0; 7];
+    for action in &Action::ALL {
+        counts[per_variant(action)] += 1;
+    }
+    assert_eq!(counts, [1, 1, 3, 1, 1, 3, 1]);
     for action in Action::ALL {
-        // Every action needs at least ops: readonly and support open no flag page.
+        // Readonly and support open no flag page and change nothing.
         assert!(requirement(action).role >= Role::Ops, "{action:?}");
     }
 }
