@@ -25,10 +25,10 @@ pub(crate) fn run(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<Outco
     // The path is the operator's, and heads every error line: escaped, it stays one.
     let source = vexil_core::message::one_line(&path.display().to_string());
     let bytes = read_flags_file(path, &source)?;
-    let env = config::flag_env();
+    let env_snapshot = config::flag_env();
     match FlagSet::parse(&source, &bytes) {
         Ok(flags) => {
-            let warnings = env_warnings(&flags, &env);
+            let warnings = env_warnings(&flags, &env_snapshot);
             if args.json {
                 output::json(&Report::Valid {
                     file: &source,
@@ -108,21 +108,20 @@ fn summary(source: &str, flags: &FlagSet) -> String {
     format!("{source}: {n} flag{plural} ({low} low, {medium} medium, {high} high)")
 }
 
-fn env_warnings(flags: &FlagSet, env: &EnvSnapshot) -> Vec<String> {
+fn env_warnings(flags: &FlagSet, env_snapshot: &EnvSnapshot) -> Vec<String> {
     let mut warnings = Vec::new();
-    if env.master_switch() == vexil_core::MasterSwitch::Invalid
-        && let Some(var) = env.master_var()
+    if env_snapshot.master_switch() == vexil_core::MasterSwitch::Invalid
+        && let Some(var) = env_snapshot.master_var()
     {
         warnings.push(format!("{var}; the DB layer stays off"));
     }
-    for var in env.unmatched(|key| flags.get(key).is_some()) {
-        warnings.push(format!(
-            "{} is set but overrides no declared flag",
-            var.name()
-        ));
+    for var in env_snapshot.unmatched(|key| flags.get(key).is_some()) {
+        // Variable names come from outside too: escaped, each warning stays one line.
+        let name = vexil_core::message::one_line(var.name());
+        warnings.push(format!("{name} is set but overrides no declared flag"));
     }
     for decl in flags {
-        if let Some(var) = env.get(decl.key()).filter(|var| !var.is_valid()) {
+        if let Some(var) = env_snapshot.get(decl.key()).filter(|var| !var.is_valid()) {
             warnings.push(format!("{var}; flag {} ignores it", decl.key()));
         }
     }
