@@ -16,6 +16,7 @@
 //!   markers.
 //! - [`rbac`]: `Role` and the role matrix of SPEC §5, as one table behind
 //!   `authorize`.
+//! - [`audit`]: the audit log's fixed action names and payloads (SPEC §4).
 //! - [`clock`]: the `Clock` trait; the test clock (in `vexil-testkit`) and, from
 //!   issue [B] on, the binary's system clock implement it outside this crate.
 //! - [`message`]: how outside text appears in one-line messages.
@@ -39,6 +40,7 @@
 //! # Ok::<(), vexil_core::DeclErrors>(())
 //! ```
 
+pub mod audit;
 pub mod clock;
 pub mod decl;
 pub mod env_var;

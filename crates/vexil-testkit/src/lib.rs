@@ -6,12 +6,13 @@
 //! - `clock.rs`: `TestClock`, a `Clock` that moves only when a test moves it.
 //! - `workdir.rs`: `Workdir`, a scratch directory with helpers to write files and to
 //!   run the real `vexil` binary in it with a clean environment.
-//!
-//! Later issues add the test databases (a temp SQLite file or a fresh PostgreSQL
-//! database per test) and `spawn_server()` here.
+//! - `db.rs`: `TestDb`, a fresh database per test: a SQLite file in a temporary
+//!   directory, or a PostgreSQL database created for the test and dropped after it.
 
 mod clock;
+mod db;
 mod workdir;
 
 pub use clock::TestClock;
+pub use db::{POSTGRES_ADMIN_URL, TestDb};
 pub use workdir::{Run, Workdir};

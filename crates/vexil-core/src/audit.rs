@@ -1,0 +1,51 @@
+//! The audit log's vocabulary (SPEC §4): the fixed action names, target types and
+//! payloads, so that every writer spells them the same way.
+
+use serde::Serialize;
+
+use crate::key::{Env, FlagKey};
+
+/// `console.flag.flip`: a flag's value changed in one env.
+pub const FLAG_FLIP: &str = "console.flag.flip";
+pub const FLAG_MARK_PROMOTE: &str = "console.flag.mark_promote";
+pub const FLAG_APPROVED: &str = "console.flag.approved";
+pub const FLAG_PROMOTED: &str = "console.flag.promoted";
+pub const FLAG_REJECTED: &str = "console.flag.rejected";
+pub const FLAG_EXPIRED: &str = "console.flag.expired";
+/// An account was created.
+pub const USER_ADD: &str = "console.user.add";
+pub const USER_SET_ROLE: &str = "console.user.set_role";
+pub const USER_DISABLE: &str = "console.user.disable";
+pub const USER_TOTP_ENROL: &str = "console.user.totp_enrol";
+pub const TOKEN_CREATE: &str = "console.token.create";
+pub const TOKEN_REVOKE: &str = "console.token.revoke";
+
+/// `target_type` of rows about a flag.
+pub const TARGET_FEATURE_FLAG: &str = "feature_flag";
+/// `target_type` of rows about an account (and its tokens).
+pub const TARGET_USER: &str = "user";
+
+/// The door a change came through, recorded as `"via"` in the payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Via {
+    Console,
+    Api,
+    /// The break-glass CLI.
+    Cli,
+    /// Direct SQL, audited by a database trigger rather than by vexil.
+    Sql,
+}
+
+/// The payload of a `console.flag.flip` row: SPEC §4's four keys, plus how and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FlipPayload<'a> {
+    pub flag: &'a FlagKey,
+    pub env: &'a Env,
+    /// The effective value before the flip, whatever its source.
+    pub from: bool,
+    pub to: bool,
+    pub via: Via,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
+}

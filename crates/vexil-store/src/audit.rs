@@ -1,0 +1,129 @@
+//! `console_audit_log`: appending a row (only inside a `WriteTx`, with the change it
+//! records) and reading pages of it, newest first.
+
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+use crate::db::{Db, Dialect, WriteTx, on_pool, on_tx, parse_timestamp};
+use crate::error::StoreError;
+
+/// A row to append. It is written by the same transaction as the change it records.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewAudit {
+    pub created_at: DateTime<Utc>,
+    /// The account that acted; `None` only for changes made outside vexil.
+    pub admin_id: Option<i64>,
+    pub action: &'static str,
+    pub target_type: &'static str,
+    pub target_id: String,
+    pub payload: Value,
+}
+
+/// A stored row, with the name of its account when it has one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRow {
+    pub id: i64,
+    pub created_at: DateTime<Utc>,
+    pub admin_id: Option<i64>,
+    pub admin_name: Option<String>,
+    pub action: String,
+    pub target_type: String,
+    pub target_id: String,
+    pub payload: Value,
+}
+
+/// Which rows to read. Every filter is optional; `before` pages by row id.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    pub action: Option<String>,
+    /// The flag key (`target_id` of flag rows).
+    pub flag: Option<String>,
+    /// The account name.
+    pub actor: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    /// Only rows older than this id: the cursor of the next page.
+    pub before: Option<i64>,
+    pub limit: u32,
+}
+
+/// A row as selected: timestamps and JSON cast to text, so that one Rust type reads
+/// both databases.
+type RawRow = (
+    i64,
+    String,
+    Option<i64>,
+    Option<String>,
+    String,
+    String,
+    String,
+    String,
+);
+
+impl WriteTx {
+    /// Appends `entry` and returns its id.
+    pub async fn append_audit(&mut self, entry: &NewAudit) -> Result<i64, StoreError> {
+        let id = on_tx!(self, |tx, DB| {
+            sqlx::query_scalar(
+                "INSERT INTO console_audit_log \
+                 (created_at, admin_id, action, target_type, target_id, payload) \
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            )
+            .bind(<DB as Dialect>::timestamp(entry.created_at))
+            .bind(entry.admin_id)
+            .bind(entry.action)
+            .bind(entry.target_type)
+            .bind(&entry.target_id)
+            .bind(sqlx::types::Json(&entry.payload))
+            .fetch_one(&mut **tx)
+            .await?
+        });
+        Ok(id)
+    }
+}
+
+impl Db {
+    /// Rows matching `filter`, newest (highest id, the order rows were appended) first.
+    pub async fn audit_page(&self, filter: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
+        // One static text for every combination of filters: each is `$n IS NULL OR …`.
+        const SQL: &str = "SELECT a.id, CAST(a.created_at AS TEXT), a.admin_id, u.name, a.action, \
+             a.target_type, a.target_id, CAST(a.payload AS TEXT) \
+             FROM console_audit_log a LEFT JOIN users u ON u.id = a.admin_id \
+             WHERE ($1 IS NULL OR a.action = $1) \
+             AND ($2 IS NULL OR (a.target_type = 'feature_flag' AND a.target_id = $2)) \
+             AND ($3 IS NULL OR u.name = $3) \
+             AND ($4 IS NULL OR a.created_at >= $4) \
+             AND ($5 IS NULL OR a.created_at < $5) \
+             AND ($6 IS NULL OR a.id < $6) \
+             ORDER BY a.id DESC LIMIT $7";
+        let rows: Vec<RawRow> = on_pool!(self, |pool, DB| {
+            sqlx::query_as(SQL)
+                .bind(filter.action.as_deref())
+                .bind(filter.flag.as_deref())
+                .bind(filter.actor.as_deref())
+                .bind(filter.since.map(<DB as Dialect>::timestamp))
+                .bind(filter.until.map(<DB as Dialect>::timestamp))
+                .bind(filter.before)
+                .bind(i64::from(filter.limit))
+                .fetch_all(pool)
+                .await?
+        });
+        rows.into_iter().map(audit_row).collect()
+    }
+}
+
+fn audit_row(raw: RawRow) -> Result<AuditRow, StoreError> {
+    let (id, created_at, admin_id, admin_name, action, target_type, target_id, payload) = raw;
+    Ok(AuditRow {
+        id,
+        created_at: parse_timestamp(&created_at)?,
+        admin_id,
+        admin_name,
+        action,
+        target_type,
+        target_id,
+        payload: serde_json::from_str(&payload).map_err(|_| StoreError::Corrupt {
+            what: format!("the payload of audit row {id}"),
+        })?,
+    })
+}

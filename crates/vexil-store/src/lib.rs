@@ -1,0 +1,31 @@
+//! The only crate with SQL: vexil's tables on SQLite and PostgreSQL, one set of
+//! queries for both.
+//!
+//! # Layout
+//!
+//! - `url.rs`: `DatabaseUrl`, parsed once and never printed with its password.
+//! - `db.rs`: `Db` (a pool) and `WriteTx` (a write transaction), the `on_pool!` and
+//!   `on_tx!` macros that run one query text on either backend, and `Dialect`, the
+//!   little that differs between them.
+//! - `migrate.rs`: the embedded migrations (`migrations/sqlite`, `migrations/postgres`).
+//! - `flags.rs`: `console_feature_flags` rows.
+//! - `audit.rs`: `console_audit_log`: append (inside a `WriteTx` only) and read pages.
+//! - `error.rs`: `StoreError`.
+//!
+//! A method that changes state takes the audit entry it writes (`NewAudit`) as an
+//! argument and runs inside a `WriteTx`: a change without its audit row does not
+//! compile.
+
+mod audit;
+mod db;
+mod error;
+mod flags;
+mod migrate;
+mod url;
+
+pub use audit::{AuditFilter, AuditRow, NewAudit};
+pub use db::{Db, WriteTx};
+pub use error::StoreError;
+pub use flags::FlagRow;
+pub use migrate::MigrationReport;
+pub use url::{Backend, DatabaseUrl, UrlError};

@@ -1,0 +1,132 @@
+//! The schema's migrations, embedded in the binary: `migrations/sqlite` and
+//! `migrations/postgres`, numbered in lockstep.
+//!
+//! `Db::migrate` applies what is missing and says what it did; `Db::check_migrated`
+//! is what every other command calls first, so an unmigrated database is a clear
+//! "run `vexil migrate`", never a "no such table".
+
+use std::collections::BTreeSet;
+
+use sqlx::migrate::{MigrateError, Migrator};
+
+use crate::db::{Db, Pool};
+use crate::error::StoreError;
+
+static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// What `Db::migrate` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MigrationReport {
+    /// The migrations applied by this run, as `(version, description)`, in order.
+    pub applied: Vec<(i64, String)>,
+    /// The schema version after the run.
+    pub version: i64,
+}
+
+impl Db {
+    /// Applies every migration the database does not have yet. Running it again
+    /// applies nothing. A database migrated by a newer vexil is refused.
+    pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
+        let before = self.applied_versions().await?;
+        let migrator = self.migrator();
+        self.refuse_unknown(&before, migrator)?;
+        let result = match &self.pool {
+            Pool::Sqlite(pool) => migrator.run(pool).await,
+            Pool::Postgres(pool) => migrator.run(pool).await,
+        };
+        result.map_err(|source| match source {
+            MigrateError::VersionMissing(version) => StoreError::TooNew {
+                url: self.url().clone(),
+                version,
+            },
+            source => StoreError::Migrate {
+                url: self.url().clone(),
+                source,
+            },
+        })?;
+        let applied = migrator
+            .iter()
+            .filter(|m| !before.contains(&m.version))
+            .map(|m| (m.version, m.description.to_string()))
+            .collect();
+        Ok(MigrationReport {
+            applied,
+            version: latest(migrator),
+        })
+    }
+
+    /// Fails unless the database has exactly the migrations this vexil knows.
+    pub async fn check_migrated(&self) -> Result<(), StoreError> {
+        let applied = self.applied_versions().await?;
+        let migrator = self.migrator();
+        self.refuse_unknown(&applied, migrator)?;
+        let need = latest(migrator);
+        if migrator.iter().any(|m| !applied.contains(&m.version)) {
+            return Err(StoreError::NotMigrated {
+                url: self.url().clone(),
+                at: applied.last().copied().unwrap_or(0),
+                need,
+            });
+        }
+        Ok(())
+    }
+
+    fn migrator(&self) -> &'static Migrator {
+        match self.pool {
+            Pool::Sqlite(_) => &SQLITE,
+            Pool::Postgres(_) => &POSTGRES,
+        }
+    }
+
+    fn refuse_unknown(
+        &self,
+        applied: &BTreeSet<i64>,
+        migrator: &Migrator,
+    ) -> Result<(), StoreError> {
+        match applied
+            .iter()
+            .find(|v| !migrator.iter().any(|m| m.version == **v))
+        {
+            Some(&version) => Err(StoreError::TooNew {
+                url: self.url().clone(),
+                version,
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// The versions recorded as applied; empty for a database never migrated.
+    async fn applied_versions(&self) -> Result<BTreeSet<i64>, StoreError> {
+        let exists: bool = match &self.pool {
+            Pool::Sqlite(pool) => {
+                sqlx::query_scalar::<_, i64>(
+                    "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
+                )
+                .fetch_one(pool)
+                .await?
+                    > 0
+            }
+            Pool::Postgres(pool) => {
+                sqlx::query_scalar::<_, bool>("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
+                    .fetch_one(pool)
+                    .await?
+            }
+        };
+        if !exists {
+            return Ok(BTreeSet::new());
+        }
+        let versions: Vec<i64> = crate::db::on_pool!(self, |pool, DB| {
+            sqlx::query_scalar(
+                "SELECT version FROM _sqlx_migrations WHERE success ORDER BY version",
+            )
+            .fetch_all(pool)
+            .await?
+        });
+        Ok(versions.into_iter().collect())
+    }
+}
+
+fn latest(migrator: &Migrator) -> i64 {
+    migrator.iter().map(|m| m.version).max().unwrap_or(0)
+}

@@ -1,0 +1,220 @@
+//! Flag rows: vexil's writes (one audit row each) and direct SQL (audited by the
+//! database's triggers), including the runbook's two statements verbatim.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+use vexil_core::Clock;
+use vexil_store::{AuditFilter, Backend, Db, NewAudit};
+use vexil_testkit::{TestClock, TestDb};
+
+use crate::both;
+use crate::sql::{client, execute};
+
+/// What vexil's flip writes: the row and its audit entry, in one transaction.
+pub(crate) async fn write(
+    db: &Db,
+    flag_key: &str,
+    env: &str,
+    value: bool,
+    by: &str,
+    at: DateTime<Utc>,
+) -> i64 {
+    let mut tx = db.begin_write().await.unwrap();
+    tx.lock_pair(flag_key, env).await.unwrap();
+    let audit = NewAudit {
+        created_at: at,
+        admin_id: None,
+        action: "console.flag.flip",
+        target_type: "feature_flag",
+        target_id: flag_key.to_owned(),
+        payload: json!({"flag": flag_key, "env": env, "from": !value, "to": value, "via": "cli"}),
+    };
+    let id = tx
+        .write_flag(flag_key, env, value, by, &audit)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    id
+}
+
+async fn all_audit(db: &Db) -> Vec<serde_json::Value> {
+    let filter = AuditFilter {
+        limit: 100,
+        ..AuditFilter::default()
+    };
+    db.audit_page(&filter)
+        .await
+        .unwrap()
+        .into_iter()
+        .rev()
+        .map(|row| row.payload)
+        .collect()
+}
+
+async fn a_write_is_its_row_and_exactly_one_audit_row(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    let clock = TestClock::fixed();
+    write(
+        &test_db.db,
+        "dark_mode",
+        "staging",
+        true,
+        "alice",
+        clock.now(),
+    )
+    .await;
+    let rows = test_db.db.flag_rows().await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (
+            rows[0].flag_key.as_str(),
+            rows[0].env.as_str(),
+            rows[0].value
+        ),
+        ("dark_mode", "staging", true)
+    );
+    assert_eq!(
+        (rows[0].updated_at, rows[0].updated_by.as_deref()),
+        (clock.now(), Some("alice"))
+    );
+
+    clock.advance(chrono::TimeDelta::milliseconds(1500));
+    write(
+        &test_db.db,
+        "dark_mode",
+        "staging",
+        false,
+        "bob",
+        clock.now(),
+    )
+    .await;
+    let payloads = all_audit(&test_db.db).await;
+    assert_eq!(
+        payloads,
+        [
+            json!({"flag": "dark_mode", "env": "staging", "from": false, "to": true, "via": "cli"}),
+            json!({"flag": "dark_mode", "env": "staging", "from": true, "to": false, "via": "cli"}),
+        ],
+        "vexil's own writes must not fire the out-of-band trigger"
+    );
+    let row = &test_db.db.flag_rows().await.unwrap()[0];
+    assert_eq!(
+        (row.value, row.updated_at, row.updated_by.as_deref()),
+        (false, clock.now(), Some("bob"))
+    );
+}
+both!(a_write_is_its_row_and_exactly_one_audit_row);
+
+async fn a_rolled_back_write_leaves_neither_row(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    let mut tx = test_db.db.begin_write().await.unwrap();
+    let audit = NewAudit {
+        created_at: TestClock::fixed().now(),
+        admin_id: None,
+        action: "console.flag.flip",
+        target_type: "feature_flag",
+        target_id: "a".to_owned(),
+        payload: json!({"flag": "a", "env": "prod", "from": false, "to": true}),
+    };
+    tx.write_flag("a", "prod", true, "alice", &audit)
+        .await
+        .unwrap();
+    drop(tx);
+    assert_eq!(test_db.db.flag_rows().await.unwrap(), []);
+    assert_eq!(
+        all_audit(&test_db.db).await,
+        Vec::<serde_json::Value>::new()
+    );
+}
+both!(a_rolled_back_write_leaves_neither_row);
+
+/// The runbook's Option A, verbatim, through the operator's own client.
+async fn the_runbook_update_is_audited_as_sql(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    write(
+        &test_db.db,
+        "console_billing",
+        "prod",
+        false,
+        "alice",
+        TestClock::fixed().now(),
+    )
+    .await;
+    client(
+        &test_db,
+        "UPDATE console_feature_flags SET value=1, updated_at=CURRENT_TIMESTAMP\nWHERE flag_key='console_billing' AND env='prod';",
+    );
+    let row = &test_db.db.flag_rows().await.unwrap()[0];
+    assert!(row.value);
+    let page = test_db
+        .db
+        .audit_page(&AuditFilter {
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 2);
+    let newest = &page[0];
+    assert_eq!(
+        (
+            newest.admin_id,
+            newest.action.as_str(),
+            newest.target_type.as_str()
+        ),
+        (None, "console.flag.flip", "feature_flag")
+    );
+    assert_eq!(newest.target_id, "console_billing");
+    assert_eq!(
+        newest.payload,
+        json!({"flag": "console_billing", "env": "prod", "from": false, "to": true, "via": "sql"})
+    );
+
+    // The runbook's query, verbatim, shows it first.
+    let listed = client(
+        &test_db,
+        "SELECT created_at, admin_id, payload\nFROM console_audit_log\nWHERE action = 'console.flag.flip'\nORDER BY created_at DESC\nLIMIT 50;",
+    );
+    let lines: Vec<&str> = listed.lines().collect();
+    assert_eq!(lines.len(), 2, "{listed}");
+    assert!(
+        lines[0].contains("\"via\"") && lines[0].contains("sql"),
+        "{listed}"
+    );
+    assert!(lines[1].contains("cli"), "{listed}");
+}
+both!(the_runbook_update_is_audited_as_sql);
+
+async fn direct_inserts_and_deletes_are_audited_too(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    execute(
+        &test_db,
+        "INSERT INTO console_feature_flags (flag_key, env, value) VALUES ('a', 'staging', 1)",
+    )
+    .await
+    .unwrap();
+    execute(
+        &test_db,
+        "DELETE FROM console_feature_flags WHERE flag_key = 'a'",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        all_audit(&test_db.db).await,
+        [
+            json!({"flag": "a", "env": "staging", "from": null, "to": true, "via": "sql"}),
+            json!({"flag": "a", "env": "staging", "from": true, "to": null, "deleted": true, "via": "sql"}),
+        ]
+    );
+    let error = execute(
+        &test_db,
+        "INSERT INTO console_feature_flags (flag_key, env, value) VALUES ('a', 'prod', 2)",
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        error.contains("CHECK") || error.contains("check"),
+        "{error}"
+    );
+}
+both!(direct_inserts_and_deletes_are_audited_too);

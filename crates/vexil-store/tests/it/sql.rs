@@ -1,0 +1,70 @@
+//! Direct SQL, as an operator with database access would type it: through a
+//! connection of its own, and through the `sqlite3` and `psql` clients.
+
+use sqlx::Connection;
+use vexil_store::Backend;
+use vexil_testkit::TestDb;
+
+/// Runs `sql` on its own connection, outside vexil; `Err` carries the database's message.
+pub(crate) async fn execute(db: &TestDb, sql: &str) -> Result<u64, String> {
+    let url = db.url_string();
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match db.url().backend() {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&url)
+                .await
+                .map_err(|e| e.to_string())?;
+            sqlx::raw_sql(sql)
+                .execute(&mut conn)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(|e| e.to_string())
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&url)
+                .await
+                .map_err(|e| e.to_string())?;
+            sqlx::raw_sql(sql)
+                .execute(&mut conn)
+                .await
+                .map(|r| r.rows_affected())
+                .map_err(|e| e.to_string())
+        }
+    }
+}
+
+/// Runs `sql` with the database's own command-line client (`sqlite3` or `psql`), as
+/// the runbook's operator does, and returns its stdout; panics with its stderr.
+pub(crate) fn client(db: &TestDb, sql: &str) -> String {
+    let output = match db.url().backend() {
+        Backend::Sqlite => {
+            let file = db.url().sqlite_file().expect("a SQLite URL names a file");
+            std::process::Command::new("sqlite3")
+                .arg(file)
+                .arg(sql)
+                .output()
+        }
+        Backend::Postgres => std::process::Command::new("psql")
+            .args([
+                &db.url_string(),
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-A",
+                "-t",
+                "-c",
+                sql,
+            ])
+            .output(),
+    }
+    .unwrap_or_else(|e| {
+        panic!("the database client is required by this test and could not run: {e}")
+    });
+    assert!(
+        output.status.success(),
+        "client failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).expect("UTF-8 output")
+}

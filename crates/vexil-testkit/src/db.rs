@@ -1,0 +1,144 @@
+//! `TestDb`: a fresh database for one test, so tests run in parallel and never see
+//! each other's rows.
+//!
+//! PostgreSQL is the real server this machine (and CI) runs at 127.0.0.1:5432 with
+//! trust auth. When it is not there, a test fails with a message saying so: it is
+//! never skipped.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::Connection;
+use tempfile::TempDir;
+use vexil_store::{Backend, DatabaseUrl, Db};
+
+/// Where the tests' PostgreSQL server is, as its superuser; each test creates its own
+/// database there.
+pub const POSTGRES_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+/// A database that lives as long as this value.
+pub struct TestDb {
+    pub db: Db,
+    url: DatabaseUrl,
+    /// Keeps the SQLite file's directory until the test ends.
+    _dir: Option<TempDir>,
+    /// The PostgreSQL database to drop when the test ends.
+    pg_name: Option<String>,
+}
+
+impl TestDb {
+    /// A fresh, migrated database of `backend`.
+    pub async fn new(backend: Backend) -> TestDb {
+        let test_db = TestDb::unmigrated(backend).await;
+        test_db
+            .db
+            .migrate()
+            .await
+            .expect("migrating a fresh test database");
+        test_db
+    }
+
+    /// A fresh database with no tables at all.
+    pub async fn unmigrated(backend: Backend) -> TestDb {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::Builder::new()
+                    .prefix("vexil-db-")
+                    .tempdir()
+                    .expect("a temporary directory");
+                let url = DatabaseUrl::parse(&format!(
+                    "sqlite://{}",
+                    dir.path().join("vexil.db").display()
+                ))
+                .expect("a valid SQLite URL");
+                let db = Db::connect(&url)
+                    .await
+                    .expect("opening a SQLite file in a temporary directory");
+                TestDb {
+                    db,
+                    url,
+                    _dir: Some(dir),
+                    pg_name: None,
+                }
+            }
+            Backend::Postgres => {
+                let name = unique_name();
+                let mut admin = admin_connection().await;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut admin)
+                    .await
+                    .unwrap_or_else(|e| panic!("cannot create test database {name}: {e}"));
+                let _ = admin.close().await;
+                let url = DatabaseUrl::parse(&format!("postgres://postgres@127.0.0.1:5432/{name}"))
+                    .expect("a valid PostgreSQL URL");
+                let db = Db::connect(&url)
+                    .await
+                    .expect("connecting to the new test database");
+                TestDb {
+                    db,
+                    url,
+                    _dir: None,
+                    pg_name: Some(name),
+                }
+            }
+        }
+    }
+
+    /// The URL, to give to a `vexil` process under test.
+    pub fn url(&self) -> &DatabaseUrl {
+        &self.url
+    }
+
+    /// The URL with its password (the tests' databases have none), for `DATABASE_URL`.
+    pub fn url_string(&self) -> String {
+        self.url.to_string()
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let Some(name) = self.pg_name.take() else {
+            return;
+        };
+        // Drop runs outside async code (or inside a runtime that cannot block), so the
+        // database is dropped from a thread of its own with a runtime of its own.
+        let db = self.db.clone();
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async move {
+                db.close().await;
+                let mut admin = admin_connection().await;
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut admin)
+                .await
+            })
+        })
+        .join();
+        if let Ok(Err(e)) = dropped {
+            eprintln!("warning: could not drop a test database: {e}");
+        }
+    }
+}
+
+async fn admin_connection() -> sqlx::PgConnection {
+    sqlx::PgConnection::connect(POSTGRES_ADMIN_URL).await.unwrap_or_else(|e| {
+        panic!(
+            "PostgreSQL is required by this test and is not reachable at {POSTGRES_ADMIN_URL}: {e}\n\
+             start it with: pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start"
+        )
+    })
+}
+
+/// `vexil_test_<pid>_<n>_<nanos>`: unique across the tests of one run and across runs.
+fn unique_name() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    format!("vexil_test_{}_{n}_{nanos}", std::process::id())
+}
