@@ -10,6 +10,7 @@
 //! - `migrate.rs`: the embedded migrations (`migrations/sqlite`, `migrations/postgres`).
 //! - `flags.rs`: `console_feature_flags` rows.
 //! - `audit.rs`: `console_audit_log`: append (inside a `WriteTx` only) and read pages.
+//! - `users.rs`: `users`, the accounts behind the role matrix.
 //! - `error.rs`: `StoreError`.
 //!
 //! A method that changes state takes the audit entry it writes (`NewAudit`) as an
@@ -22,6 +23,7 @@ mod error;
 mod flags;
 mod migrate;
 mod url;
+mod users;
 
 pub use audit::{AuditFilter, AuditRow, NewAudit};
 pub use db::{Db, WriteTx};
@@ -29,3 +31,4 @@ pub use error::StoreError;
 pub use flags::FlagRow;
 pub use migrate::MigrationReport;
 pub use url::{Backend, DatabaseUrl, UrlError};
+pub use users::{NewUser, UserRow};

@@ -1,0 +1,166 @@
+//! Accounts: creating one (with an argon2id password hash), changing its role,
+//! disabling it, listing them. Each change is audited (`console.user.*`) in the
+//! transaction that makes it.
+
+use argon2::password_hash::phc::PasswordHash;
+use argon2::{Argon2, PasswordHasher, PasswordVerifier};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
+use vexil_core::audit::{TARGET_USER, USER_ADD, USER_DISABLE, USER_SET_ROLE, Via};
+use vexil_core::{FlagKey, Role};
+use vexil_store::{NewAudit, NewUser, UserRow};
+
+use crate::app::{Actor, App};
+use crate::error::AppError;
+
+/// Who changes an account: an account acting in the console or API, or an operator
+/// with database access at the CLI (the break-glass path, which also creates the
+/// first account).
+#[derive(Debug, Clone, Copy)]
+pub enum Admin<'a> {
+    Account(&'a Actor),
+    Cli,
+}
+
+/// The shortest password an account may have.
+pub const MIN_PASSWORD_CHARS: usize = 12;
+
+impl App {
+    /// Creates an account `name` with `role`, its password stored as an argon2id hash.
+    pub async fn add_user(
+        &self,
+        admin: Admin<'_>,
+        name: &str,
+        role: Role,
+        password: &SecretString,
+    ) -> Result<i64, AppError> {
+        // Account names follow the flag-key grammar: safe in URLs, logs and SQL.
+        FlagKey::parse(name).map_err(|e| AppError::InvalidAccountName { reason: e.reason() })?;
+        if password.expose_secret().chars().count() < MIN_PASSWORD_CHARS {
+            return Err(AppError::WeakPassword {
+                min: MIN_PASSWORD_CHARS,
+            });
+        }
+        if self.db.user_by_name(name).await?.is_some() {
+            return Err(AppError::AccountExists {
+                name: name.to_owned(),
+            });
+        }
+        let password_hash = hash_password(password)?;
+        let now = self.clock.now();
+        let mut tx = self.db.begin_write().await?;
+        let audit = self.user_audit(admin, USER_ADD, name, json!({"name": name, "role": role}));
+        let user = NewUser {
+            name,
+            role: role.as_str(),
+            password_hash: &password_hash,
+            created_at: now,
+        };
+        let id = tx.insert_user(&user, &audit).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn set_role(&self, admin: Admin<'_>, name: &str, role: Role) -> Result<(), AppError> {
+        let user = self.existing_user(name).await?;
+        let audit = self.user_audit(
+            admin,
+            USER_SET_ROLE,
+            name,
+            json!({"name": name, "from": user.role, "to": role}),
+        );
+        let mut tx = self.db.begin_write().await?;
+        tx.set_role(user.id, role.as_str(), &audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn disable_user(&self, admin: Admin<'_>, name: &str) -> Result<(), AppError> {
+        let user = self.existing_user(name).await?;
+        if user.disabled {
+            return Err(AppError::Disabled { name: user.name });
+        }
+        let audit = self.user_audit(admin, USER_DISABLE, name, json!({"name": name}));
+        let mut tx = self.db.begin_write().await?;
+        tx.disable_user(user.id, &audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Every account, by name.
+    pub async fn users(&self) -> Result<Vec<UserRow>, AppError> {
+        Ok(self.db.users().await?)
+    }
+
+    /// Whether `password` is `name`'s. An unknown account costs the same argon2 work
+    /// as a known one, so timing does not tell which names exist.
+    pub async fn check_password(
+        &self,
+        name: &str,
+        password: &SecretString,
+    ) -> Result<bool, AppError> {
+        let user = self.db.user_by_name(name).await?;
+        let hash = user
+            .as_ref()
+            .map_or(dummy_hash(), |user| user.password_hash.as_str());
+        let matches = verify_password(hash, password);
+        Ok(matches && user.is_some_and(|user| !user.disabled))
+    }
+
+    async fn existing_user(&self, name: &str) -> Result<UserRow, AppError> {
+        self.db
+            .user_by_name(name)
+            .await?
+            .ok_or_else(|| AppError::UnknownAccount {
+                name: name.to_owned(),
+            })
+    }
+
+    fn user_audit(
+        &self,
+        admin: Admin<'_>,
+        action: &'static str,
+        name: &str,
+        mut payload: serde_json::Value,
+    ) -> NewAudit {
+        let (admin_id, via) = match admin {
+            Admin::Account(actor) => (Some(actor.id), Via::Console),
+            Admin::Cli => (None, Via::Cli),
+        };
+        payload["via"] = json!(via);
+        NewAudit {
+            created_at: self.clock.now(),
+            admin_id,
+            action,
+            target_type: TARGET_USER,
+            target_id: name.to_owned(),
+            payload,
+        }
+    }
+}
+
+fn hash_password(password: &SecretString) -> Result<String, AppError> {
+    Argon2::default()
+        .hash_password(password.expose_secret().as_bytes())
+        .map(|hash| hash.to_string())
+        .map_err(|e| AppError::PasswordHash {
+            reason: e.to_string(),
+        })
+}
+
+fn verify_password(hash: &str, password: &SecretString) -> bool {
+    PasswordHash::new(hash).is_ok_and(|hash| {
+        Argon2::default()
+            .verify_password(password.expose_secret().as_bytes(), &hash)
+            .is_ok()
+    })
+}
+
+/// A valid argon2id hash of no one's password, verified against when the account does
+/// not exist.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        hash_password(&SecretString::from("not a password of any account")).unwrap_or_default()
+    })
+}

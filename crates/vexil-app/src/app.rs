@@ -1,0 +1,96 @@
+//! `App`, the state every use case reads, and `Actor`, an account allowed to act.
+
+use std::sync::Arc;
+
+use vexil_core::{Clock, Env, EnvSnapshot, Envs, FlagSet, Role};
+use vexil_store::Db;
+
+use crate::error::AppError;
+
+/// What the use cases need, built once per process.
+pub struct App {
+    pub(crate) db: Db,
+    pub(crate) flags: FlagSet,
+    pub(crate) envs: Envs,
+    /// The env this process belongs to (`VEXIL_ENV`), if it says: its `FLAG_*`
+    /// variables are the env layer of that env only.
+    pub(crate) process_env: Option<Env>,
+    pub(crate) env_snapshot: EnvSnapshot,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// An account that exists and is not disabled: the only thing a use case accepts as
+/// "who is acting".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    pub id: i64,
+    pub name: String,
+    pub role: Role,
+}
+
+impl App {
+    pub fn new(
+        db: Db,
+        flags: FlagSet,
+        envs: Envs,
+        process_env: Option<Env>,
+        env_snapshot: EnvSnapshot,
+        clock: Arc<dyn Clock>,
+    ) -> App {
+        App {
+            db,
+            flags,
+            envs,
+            process_env,
+            env_snapshot,
+            clock,
+        }
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn flags(&self) -> &FlagSet {
+        &self.flags
+    }
+
+    pub fn envs(&self) -> &Envs {
+        &self.envs
+    }
+
+    /// The account `name`, if it exists and is enabled.
+    pub async fn actor(&self, name: &str) -> Result<Actor, AppError> {
+        let user = self
+            .db
+            .user_by_name(name)
+            .await?
+            .ok_or_else(|| AppError::UnknownAccount {
+                name: name.to_owned(),
+            })?;
+        if user.disabled {
+            return Err(AppError::Disabled { name: user.name });
+        }
+        let role = Role::parse(&user.role).map_err(|_| {
+            AppError::Store(vexil_store::StoreError::Corrupt {
+                what: format!("the role of account {:?}", user.name),
+            })
+        })?;
+        Ok(Actor {
+            id: user.id,
+            name: user.name,
+            role,
+        })
+    }
+
+    /// The snapshot that stands for `env`'s variables: this process's own when it
+    /// belongs to `env`, none otherwise (another env's variables live on its hosts).
+    pub(crate) fn env_layer(&self, env: &Env) -> &EnvSnapshot {
+        static EMPTY: std::sync::OnceLock<EnvSnapshot> = std::sync::OnceLock::new();
+        if self.process_env.as_ref() == Some(env) {
+            &self.env_snapshot
+        } else {
+            EMPTY.get_or_init(EnvSnapshot::default)
+        }
+    }
+}

@@ -1,0 +1,69 @@
+//! `AppError`: why a use case refused or failed, precise enough for the console, the
+//! API and the CLI to each say it their way (and map it to a status or exit code once).
+
+use chrono::{DateTime, Utc};
+use vexil_core::{Denied, EnvError, Source};
+use vexil_store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("unknown flag '{key}': it is not declared in the flags file")]
+    UnknownFlag { key: String },
+    #[error(transparent)]
+    UnknownEnv(#[from] EnvError),
+    #[error("unknown account '{name}'")]
+    UnknownAccount { name: String },
+    #[error("account '{name}' is disabled")]
+    Disabled { name: String },
+    #[error("account '{name}' already exists")]
+    AccountExists { name: String },
+    #[error("invalid account name: {reason}")]
+    InvalidAccountName { reason: String },
+    #[error("the password is too short: at least {min} characters")]
+    WeakPassword { min: usize },
+    #[error("cannot hash the password: {reason}")]
+    PasswordHash { reason: String },
+    #[error(transparent)]
+    Denied(#[from] Denied),
+    /// The value the operator saw is no longer the value in force: nothing was written.
+    #[error(
+        "conflict: {flag} in {env} is {current} now ({source_name}{by}), not {expected}; nothing was changed",
+        current = on_off(*.current),
+        expected = on_off(*.expected),
+        source_name = .current_source.as_str(),
+        by = changed_by(.updated_by.as_deref(), *.updated_at),
+    )]
+    Conflict {
+        flag: String,
+        env: String,
+        expected: bool,
+        current: bool,
+        current_source: Source,
+        updated_by: Option<String>,
+        updated_at: Option<DateTime<Utc>>,
+    },
+    /// The flip asks for the value already in force: nothing was written.
+    #[error("{flag} in {env} is already {}; nothing was changed", on_off(*.value))]
+    NoChange {
+        flag: String,
+        env: String,
+        value: bool,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn on_off(value: bool) -> &'static str {
+    if value { "on" } else { "off" }
+}
+
+/// `, set by alice at 2026-11-24 07:35:42 UTC`, or nothing when no row says who.
+fn changed_by(updated_by: Option<&str>, updated_at: Option<DateTime<Utc>>) -> String {
+    let at = updated_at.map(|at| format!(" at {}", at.format("%Y-%m-%d %H:%M:%S UTC")));
+    match (updated_by, at) {
+        (Some(by), Some(at)) => format!(", set by {by}{at}"),
+        (None, Some(at)) => format!(", set by direct SQL{at}"),
+        (Some(by), None) => format!(", set by {by}"),
+        (None, None) => String::new(),
+    }
+}

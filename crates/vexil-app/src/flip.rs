@@ -1,0 +1,111 @@
+//! `App::flip`: change one flag in one env, with its audit row, or change nothing and
+//! say why. It reads straight down (STYLE.md rule 4).
+
+use serde_json::json;
+use vexil_core::audit::{FLAG_FLIP, FlipPayload, TARGET_FEATURE_FLAG, Via};
+use vexil_core::{Action, MasterSwitch, authorize, resolve};
+use vexil_store::NewAudit;
+
+use crate::app::{Actor, App};
+use crate::error::AppError;
+
+/// A flip as asked for.
+#[derive(Debug, Clone)]
+pub struct Flip<'a> {
+    pub flag_key: &'a str,
+    pub env: &'a str,
+    /// The value the operator saw. `None` (the break-glass CLI) flips whatever is in
+    /// force; `Some` refuses to flip a value that changed since it was read.
+    pub expected_from: Option<bool>,
+    pub to: bool,
+    /// Whether the caller holds a valid TOTP elevation (a session elevated in the
+    /// console, or a code checked for this request).
+    pub elevated: bool,
+    pub reason: Option<&'a str>,
+    pub via: Via,
+}
+
+/// What a successful flip did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Flipped {
+    pub from: bool,
+    pub to: bool,
+    pub audit_id: i64,
+}
+
+impl App {
+    pub async fn flip(&self, actor: &Actor, flip: &Flip<'_>) -> Result<Flipped, AppError> {
+        let decl = self
+            .flags
+            .get(flip.flag_key)
+            .ok_or_else(|| AppError::UnknownFlag {
+                key: flip.flag_key.to_owned(),
+            })?;
+        let env = self.envs.parse(flip.env)?;
+        authorize(actor.role, Action::Flip(decl.risk()), flip.elevated)?;
+
+        let mut tx = self.db.begin_write().await?;
+        tx.lock_pair(decl.key().as_str(), env.as_str()).await?;
+        let row = tx.flag_row(decl.key().as_str(), env.as_str()).await?;
+        // The value in force before the flip: the row if there is one (a flip writes
+        // the DB layer, whatever the master switch), else the env layer, else the YAML.
+        let before = resolve(
+            decl,
+            row.as_ref().map(|r| r.value),
+            self.env_layer(&env),
+            MasterSwitch::On,
+        );
+        if let Some(expected) = flip.expected_from
+            && expected != before.value
+        {
+            return Err(AppError::Conflict {
+                flag: decl.key().to_string(),
+                env: env.to_string(),
+                expected,
+                current: before.value,
+                current_source: before.source,
+                updated_by: row.as_ref().and_then(|r| r.updated_by.clone()),
+                updated_at: row.as_ref().map(|r| r.updated_at),
+            });
+        }
+        if before.value == flip.to {
+            return Err(AppError::NoChange {
+                flag: decl.key().to_string(),
+                env: env.to_string(),
+                value: flip.to,
+            });
+        }
+
+        let payload = FlipPayload {
+            flag: decl.key(),
+            env: &env,
+            from: before.value,
+            to: flip.to,
+            via: flip.via,
+            reason: flip.reason,
+        };
+        let audit = NewAudit {
+            created_at: self.clock.now(),
+            admin_id: Some(actor.id),
+            action: FLAG_FLIP,
+            target_type: TARGET_FEATURE_FLAG,
+            target_id: decl.key().to_string(),
+            payload: json!(payload),
+        };
+        let audit_id = tx
+            .write_flag(
+                decl.key().as_str(),
+                env.as_str(),
+                flip.to,
+                &actor.name,
+                &audit,
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(Flipped {
+            from: before.value,
+            to: flip.to,
+            audit_id,
+        })
+    }
+}

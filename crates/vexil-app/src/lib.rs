@@ -1,0 +1,23 @@
+//! vexil's use cases: the only code that changes state. The console, the API and the
+//! CLI all call these, so a flip is the same flip whichever door it comes through.
+//!
+//! # Layout
+//!
+//! - `app.rs`: `App`, what every use case needs (the database, the flags file, the
+//!   envs, this process's `FLAG_*` variables, the clock), and `Actor`, an account
+//!   allowed to act.
+//! - `account.rs`: accounts (`add_user`, `set_role`, `disable_user`, `users`,
+//!   `check_password`), argon2id password hashes; `Admin`, who changes an account.
+//! - `flip.rs`: `App::flip`, which reads top to bottom: authorize → begin → read
+//!   the current value → conflict? → write the row and its audit row → commit.
+//! - `error.rs`: `AppError`.
+
+mod account;
+mod app;
+mod error;
+mod flip;
+
+pub use account::{Admin, MIN_PASSWORD_CHARS};
+pub use app::{Actor, App};
+pub use error::AppError;
+pub use flip::{Flip, Flipped};

@@ -1,0 +1,232 @@
+//! `App::flip`: what it writes, and every way it refuses while writing nothing.
+
+use serde_json::json;
+use vexil_app::{AppError, Flip, Flipped};
+use vexil_core::audit::Via;
+use vexil_core::{Denied, Role, Source};
+use vexil_store::{AuditFilter, Backend};
+
+use crate::{TestApp, both};
+
+fn flip<'a>(flag_key: &'a str, env: &'a str, expected_from: Option<bool>, to: bool) -> Flip<'a> {
+    Flip {
+        flag_key,
+        env,
+        expected_from,
+        to,
+        elevated: false,
+        reason: None,
+        via: Via::Cli,
+    }
+}
+
+async fn audit_count(t: &TestApp) -> usize {
+    t.app
+        .db()
+        .audit_page(&AuditFilter {
+            limit: 1000,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap()
+        .len()
+}
+
+async fn a_flip_writes_the_row_and_its_audit_row(backend: Backend) {
+    let t = TestApp::new(backend, &[]).await;
+    let ops = t.account("olive", Role::Ops).await;
+    let request = Flip {
+        reason: Some("INC-42: enable for the launch"),
+        ..flip("dark_mode", "staging", Some(false), true)
+    };
+    let flipped = t.app.flip(&ops, &request).await.unwrap();
+    assert_eq!((flipped.from, flipped.to), (false, true));
+
+    let row = &t.app.db().flag_rows().await.unwrap()[0];
+    assert_eq!(
+        (
+            row.flag_key.as_str(),
+            row.env.as_str(),
+            row.value,
+            row.updated_by.as_deref()
+        ),
+        ("dark_mode", "staging", true, Some("olive"))
+    );
+    let newest = &t
+        .app
+        .db()
+        .audit_page(&AuditFilter {
+            limit: 1,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap()[0];
+    assert_eq!(
+        (
+            newest.id,
+            newest.admin_name.as_deref(),
+            newest.action.as_str()
+        ),
+        (flipped.audit_id, Some("olive"), "console.flag.flip")
+    );
+    assert_eq!(
+        newest.payload,
+        json!({"flag": "dark_mode", "env": "staging", "from": false, "to": true, "via": "cli", "reason": "INC-42: enable for the launch"})
+    );
+}
+both!(a_flip_writes_the_row_and_its_audit_row);
+
+/// "from" is the effective value before, whatever its source: here this process's
+/// own variable, since the process belongs to staging.
+async fn from_is_the_value_in_force_whatever_its_source(backend: Backend) {
+    let t = TestApp::new(backend, &[("FLAG_DARK_MODE", "on")]).await;
+    let ops = t.account("olive", Role::Ops).await;
+    let flipped = t
+        .app
+        .flip(&ops, &flip("dark_mode", "staging", Some(true), false))
+        .await
+        .unwrap();
+    assert_eq!((flipped.from, flipped.to), (true, false));
+    // prod's variables live on prod's hosts: here the YAML default (off) decides.
+    let error = t
+        .app
+        .flip(&ops, &flip("dark_mode", "prod", Some(true), false))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            error,
+            AppError::Conflict {
+                current: false,
+                current_source: Source::Yaml,
+                ..
+            }
+        ),
+        "{error:?}"
+    );
+}
+both!(from_is_the_value_in_force_whatever_its_source);
+
+async fn a_stale_from_is_a_conflict_that_names_who_and_when(backend: Backend) {
+    let t = TestApp::new(backend, &[]).await;
+    let ops = t.account("olive", Role::Ops).await;
+    t.app
+        .flip(&ops, &flip("dark_mode", "prod", Some(false), true))
+        .await
+        .unwrap();
+    let before = audit_count(&t).await;
+    let error = t
+        .app
+        .flip(&ops, &flip("dark_mode", "prod", Some(false), true))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "conflict: dark_mode in prod is on now (db, set by olive at 2026-01-15 09:30:00 UTC), not off; nothing was changed"
+    );
+    assert_eq!(
+        audit_count(&t).await,
+        before,
+        "a refused flip writes nothing"
+    );
+}
+both!(a_stale_from_is_a_conflict_that_names_who_and_when);
+
+async fn flipping_to_the_value_in_force_changes_nothing(backend: Backend) {
+    let t = TestApp::new(backend, &[]).await;
+    let ops = t.account("olive", Role::Ops).await;
+    let error = t
+        .app
+        .flip(&ops, &flip("dark_mode", "prod", None, false))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "dark_mode in prod is already off; nothing was changed"
+    );
+    assert_eq!(
+        audit_count(&t).await,
+        1,
+        "only the account's creation is in the log"
+    );
+    assert_eq!(t.app.db().flag_rows().await.unwrap(), []);
+}
+both!(flipping_to_the_value_in_force_changes_nothing);
+
+async fn bad_requests_are_refused_before_anything_is_written(backend: Backend) {
+    let t = TestApp::new(backend, &[]).await;
+    let ops = t.account("olive", Role::Ops).await;
+    let root = t.account("sam", Role::Superadmin).await;
+    let check = |result: Result<Flipped, AppError>, expected: &str| {
+        assert_eq!(result.unwrap_err().to_string(), expected);
+    };
+    check(
+        t.app
+            .flip(&ops, &flip("no_such_flag", "prod", None, true))
+            .await,
+        "unknown flag 'no_such_flag': it is not declared in the flags file",
+    );
+    check(
+        t.app.flip(&ops, &flip("dark_mode", "qa", None, true)).await,
+        "unknown env 'qa' (expected one of: staging, prod)",
+    );
+    check(
+        t.app
+            .flip(&ops, &flip("search_index_v3", "prod", None, true))
+            .await,
+        "role ops may not flip a medium-risk flag: it needs superadmin",
+    );
+    check(
+        t.app
+            .flip(&root, &flip("console_billing", "prod", None, true))
+            .await,
+        "to flip a high-risk flag, elevate with a fresh TOTP code first",
+    );
+    let error = t
+        .app
+        .flip(&ops, &flip("console_billing", "prod", None, true))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, AppError::Denied(Denied::Forbidden { .. })),
+        "{error:?}"
+    );
+    assert_eq!(audit_count(&t).await, 2, "only the two accounts' creation");
+    assert_eq!(t.app.db().flag_rows().await.unwrap(), []);
+
+    // Elevated, the superadmin may.
+    let elevated = Flip {
+        elevated: true,
+        ..flip("console_billing", "prod", None, true)
+    };
+    t.app.flip(&root, &elevated).await.unwrap();
+}
+both!(bad_requests_are_refused_before_anything_is_written);
+
+/// 32 flips of one flag at once, all from the same "from": exactly one wins.
+async fn concurrent_flips_of_one_flag_change_it_once(backend: Backend) {
+    let t = std::sync::Arc::new(TestApp::new(backend, &[]).await);
+    let ops = t.account("olive", Role::Ops).await;
+    let before = audit_count(&t).await;
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let t = t.clone();
+        let ops = ops.clone();
+        tasks.push(tokio::spawn(async move {
+            t.app
+                .flip(&ops, &flip("dark_mode", "prod", Some(false), true))
+                .await
+        }));
+    }
+    let mut won = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => won += 1,
+            Err(AppError::Conflict { current: true, .. }) => {}
+            Err(other) => panic!("expected a win or a conflict, got {other}"),
+        }
+    }
+    assert_eq!(won, 1);
+    assert_eq!(audit_count(&t).await, before + 1);
+}
+both!(concurrent_flips_of_one_flag_change_it_once);

@@ -1,0 +1,73 @@
+//! vexil-app's use cases against real databases: every test runs on a fresh SQLite
+//! file and a fresh PostgreSQL database (`both!`).
+
+mod account;
+mod flip;
+
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use vexil_app::{Actor, Admin, App};
+use vexil_core::{Env, EnvSnapshot, Envs, FlagSet, Role};
+use vexil_store::Backend;
+use vexil_testkit::{TestClock, TestDb};
+
+/// `both!(name)` turns `async fn name(backend: Backend)` into `name::sqlite` and
+/// `name::postgres`.
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(vexil_store::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(vexil_store::Backend::Postgres).await;
+            }
+        }
+    };
+}
+pub(crate) use both;
+
+/// An `App` on a fresh database, with the example flags file, belonging to staging,
+/// with `variables` as its process environment.
+pub(crate) struct TestApp {
+    pub(crate) app: App,
+    /// Holds the database until the test ends.
+    _test_db: TestDb,
+}
+
+impl TestApp {
+    pub(crate) async fn new(backend: Backend, variables: &[(&str, &str)]) -> TestApp {
+        let test_db = TestDb::new(backend).await;
+        let flags = FlagSet::parse(
+            "feature_flags.yaml",
+            include_bytes!("../../../../examples/feature_flags.yaml"),
+        )
+        .unwrap();
+        let app = App::new(
+            test_db.db.clone(),
+            flags,
+            Envs::runbook(),
+            Some(Env::STAGING),
+            EnvSnapshot::capture(variables.iter().copied()),
+            Arc::new(TestClock::fixed()),
+        );
+        TestApp {
+            app,
+            _test_db: test_db,
+        }
+    }
+
+    /// Creates the account and returns it as an actor.
+    pub(crate) async fn account(&self, name: &str, role: Role) -> Actor {
+        let password = SecretString::from("correct horse battery staple");
+        self.app
+            .add_user(Admin::Cli, name, role, &password)
+            .await
+            .unwrap();
+        self.app.actor(name).await.unwrap()
+    }
+}
