@@ -8,6 +8,8 @@
 //!   allowed to act.
 //! - `account.rs`: accounts (`add_user`, `set_role`, `disable_user`, `users`,
 //!   `check_password`), argon2id password hashes; `Admin`, who changes an account.
+//! - `flag_state.rs`: `App::flag_states`, every flag in each env as this process
+//!   resolves it, with the row behind it and the rows no declaration claims.
 //! - `flip.rs`: `App::flip`, which reads top to bottom: authorize → begin → read
 //!   the current value → conflict? → write the row and its audit row → commit.
 //! - `error.rs`: `AppError`.
@@ -15,9 +17,11 @@
 mod account;
 mod app;
 mod error;
+mod flag_state;
 mod flip;
 
 pub use account::{Admin, MIN_PASSWORD_CHARS};
 pub use app::{Actor, App};
 pub use error::AppError;
+pub use flag_state::{FlagState, FlagStates};
 pub use flip::{Flip, Flipped};

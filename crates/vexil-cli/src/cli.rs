@@ -25,21 +25,123 @@ pub(crate) struct GlobalArgs {
     #[arg(
         long,
         global = true,
+        value_name = "PATH",
         env = "VEXIL_FLAGS",
         default_value = "feature_flags.yaml"
     )]
     pub(crate) flags: PathBuf,
+    /// The database: sqlite://PATH (created on first use) or postgres://USER@HOST/DB.
+    #[arg(
+        long,
+        global = true,
+        value_name = "URL",
+        env = "DATABASE_URL",
+        default_value = "sqlite://vexil.db",
+        hide_env_values = true
+    )]
+    pub(crate) database_url: String,
+    /// The env this process belongs to: its FLAG_* variables are that env's variables.
+    #[arg(long, global = true, value_name = "ENV", env = "VEXIL_ENV")]
+    pub(crate) process_env: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Validate the flags file: print a summary, or every error with its file:line:col.
-    Check(CheckArgs),
+    Check(JsonArgs),
+    /// Apply the database migrations this vexil has and the database lacks.
+    Migrate,
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// List flags.
+    #[command(subcommand)]
+    Flags(FlagsCommand),
+    /// Flip a flag in one env: the break-glass path, audited like any flip.
+    Flip(FlipArgs),
+    /// Read the audit log, newest first.
+    Audit(AuditArgs),
 }
 
 #[derive(Debug, Args)]
-pub(crate) struct CheckArgs {
-    /// Print the result (the flags, or the errors) as JSON on stdout.
+pub(crate) struct JsonArgs {
+    /// Print the result as JSON on stdout.
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum UserCommand {
+    /// Create an account. The password is read from stdin (asked twice on a terminal).
+    Add {
+        name: String,
+        /// readonly, support, ops or superadmin.
+        #[arg(long)]
+        role: String,
+    },
+    /// List the accounts.
+    List(JsonArgs),
+    /// Change an account's role.
+    SetRole { name: String, role: String },
+    /// Disable an account for good (its audit rows stay).
+    Disable { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum FlagsCommand {
+    /// Each flag with its value and source in each env.
+    List {
+        /// Only this env.
+        #[arg(long)]
+        env: Option<String>,
+        #[command(flatten)]
+        json: JsonArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("value").required(true).args(["on", "off"])))]
+pub(crate) struct FlipArgs {
+    /// The flag's key.
+    pub(crate) key: String,
+    /// The env to flip it in.
+    #[arg(long)]
+    pub(crate) env: String,
+    #[arg(long)]
+    pub(crate) on: bool,
+    #[arg(long)]
+    pub(crate) off: bool,
+    /// The account acting; its role is checked as in the console.
+    #[arg(long = "as", value_name = "NAME")]
+    pub(crate) actor: String,
+    /// Why, for the audit log.
+    #[arg(long)]
+    pub(crate) reason: Option<String>,
+    /// A current TOTP code of the account, needed for a high-risk flag.
+    #[arg(long, value_name = "CODE")]
+    pub(crate) totp: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct AuditArgs {
+    /// Only this action, e.g. console.flag.flip.
+    #[arg(long)]
+    pub(crate) action: Option<String>,
+    /// Only rows about this flag.
+    #[arg(long)]
+    pub(crate) flag: Option<String>,
+    /// Only rows written by this account.
+    #[arg(long)]
+    pub(crate) actor: Option<String>,
+    /// From this time on (RFC 3339, or a date: 2026-11-24).
+    #[arg(long)]
+    pub(crate) since: Option<String>,
+    /// Before this time (RFC 3339, or a date).
+    #[arg(long)]
+    pub(crate) until: Option<String>,
+    /// At most this many rows.
+    #[arg(long, default_value_t = 50)]
+    pub(crate) limit: u32,
+    #[command(flatten)]
+    pub(crate) json: JsonArgs,
 }

@@ -1,12 +1,23 @@
 //! One module per command; `run` dispatches to them.
 
+mod audit;
 mod check;
+mod flags;
+mod flip;
+mod migrate;
+mod user;
 
 use crate::Outcome;
 use crate::cli::{Cli, Command};
 
-pub(crate) fn run(cli: Cli) -> anyhow::Result<Outcome> {
+pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
+    let global = &cli.global;
     match cli.command {
-        Command::Check(args) => check::run(&cli.global, &args),
+        Command::Check(args) => check::run(global, &args),
+        Command::Migrate => migrate::run(global).await,
+        Command::User(command) => user::run(global, command).await,
+        Command::Flags(command) => flags::run(global, command).await,
+        Command::Flip(args) => flip::run(global, &args).await,
+        Command::Audit(args) => audit::run(global, &args).await,
     }
 }

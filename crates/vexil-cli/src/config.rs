@@ -1,10 +1,24 @@
-//! The one place in the binary that reads the process environment by hand.
+//! Everything a command needs from its surroundings: the process environment (the one
+//! place in the binary that reads it by hand), the flags file, the database and the
+//! clock, assembled into an `App`.
 //!
-//! clap reads the settings it declares (`VEXIL_FLAGS`, …) itself. What remains is the
-//! `FLAG_*` variables, captured once into an `EnvSnapshot` (ARCHITECTURE.md,
-//! invariant 4).
+//! clap reads the settings it declares (`VEXIL_FLAGS`, `DATABASE_URL`, `VEXIL_ENV`).
+//! What remains is the `FLAG_*` variables, captured once into an `EnvSnapshot`
+//! (ARCHITECTURE.md, invariant 4).
 
-use vexil_core::EnvSnapshot;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use chrono::{DateTime, Utc};
+use vexil_app::App;
+use vexil_core::decl::MAX_FILE_BYTES;
+use vexil_core::message::one_line;
+use vexil_core::{Clock, EnvSnapshot, Envs, FlagSet};
+use vexil_store::{DatabaseUrl, Db};
+
+use crate::cli::GlobalArgs;
 
 /// The `FLAG_*` variables of this process. Names or values that are not UTF-8 are
 /// read lossily rather than aborting (`std::env::vars` would panic on them): a
@@ -16,4 +30,88 @@ pub(crate) fn flag_env() -> EnvSnapshot {
             value.to_string_lossy().into_owned(),
         )
     }))
+}
+
+/// The real clock, for the binary; tests pass `vexil-testkit`'s `TestClock` instead.
+pub(crate) struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
+/// The flags file as the operator named it, escaped so it stays on one line.
+pub(crate) fn flags_source(global: &GlobalArgs) -> String {
+    one_line(&global.flags.display().to_string())
+}
+
+/// Reads the flags file, at most one byte past the limit, so that `--flags /dev/zero`
+/// is refused as too large instead of filling memory.
+pub(crate) fn read_flags_file(path: &Path, source: &str) -> anyhow::Result<Vec<u8>> {
+    let hint = if path == Path::new("feature_flags.yaml") {
+        " (set --flags PATH or VEXIL_FLAGS)"
+    } else {
+        ""
+    };
+    let context = || format!("cannot read flags file '{source}'{hint}");
+    let file = std::fs::File::open(path).with_context(context)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .with_context(context)?;
+    Ok(bytes)
+}
+
+/// The flags file, valid, or one line saying how to see what is wrong with it.
+pub(crate) fn flag_set(global: &GlobalArgs) -> anyhow::Result<FlagSet> {
+    let source = flags_source(global);
+    let bytes = read_flags_file(&global.flags, &source)?;
+    FlagSet::parse(&source, &bytes).map_err(|errors| {
+        let first = errors.lines().next().unwrap_or_default();
+        anyhow::anyhow!(
+            "the flags file {source} has {} error(s), the first: {first}; run `vexil check` for all",
+            errors.len()
+        )
+    })
+}
+
+/// The database, opened but not checked: `migrate` alone starts here.
+pub(crate) async fn open_database(global: &GlobalArgs) -> anyhow::Result<Db> {
+    let url = DatabaseUrl::parse(&global.database_url)?;
+    Ok(Db::connect(&url).await?)
+}
+
+/// Everything a use case needs, or the first reason it cannot run.
+pub(crate) async fn app(global: &GlobalArgs) -> anyhow::Result<App> {
+    let flags = flag_set(global)?;
+    let envs = Envs::runbook();
+    let process_env = match &global.process_env {
+        Some(name) => Some(envs.parse(name).context("VEXIL_ENV / --process-env")?),
+        None => None,
+    };
+    let db = open_database(global).await?;
+    db.check_migrated().await?;
+    Ok(App::new(
+        db,
+        flags,
+        envs,
+        process_env,
+        flag_env(),
+        Arc::new(SystemClock),
+    ))
+}
+
+/// `--since`/`--until`: RFC 3339, or a date meaning its midnight UTC.
+pub(crate) fn parse_time(flag: &str, text: &str) -> anyhow::Result<DateTime<Utc>> {
+    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
+        return Ok(at.with_timezone(&Utc));
+    }
+    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        return Ok(date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
+    }
+    bail!(
+        "{flag} {}: expected an RFC 3339 time (2026-11-24T07:35:42Z) or a date (2026-11-24)",
+        one_line(text)
+    )
 }

@@ -12,8 +12,10 @@
 //! # Exit codes
 //!
 //! - `0`: the command did what was asked.
-//! - `1`: the command ran and the answer is no (e.g. `check` found errors).
-//! - `2`: the command could not run: bad usage (clap's own code), an unreadable file.
+//! - `1`: the command ran and the answer is no: `check` found errors; a flip was
+//!   refused (role, elevation, conflict, no change, disabled account).
+//! - `2`: the command could not run: bad usage (clap's own code) or input (unknown
+//!   flag, env or account), an unreadable file, an unreachable or unmigrated database.
 
 mod cli;
 mod cmd;
@@ -34,7 +36,20 @@ enum Outcome {
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
-    match cmd::run(cli) {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            output::diagnostic(format_args!(
+                "error: cannot start the async runtime: {error}"
+            ));
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(cmd::run(cli)) {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Refused) => ExitCode::from(1),
         // The reader of our output left (`| head`): nothing more to say to anyone.
@@ -42,7 +57,21 @@ fn main() -> ExitCode {
         Err(error) => {
             // `{:#}` prints the whole anyhow chain on one line: "a: b: c".
             output::diagnostic(format_args!("error: {error:#}"));
-            ExitCode::from(2)
+            ExitCode::from(exit_code(&error))
         }
+    }
+}
+
+/// 1 for a refusal (the command ran, the answer is no), 2 for everything else.
+fn exit_code(error: &anyhow::Error) -> u8 {
+    use vexil_app::AppError;
+    match error.downcast_ref::<AppError>() {
+        Some(
+            AppError::Denied(_)
+            | AppError::Conflict { .. }
+            | AppError::NoChange { .. }
+            | AppError::Disabled { .. },
+        ) => 1,
+        _ => 2,
     }
 }

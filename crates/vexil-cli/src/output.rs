@@ -30,6 +30,14 @@ pub(crate) fn diagnostic(text: impl Display) {
     let _ = writeln!(io::stderr().lock(), "{text}");
 }
 
+/// A table with `header`, no borders: easy to read, and to cut columns from.
+pub(crate) fn table<const N: usize>(header: [&str; N]) -> comfy_table::Table {
+    let mut table = comfy_table::Table::new();
+    table.load_style(comfy_table::presets::NOTHING);
+    table.set_header(header);
+    table
+}
+
 /// Whether `error` is a write to a pipe whose reader has closed it.
 pub(crate) fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error

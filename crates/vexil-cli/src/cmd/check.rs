@@ -8,23 +8,18 @@
 //! reported as warnings (they never change the exit code): on an application host, a
 //! variable that names no declared flag or holds an invalid value is a silent bug.
 
-use std::io::Read;
-use std::path::Path;
-
-use anyhow::Context;
 use serde::Serialize;
-use vexil_core::decl::{MAX_FILE_BYTES, RiskCounts};
+use vexil_core::decl::RiskCounts;
 use vexil_core::{DeclError, EnvSnapshot, FlagDecl, FlagSet};
 
 use crate::Outcome;
-use crate::cli::{CheckArgs, GlobalArgs};
+use crate::cli::{GlobalArgs, JsonArgs};
 use crate::{config, output};
 
-pub(crate) fn run(global: &GlobalArgs, args: &CheckArgs) -> anyhow::Result<Outcome> {
-    let path = &global.flags;
+pub(crate) fn run(global: &GlobalArgs, args: &JsonArgs) -> anyhow::Result<Outcome> {
     // The path is the operator's, and heads every error line: escaped, it stays one.
-    let source = vexil_core::message::one_line(&path.display().to_string());
-    let bytes = read_flags_file(path, &source)?;
+    let source = config::flags_source(global);
+    let bytes = config::read_flags_file(&global.flags, &source)?;
     let env_snapshot = config::flag_env();
     match FlagSet::parse(&source, &bytes) {
         Ok(flags) => {
@@ -81,23 +76,6 @@ enum Report<'a> {
         valid: bool,
         errors: &'a [DeclError],
     },
-}
-
-/// Reads at most one byte past the limit, so that `--flags /dev/zero` is refused
-/// as too large instead of filling memory.
-fn read_flags_file(path: &Path, source: &str) -> anyhow::Result<Vec<u8>> {
-    let hint = if path == Path::new("feature_flags.yaml") {
-        " (set --flags PATH or VEXIL_FLAGS)"
-    } else {
-        ""
-    };
-    let context = || format!("cannot read flags file '{source}'{hint}");
-    let file = std::fs::File::open(path).with_context(context)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES as u64 + 1)
-        .read_to_end(&mut bytes)
-        .with_context(context)?;
-    Ok(bytes)
 }
 
 /// `feature_flags.yaml: 12 flags (9 low, 2 medium, 1 high)`.

@@ -71,8 +71,11 @@ CREATE TABLE console_feature_flags (
 );
 
 -- Out-of-band changes (the runbook's Option A, or any direct SQL) are audited too:
--- admin_id NULL and "via": "sql", so the log reflects the true state.
+-- admin_id NULL and "via": "sql", so the log reflects the true state. The row then
+-- points at that audit row and says no account changed it (updated_by NULL).
 CREATE FUNCTION console_feature_flags_audit_sql() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    audit_row BIGINT;
 BEGIN
     IF TG_OP = 'INSERT' THEN
         IF NEW.audit_id IS NULL OR NOT EXISTS (
@@ -82,15 +85,23 @@ BEGIN
             INSERT INTO console_audit_log (admin_id, action, target_type, target_id, payload)
             VALUES (NULL, 'console.flag.flip', 'feature_flag', NEW.flag_key, jsonb_build_object(
                 'flag', NEW.flag_key, 'env', NEW.env,
-                'from', NULL, 'to', NEW.value = 1, 'via', 'sql'));
+                'from', NULL, 'to', NEW.value = 1, 'via', 'sql'))
+            RETURNING id INTO audit_row;
+            NEW.audit_id := audit_row;
+            NEW.updated_by := NULL;
         END IF;
+        RETURN NEW;
     ELSIF TG_OP = 'UPDATE' THEN
         IF NEW.audit_id IS NOT DISTINCT FROM OLD.audit_id THEN
             INSERT INTO console_audit_log (admin_id, action, target_type, target_id, payload)
             VALUES (NULL, 'console.flag.flip', 'feature_flag', NEW.flag_key, jsonb_build_object(
                 'flag', NEW.flag_key, 'env', NEW.env,
-                'from', OLD.value = 1, 'to', NEW.value = 1, 'via', 'sql'));
+                'from', OLD.value = 1, 'to', NEW.value = 1, 'via', 'sql'))
+            RETURNING id INTO audit_row;
+            NEW.audit_id := audit_row;
+            NEW.updated_by := NULL;
         END IF;
+        RETURN NEW;
     ELSE
         -- vexil never deletes a row, so every DELETE is out-of-band. After it the
         -- value falls back to the variable or the YAML default, which the database
@@ -99,10 +110,11 @@ BEGIN
         VALUES (NULL, 'console.flag.flip', 'feature_flag', OLD.flag_key, jsonb_build_object(
             'flag', OLD.flag_key, 'env', OLD.env,
             'from', OLD.value = 1, 'to', NULL, 'deleted', true, 'via', 'sql'));
+        RETURN OLD;
     END IF;
-    RETURN NULL;
 END;
 $$;
 
-CREATE TRIGGER console_feature_flags_sql AFTER INSERT OR UPDATE OR DELETE ON console_feature_flags
+-- BEFORE, so that the row it writes already points at its audit row.
+CREATE TRIGGER console_feature_flags_sql BEFORE INSERT OR UPDATE OR DELETE ON console_feature_flags
     FOR EACH ROW EXECUTE FUNCTION console_feature_flags_audit_sql();

@@ -72,7 +72,10 @@ CREATE TABLE console_feature_flags (
 );
 
 -- Out-of-band changes (the runbook's Option A, or any direct SQL) are audited too:
--- admin_id NULL and "via": "sql", so the log reflects the true state.
+-- admin_id NULL and "via": "sql", so the log reflects the true state. The row then
+-- points at that audit row and says no account changed it (updated_by NULL). The
+-- triggers' own UPDATE of the row does not fire them again: SQLite's recursive
+-- triggers are off (the default, which vexil never changes).
 CREATE TRIGGER console_feature_flags_sql_insert AFTER INSERT ON console_feature_flags
 WHEN NEW.audit_id IS NULL OR NOT EXISTS (
     SELECT 1 FROM console_audit_log a
@@ -85,6 +88,8 @@ BEGIN
         'from', NULL,
         'to', json(CASE NEW.value WHEN 1 THEN 'true' ELSE 'false' END),
         'via', 'sql'));
+    UPDATE console_feature_flags SET updated_by = NULL, audit_id = last_insert_rowid()
+    WHERE flag_key = NEW.flag_key AND env = NEW.env;
 END;
 
 CREATE TRIGGER console_feature_flags_sql_update AFTER UPDATE ON console_feature_flags
@@ -96,6 +101,8 @@ BEGIN
         'from', json(CASE OLD.value WHEN 1 THEN 'true' ELSE 'false' END),
         'to', json(CASE NEW.value WHEN 1 THEN 'true' ELSE 'false' END),
         'via', 'sql'));
+    UPDATE console_feature_flags SET updated_by = NULL, audit_id = last_insert_rowid()
+    WHERE flag_key = NEW.flag_key AND env = NEW.env;
 END;
 
 -- vexil never deletes a row, so every DELETE is out-of-band. After it the value

@@ -189,7 +189,19 @@ async fn direct_inserts_and_deletes_are_audited_too(backend: Backend) {
     let test_db = TestDb::new(backend).await;
     execute(
         &test_db,
-        "INSERT INTO console_feature_flags (flag_key, env, value) VALUES ('a', 'staging', 1)",
+        "INSERT INTO console_feature_flags (flag_key, env, value, updated_by) VALUES ('a', 'staging', 1, 'mallory')",
+    )
+    .await
+    .unwrap();
+    let row = &test_db.db.flag_rows().await.unwrap()[0];
+    assert_eq!(
+        row.updated_by, None,
+        "a name typed into SQL is not an account's change"
+    );
+    // Updating it again out of band is audited again.
+    execute(
+        &test_db,
+        "UPDATE console_feature_flags SET value = 1 WHERE flag_key = 'a'",
     )
     .await
     .unwrap();
@@ -203,6 +215,7 @@ async fn direct_inserts_and_deletes_are_audited_too(backend: Backend) {
         all_audit(&test_db.db).await,
         [
             json!({"flag": "a", "env": "staging", "from": null, "to": true, "via": "sql"}),
+            json!({"flag": "a", "env": "staging", "from": true, "to": true, "via": "sql"}),
             json!({"flag": "a", "env": "staging", "from": true, "to": null, "deleted": true, "via": "sql"}),
         ]
     );

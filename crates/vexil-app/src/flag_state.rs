@@ -1,0 +1,88 @@
+//! `App::flag_states`: every declared flag in each env, resolved as this process
+//! resolves it, with the row behind it. What `/console/flags` and `vexil flags list`
+//! show.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use vexil_core::{Env, Risk, Source, resolve};
+use vexil_store::FlagRow;
+
+use crate::app::App;
+use crate::error::AppError;
+
+/// One flag in one env.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagState {
+    pub key: String,
+    pub env: Env,
+    pub risk: Risk,
+    pub description: String,
+    pub value: bool,
+    pub source: Source,
+    /// The DB row's value, whether or not the master switch lets it count.
+    pub row_value: Option<bool>,
+    pub updated_by: Option<String>,
+    pub updated_at: Option<DateTime<Utc>>,
+    /// `FLAG_X=1` when a row makes the variable dormant.
+    pub dormant_env_var: Option<String>,
+    /// `FLAG_X='maybe' (invalid: …)` when the variable holds no valid spelling.
+    pub invalid_env_var: Option<String>,
+}
+
+/// Every flag's state, and the rows that name no declared flag (to be cleaned up).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagStates {
+    pub states: Vec<FlagState>,
+    pub undeclared_rows: Vec<FlagRow>,
+}
+
+impl App {
+    /// Each declared flag in `only` (or every env), in file order then env order.
+    pub async fn flag_states(&self, only: Option<&Env>) -> Result<FlagStates, AppError> {
+        let rows = self.db.flag_rows().await?;
+        let master = self.env_snapshot.master_switch();
+        let by_pair: HashMap<(&str, &str), &FlagRow> = rows
+            .iter()
+            .map(|row| ((row.flag_key.as_str(), row.env.as_str()), row))
+            .collect();
+        let mut states = Vec::new();
+        for decl in &self.flags {
+            for env in self
+                .envs
+                .iter()
+                .filter(|env| only.is_none_or(|only| only == *env))
+            {
+                let row = by_pair.get(&(decl.key().as_str(), env.as_str()));
+                let resolved = resolve(decl, row.map(|r| r.value), self.env_layer(env), master);
+                states.push(FlagState {
+                    key: decl.key().to_string(),
+                    env: env.clone(),
+                    risk: decl.risk(),
+                    description: decl.description().to_owned(),
+                    value: resolved.value,
+                    source: resolved.source,
+                    row_value: row.map(|r| r.value),
+                    updated_by: row.and_then(|r| r.updated_by.clone()),
+                    updated_at: row.map(|r| r.updated_at),
+                    dormant_env_var: resolved.dormant_env_var.map(ToString::to_string),
+                    invalid_env_var: resolved.invalid_env_var.map(ToString::to_string),
+                });
+            }
+        }
+        let undeclared_rows = rows
+            .iter()
+            .filter(|row| self.flags.get(&row.flag_key).is_none())
+            .cloned()
+            .collect();
+        Ok(FlagStates {
+            states,
+            undeclared_rows,
+        })
+    }
+
+    /// Whether DB rows count for this process (`FLAG_CONSOLE_FEATURE_FLAGS_DB`).
+    pub fn master_switch(&self) -> vexil_core::MasterSwitch {
+        self.env_snapshot.master_switch()
+    }
+}

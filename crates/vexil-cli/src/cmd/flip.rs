@@ -1,0 +1,43 @@
+//! `vexil flip KEY --env ENV --on|--off --as NAME`: the break-glass path. It needs only
+//! database access, goes through the same use case and role matrix as the console,
+//! and is audited with `"via": "cli"`.
+
+use anyhow::bail;
+use vexil_app::Flip;
+use vexil_core::audit::Via;
+
+use crate::cli::{FlipArgs, GlobalArgs};
+use crate::{Outcome, config, output};
+
+pub(crate) async fn run(global: &GlobalArgs, args: &FlipArgs) -> anyhow::Result<Outcome> {
+    let app = config::app(global).await?;
+    let actor = app.actor(&args.actor).await?;
+    if args.totp.is_some() {
+        // TOTP enrolment and verification arrive with the rest of issue [B]; until
+        // then a code is refused rather than accepted unchecked.
+        bail!(
+            "TOTP codes cannot be checked yet: high-risk flags can only be flipped elevated in a later version"
+        );
+    }
+    let flip = Flip {
+        flag_key: &args.key,
+        env: &args.env,
+        expected_from: None,
+        to: args.on,
+        elevated: false,
+        reason: args.reason.as_deref(),
+        via: Via::Cli,
+    };
+    let flipped = app.flip(&actor, &flip).await?;
+    let state = |on: bool| if on { "on" } else { "off" };
+    output::line(format_args!(
+        "{} in {}: {} -> {} (audit row {}, by {})",
+        args.key,
+        args.env,
+        state(flipped.from),
+        state(flipped.to),
+        flipped.audit_id,
+        actor.name
+    ))?;
+    Ok(Outcome::Success)
+}

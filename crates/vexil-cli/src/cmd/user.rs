@@ -1,0 +1,107 @@
+//! `vexil user add|list|set-role|disable`: accounts, from the command line, with
+//! nothing but database access (the way the first account is made).
+
+use std::io::{IsTerminal, Read};
+
+use anyhow::{Context, bail};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use vexil_app::Admin;
+use vexil_core::Role;
+
+use crate::cli::{GlobalArgs, UserCommand};
+use crate::{Outcome, config, output};
+
+pub(crate) async fn run(global: &GlobalArgs, command: UserCommand) -> anyhow::Result<Outcome> {
+    let app = config::app(global).await?;
+    match command {
+        UserCommand::Add { name, role } => {
+            let role = Role::parse(&role)?;
+            let password = read_password()?;
+            app.add_user(Admin::Cli, &name, role, &password).await?;
+            output::line(format_args!("created account '{name}' with role {role}"))?;
+        }
+        UserCommand::List(args) => {
+            let users: Vec<UserView> = app
+                .users()
+                .await?
+                .into_iter()
+                .map(|user| UserView {
+                    name: user.name,
+                    role: user.role,
+                    disabled: user.disabled,
+                    totp_enrolled: user.totp_secret.is_some(),
+                    created_at: user.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                })
+                .collect();
+            if args.json {
+                output::json(&users)?;
+            } else {
+                let mut table = output::table(["name", "role", "status", "totp", "created"]);
+                for user in &users {
+                    let status = if user.disabled { "disabled" } else { "active" };
+                    let totp = if user.totp_enrolled { "enrolled" } else { "-" };
+                    table.add_row([
+                        user.name.as_str(),
+                        &user.role,
+                        status,
+                        totp,
+                        &user.created_at,
+                    ]);
+                }
+                output::line(table)?;
+            }
+        }
+        UserCommand::SetRole { name, role } => {
+            let role = Role::parse(&role)?;
+            app.set_role(Admin::Cli, &name, role).await?;
+            output::line(format_args!("account '{name}' now has role {role}"))?;
+        }
+        UserCommand::Disable { name } => {
+            app.disable_user(Admin::Cli, &name).await?;
+            output::line(format_args!("account '{name}' is disabled"))?;
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+#[derive(Serialize)]
+struct UserView {
+    name: String,
+    role: String,
+    disabled: bool,
+    totp_enrolled: bool,
+    created_at: String,
+}
+
+/// The new password: asked twice without echo on a terminal, else the whole of stdin
+/// less one trailing line break. Never an argument, where `ps` and shell history
+/// would keep it.
+fn read_password() -> anyhow::Result<SecretString> {
+    if std::io::stdin().is_terminal() {
+        let first = SecretString::from(
+            rpassword::prompt_password("password: ").context("cannot read the password")?,
+        );
+        let second = SecretString::from(
+            rpassword::prompt_password("again: ").context("cannot read the password")?,
+        );
+        if first.expose_secret() != second.expose_secret() {
+            bail!("the two passwords differ; nothing was changed");
+        }
+        return Ok(first);
+    }
+    let mut text = String::new();
+    std::io::stdin()
+        .read_to_string(&mut text)
+        .context("cannot read the password from stdin")?;
+    let password = text
+        .strip_suffix('\n')
+        .map(|t| t.strip_suffix('\r').unwrap_or(t))
+        .unwrap_or(&text);
+    if password.is_empty() {
+        bail!(
+            "no password on stdin: pipe it in, e.g. `vexil user add NAME --role ops < password.txt`"
+        );
+    }
+    Ok(SecretString::from(password.to_owned()))
+}

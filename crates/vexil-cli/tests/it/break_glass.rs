@@ -1,0 +1,340 @@
+//! The commands that need a database, through the real binary: `migrate`, `user`,
+//! `flags list`, `flip` and `audit`, on a SQLite file and on PostgreSQL, and every
+//! bad input with its one-line error and exit code.
+
+use serde_json::Value;
+use vexil_store::Backend;
+use vexil_testkit::{Run, TestDb, Workdir};
+
+use crate::VEXIL;
+
+/// A scratch directory with the example flags file and `DATABASE_URL` set to `db`.
+struct Site {
+    dir: Workdir,
+    url: String,
+}
+
+impl Site {
+    fn new(url: String) -> Site {
+        let dir = Workdir::new();
+        dir.write(
+            "feature_flags.yaml",
+            include_str!("../../../../examples/feature_flags.yaml"),
+        );
+        Site { dir, url }
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        Run::of(self.dir.command(VEXIL, args).env("DATABASE_URL", &self.url))
+    }
+
+    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
+        let mut child = self
+            .dir
+            .command(VEXIL, args)
+            .env("DATABASE_URL", &self.url)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        let output = child.wait_with_output().unwrap();
+        Run {
+            code: output.status.code(),
+            stdout: String::from_utf8(output.stdout).unwrap(),
+            stderr: String::from_utf8(output.stderr).unwrap(),
+        }
+    }
+}
+
+#[track_caller]
+fn ok(run: &Run) -> &str {
+    assert_eq!(run.code, Some(0), "{run:?}");
+    &run.stdout
+}
+
+#[track_caller]
+fn fails(run: &Run, code: i32, stderr: &str) {
+    assert_eq!(
+        (run.code, run.stderr.as_str(), run.stdout.as_str()),
+        (Some(code), stderr, ""),
+        "{run:?}"
+    );
+}
+
+async fn the_break_glass_path(backend: Backend) {
+    let test_db = TestDb::unmigrated(backend).await;
+    let site = Site::new(test_db.url_string());
+    let url = test_db.url_string();
+
+    fails(
+        &site.run(&["flags", "list"]),
+        2,
+        &format!(
+            "error: the database {url} is not migrated (at migration 0, this vexil needs 1): run `vexil migrate`\n"
+        ),
+    );
+    assert_eq!(
+        ok(&site.run(&["migrate"])),
+        format!("{url}: applied migration 0001 init\n{url}: now at migration 1\n")
+    );
+    assert_eq!(
+        ok(&site.run(&["migrate"])),
+        format!("{url}: up to date at migration 1; nothing to apply\n")
+    );
+
+    assert_eq!(
+        ok(&site.run_with_stdin(
+            &["user", "add", "olive", "--role", "ops"],
+            "a long enough password\n"
+        )),
+        "created account 'olive' with role ops\n"
+    );
+    assert_eq!(
+        ok(&site.run_with_stdin(
+            &["user", "add", "sam", "--role", "superadmin"],
+            "another long password"
+        )),
+        "created account 'sam' with role superadmin\n"
+    );
+    fails(
+        &site.run_with_stdin(&["user", "add", "eve", "--role", "ops"], ""),
+        2,
+        "error: no password on stdin: pipe it in, e.g. `vexil user add NAME --role ops < password.txt`\n",
+    );
+    fails(
+        &site.run_with_stdin(
+            &["user", "add", "eve", "--role", "admin"],
+            "a long enough password",
+        ),
+        2,
+        "error: unknown role 'admin' (expected one of: readonly, support, ops, superadmin)\n",
+    );
+    let users: Value = serde_json::from_str(ok(&site.run(&["user", "list", "--json"]))).unwrap();
+    let names: Vec<&str> = users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["olive", "sam"]);
+
+    assert_eq!(
+        ok(&site.run(&[
+            "flip",
+            "dark_mode",
+            "--env",
+            "prod",
+            "--on",
+            "--as",
+            "olive",
+            "--reason",
+            "INC-7"
+        ])),
+        "dark_mode in prod: off -> on (audit row 3, by olive)\n"
+    );
+    fails(
+        &site.run(&[
+            "flip",
+            "dark_mode",
+            "--env",
+            "prod",
+            "--on",
+            "--as",
+            "olive",
+        ]),
+        1,
+        "error: dark_mode in prod is already on; nothing was changed\n",
+    );
+    fails(
+        &site.run(&[
+            "flip",
+            "search_index_v3",
+            "--env",
+            "prod",
+            "--on",
+            "--as",
+            "olive",
+        ]),
+        1,
+        "error: role ops may not flip a medium-risk flag: it needs superadmin\n",
+    );
+    fails(
+        &site.run(&[
+            "flip",
+            "console_billing",
+            "--env",
+            "prod",
+            "--on",
+            "--as",
+            "sam",
+        ]),
+        1,
+        "error: to flip a high-risk flag, elevate with a fresh TOTP code first\n",
+    );
+    fails(
+        &site.run(&[
+            "flip",
+            "no_such_flag",
+            "--env",
+            "prod",
+            "--on",
+            "--as",
+            "olive",
+        ]),
+        2,
+        "error: unknown flag 'no_such_flag': it is not declared in the flags file\n",
+    );
+    fails(
+        &site.run(&["flip", "dark_mode", "--env", "qa", "--on", "--as", "olive"]),
+        2,
+        "error: unknown env 'qa' (expected one of: staging, prod)\n",
+    );
+    fails(
+        &site.run(&[
+            "flip",
+            "dark_mode",
+            "--env",
+            "prod",
+            "--off",
+            "--as",
+            "nobody",
+        ]),
+        2,
+        "error: unknown account 'nobody'\n",
+    );
+    assert_eq!(
+        ok(&site.run(&["user", "disable", "olive"])),
+        "account 'olive' is disabled\n"
+    );
+    fails(
+        &site.run(&[
+            "flip",
+            "dark_mode",
+            "--env",
+            "prod",
+            "--off",
+            "--as",
+            "olive",
+        ]),
+        1,
+        "error: account 'olive' is disabled\n",
+    );
+    assert_eq!(
+        ok(&site.run(&["user", "set-role", "sam", "ops"])),
+        "account 'sam' now has role ops\n"
+    );
+
+    let list: Value = serde_json::from_str(ok(&Run::of(
+        site.dir
+            .command(VEXIL, ["flags", "list", "--env", "prod", "--json"])
+            .env("DATABASE_URL", &url)
+            .env("FLAG_CONSOLE_FEATURE_FLAGS_DB", "1"),
+    )))
+    .unwrap();
+    let dark_mode = list["flags"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["key"] == "dark_mode")
+        .unwrap();
+    assert_eq!(
+        (
+            &dark_mode["value"],
+            &dark_mode["source"],
+            &dark_mode["updated_by"]
+        ),
+        (
+            &Value::Bool(true),
+            &Value::from("db"),
+            &Value::from("olive")
+        )
+    );
+    assert_eq!(
+        list["flags"].as_array().unwrap().len(),
+        12,
+        "every flag, prod only"
+    );
+
+    let audit: Value =
+        serde_json::from_str(ok(&site.run(&["audit", "--flag", "dark_mode", "--json"]))).unwrap();
+    let rows = audit.as_array().unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["actor"], "olive");
+    assert_eq!(
+        rows[0]["payload"],
+        serde_json::json!({"flag": "dark_mode", "env": "prod", "from": false, "to": true, "via": "cli", "reason": "INC-7"})
+    );
+    let users_audit: Value = serde_json::from_str(ok(&site.run(&[
+        "audit",
+        "--action",
+        "console.user.disable",
+        "--json",
+    ])))
+    .unwrap();
+    assert_eq!(users_audit.as_array().unwrap().len(), 1);
+    fails(
+        &site.run(&["audit", "--since", "yesterday"]),
+        2,
+        "error: --since yesterday: expected an RFC 3339 time (2026-11-24T07:35:42Z) or a date (2026-11-24)\n",
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_break_glass_path_on_sqlite() {
+    the_break_glass_path(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_break_glass_path_on_postgres() {
+    the_break_glass_path(Backend::Postgres).await;
+}
+
+#[test]
+fn a_database_that_cannot_be_reached_is_named_without_its_password() {
+    let site = Site::new("postgres://vexil:hunter2@127.0.0.1:1/vexil".to_owned());
+    let run = site.run(&["flags", "list"]);
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(
+        run.stderr.starts_with(
+            "error: cannot open the database postgres://vexil:***@127.0.0.1:1/vexil: "
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("hunter2"));
+    assert_eq!(run.stderr.lines().count(), 1);
+}
+
+#[test]
+fn a_sqlite_file_where_none_can_be_created_is_named() {
+    let site = Site::new("sqlite:///proc/vexil.db".to_owned());
+    let run = site.run(&["migrate"]);
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(
+        run.stderr
+            .starts_with("error: cannot open the database sqlite:///proc/vexil.db: "),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_database_url_with_another_scheme_is_refused() {
+    let site = Site::new("mysql://root:hunter2@localhost/db".to_owned());
+    let run = site.run(&["migrate"]);
+    assert_eq!(
+        (run.code, run.stderr.as_str()),
+        (
+            Some(2),
+            "error: DATABASE_URL mysql://root:***@localhost/db has an unsupported scheme \"mysql\": use sqlite://PATH or postgres://USER@HOST/DB\n"
+        )
+    );
+}
