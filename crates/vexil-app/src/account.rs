@@ -107,7 +107,7 @@ impl App {
         Ok(matches && user.is_some_and(|user| !user.disabled))
     }
 
-    async fn existing_user(&self, name: &str) -> Result<UserRow, AppError> {
+    pub(crate) async fn existing_user(&self, name: &str) -> Result<UserRow, AppError> {
         self.db
             .user_by_name(name)
             .await?
@@ -116,7 +116,7 @@ impl App {
             })
     }
 
-    fn user_audit(
+    pub(crate) fn user_audit(
         &self,
         admin: Admin<'_>,
         action: &'static str,

@@ -6,6 +6,7 @@ use vexil_core::{Clock, Env, EnvSnapshot, Envs, FlagSet, Role};
 use vexil_store::Db;
 
 use crate::error::AppError;
+use crate::secret_key::SecretKey;
 
 /// What the use cases need, built once per process.
 pub struct App {
@@ -17,6 +18,8 @@ pub struct App {
     pub(crate) process_env: Option<Env>,
     pub(crate) env_snapshot: EnvSnapshot,
     pub(crate) clock: Arc<dyn Clock>,
+    /// Encrypts TOTP secrets; `None` when none was configured (TOTP then refuses).
+    pub(crate) secret_key: Option<SecretKey>,
 }
 
 /// An account that exists and is not disabled: the only thing a use case accepts as
@@ -44,7 +47,18 @@ impl App {
             process_env,
             env_snapshot,
             clock,
+            secret_key: None,
         }
+    }
+
+    /// The key that encrypts TOTP secrets at rest.
+    pub fn with_secret_key(mut self, secret_key: SecretKey) -> App {
+        self.secret_key = Some(secret_key);
+        self
+    }
+
+    pub(crate) fn secret_key(&self) -> Result<&SecretKey, AppError> {
+        self.secret_key.as_ref().ok_or(AppError::NoSecretKey)
     }
 
     pub fn db(&self) -> &Db {

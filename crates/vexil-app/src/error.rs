@@ -49,6 +49,34 @@ pub enum AppError {
         env: String,
         value: bool,
     },
+    #[error("account '{name}' has no TOTP enrolled: run `vexil user totp {name}`")]
+    TotpNotEnrolled { name: String },
+    #[error("the TOTP code is wrong or expired")]
+    TotpInvalid,
+    #[error("the TOTP code was already used: wait for the next one")]
+    TotpReplayed,
+    #[error(
+        "the TOTP secret of '{name}' cannot be read with this secret key (was VEXIL_SECRET_KEY changed?): re-enrol with `vexil user totp {name}`"
+    )]
+    TotpUnreadable { name: String },
+    #[error("TOTP failed: {reason}")]
+    Totp { reason: String },
+    #[error(
+        "no secret key to encrypt TOTP secrets: set VEXIL_SECRET_KEY to 64 hexadecimal characters"
+    )]
+    NoSecretKey,
+    #[error("VEXIL_SECRET_KEY must be 64 hexadecimal characters (32 bytes)")]
+    BadSecretKey,
+    #[error("unknown API token {id}")]
+    UnknownToken { id: i64 },
+    #[error("API token {id} is already revoked")]
+    TokenRevoked { id: i64 },
+    /// A presented token that is unknown, revoked, or whose account cannot act. One
+    /// message for all, so a caller learns nothing about which.
+    #[error("invalid or revoked API token")]
+    BadToken,
+    #[error("the system's random source failed: {reason}")]
+    Random { reason: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -12,6 +12,10 @@
 //!   resolves it, with the row behind it and the rows no declaration claims.
 //! - `flip.rs`: `App::flip`, which reads top to bottom: authorize → begin → read
 //!   the current value → conflict? → write the row and its audit row → commit.
+//! - `totp.rs`: TOTP enrolment and `check_totp` (a code is accepted once only).
+//! - `token.rs`: API tokens (`vxl_…`, stored as SHA-256): create, list, revoke, and
+//!   the actor a presented token acts for.
+//! - `secret_key.rs`: `SecretKey`, which encrypts TOTP secrets at rest.
 //! - `error.rs`: `AppError`.
 
 mod account;
@@ -19,9 +23,15 @@ mod app;
 mod error;
 mod flag_state;
 mod flip;
+mod secret_key;
+mod token;
+mod totp;
 
 pub use account::{Admin, MIN_PASSWORD_CHARS};
 pub use app::{Actor, App};
 pub use error::AppError;
 pub use flag_state::{FlagState, FlagStates};
 pub use flip::{Flip, Flipped};
+pub use secret_key::SecretKey;
+pub use token::TOKEN_PREFIX;
+pub use totp::code_at;

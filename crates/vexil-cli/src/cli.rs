@@ -43,6 +43,16 @@ pub(crate) struct GlobalArgs {
     /// The env this process belongs to: its FLAG_* variables are that env's variables.
     #[arg(long, global = true, value_name = "ENV", env = "VEXIL_ENV")]
     pub(crate) process_env: Option<String>,
+    /// The key that encrypts TOTP secrets: 64 hex characters. Without it, a SQLite
+    /// database gets a key file beside it (mode 0600), created on first use.
+    #[arg(
+        long,
+        global = true,
+        value_name = "HEX",
+        env = "VEXIL_SECRET_KEY",
+        hide_env_values = true
+    )]
+    pub(crate) secret_key: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -57,6 +67,9 @@ pub(crate) enum Command {
     /// List flags.
     #[command(subcommand)]
     Flags(FlagsCommand),
+    /// Manage API tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Flip a flag in one env: the break-glass path, audited like any flip.
     Flip(FlipArgs),
     /// Read the audit log, newest first.
@@ -85,6 +98,19 @@ pub(crate) enum UserCommand {
     SetRole { name: String, role: String },
     /// Disable an account for good (its audit rows stay).
     Disable { name: String },
+    /// Enrol TOTP for an account (replacing any earlier secret); prints the otpauth://
+    /// URI once.
+    Totp { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum TokenCommand {
+    /// Create an API token for an account; it is printed once and stored only hashed.
+    Create { name: String },
+    /// List the tokens (never the tokens themselves).
+    List(JsonArgs),
+    /// Revoke a token for good.
+    Revoke { id: i64 },
 }
 
 #[derive(Debug, Subcommand)]

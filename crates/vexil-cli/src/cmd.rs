@@ -5,6 +5,7 @@ mod check;
 mod flags;
 mod flip;
 mod migrate;
+mod token;
 mod user;
 
 use crate::Outcome;
@@ -17,6 +18,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Migrate => migrate::run(global).await,
         Command::User(command) => user::run(global, command).await,
         Command::Flags(command) => flags::run(global, command).await,
+        Command::Token(command) => token::run(global, command).await,
         Command::Flip(args) => flip::run(global, &args).await,
         Command::Audit(args) => audit::run(global, &args).await,
     }

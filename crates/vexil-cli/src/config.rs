@@ -6,13 +6,15 @@
 //! What remains is the `FLAG_*` variables, captured once into an `EnvSnapshot`
 //! (ARCHITECTURE.md, invariant 4).
 
-use std::io::Read;
+use std::io::{Read, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use chrono::{DateTime, Utc};
-use vexil_app::App;
+use secrecy::ExposeSecret;
+use vexil_app::{App, SecretKey};
 use vexil_core::decl::MAX_FILE_BYTES;
 use vexil_core::message::one_line;
 use vexil_core::{Clock, EnvSnapshot, Envs, FlagSet};
@@ -92,14 +94,63 @@ pub(crate) async fn app(global: &GlobalArgs) -> anyhow::Result<App> {
     };
     let db = open_database(global).await?;
     db.check_migrated().await?;
-    Ok(App::new(
-        db,
+    let app = App::new(
+        db.clone(),
         flags,
         envs,
         process_env,
         flag_env(),
         Arc::new(SystemClock),
-    ))
+    );
+    Ok(match secret_key(global, &db)? {
+        Some(key) => app.with_secret_key(key),
+        None => app,
+    })
+}
+
+/// `VEXIL_SECRET_KEY`; else, for SQLite, the key file beside the database (created with
+/// mode 0600 on first use); else none, and TOTP says how to set one.
+fn secret_key(global: &GlobalArgs, db: &Db) -> anyhow::Result<Option<SecretKey>> {
+    if let Some(hex) = &global.secret_key {
+        return Ok(Some(SecretKey::from_hex(hex)?));
+    }
+    let Some(database) = db.url().sqlite_file() else {
+        return Ok(None);
+    };
+    let mut path = database.into_os_string();
+    path.push(".key");
+    let path = std::path::PathBuf::from(path);
+    let shown = one_line(&path.display().to_string());
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let mode = std::fs::metadata(&path)
+                .with_context(|| format!("cannot read key file '{shown}'"))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                bail!(
+                    "key file '{shown}' can be read by others (mode {:o}): run `chmod 600 {shown}`",
+                    mode & 0o777
+                );
+            }
+            Ok(Some(
+                SecretKey::from_hex(&text).with_context(|| format!("key file '{shown}'"))?,
+            ))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = SecretKey::generate();
+            let mut file = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .with_context(|| format!("cannot create key file '{shown}'"))?;
+            writeln!(file, "{}", key.to_hex().expose_secret())
+                .with_context(|| format!("cannot write key file '{shown}'"))?;
+            Ok(Some(key))
+        }
+        Err(e) => Err(e).with_context(|| format!("cannot read key file '{shown}'")),
+    }
 }
 
 /// `--since`/`--until`: RFC 3339, or a date meaning its midnight UTC.

@@ -10,7 +10,8 @@
 //! - `migrate.rs`: the embedded migrations (`migrations/sqlite`, `migrations/postgres`).
 //! - `flags.rs`: `console_feature_flags` rows.
 //! - `audit.rs`: `console_audit_log`: append (inside a `WriteTx` only) and read pages.
-//! - `users.rs`: `users`, the accounts behind the role matrix.
+//! - `users.rs`: `users`, the accounts behind the role matrix, and their TOTP state.
+//! - `tokens.rs`: `api_tokens`, stored as SHA-256 hashes.
 //! - `error.rs`: `StoreError`.
 //!
 //! A method that changes state takes the audit entry it writes (`NewAudit`) as an
@@ -22,6 +23,7 @@ mod db;
 mod error;
 mod flags;
 mod migrate;
+mod tokens;
 mod url;
 mod users;
 
@@ -30,5 +32,6 @@ pub use db::{Db, WriteTx};
 pub use error::StoreError;
 pub use flags::FlagRow;
 pub use migrate::MigrationReport;
+pub use tokens::TokenRow;
 pub use url::{Backend, DatabaseUrl, UrlError};
 pub use users::{NewUser, UserRow};

@@ -141,3 +141,44 @@ fn user_row(raw: RawRow) -> Result<UserRow, StoreError> {
         created_at: parse_timestamp(&created_at)?,
     })
 }
+
+impl WriteTx {
+    /// Stores an account's (encrypted) TOTP secret, resetting the replay guard, with
+    /// its audit row.
+    pub async fn set_totp_secret(
+        &mut self,
+        user_id: i64,
+        secret: &[u8],
+        audit: &NewAudit,
+    ) -> Result<(), StoreError> {
+        on_tx!(self, |tx, DB| {
+            sqlx::query("UPDATE users SET totp_secret = $1, totp_last_step = NULL WHERE id = $2")
+                .bind(secret)
+                .bind(user_id)
+                .execute(&mut **tx)
+                .await?;
+        });
+        self.append_audit(audit).await?;
+        Ok(())
+    }
+}
+
+impl Db {
+    /// Records that the TOTP code of time step `step` was used, if no code of that step
+    /// or a later one was used before. `false` means a replay: one conditional UPDATE,
+    /// so two processes given the same code cannot both accept it.
+    pub async fn consume_totp_step(&self, user_id: i64, step: i64) -> Result<bool, StoreError> {
+        let rows = on_pool!(self, |pool, DB| {
+            sqlx::query(
+                "UPDATE users SET totp_last_step = $1 \
+                 WHERE id = $2 AND (totp_last_step IS NULL OR totp_last_step < $1)",
+            )
+            .bind(step)
+            .bind(user_id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(rows == 1)
+    }
+}

@@ -3,11 +3,13 @@
 
 mod account;
 mod flip;
+mod token;
+mod totp;
 
 use std::sync::Arc;
 
 use secrecy::SecretString;
-use vexil_app::{Actor, Admin, App};
+use vexil_app::{Actor, Admin, App, SecretKey};
 use vexil_core::{Env, EnvSnapshot, Envs, FlagSet, Role};
 use vexil_store::Backend;
 use vexil_testkit::{TestClock, TestDb};
@@ -35,6 +37,7 @@ pub(crate) use both;
 /// with `variables` as its process environment.
 pub(crate) struct TestApp {
     pub(crate) app: App,
+    pub(crate) clock: Arc<TestClock>,
     /// Holds the database until the test ends.
     _test_db: TestDb,
 }
@@ -47,16 +50,19 @@ impl TestApp {
             include_bytes!("../../../../examples/feature_flags.yaml"),
         )
         .unwrap();
+        let clock = Arc::new(TestClock::fixed());
         let app = App::new(
             test_db.db.clone(),
             flags,
             Envs::runbook(),
             Some(Env::STAGING),
             EnvSnapshot::capture(variables.iter().copied()),
-            Arc::new(TestClock::fixed()),
-        );
+            clock.clone(),
+        )
+        .with_secret_key(SecretKey::generate());
         TestApp {
             app,
+            clock,
             _test_db: test_db,
         }
     }

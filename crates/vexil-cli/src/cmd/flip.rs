@@ -2,7 +2,6 @@
 //! database access, goes through the same use case and role matrix as the console,
 //! and is audited with `"via": "cli"`.
 
-use anyhow::bail;
 use vexil_app::Flip;
 use vexil_core::audit::Via;
 
@@ -12,19 +11,20 @@ use crate::{Outcome, config, output};
 pub(crate) async fn run(global: &GlobalArgs, args: &FlipArgs) -> anyhow::Result<Outcome> {
     let app = config::app(global).await?;
     let actor = app.actor(&args.actor).await?;
-    if args.totp.is_some() {
-        // TOTP enrolment and verification arrive with the rest of issue [B]; until
-        // then a code is refused rather than accepted unchecked.
-        bail!(
-            "TOTP codes cannot be checked yet: high-risk flags can only be flipped elevated in a later version"
-        );
-    }
+    // A code elevates this one flip; it is used up even if the flip is then refused.
+    let elevated = match &args.totp {
+        Some(code) => {
+            app.check_totp(&actor, code).await?;
+            true
+        }
+        None => false,
+    };
     let flip = Flip {
         flag_key: &args.key,
         env: &args.env,
         expected_from: None,
         to: args.on,
-        elevated: false,
+        elevated,
         reason: args.reason.as_deref(),
         via: Via::Cli,
     };

@@ -61,6 +61,14 @@ pub(crate) async fn run(global: &GlobalArgs, command: UserCommand) -> anyhow::Re
             app.disable_user(Admin::Cli, &name).await?;
             output::line(format_args!("account '{name}' is disabled"))?;
         }
+        UserCommand::Totp { name } => {
+            let uri = app.enrol_totp(Admin::Cli, &name).await?;
+            // The one time the secret is shown: scan it now, it cannot be printed again.
+            output::line(uri.expose_secret())?;
+            output::diagnostic(format_args!(
+                "TOTP enrolled for '{name}': add the URI above to an authenticator app; it is not shown again"
+            ));
+        }
     }
     Ok(Outcome::Success)
 }
