@@ -3,6 +3,7 @@
 
 mod break_glass;
 mod check;
+mod processes;
 mod shape;
 
 /// The binary under test, built by cargo for this test run.
