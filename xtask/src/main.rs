@@ -1,7 +1,9 @@
 //! `cargo xtask`: the project's automation, in Rust rather than shell.
 //!
 //! - `cargo xtask tidy`: checks the architecture invariants of ARCHITECTURE.md that a
-//!   program can check (also run by `cargo test`, see `tidy.rs`).
+//!   program can check (also run by `cargo test --workspace`, see `tidy.rs`).
+//! - `cargo xtask audit-rows URL N`: appends N generated audit rows to the migrated
+//!   database at URL, for benchmarks and load tests (`vexil_testkit::seed`).
 
 mod tidy;
 
@@ -31,9 +33,34 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        ["audit-rows", url, rows] => match audit_rows(url, rows) {
+            Ok(total) => {
+                println!("the audit log now holds {total} rows");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::from(2)
+            }
+        },
         _ => {
-            eprintln!("usage: cargo xtask tidy");
+            eprintln!("usage: cargo xtask tidy | cargo xtask audit-rows DATABASE_URL ROWS");
             ExitCode::from(2)
         }
     }
+}
+
+/// Seeds a benchmark database; never point it at one that matters (the rows have no
+/// changes behind them).
+fn audit_rows(url: &str, rows: &str) -> anyhow::Result<i64> {
+    use anyhow::Context;
+    let url = vexil_store::DatabaseUrl::parse(url)?;
+    let rows: u64 = rows.parse().context("ROWS must be a whole number")?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let db = vexil_store::Db::connect(&url).await?;
+        db.migrate().await?;
+        db.close().await;
+        Ok(vexil_testkit::seed::audit_rows(&url, rows).await?)
+    })
 }

@@ -6,11 +6,13 @@
 //! - `clock.rs`: `TestClock`, a `Clock` that moves only when a test moves it.
 //! - `workdir.rs`: `Workdir`, a scratch directory with helpers to write files and to
 //!   run the real `vexil` binary in it with a clean environment.
+//! - `seed.rs`: bulk audit rows for benchmarks (`cargo xtask audit-rows`).
 //! - `db.rs`: `TestDb`, a fresh database per test: a SQLite file in a temporary
 //!   directory, or a PostgreSQL database created for the test and dropped after it.
 
 mod clock;
 mod db;
+pub mod seed;
 mod workdir;
 
 pub use clock::TestClock;

@@ -39,10 +39,13 @@ CREATE TABLE console_audit_log (
     payload         JSONB NOT NULL
 );
 
-CREATE INDEX console_audit_log_by_action ON console_audit_log (action, created_at DESC, id DESC);
-CREATE INDEX console_audit_log_by_target ON console_audit_log (target_id, created_at DESC, id DESC);
-CREATE INDEX console_audit_log_by_admin ON console_audit_log (admin_id, created_at DESC, id DESC);
-CREATE INDEX console_audit_log_by_time ON console_audit_log (created_at DESC, id DESC);
+-- Pages are newest first by id; each filter has an index that walks that order.
+-- The runbook's SELECT (by action, newest created_at first) has its own.
+CREATE INDEX console_audit_log_by_action ON console_audit_log (action, id);
+CREATE INDEX console_audit_log_by_target ON console_audit_log (target_id, id);
+CREATE INDEX console_audit_log_by_admin ON console_audit_log (admin_id, id);
+CREATE INDEX console_audit_log_by_time ON console_audit_log (created_at);
+CREATE INDEX console_audit_log_runbook ON console_audit_log (action, created_at);
 
 -- The audit log is append-only, enforced by the database itself.
 CREATE FUNCTION console_audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
