@@ -65,6 +65,10 @@ pub(crate) async fn run(global: &GlobalArgs, command: UserCommand) -> anyhow::Re
             let uri = app.enrol_totp(Admin::Cli, &name).await?;
             // The one time the secret is shown: scan it now, it cannot be printed again.
             output::line(uri.expose_secret())?;
+            // On a terminal, the same URI as a QR code to scan with a phone.
+            if std::io::stdout().is_terminal() {
+                output::line(qr_code(uri.expose_secret())?)?;
+            }
             output::diagnostic(format_args!(
                 "TOTP enrolled for '{name}': add the URI above to an authenticator app; it is not shown again"
             ));
@@ -80,6 +84,16 @@ struct UserView {
     disabled: bool,
     totp_enrolled: bool,
     created_at: String,
+}
+
+/// `text` as a QR code drawn with Unicode half blocks, two modules per character cell.
+fn qr_code(text: &str) -> anyhow::Result<String> {
+    let code = qrcode::QrCode::new(text.as_bytes()).context("cannot draw the QR code")?;
+    Ok(code
+        .render::<qrcode::render::unicode::Dense1x2>()
+        .dark_color(qrcode::render::unicode::Dense1x2::Light)
+        .light_color(qrcode::render::unicode::Dense1x2::Dark)
+        .build())
 }
 
 /// The new password: asked twice without echo on a terminal, else the whole of stdin
