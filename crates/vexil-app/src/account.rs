@@ -7,7 +7,7 @@ use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use vexil_core::audit::{TARGET_USER, USER_ADD, USER_DISABLE, USER_SET_ROLE, Via};
-use vexil_core::{FlagKey, Role};
+use vexil_core::{Action, FlagKey, Role, authorize};
 use vexil_store::{NewAudit, NewUser, UserRow};
 
 use crate::app::{Actor, App};
@@ -34,6 +34,7 @@ impl App {
         role: Role,
         password: &SecretString,
     ) -> Result<i64, AppError> {
+        App::authorize_admin(admin)?;
         // Account names follow the flag-key grammar: safe in URLs, logs and SQL.
         FlagKey::parse(name).map_err(|e| AppError::InvalidAccountName { reason: e.reason() })?;
         if password.expose_secret().chars().count() < MIN_PASSWORD_CHARS {
@@ -62,7 +63,14 @@ impl App {
     }
 
     pub async fn set_role(&self, admin: Admin<'_>, name: &str, role: Role) -> Result<(), AppError> {
+        App::authorize_admin(admin)?;
         let user = self.existing_user(name).await?;
+        if user.role == role.as_str() {
+            return Err(AppError::SameRole {
+                name: user.name,
+                role,
+            });
+        }
         let audit = self.user_audit(
             admin,
             USER_SET_ROLE,
@@ -76,6 +84,7 @@ impl App {
     }
 
     pub async fn disable_user(&self, admin: Admin<'_>, name: &str) -> Result<(), AppError> {
+        App::authorize_admin(admin)?;
         let user = self.existing_user(name).await?;
         if user.disabled {
             return Err(AppError::Disabled { name: user.name });
@@ -114,6 +123,15 @@ impl App {
             .ok_or_else(|| AppError::UnknownAccount {
                 name: name.to_owned(),
             })
+    }
+
+    /// An account acting through the console or API must be allowed to manage
+    /// accounts; the CLI's operator has database access, which is that permission.
+    pub(crate) fn authorize_admin(admin: Admin<'_>) -> Result<(), AppError> {
+        match admin {
+            Admin::Account(actor) => Ok(authorize(actor.role, Action::ManageAccounts, false)?),
+            Admin::Cli => Ok(()),
+        }
     }
 
     pub(crate) fn user_audit(

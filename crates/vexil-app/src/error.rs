@@ -2,20 +2,32 @@
 //! API and the CLI to each say it their way (and map it to a status or exit code once).
 
 use chrono::{DateTime, Utc};
+use vexil_core::message::one_line;
 use vexil_core::{Denied, EnvError, Source};
 use vexil_store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    #[error("unknown flag '{key}': it is not declared in the flags file")]
+    #[error(
+        "unknown flag '{}': it is not declared in the flags file",
+        one_line(key)
+    )]
     UnknownFlag { key: String },
     #[error(transparent)]
     UnknownEnv(#[from] EnvError),
-    #[error("unknown account '{name}'")]
+    #[error("unknown account '{}'", one_line(name))]
     UnknownAccount { name: String },
-    #[error("account '{name}' is disabled")]
+    #[error("account '{}' is disabled", one_line(name))]
     Disabled { name: String },
-    #[error("account '{name}' already exists")]
+    #[error(
+        "account '{}' already has role {role}; nothing was changed",
+        one_line(name)
+    )]
+    SameRole {
+        name: String,
+        role: vexil_core::Role,
+    },
+    #[error("account '{}' already exists", one_line(name))]
     AccountExists { name: String },
     #[error("invalid account name: {reason}")]
     InvalidAccountName { reason: String },

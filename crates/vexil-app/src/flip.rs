@@ -92,15 +92,31 @@ impl App {
             target_id: decl.key().to_string(),
             payload: json!(payload),
         };
-        let audit_id = tx
+        let read = row.as_ref().and_then(|r| r.audit_id);
+        let written = tx
             .write_flag(
                 decl.key().as_str(),
                 env.as_str(),
                 flip.to,
                 &actor.name,
+                read,
                 &audit,
             )
             .await?;
+        let Some(audit_id) = written else {
+            // Direct SQL changed the row after it was read (it does not take vexil's
+            // lock): a conflict, never a blind overwrite. Dropping `tx` rolls back.
+            let now = tx.flag_row(decl.key().as_str(), env.as_str()).await?;
+            return Err(AppError::Conflict {
+                flag: decl.key().to_string(),
+                env: env.to_string(),
+                expected: before.value,
+                current: now.as_ref().map_or(before.value, |r| r.value),
+                current_source: vexil_core::Source::Db,
+                updated_by: now.as_ref().and_then(|r| r.updated_by.clone()),
+                updated_at: now.as_ref().map(|r| r.updated_at),
+            });
+        };
         tx.commit().await?;
         Ok(Flipped {
             from: before.value,

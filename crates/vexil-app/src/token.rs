@@ -28,6 +28,7 @@ impl App {
         admin: Admin<'_>,
         name: &str,
     ) -> Result<(i64, SecretString), AppError> {
+        App::authorize_admin(admin)?;
         let user = self.existing_user(name).await?;
         if user.disabled {
             return Err(AppError::Disabled { name: user.name });
@@ -59,6 +60,7 @@ impl App {
 
     /// Revokes token `id` for good, audited.
     pub async fn revoke_token(&self, admin: Admin<'_>, id: i64) -> Result<(), AppError> {
+        App::authorize_admin(admin)?;
         let token = self
             .db
             .tokens()
@@ -91,10 +93,11 @@ impl App {
         if row.revoked_at.is_some() {
             return Err(AppError::BadToken);
         }
-        let actor = self
-            .actor(&row.user_name)
-            .await
-            .map_err(|_| AppError::BadToken)?;
+        let actor = self.actor(&row.user_name).await.map_err(|e| match e {
+            // One answer for every token that cannot act; a database failure stays one.
+            AppError::UnknownAccount { .. } | AppError::Disabled { .. } => AppError::BadToken,
+            other => other,
+        })?;
         self.db.touch_token(row.id, self.clock.now()).await?;
         Ok(actor)
     }

@@ -22,6 +22,7 @@ impl App {
     /// Enrols (or re-enrols, replacing the old secret) TOTP for `name`, audited, and
     /// returns the `otpauth://` URI to show the operator once.
     pub async fn enrol_totp(&self, admin: Admin<'_>, name: &str) -> Result<SecretString, AppError> {
+        App::authorize_admin(admin)?;
         let key = self.secret_key()?;
         let user = self.existing_user(name).await?;
         let secret = Secret::generate();

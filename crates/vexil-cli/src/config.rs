@@ -84,9 +84,26 @@ pub(crate) async fn open_database(global: &GlobalArgs) -> anyhow::Result<Db> {
     Ok(Db::connect(&url).await?)
 }
 
+/// What a command needs beyond the database.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Needs {
+    /// The database only: account, token and audit commands work even when the flags
+    /// file is missing or broken, or the key file cannot be read.
+    Database,
+    /// The flags file too (flags and flips).
+    Flags,
+    /// The flags file and the TOTP secret key (a flip with `--totp`).
+    FlagsAndKey,
+    /// The database and the TOTP secret key (`user totp`).
+    Key,
+}
+
 /// Everything a use case needs, or the first reason it cannot run.
-pub(crate) async fn app(global: &GlobalArgs) -> anyhow::Result<App> {
-    let flags = flag_set(global)?;
+pub(crate) async fn app(global: &GlobalArgs, needs: Needs) -> anyhow::Result<App> {
+    let flags = match needs {
+        Needs::Flags | Needs::FlagsAndKey => flag_set(global)?,
+        Needs::Database | Needs::Key => FlagSet::default(),
+    };
     let envs = Envs::runbook();
     let process_env = match &global.process_env {
         Some(name) => Some(envs.parse(name).context("VEXIL_ENV / --process-env")?),
@@ -102,10 +119,12 @@ pub(crate) async fn app(global: &GlobalArgs) -> anyhow::Result<App> {
         flag_env(),
         Arc::new(SystemClock),
     );
-    Ok(match secret_key(global, &db)? {
-        Some(key) => app.with_secret_key(key),
-        None => app,
-    })
+    if matches!(needs, Needs::FlagsAndKey | Needs::Key)
+        && let Some(key) = secret_key(global, &db)?
+    {
+        return Ok(app.with_secret_key(key));
+    }
+    Ok(app)
 }
 
 /// `VEXIL_SECRET_KEY`; else, for SQLite, the key file beside the database (created with

@@ -12,8 +12,10 @@
 //! # Exit codes
 //!
 //! - `0`: the command did what was asked.
-//! - `1`: the command ran and the answer is no: `check` found errors; a flip was
-//!   refused (role, elevation, conflict, no change, disabled account).
+//! - `1`: the command ran and the answer is no: `check` found errors; a request was
+//!   refused (role, elevation or a TOTP code that is wrong, reused or not enrolled,
+//!   a conflict, no change to make, a disabled account, an existing account, a
+//!   revoked token).
 //! - `2`: the command could not run: bad usage (clap's own code) or input (unknown
 //!   flag, env or account), an unreadable file, an unreachable or unmigrated database.
 
@@ -62,7 +64,8 @@ fn main() -> ExitCode {
     }
 }
 
-/// 1 for a refusal (the command ran, the answer is no), 2 for everything else.
+/// 1 for a refusal (the request was understood and is not allowed or not needed
+/// now), 2 for everything else (bad input, or nothing could be checked).
 fn exit_code(error: &anyhow::Error) -> u8 {
     use vexil_app::AppError;
     match error.downcast_ref::<AppError>() {
@@ -70,7 +73,13 @@ fn exit_code(error: &anyhow::Error) -> u8 {
             AppError::Denied(_)
             | AppError::Conflict { .. }
             | AppError::NoChange { .. }
-            | AppError::Disabled { .. },
+            | AppError::SameRole { .. }
+            | AppError::Disabled { .. }
+            | AppError::AccountExists { .. }
+            | AppError::TokenRevoked { .. }
+            | AppError::TotpNotEnrolled { .. }
+            | AppError::TotpInvalid
+            | AppError::TotpReplayed,
         ) => 1,
         _ => 2,
     }

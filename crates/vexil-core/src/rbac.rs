@@ -85,11 +85,14 @@ pub enum Action {
     /// Write the prod row of an approved promotion.
     Promote(Risk),
     RejectPromotion,
+    /// Create accounts, change roles, disable accounts, enrol TOTP and manage API
+    /// tokens for anyone but oneself.
+    ManageAccounts,
 }
 
 impl Action {
     /// Every action, for tables that walk the whole matrix.
-    pub const ALL: [Action; 11] = [
+    pub const ALL: [Action; 12] = [
         Action::ViewFlags,
         Action::ViewAudit,
         Action::Flip(Risk::Low),
@@ -101,6 +104,7 @@ impl Action {
         Action::Promote(Risk::Medium),
         Action::Promote(Risk::High),
         Action::RejectPromotion,
+        Action::ManageAccounts,
     ];
 }
 
@@ -115,6 +119,7 @@ impl fmt::Display for Action {
             Action::ApprovePromotion => f.write_str("approve a promotion"),
             Action::Promote(risk) => write!(f, "promote a {risk}-risk flag"),
             Action::RejectPromotion => f.write_str("reject a promotion"),
+            Action::ManageAccounts => f.write_str("manage accounts"),
         }
     }
 }
@@ -157,9 +162,10 @@ pub fn requirement(action: Action) -> Requirement {
         Action::Flip(Risk::Low) => role(Ops),
         Action::Flip(Risk::Medium) => role(Superadmin),
         Action::Flip(Risk::High) => elevated(Superadmin),
-        Action::MarkPromote | Action::ApprovePromotion | Action::RejectPromotion => {
-            role(Superadmin)
-        }
+        Action::MarkPromote
+        | Action::ApprovePromotion
+        | Action::RejectPromotion
+        | Action::ManageAccounts => role(Superadmin),
         Action::Promote(Risk::Low | Risk::Medium) => role(Superadmin),
         // SPEC §5 asks only superadmin to promote; promoting a high-risk flag writes
         // the same prod row as flipping it, which needs elevation, so issue [F] asks

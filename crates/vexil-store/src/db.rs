@@ -119,6 +119,8 @@ pub(crate) fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, StoreError> {
     NaiveDateTime::parse_from_str(naive, "%Y-%m-%d %H:%M:%S%.f")
         .or_else(|_| NaiveDateTime::parse_from_str(naive, "%Y-%m-%d %H:%M:%S"))
         .map(|naive| naive.and_utc())
+        // A value typed by hand into SQLite's text column, e.g. `2026-11-24T07:35:42Z`.
+        .or_else(|_| DateTime::parse_from_rfc3339(text).map(|at| at.with_timezone(&Utc)))
         .map_err(|_| StoreError::Corrupt {
             what: format!("timestamp {text:?}"),
         })
@@ -153,7 +155,7 @@ impl Db {
                 let options = PgConnectOptions::from_str(url.expose())
                     .map_err(connect_error)?
                     // Timestamps render in UTC when selected as text.
-                    .options([("TimeZone", "UTC")]);
+                    .options([("TimeZone", "UTC"), ("DateStyle", "ISO, YMD")]);
                 let pool = PgPoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(CONNECT_TIMEOUT)

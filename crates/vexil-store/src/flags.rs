@@ -16,14 +16,16 @@ pub struct FlagRow {
     pub updated_at: DateTime<Utc>,
     /// The account name of vexil's last write, or `None` after direct SQL.
     pub updated_by: Option<String>,
+    /// The audit row of the row's last change, what a write checks it still holds.
+    pub audit_id: Option<i64>,
 }
 
-type RawRow = (String, String, i32, String, Option<String>);
+type RawRow = (String, String, i32, String, Option<String>, Option<i64>);
 
 impl Db {
     /// Every row, ordered by flag then env.
     pub async fn flag_rows(&self) -> Result<Vec<FlagRow>, StoreError> {
-        const SQL: &str = "SELECT flag_key, env, value, CAST(updated_at AS TEXT), updated_by \
+        const SQL: &str = "SELECT flag_key, env, value, CAST(updated_at AS TEXT), updated_by, audit_id \
                            FROM console_feature_flags ORDER BY flag_key, env";
         let rows: Vec<RawRow> =
             on_pool!(self, |pool, DB| sqlx::query_as(SQL).fetch_all(pool).await?);
@@ -38,7 +40,7 @@ impl WriteTx {
         flag_key: &str,
         env: &str,
     ) -> Result<Option<FlagRow>, StoreError> {
-        const SQL: &str = "SELECT flag_key, env, value, CAST(updated_at AS TEXT), updated_by \
+        const SQL: &str = "SELECT flag_key, env, value, CAST(updated_at AS TEXT), updated_by, audit_id \
                            FROM console_feature_flags WHERE flag_key = $1 AND env = $2";
         let row: Option<RawRow> = on_tx!(self, |tx, DB| {
             sqlx::query_as(SQL)
@@ -50,7 +52,11 @@ impl WriteTx {
         row.map(flag_row).transpose()
     }
 
-    /// Sets (flag, env) to `value`, with `audit` appended in the same transaction.
+    /// Sets (flag, env) to `value`, with `audit` appended in the same transaction,
+    /// provided the row is still the one read: `read` is the row's `audit_id` as read
+    /// in this transaction (`None`: there was no row, or it had none). `Ok(None)` means
+    /// someone else changed the row in between (direct SQL does not take vexil's
+    /// lock) and nothing was written; the transaction should be dropped.
     ///
     /// The audit row is written first and the flag row points at it (`audit_id`), which
     /// is how the database's triggers tell vexil's write from direct SQL and write no
@@ -61,16 +67,18 @@ impl WriteTx {
         env: &str,
         value: bool,
         updated_by: &str,
+        read: Option<i64>,
         audit: &NewAudit,
-    ) -> Result<i64, StoreError> {
+    ) -> Result<Option<i64>, StoreError> {
         let audit_id = self.append_audit(audit).await?;
-        on_tx!(self, |tx, DB| {
+        let written = on_tx!(self, |tx, DB| {
             sqlx::query(
                 "INSERT INTO console_feature_flags (flag_key, env, value, updated_at, updated_by, audit_id) \
                  VALUES ($1, $2, $3, $4, $5, $6) \
                  ON CONFLICT (flag_key, env) DO UPDATE SET value = excluded.value, \
                  updated_at = excluded.updated_at, updated_by = excluded.updated_by, \
-                 audit_id = excluded.audit_id",
+                 audit_id = excluded.audit_id \
+                 WHERE console_feature_flags.audit_id IS NOT DISTINCT FROM $7",
             )
             .bind(flag_key)
             .bind(env)
@@ -78,20 +86,23 @@ impl WriteTx {
             .bind(<DB as Dialect>::timestamp(audit.created_at))
             .bind(updated_by)
             .bind(audit_id)
+            .bind(read)
             .execute(&mut **tx)
-            .await?;
+            .await?
+            .rows_affected()
         });
-        Ok(audit_id)
+        Ok((written == 1).then_some(audit_id))
     }
 }
 
 fn flag_row(raw: RawRow) -> Result<FlagRow, StoreError> {
-    let (flag_key, env, value, updated_at, updated_by) = raw;
+    let (flag_key, env, value, updated_at, updated_by, audit_id) = raw;
     Ok(FlagRow {
         updated_at: parse_timestamp(&updated_at)?,
         flag_key,
         env,
         value: value == 1,
         updated_by,
+        audit_id,
     })
 }

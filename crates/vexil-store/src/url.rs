@@ -94,22 +94,34 @@ fn sqlite_path(rest: &str) -> PathBuf {
     PathBuf::from(rest.split('?').next().unwrap_or_default())
 }
 
-/// The URL with the password between `user:` and `@` replaced by `***`.
+/// The URL with its password replaced by `***`: the one between `user:` and the last
+/// `@` (a password may itself hold `/` or `?`), and a `password=` query parameter.
 fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let (authority, tail) = match rest.find(['/', '?']) {
-        Some(i) => rest.split_at(i),
-        None => (rest, ""),
+    let (rest, query) = match rest.rsplit_once('?') {
+        Some((rest, query)) => (rest, Some(query)),
+        None => (rest, None),
     };
-    match authority.rsplit_once('@') {
+    let rest = match rest.rsplit_once('@') {
         Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _password)) => format!("{scheme}://{user}:***@{host}{tail}"),
-            None => url.to_owned(),
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => format!("{userinfo}@{host}"),
         },
-        None => url.to_owned(),
-    }
+        None => rest.to_owned(),
+    };
+    let query = query.map(|query| {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((name, _)) if name.eq_ignore_ascii_case("password") => format!("{name}=***"),
+                _ => param.to_owned(),
+            })
+            .collect();
+        format!("?{}", params.join("&"))
+    });
+    format!("{scheme}://{rest}{}", query.unwrap_or_default())
 }
 
 impl fmt::Display for DatabaseUrl {
@@ -144,6 +156,13 @@ mod tests {
         assert_eq!(url.backend(), Backend::Postgres);
         let url = DatabaseUrl::parse("postgres://postgres@127.0.0.1/test").unwrap();
         assert_eq!(url.to_string(), "postgres://postgres@127.0.0.1/test");
+        let url =
+            DatabaseUrl::parse("postgres://u:pa/ss?w@db/vexil?password=again&sslmode=require")
+                .unwrap();
+        assert_eq!(
+            url.to_string(),
+            "postgres://u:***@db/vexil?password=***&sslmode=require"
+        );
     }
 
     #[test]

@@ -121,3 +121,44 @@ async fn bad_account_requests_are_refused(backend: Backend) {
     );
 }
 both!(bad_account_requests_are_refused);
+
+async fn only_a_superadmin_account_manages_accounts(backend: Backend) {
+    let t = TestApp::new(backend, &[]).await;
+    let ops = t.account("olive", Role::Ops).await;
+    let root = t.account("sam", Role::Superadmin).await;
+    let password = SecretString::from("a long enough password");
+    assert_eq!(
+        t.app
+            .set_role(Admin::Account(&ops), "olive", Role::Superadmin)
+            .await
+            .unwrap_err()
+            .to_string(),
+        "role ops may not manage accounts: it needs superadmin"
+    );
+    assert!(
+        t.app
+            .create_token(Admin::Account(&ops), "sam")
+            .await
+            .is_err()
+    );
+    assert!(t.app.enrol_totp(Admin::Account(&ops), "sam").await.is_err());
+    assert!(
+        t.app
+            .add_user(Admin::Account(&ops), "eve", Role::Superadmin, &password)
+            .await
+            .is_err()
+    );
+    t.app
+        .add_user(Admin::Account(&root), "bob", Role::Ops, &password)
+        .await
+        .unwrap();
+    assert_eq!(
+        t.app
+            .set_role(Admin::Account(&root), "bob", Role::Ops)
+            .await
+            .unwrap_err()
+            .to_string(),
+        "account 'bob' already has role ops; nothing was changed"
+    );
+}
+both!(only_a_superadmin_account_manages_accounts);

@@ -31,7 +31,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: &AuditArgs) -> anyhow::Result
         before: None,
         limit: args.limit,
     };
-    let app = config::app(global).await?;
+    let app = config::app(global, config::Needs::Database).await?;
     let rows = app.db().audit_page(&filter).await?;
     if args.json.json {
         let rows: Vec<RowView<'_>> = rows

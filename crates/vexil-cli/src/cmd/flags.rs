@@ -10,7 +10,7 @@ use crate::{Outcome, config, output};
 
 pub(crate) async fn run(global: &GlobalArgs, command: FlagsCommand) -> anyhow::Result<Outcome> {
     let FlagsCommand::List { env, json } = command;
-    let app = config::app(global).await?;
+    let app = config::app(global, config::Needs::Flags).await?;
     let only = env.map(|name| app.envs().parse(&name)).transpose()?;
     let states = app.flag_states(only.as_ref()).await?;
     let master = app.master_switch();

@@ -9,7 +9,12 @@ use crate::cli::{FlipArgs, GlobalArgs};
 use crate::{Outcome, config, output};
 
 pub(crate) async fn run(global: &GlobalArgs, args: &FlipArgs) -> anyhow::Result<Outcome> {
-    let app = config::app(global).await?;
+    let needs = if args.totp.is_some() {
+        config::Needs::FlagsAndKey
+    } else {
+        config::Needs::Flags
+    };
+    let app = config::app(global, needs).await?;
     let actor = app.actor(&args.actor).await?;
     // A code elevates this one flip; it is used up even if the flip is then refused.
     let elevated = match &args.totp {

@@ -8,7 +8,7 @@ use crate::cli::{GlobalArgs, TokenCommand};
 use crate::{Outcome, config, output};
 
 pub(crate) async fn run(global: &GlobalArgs, command: TokenCommand) -> anyhow::Result<Outcome> {
-    let app = config::app(global).await?;
+    let app = config::app(global, config::Needs::Database).await?;
     match command {
         TokenCommand::Create { name } => {
             let (id, token) = app.create_token(Admin::Cli, &name).await?;

@@ -13,7 +13,11 @@ use crate::cli::{GlobalArgs, UserCommand};
 use crate::{Outcome, config, output};
 
 pub(crate) async fn run(global: &GlobalArgs, command: UserCommand) -> anyhow::Result<Outcome> {
-    let app = config::app(global).await?;
+    let needs = match command {
+        UserCommand::Totp { .. } => config::Needs::Key,
+        _ => config::Needs::Database,
+    };
+    let app = config::app(global, needs).await?;
     match command {
         UserCommand::Add { name, role } => {
             let role = Role::parse(&role)?;

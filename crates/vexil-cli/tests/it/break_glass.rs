@@ -12,6 +12,8 @@ use crate::VEXIL;
 struct Site {
     dir: Workdir,
     url: String,
+    /// `VEXIL_SECRET_KEY`, which PostgreSQL needs for TOTP (it has no key file).
+    secret_key: Option<String>,
 }
 
 impl Site {
@@ -21,18 +23,29 @@ impl Site {
             "feature_flags.yaml",
             include_str!("../../../../examples/feature_flags.yaml"),
         );
-        Site { dir, url }
+        Site {
+            dir,
+            url,
+            secret_key: None,
+        }
+    }
+
+    fn command(&self, args: &[&str]) -> std::process::Command {
+        let mut command = self.dir.command(VEXIL, args);
+        command.env("DATABASE_URL", &self.url);
+        if let Some(key) = &self.secret_key {
+            command.env("VEXIL_SECRET_KEY", key);
+        }
+        command
     }
 
     fn run(&self, args: &[&str]) -> Run {
-        Run::of(self.dir.command(VEXIL, args).env("DATABASE_URL", &self.url))
+        Run::of(&mut self.command(args))
     }
 
     fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
         let mut child = self
-            .dir
-            .command(VEXIL, args)
-            .env("DATABASE_URL", &self.url)
+            .command(args)
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
@@ -71,7 +84,7 @@ fn fails(run: &Run, code: i32, stderr: &str) {
 
 async fn the_break_glass_path(backend: Backend) {
     let test_db = TestDb::unmigrated(backend).await;
-    let site = Site::new(test_db.url_string());
+    let mut site = Site::new(test_db.url_string());
     let url = test_db.url_string();
 
     fails(
@@ -192,6 +205,153 @@ async fn the_break_glass_path(backend: Backend) {
         2,
         "error: unknown flag 'no_such_flag': it is not declared in the flags file\n",
     );
+    // TOTP: enrol, then a current code elevates one flip, once. PostgreSQL has no
+    // key file: without VEXIL_SECRET_KEY, enrolment says what to set.
+    if backend == Backend::Postgres {
+        let run = site.run(&["user", "totp", "sam"]);
+        fails(
+            &run,
+            2,
+            "error: no secret key to encrypt TOTP secrets: set VEXIL_SECRET_KEY to 64 hexadecimal characters\n",
+        );
+        site.secret_key = Some("2f".repeat(32));
+    }
+    let enrol = site.run(&["user", "totp", "sam"]);
+    let uri = ok(&enrol).trim().to_owned();
+    assert!(uri.starts_with("otpauth://totp/vexil:sam?secret="), "{uri}");
+    assert!(enrol.stderr.contains("it is not shown again"), "{enrol:?}");
+    if backend == Backend::Sqlite {
+        // No VEXIL_SECRET_KEY: the key file beside the database, created 0600.
+        use std::os::unix::fs::PermissionsExt;
+        let mut key_file = test_db.url().sqlite_file().unwrap().into_os_string();
+        key_file.push(".key");
+        let mode = std::fs::metadata(&key_file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let code = vexil_app::code_at(&uri, now).unwrap();
+    let flipped = site.run(&[
+        "flip",
+        "console_billing",
+        "--env",
+        "prod",
+        "--on",
+        "--as",
+        "sam",
+        "--totp",
+        &code,
+    ]);
+    assert!(
+        ok(&flipped).starts_with("console_billing in prod: off -> on"),
+        "{flipped:?}"
+    );
+    let replay = [
+        "flip",
+        "console_billing",
+        "--env",
+        "prod",
+        "--off",
+        "--as",
+        "sam",
+        "--totp",
+        code.as_str(),
+    ];
+    fails(
+        &site.run(&replay),
+        1,
+        "error: the TOTP code was already used: wait for the next one\n",
+    );
+    let wrong = [
+        "flip",
+        "console_billing",
+        "--env",
+        "prod",
+        "--off",
+        "--as",
+        "sam",
+        "--totp",
+        "00000x",
+    ];
+    fails(
+        &site.run(&wrong),
+        1,
+        "error: the TOTP code is wrong or expired\n",
+    );
+    let unenrolled = [
+        "flip",
+        "dark_mode",
+        "--env",
+        "prod",
+        "--off",
+        "--as",
+        "olive",
+        "--totp",
+        "123456",
+    ];
+    fails(
+        &site.run(&unenrolled),
+        1,
+        "error: account 'olive' has no TOTP enrolled: run `vexil user totp olive`\n",
+    );
+
+    // API tokens: printed once, listed by prefix only, revoked for good.
+    let token = ok(&site.run(&["token", "create", "olive"]))
+        .trim()
+        .to_owned();
+    assert!(token.starts_with("vxl_") && token.len() == 68, "{token}");
+    let tokens: Value = serde_json::from_str(ok(&site.run(&["token", "list", "--json"]))).unwrap();
+    assert_eq!(tokens[0]["token"], format!("{}…", &token[..12]));
+    assert!(
+        !tokens.to_string().contains(&token),
+        "the token itself is never listed"
+    );
+    assert_eq!(
+        ok(&site.run(&["token", "revoke", "1"])),
+        "API token 1 is revoked\n"
+    );
+    fails(
+        &site.run(&["token", "revoke", "1"]),
+        1,
+        "error: API token 1 is already revoked\n",
+    );
+
+    // A row for a flag the file does not declare (left by direct SQL) does not make it
+    // flippable, and the listing points at it.
+    let insert = "INSERT INTO console_feature_flags (flag_key, env, value) VALUES ('retired_flag', 'prod', 1)";
+    let mut stray = match backend {
+        Backend::Sqlite => {
+            let mut c = std::process::Command::new("sqlite3");
+            c.arg(test_db.url().sqlite_file().unwrap()).arg(insert);
+            c
+        }
+        Backend::Postgres => {
+            let mut c = std::process::Command::new("psql");
+            c.args([url.as_str(), "-q", "-c", insert]);
+            c
+        }
+    };
+    assert!(stray.status().unwrap().success());
+    let retired = [
+        "flip",
+        "retired_flag",
+        "--env",
+        "prod",
+        "--off",
+        "--as",
+        "olive",
+    ];
+    fails(
+        &site.run(&retired),
+        2,
+        "error: unknown flag 'retired_flag': it is not declared in the flags file\n",
+    );
+    let listed = site.run(&["flags", "list", "--env", "prod"]);
+    let warning = "warning: the database has a row for 'retired_flag' in prod, which the flags file does not declare";
+    assert!(listed.stderr.contains(warning), "{listed:?}");
+
     fails(
         &site.run(&["flip", "dark_mode", "--env", "qa", "--on", "--as", "olive"]),
         2,
@@ -295,6 +455,26 @@ async fn the_break_glass_path_on_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_break_glass_path_on_postgres() {
     the_break_glass_path(Backend::Postgres).await;
+}
+
+/// Account, token and audit commands need the database only: a broken flags file
+/// must not lock the operator out of them during an incident.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_commands_work_without_a_flags_file() {
+    let test_db = TestDb::new(Backend::Sqlite).await;
+    let site = Site::new(test_db.url_string());
+    site.dir.write("feature_flags.yaml", "not: [valid\n");
+    assert_eq!(
+        ok(&site.run_with_stdin(
+            &["user", "add", "root", "--role", "superadmin"],
+            "a long enough password"
+        )),
+        "created account 'root' with role superadmin\n"
+    );
+    assert!(ok(&site.run(&["audit", "--limit", "5"])).contains("console.user.add"));
+    let run = site.run(&["flags", "list"]);
+    assert_eq!(run.code, Some(2));
+    assert!(run.stderr.starts_with("error: the flags file feature_flags.yaml has 1 error(s), the first: feature_flags.yaml:"), "{run:?}");
 }
 
 #[test]

@@ -52,7 +52,7 @@ type Row = (
 
 /// SPEC §5, one row per action (flag actions once per risk).
 #[rustfmt::skip]
-const MATRIX: [Row; 11] = [
+const MATRIX: [Row; 12] = [
     //  action                          readonly  support  ops      superadmin
     //                                  [plain, elevated] in each column
     (Action::ViewFlags,                 [F, F],   [F, F],  [A, A],  [A, A]),
@@ -66,6 +66,7 @@ const MATRIX: [Row; 11] = [
     (Action::Promote(Risk::Medium),     [F, F],   [F, F],  [F, F],  [A, A]),
     (Action::Promote(Risk::High),       [F, F],   [F, F],  [F, F],  [E, A]),
     (Action::RejectPromotion,           [F, F],   [F, F],  [F, F],  [A, A]),
+    (Action::ManageAccounts,            [F, F],   [F, F],  [F, F],  [A, A]),
 ];
 
 #[test]
@@ -94,12 +95,13 @@ fn the_matrix_covers_every_action() {
         Action::ApprovePromotion => 4,
         Action::Promote(_) => 5,
         Action::RejectPromotion => 6,
+        Action::ManageAccounts => 7,
     };
-    let mut counts = [0; 7];
+    let mut counts = [0; 8];
     for action in &Action::ALL {
         counts[per_variant(action)] += 1;
     }
-    assert_eq!(counts, [1, 1, 3, 1, 1, 3, 1]);
+    assert_eq!(counts, [1, 1, 3, 1, 1, 3, 1, 1]);
     for action in Action::ALL {
         // Readonly and support open no flag page and change nothing.
         assert!(requirement(action).role >= Role::Ops, "{action:?}");

@@ -76,48 +76,91 @@ CREATE TABLE console_feature_flags (
 -- Out-of-band changes (the runbook's Option A, or any direct SQL) are audited too:
 -- admin_id NULL and "via": "sql", so the log reflects the true state. The row then
 -- points at that audit row and says no account changed it (updated_by NULL).
-CREATE FUNCTION console_feature_flags_audit_sql() RETURNS trigger LANGUAGE plpgsql AS $$
+--
+-- A write is vexil's own (and already audited) only when the row's new audit_id is
+-- newer than its old one and names a console.flag.flip row for this very flag, env
+-- and value. Anything else (a copied or stale audit_id, a cleared one, a value
+-- changed while audit_id stays) is someone else's and is audited here.
+CREATE FUNCTION console_feature_flags_names_its_flip(audit_id BIGINT, flag_key TEXT, env TEXT, value INTEGER)
+RETURNS BOOLEAN LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (
+        SELECT 1 FROM console_audit_log a
+        WHERE a.id = $1 AND a.action = 'console.flag.flip'
+          AND a.target_type = 'feature_flag' AND a.target_id = $2
+          AND a.payload ->> 'env' = $3
+          AND (a.payload ->> 'to')::boolean IS NOT DISTINCT FROM ($4 = 1)
+    )
+$$;
+
+-- BEFORE UPDATE, so that the row it writes already points at its audit row.
+CREATE FUNCTION console_feature_flags_audit_update() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     audit_row BIGINT;
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        IF NEW.audit_id IS NULL OR NOT EXISTS (
-            SELECT 1 FROM console_audit_log a
-            WHERE a.id = NEW.audit_id AND a.target_id = NEW.flag_key
-        ) THEN
-            INSERT INTO console_audit_log (admin_id, action, target_type, target_id, payload)
-            VALUES (NULL, 'console.flag.flip', 'feature_flag', NEW.flag_key, jsonb_build_object(
-                'flag', NEW.flag_key, 'env', NEW.env,
-                'from', NULL, 'to', NEW.value = 1, 'via', 'sql'))
-            RETURNING id INTO audit_row;
-            NEW.audit_id := audit_row;
-            NEW.updated_by := NULL;
-        END IF;
+    IF NEW.audit_id IS NOT NULL
+        AND (OLD.audit_id IS NULL OR NEW.audit_id > OLD.audit_id)
+        AND console_feature_flags_names_its_flip(NEW.audit_id, NEW.flag_key, NEW.env, NEW.value) THEN
         RETURN NEW;
-    ELSIF TG_OP = 'UPDATE' THEN
-        IF NEW.audit_id IS NOT DISTINCT FROM OLD.audit_id THEN
-            INSERT INTO console_audit_log (admin_id, action, target_type, target_id, payload)
-            VALUES (NULL, 'console.flag.flip', 'feature_flag', NEW.flag_key, jsonb_build_object(
-                'flag', NEW.flag_key, 'env', NEW.env,
-                'from', OLD.value = 1, 'to', NEW.value = 1, 'via', 'sql'))
-            RETURNING id INTO audit_row;
-            NEW.audit_id := audit_row;
-            NEW.updated_by := NULL;
-        END IF;
-        RETURN NEW;
-    ELSE
-        -- vexil never deletes a row, so every DELETE is out-of-band. After it the
-        -- value falls back to the variable or the YAML default, which the database
-        -- cannot know: "to" is null and "deleted" says why.
-        INSERT INTO console_audit_log (admin_id, action, target_type, target_id, payload)
-        VALUES (NULL, 'console.flag.flip', 'feature_flag', OLD.flag_key, jsonb_build_object(
-            'flag', OLD.flag_key, 'env', OLD.env,
-            'from', OLD.value = 1, 'to', NULL, 'deleted', true, 'via', 'sql'));
-        RETURN OLD;
     END IF;
+    INSERT INTO console_audit_log (admin_id, action, target_type, target_id, payload)
+    VALUES (NULL, 'console.flag.flip', 'feature_flag', NEW.flag_key, jsonb_build_object(
+        'flag', NEW.flag_key, 'env', NEW.env,
+        'from', OLD.value = 1, 'to', NEW.value = 1, 'via', 'sql'))
+    RETURNING id INTO audit_row;
+    NEW.audit_id := audit_row;
+    NEW.updated_by := NULL;
+    RETURN NEW;
 END;
 $$;
 
--- BEFORE, so that the row it writes already points at its audit row.
-CREATE TRIGGER console_feature_flags_sql BEFORE INSERT OR UPDATE OR DELETE ON console_feature_flags
-    FOR EACH ROW EXECUTE FUNCTION console_feature_flags_audit_sql();
+-- AFTER INSERT, which fires only for rows really inserted (a BEFORE INSERT trigger
+-- also fires for an `INSERT … ON CONFLICT` that ends up updating or doing nothing).
+CREATE FUNCTION console_feature_flags_audit_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    audit_row BIGINT;
+BEGIN
+    IF console_feature_flags_names_its_flip(NEW.audit_id, NEW.flag_key, NEW.env, NEW.value) THEN
+        RETURN NULL;
+    END IF;
+    INSERT INTO console_audit_log (admin_id, action, target_type, target_id, payload)
+    VALUES (NULL, 'console.flag.flip', 'feature_flag', NEW.flag_key, jsonb_build_object(
+        'flag', NEW.flag_key, 'env', NEW.env,
+        'from', NULL, 'to', NEW.value = 1, 'via', 'sql'))
+    RETURNING id INTO audit_row;
+    -- The UPDATE trigger sees a newer audit_id naming this flag, env and value, and
+    -- writes nothing more.
+    UPDATE console_feature_flags SET audit_id = audit_row, updated_by = NULL
+    WHERE flag_key = NEW.flag_key AND env = NEW.env;
+    RETURN NULL;
+END;
+$$;
+
+-- vexil never deletes a row, so every DELETE is out-of-band. After it the value falls
+-- back to the variable or the YAML default, which the database cannot know: "to" is
+-- null and "deleted" says why.
+CREATE FUNCTION console_feature_flags_audit_delete() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO console_audit_log (admin_id, action, target_type, target_id, payload)
+    VALUES (NULL, 'console.flag.flip', 'feature_flag', OLD.flag_key, jsonb_build_object(
+        'flag', OLD.flag_key, 'env', OLD.env,
+        'from', OLD.value = 1, 'to', NULL, 'deleted', true, 'via', 'sql'));
+    RETURN NULL;
+END;
+$$;
+
+-- TRUNCATE fires no row triggers, so it would change rows unaudited: refused.
+CREATE FUNCTION console_feature_flags_no_truncate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'console_feature_flags cannot be truncated: DELETE the rows instead (each delete is audited)'
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$;
+
+CREATE TRIGGER console_feature_flags_sql_update BEFORE UPDATE ON console_feature_flags
+    FOR EACH ROW EXECUTE FUNCTION console_feature_flags_audit_update();
+CREATE TRIGGER console_feature_flags_sql_insert AFTER INSERT ON console_feature_flags
+    FOR EACH ROW EXECUTE FUNCTION console_feature_flags_audit_insert();
+CREATE TRIGGER console_feature_flags_sql_delete AFTER DELETE ON console_feature_flags
+    FOR EACH ROW EXECUTE FUNCTION console_feature_flags_audit_delete();
+CREATE TRIGGER console_feature_flags_no_truncate BEFORE TRUNCATE ON console_feature_flags
+    FOR EACH STATEMENT EXECUTE FUNCTION console_feature_flags_no_truncate();

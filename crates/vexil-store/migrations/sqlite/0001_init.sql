@@ -61,6 +61,14 @@ BEGIN
     SELECT RAISE(ABORT, 'console_audit_log is append-only: audit rows cannot be deleted');
 END;
 
+-- `INSERT OR REPLACE` with an existing id would delete the old row without firing
+-- the DELETE trigger (recursive triggers are off): refuse it before it starts.
+CREATE TRIGGER console_audit_log_no_replace BEFORE INSERT ON console_audit_log
+WHEN NEW.id IS NOT NULL AND EXISTS (SELECT 1 FROM console_audit_log WHERE id = NEW.id)
+BEGIN
+    SELECT RAISE(ABORT, 'console_audit_log is append-only: audit rows cannot be replaced');
+END;
+
 CREATE TABLE console_feature_flags (
     flag_key        TEXT NOT NULL,
     env             TEXT NOT NULL,
@@ -76,13 +84,20 @@ CREATE TABLE console_feature_flags (
 
 -- Out-of-band changes (the runbook's Option A, or any direct SQL) are audited too:
 -- admin_id NULL and "via": "sql", so the log reflects the true state. The row then
--- points at that audit row and says no account changed it (updated_by NULL). The
--- triggers' own UPDATE of the row does not fire them again: SQLite's recursive
--- triggers are off (the default, which vexil never changes).
+-- points at that audit row and says no account changed it (updated_by NULL).
+--
+-- A write is vexil's own (and already audited) only when the row's new audit_id is
+-- newer than its old one and names a console.flag.flip row for this very flag, env
+-- and value. Anything else (a copied or stale audit_id, a cleared one, a value
+-- changed while audit_id stays) is someone else's and is audited here.
+
 CREATE TRIGGER console_feature_flags_sql_insert AFTER INSERT ON console_feature_flags
-WHEN NEW.audit_id IS NULL OR NOT EXISTS (
+WHEN NOT EXISTS (
     SELECT 1 FROM console_audit_log a
-    WHERE a.id = NEW.audit_id AND a.target_id = NEW.flag_key
+    WHERE a.id = NEW.audit_id AND a.action = 'console.flag.flip'
+      AND a.target_type = 'feature_flag' AND a.target_id = NEW.flag_key
+      AND json_extract(a.payload, '$.env') = NEW.env
+      AND json_extract(a.payload, '$.to') = NEW.value
 )
 BEGIN
     INSERT INTO console_audit_log (admin_id, action, target_type, target_id, payload)
@@ -91,12 +106,24 @@ BEGIN
         'from', NULL,
         'to', json(CASE NEW.value WHEN 1 THEN 'true' ELSE 'false' END),
         'via', 'sql'));
+    -- Points the row at the audit row just written: the UPDATE trigger sees a newer
+    -- audit_id naming this flag, env and value, and writes nothing more.
     UPDATE console_feature_flags SET updated_by = NULL, audit_id = last_insert_rowid()
     WHERE flag_key = NEW.flag_key AND env = NEW.env;
 END;
 
 CREATE TRIGGER console_feature_flags_sql_update AFTER UPDATE ON console_feature_flags
-WHEN NEW.audit_id IS OLD.audit_id
+WHEN NOT (
+    NEW.audit_id IS NOT NULL
+    AND (OLD.audit_id IS NULL OR NEW.audit_id > OLD.audit_id)
+    AND EXISTS (
+        SELECT 1 FROM console_audit_log a
+        WHERE a.id = NEW.audit_id AND a.action = 'console.flag.flip'
+          AND a.target_type = 'feature_flag' AND a.target_id = NEW.flag_key
+          AND json_extract(a.payload, '$.env') = NEW.env
+          AND json_extract(a.payload, '$.to') = NEW.value
+    )
+)
 BEGIN
     INSERT INTO console_audit_log (admin_id, action, target_type, target_id, payload)
     VALUES (NULL, 'console.flag.flip', 'feature_flag', NEW.flag_key, json_object(

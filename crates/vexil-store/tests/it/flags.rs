@@ -29,10 +29,16 @@ pub(crate) async fn write(
         target_id: flag_key.to_owned(),
         payload: json!({"flag": flag_key, "env": env, "from": !value, "to": value, "via": "cli"}),
     };
-    let id = tx
-        .write_flag(flag_key, env, value, by, &audit)
+    let read = tx
+        .flag_row(flag_key, env)
         .await
-        .unwrap();
+        .unwrap()
+        .and_then(|row| row.audit_id);
+    let id = tx
+        .write_flag(flag_key, env, value, by, read, &audit)
+        .await
+        .unwrap()
+        .expect("the row was not changed meanwhile");
     tx.commit().await.unwrap();
     id
 }
@@ -116,7 +122,7 @@ async fn a_rolled_back_write_leaves_neither_row(backend: Backend) {
         target_id: "a".to_owned(),
         payload: json!({"flag": "a", "env": "prod", "from": false, "to": true}),
     };
-    tx.write_flag("a", "prod", true, "alice", &audit)
+    tx.write_flag("a", "prod", true, "alice", None, &audit)
         .await
         .unwrap();
     drop(tx);
@@ -231,3 +237,143 @@ async fn direct_inserts_and_deletes_are_audited_too(backend: Backend) {
     );
 }
 both!(direct_inserts_and_deletes_are_audited_too);
+
+/// Direct SQL that looks like vexil's write, or hides in an upsert, is still audited
+/// exactly once; an upsert that changes nothing writes nothing.
+async fn disguised_direct_sql_is_audited_once(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    write(
+        &test_db.db,
+        "a",
+        "staging",
+        true,
+        "alice",
+        TestClock::fixed().now(),
+    )
+    .await;
+    let before = all_audit(&test_db.db).await.len();
+
+    // A copy of staging's row to prod, audit_id and all.
+    execute(
+        &test_db,
+        "INSERT INTO console_feature_flags (flag_key, env, value, updated_at, updated_by, audit_id) \
+         SELECT flag_key, 'prod', value, updated_at, updated_by, audit_id FROM console_feature_flags \
+         WHERE flag_key = 'a' AND env = 'staging'",
+    )
+    .await
+    .unwrap();
+    // A change that clears audit_id.
+    execute(&test_db, "UPDATE console_feature_flags SET value = 0, audit_id = NULL WHERE flag_key = 'a' AND env = 'staging'")
+        .await
+        .unwrap();
+    // An upsert that updates an existing row, and one that does nothing.
+    execute(
+        &test_db,
+        "INSERT INTO console_feature_flags (flag_key, env, value) VALUES ('a', 'prod', 0) \
+         ON CONFLICT (flag_key, env) DO UPDATE SET value = excluded.value",
+    )
+    .await
+    .unwrap();
+    execute(
+        &test_db,
+        "INSERT INTO console_feature_flags (flag_key, env, value) VALUES ('a', 'prod', 1) ON CONFLICT DO NOTHING",
+    )
+    .await
+    .unwrap();
+
+    let payloads = all_audit(&test_db.db).await;
+    assert_eq!(
+        payloads[before..],
+        [
+            json!({"flag": "a", "env": "prod", "from": null, "to": true, "via": "sql"}),
+            json!({"flag": "a", "env": "staging", "from": true, "to": false, "via": "sql"}),
+            json!({"flag": "a", "env": "prod", "from": true, "to": false, "via": "sql"}),
+        ]
+    );
+    let rows = test_db.db.flag_rows().await.unwrap();
+    assert!(rows.iter().all(|row| row.updated_by.is_none()), "{rows:?}");
+}
+both!(disguised_direct_sql_is_audited_once);
+
+async fn the_log_cannot_be_replaced_nor_the_flags_truncated(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    write(
+        &test_db.db,
+        "a",
+        "prod",
+        true,
+        "alice",
+        TestClock::fixed().now(),
+    )
+    .await;
+    match backend {
+        Backend::Sqlite => {
+            let error = execute(
+                &test_db,
+                "INSERT OR REPLACE INTO console_audit_log (id, action, target_type, target_id, payload) \
+                 VALUES (1, 'x', 'x', 'x', '{}')",
+            )
+            .await
+            .unwrap_err();
+            assert!(
+                error.contains("console_audit_log is append-only: audit rows cannot be replaced"),
+                "{error}"
+            );
+        }
+        Backend::Postgres => {
+            let error = execute(&test_db, "TRUNCATE console_feature_flags")
+                .await
+                .unwrap_err();
+            assert!(
+                error.contains("console_feature_flags cannot be truncated"),
+                "{error}"
+            );
+        }
+    }
+    assert_eq!(all_audit(&test_db.db).await.len(), 1);
+    assert_eq!(test_db.db.flag_rows().await.unwrap().len(), 1);
+}
+both!(the_log_cannot_be_replaced_nor_the_flags_truncated);
+
+/// A write checks that the row is still the one read; direct SQL in between makes it
+/// write nothing (the use case turns that into a conflict).
+async fn a_write_over_a_changed_row_writes_nothing(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    write(
+        &test_db.db,
+        "a",
+        "prod",
+        true,
+        "alice",
+        TestClock::fixed().now(),
+    )
+    .await;
+    let read = test_db.db.flag_rows().await.unwrap()[0].audit_id;
+    execute(
+        &test_db,
+        "UPDATE console_feature_flags SET value = 0 WHERE flag_key = 'a'",
+    )
+    .await
+    .unwrap();
+    let before = all_audit(&test_db.db).await.len();
+
+    let mut tx = test_db.db.begin_write().await.unwrap();
+    let audit = NewAudit {
+        created_at: TestClock::fixed().now(),
+        admin_id: None,
+        action: "console.flag.flip",
+        target_type: "feature_flag",
+        target_id: "a".to_owned(),
+        payload: json!({"flag": "a", "env": "prod", "from": true, "to": false}),
+    };
+    assert_eq!(
+        tx.write_flag("a", "prod", false, "bob", read, &audit)
+            .await
+            .unwrap(),
+        None
+    );
+    drop(tx);
+    assert_eq!(all_audit(&test_db.db).await.len(), before);
+    assert_eq!(test_db.db.flag_rows().await.unwrap()[0].updated_by, None);
+}
+both!(a_write_over_a_changed_row_writes_nothing);
