@@ -9,7 +9,9 @@ use clap::{Args, Parser, Subcommand};
 
 /// vexil: see every feature flag, flip it safely, promote it from staging to prod,
 /// and answer "who changed what, when".
-#[derive(Debug, Parser)]
+// No `Debug` on the argument types: they hold the database URL, the secret key and a
+// TOTP code, which must never reach a log.
+#[derive(Parser)]
 #[command(name = "vexil", version, propagate_version = true)]
 pub(crate) struct Cli {
     #[command(flatten)]
@@ -19,7 +21,7 @@ pub(crate) struct Cli {
 }
 
 /// Settings every command reads.
-#[derive(Debug, Args)]
+#[derive(Args)]
 pub(crate) struct GlobalArgs {
     /// The flags file: the canonical declarations of every flag.
     #[arg(
@@ -55,7 +57,7 @@ pub(crate) struct GlobalArgs {
     pub(crate) secret_key: Option<String>,
 }
 
-#[derive(Debug, Subcommand)]
+#[derive(Subcommand)]
 pub(crate) enum Command {
     /// Validate the flags file: print a summary, or every error with its file:line:col.
     Check(JsonArgs),
@@ -125,7 +127,7 @@ pub(crate) enum FlagsCommand {
     },
 }
 
-#[derive(Debug, Args)]
+#[derive(Args)]
 #[command(group(clap::ArgGroup::new("value").required(true).args(["on", "off"])))]
 pub(crate) struct FlipArgs {
     /// The flag's key.

@@ -17,8 +17,10 @@ pub const USER_ADD: &str = "console.user.add";
 pub const USER_SET_ROLE: &str = "console.user.set_role";
 pub const USER_DISABLE: &str = "console.user.disable";
 pub const USER_TOTP_ENROL: &str = "console.user.totp_enrol";
-pub const TOKEN_CREATE: &str = "console.token.create";
-pub const TOKEN_REVOKE: &str = "console.token.revoke";
+/// An API token was created for an account (SPEC §4: account changes are audited
+/// under `console.user.*`).
+pub const TOKEN_CREATE: &str = "console.user.token_create";
+pub const TOKEN_REVOKE: &str = "console.user.token_revoke";
 
 /// `target_type` of rows about a flag.
 pub const TARGET_FEATURE_FLAG: &str = "feature_flag";

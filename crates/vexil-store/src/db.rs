@@ -156,6 +156,15 @@ impl Db {
                     .map_err(connect_error)?
                     // Timestamps render in UTC when selected as text.
                     .options([("TimeZone", "UTC"), ("DateStyle", "ISO, YMD")]);
+                // One plain connection first: when the server is down, the pool would
+                // retry until its timeout and report only that it timed out, while
+                // this reports why (refused, unknown host, bad password).
+                let probe = tokio_timeout(<sqlx::PgConnection as sqlx::Connection>::connect_with(
+                    &options,
+                ))
+                .await
+                .map_err(connect_error)?;
+                let _ = sqlx::Connection::close(probe).await;
                 let pool = PgPoolOptions::new()
                     .max_connections(8)
                     .acquire_timeout(CONNECT_TIMEOUT)
@@ -194,6 +203,16 @@ impl Db {
             Pool::Sqlite(pool) => pool.close().await,
             Pool::Postgres(pool) => pool.close().await,
         }
+    }
+}
+
+/// `future`, or a pool-timeout error after `CONNECT_TIMEOUT`.
+async fn tokio_timeout<T>(
+    future: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, sqlx::Error> {
+    match tokio::time::timeout(CONNECT_TIMEOUT, future).await {
+        Ok(result) => result,
+        Err(_) => Err(sqlx::Error::PoolTimedOut),
     }
 }
 

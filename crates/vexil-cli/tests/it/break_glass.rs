@@ -490,6 +490,11 @@ fn a_database_that_cannot_be_reached_is_named_without_its_password() {
         run.stderr
     );
     assert!(!run.stderr.contains("hunter2"));
+    assert!(
+        run.stderr.contains("Connection refused"),
+        "says why: {}",
+        run.stderr
+    );
     assert_eq!(run.stderr.lines().count(), 1);
 }
 
