@@ -57,7 +57,16 @@ impl App {
             password_hash: &password_hash,
             created_at: now,
         };
-        let id = tx.insert_user(&user, &audit).await?;
+        let id = tx.insert_user(&user, &audit).await.map_err(|e| {
+            // Created by someone else since the check above.
+            if e.is_unique_violation() {
+                AppError::AccountExists {
+                    name: name.to_owned(),
+                }
+            } else {
+                AppError::Store(e)
+            }
+        })?;
         tx.commit().await?;
         Ok(id)
     }

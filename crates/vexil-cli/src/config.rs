@@ -157,16 +157,29 @@ fn secret_key(global: &GlobalArgs, db: &Db) -> anyhow::Result<Option<SecretKey>>
             ))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            // Written whole to a private temporary file, then linked into place: a
+            // reader never sees a half-written key, and of two first runs racing,
+            // the second finds the first one's key and uses it.
             let key = SecretKey::generate();
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&path)
-                .with_context(|| format!("cannot create key file '{shown}'"))?;
-            writeln!(file, "{}", key.to_hex().expose_secret())
-                .with_context(|| format!("cannot write key file '{shown}'"))?;
-            Ok(Some(key))
+            let mut temporary = path.clone().into_os_string();
+            temporary.push(format!(".{}.tmp", std::process::id()));
+            let temporary = std::path::PathBuf::from(temporary);
+            let written = (|| -> std::io::Result<()> {
+                let mut file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&temporary)?;
+                writeln!(file, "{}", key.to_hex().expose_secret())?;
+                file.sync_all()?;
+                std::fs::hard_link(&temporary, &path)
+            })();
+            let _ = std::fs::remove_file(&temporary);
+            match written {
+                Ok(()) => Ok(Some(key)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => secret_key(global, db),
+                Err(e) => Err(e).with_context(|| format!("cannot create key file '{shown}'")),
+            }
         }
         Err(e) => Err(e).with_context(|| format!("cannot read key file '{shown}'")),
     }

@@ -35,3 +35,14 @@ pub enum StoreError {
     #[error("the database holds a value vexil cannot read: {what}")]
     Corrupt { what: String },
 }
+
+impl StoreError {
+    /// Whether the database refused a write because a unique key already exists
+    /// (two operators creating the same account at once).
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            StoreError::Query(sqlx::Error::Database(error)) => error.is_unique_violation(),
+            _ => false,
+        }
+    }
+}

@@ -377,3 +377,32 @@ async fn a_write_over_a_changed_row_writes_nothing(backend: Backend) {
     assert_eq!(test_db.db.flag_rows().await.unwrap()[0].updated_by, None);
 }
 both!(a_write_over_a_changed_row_writes_nothing);
+
+/// The runbook's UPDATE, verbatim, through a connection of the operator's own (the
+/// client test above runs it through `sqlite3` and `psql`).
+async fn the_runbook_update_through_a_connection(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    write(
+        &test_db.db,
+        "my_new_feature",
+        "staging",
+        false,
+        "alice",
+        TestClock::fixed().now(),
+    )
+    .await;
+    let changed = execute(
+        &test_db,
+        "UPDATE console_feature_flags SET value=1, updated_at=CURRENT_TIMESTAMP\nWHERE flag_key='my_new_feature' AND env='staging';",
+    )
+    .await
+    .unwrap();
+    assert_eq!(changed, 1);
+    let newest = all_audit(&test_db.db).await.pop().unwrap();
+    assert_eq!(
+        newest,
+        json!({"flag": "my_new_feature", "env": "staging", "from": false, "to": true, "via": "sql"})
+    );
+    assert!(test_db.db.flag_rows().await.unwrap()[0].value);
+}
+both!(the_runbook_update_through_a_connection);
