@@ -142,3 +142,23 @@ fn unique_name() -> String {
         .map_or(0, |d| d.subsec_nanos());
     format!("vexil_test_{}_{n}_{nanos}", std::process::id())
 }
+
+/// `both!(name)` turns `async fn name(backend: Backend)` into two tests, `name::sqlite`
+/// and `name::postgres`, each on a multi-threaded runtime: the contract suites run
+/// every test on both databases this way.
+#[macro_export]
+macro_rules! both {
+    ($name:ident) => {
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name(vexil_store::Backend::Sqlite).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                super::$name(vexil_store::Backend::Postgres).await;
+            }
+        }
+    };
+}

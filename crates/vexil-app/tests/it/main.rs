@@ -14,24 +14,7 @@ use vexil_core::{Env, EnvSnapshot, Envs, FlagSet, Role};
 use vexil_store::Backend;
 use vexil_testkit::{TestClock, TestDb};
 
-/// `both!(name)` turns `async fn name(backend: Backend)` into `name::sqlite` and
-/// `name::postgres`.
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(vexil_store::Backend::Sqlite).await;
-            }
-
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(vexil_store::Backend::Postgres).await;
-            }
-        }
-    };
-}
-pub(crate) use both;
+pub(crate) use vexil_testkit::both;
 
 /// An `App` on a fresh database, with the example flags file, belonging to staging,
 /// with `variables` as its process environment.

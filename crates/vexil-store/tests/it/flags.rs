@@ -4,11 +4,11 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use vexil_core::Clock;
-use vexil_store::{AuditFilter, Backend, Db, NewAudit};
+use vexil_store::{AuditFilter, Backend, Db};
 use vexil_testkit::{TestClock, TestDb};
 
-use crate::both;
 use crate::sql::{client, execute};
+use crate::{both, flip_audit};
 
 /// What vexil's flip writes: the row and its audit entry, in one transaction.
 pub(crate) async fn write(
@@ -21,14 +21,11 @@ pub(crate) async fn write(
 ) -> i64 {
     let mut tx = db.begin_write().await.unwrap();
     tx.lock_pair(flag_key, env).await.unwrap();
-    let audit = NewAudit {
-        created_at: at,
-        admin_id: None,
-        action: "console.flag.flip",
-        target_type: "feature_flag",
-        target_id: flag_key.to_owned(),
-        payload: json!({"flag": flag_key, "env": env, "from": !value, "to": value, "via": "cli"}),
-    };
+    let audit = flip_audit(
+        flag_key,
+        at,
+        json!({"flag": flag_key, "env": env, "from": !value, "to": value, "via": "cli"}),
+    );
     let read = tx
         .flag_row(flag_key, env)
         .await
@@ -114,14 +111,11 @@ both!(a_write_is_its_row_and_exactly_one_audit_row);
 async fn a_rolled_back_write_leaves_neither_row(backend: Backend) {
     let test_db = TestDb::new(backend).await;
     let mut tx = test_db.db.begin_write().await.unwrap();
-    let audit = NewAudit {
-        created_at: TestClock::fixed().now(),
-        admin_id: None,
-        action: "console.flag.flip",
-        target_type: "feature_flag",
-        target_id: "a".to_owned(),
-        payload: json!({"flag": "a", "env": "prod", "from": false, "to": true}),
-    };
+    let audit = flip_audit(
+        "a",
+        TestClock::fixed().now(),
+        json!({"flag": "a", "env": "prod", "from": false, "to": true}),
+    );
     tx.write_flag("a", "prod", true, "alice", None, &audit)
         .await
         .unwrap();
@@ -358,14 +352,11 @@ async fn a_write_over_a_changed_row_writes_nothing(backend: Backend) {
     let before = all_audit(&test_db.db).await.len();
 
     let mut tx = test_db.db.begin_write().await.unwrap();
-    let audit = NewAudit {
-        created_at: TestClock::fixed().now(),
-        admin_id: None,
-        action: "console.flag.flip",
-        target_type: "feature_flag",
-        target_id: "a".to_owned(),
-        payload: json!({"flag": "a", "env": "prod", "from": true, "to": false}),
-    };
+    let audit = flip_audit(
+        "a",
+        TestClock::fixed().now(),
+        json!({"flag": "a", "env": "prod", "from": true, "to": false}),
+    );
     assert_eq!(
         tx.write_flag("a", "prod", false, "bob", read, &audit)
             .await

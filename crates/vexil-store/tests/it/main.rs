@@ -6,21 +6,20 @@ mod flags;
 mod migrate;
 mod sql;
 
-/// `both!(name)` turns `async fn name(backend: Backend)` into two tests,
-/// `name::sqlite` and `name::postgres`.
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(vexil_store::Backend::Sqlite).await;
-            }
+pub(crate) use vexil_testkit::both;
 
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(vexil_store::Backend::Postgres).await;
-            }
-        }
-    };
+/// A `console.flag.flip` entry at `at` for `flag`, by no account.
+pub(crate) fn flip_audit(
+    flag: &str,
+    at: chrono::DateTime<chrono::Utc>,
+    payload: serde_json::Value,
+) -> vexil_store::NewAudit {
+    vexil_store::NewAudit {
+        created_at: at,
+        admin_id: None,
+        action: "console.flag.flip",
+        target_type: "feature_flag",
+        target_id: flag.to_owned(),
+        payload,
+    }
 }
-pub(crate) use both;
