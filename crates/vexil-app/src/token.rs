@@ -63,10 +63,8 @@ impl App {
         App::authorize_admin(admin)?;
         let token = self
             .db
-            .tokens()
+            .token_by_id(id)
             .await?
-            .into_iter()
-            .find(|t| t.id == id)
             .ok_or(AppError::UnknownToken { id })?;
         let audit = self.user_audit(
             admin,

@@ -50,6 +50,15 @@ impl Db {
         row.map(token_row).transpose()
     }
 
+    /// The token `id`, revoked or not.
+    pub async fn token_by_id(&self, id: i64) -> Result<Option<TokenRow>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!("{SELECT} WHERE t.id = $1"));
+        let row: Option<RawRow> = on_pool!(self, |pool, DB| {
+            sqlx::query_as(sql).bind(id).fetch_optional(pool).await?
+        });
+        row.map(token_row).transpose()
+    }
+
     /// Notes that a token was used (not audited: it changes no permission).
     pub async fn touch_token(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
         on_pool!(self, |pool, DB| {

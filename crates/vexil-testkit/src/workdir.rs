@@ -93,6 +93,33 @@ impl Run {
         }
     }
 
+    /// Runs `command` with `stdin` written to its standard input, then closed.
+    pub fn with_stdin(command: &mut Command, stdin: &str) -> Run {
+        use std::io::Write;
+        use std::process::Stdio;
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {command:?}: {e}"));
+        let mut input = child.stdin.take().expect("stdin is piped");
+        input
+            .write_all(stdin.as_bytes())
+            .expect("the child reads its stdin");
+        drop(input);
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = child.wait_with_output().expect("the child ends");
+        Run {
+            code: status.code(),
+            stdout: String::from_utf8(stdout).expect("stdout is UTF-8"),
+            stderr: String::from_utf8(stderr).expect("stderr is UTF-8"),
+        }
+    }
+
     /// The stderr lines, for comparing with a list.
     pub fn stderr_lines(&self) -> Vec<&str> {
         self.stderr.lines().collect()

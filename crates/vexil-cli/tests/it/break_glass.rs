@@ -4,68 +4,10 @@
 
 use serde_json::Value;
 use vexil_store::Backend;
-use vexil_testkit::{Run, TestDb, Workdir};
+use vexil_testkit::{Run, TestDb};
 
 use crate::VEXIL;
-
-/// A scratch directory with the example flags file and `DATABASE_URL` set to `db`.
-struct Site {
-    dir: Workdir,
-    url: String,
-    /// `VEXIL_SECRET_KEY`, which PostgreSQL needs for TOTP (it has no key file).
-    secret_key: Option<String>,
-}
-
-impl Site {
-    fn new(url: String) -> Site {
-        let dir = Workdir::new();
-        dir.write(
-            "feature_flags.yaml",
-            include_str!("../../../../examples/feature_flags.yaml"),
-        );
-        Site {
-            dir,
-            url,
-            secret_key: None,
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> std::process::Command {
-        let mut command = self.dir.command(VEXIL, args);
-        command.env("DATABASE_URL", &self.url);
-        if let Some(key) = &self.secret_key {
-            command.env("VEXIL_SECRET_KEY", key);
-        }
-        command
-    }
-
-    fn run(&self, args: &[&str]) -> Run {
-        Run::of(&mut self.command(args))
-    }
-
-    fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Run {
-        let mut child = self
-            .command(args)
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(stdin.as_bytes())
-            .unwrap();
-        let output = child.wait_with_output().unwrap();
-        Run {
-            code: output.status.code(),
-            stdout: String::from_utf8(output.stdout).unwrap(),
-            stderr: String::from_utf8(output.stderr).unwrap(),
-        }
-    }
-}
+use crate::site::Site;
 
 #[track_caller]
 fn ok(run: &Run) -> &str {

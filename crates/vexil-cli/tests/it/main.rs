@@ -5,6 +5,7 @@ mod break_glass;
 mod check;
 mod processes;
 mod shape;
+mod site;
 
 /// The binary under test, built by cargo for this test run.
 const VEXIL: &str = env!("CARGO_BIN_EXE_vexil");

@@ -6,46 +6,26 @@ use std::process::{Command, Stdio};
 
 use serde_json::Value;
 use vexil_store::{AuditFilter, Backend, Db};
-use vexil_testkit::{TestDb, Workdir};
+use vexil_testkit::TestDb;
 
-use crate::VEXIL;
+use crate::site::Site;
 
-/// A directory with the example flags file, a migrated database and an ops account.
-async fn site(backend: Backend) -> (Workdir, TestDb) {
+/// A site on a migrated database with an ops account.
+async fn site(backend: Backend) -> (Site, TestDb) {
     let test_db = TestDb::new(backend).await;
-    let dir = Workdir::new();
-    dir.write(
-        "feature_flags.yaml",
-        include_str!("../../../../examples/feature_flags.yaml"),
+    let site = Site::new(test_db.url_string());
+    let added = site.run_with_stdin(
+        &["user", "add", "olive", "--role", "ops"],
+        "a long enough password",
     );
-    let mut child = dir
-        .command(VEXIL, ["user", "add", "olive", "--role", "ops"])
-        .env("DATABASE_URL", test_db.url_string())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"a long enough password")
-        .unwrap();
-    assert!(child.wait().unwrap().success());
-    (dir, test_db)
+    assert_eq!(added.code, Some(0), "{added:?}");
+    (site, test_db)
 }
 
-fn flip(dir: &Workdir, test_db: &TestDb, on: bool) -> Command {
+fn flip(site: &Site, on: bool) -> Command {
     let value = if on { "--on" } else { "--off" };
-    let mut command = dir.command(
-        VEXIL,
-        ["flip", "dark_mode", "--env", "prod", value, "--as", "olive"],
-    );
-    command
-        .env("DATABASE_URL", test_db.url_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    let mut command = site.command(&["flip", "dark_mode", "--env", "prod", value, "--as", "olive"]);
+    command.stdout(Stdio::null()).stderr(Stdio::null());
     command
 }
 
@@ -65,10 +45,8 @@ async fn flip_rows(db: &Db) -> Vec<Value> {
 }
 
 async fn concurrent_processes_flip_once(backend: Backend) {
-    let (dir, test_db) = site(backend).await;
-    let children: Vec<_> = (0..8)
-        .map(|_| flip(&dir, &test_db, true).spawn().unwrap())
-        .collect();
+    let (site, test_db) = site(backend).await;
+    let children: Vec<_> = (0..8).map(|_| flip(&site, true).spawn().unwrap()).collect();
     let codes: Vec<i32> = children
         .into_iter()
         .map(|mut c| c.wait().unwrap().code().unwrap())
@@ -99,11 +77,11 @@ async fn concurrent_processes_flip_once_on_postgres() {
 /// (by coreutils' `timeout`, so the test itself never sleeps): whatever was committed
 /// is whole.
 async fn killed_flips_leave_the_log_whole(backend: Backend) {
-    let (dir, test_db) = site(backend).await;
+    let (site, test_db) = site(backend).await;
     // How long one whole flip takes here (a round trip on and off), to aim the kills.
     let started = std::time::Instant::now();
-    assert!(flip(&dir, &test_db, true).status().unwrap().success());
-    assert!(flip(&dir, &test_db, false).status().unwrap().success());
+    assert!(flip(&site, true).status().unwrap().success());
+    assert!(flip(&site, false).status().unwrap().success());
     let whole_ms = u32::try_from(started.elapsed().as_millis() / 2)
         .unwrap()
         .max(2);
@@ -111,7 +89,7 @@ async fn killed_flips_leave_the_log_whole(backend: Backend) {
         let on = i % 2 == 0;
         // Spread over 1 ms to 1.5 times a whole flip, in a fixed, scrambled order.
         let ms = (i * 37) % 50 * (whole_ms * 3 / 2) / 50 + 1;
-        let inner = flip(&dir, &test_db, on);
+        let inner = flip(&site, on);
         let mut killer = Command::new("timeout");
         killer
             .args(["-s", "KILL", &format!("0.{ms:03}")])
@@ -124,7 +102,7 @@ async fn killed_flips_leave_the_log_whole(backend: Backend) {
             };
         }
         killer
-            .current_dir(dir.path())
+            .current_dir(site.dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         killer.status().expect("coreutils' timeout runs");
