@@ -1,7 +1,7 @@
 //! Flips per second through `vexil-app` (issue [B] targets: ≥ 2,000/s on SQLite WAL,
 //! ≥ 1,000/s on PostgreSQL), with one writer and with 8 concurrent writers on
-//! different flags. Each flip is a whole audited transaction: lock, read, resolve,
-//! write the audit row and the flag row, commit (durably: SQLite `synchronous=FULL`).
+//! different flags. Each flip is a whole audited transaction: read, resolve, write
+//! the audit row and the flag row, commit (durably: SQLite `synchronous=FULL`).
 //!
 //! Baseline in the same run: the same database's bare write transaction (`BEGIN`,
 //! one audit row, `COMMIT`), the floor any audited change pays.

@@ -33,6 +33,11 @@ pub struct Flipped {
     pub audit_id: i64,
 }
 
+/// How many times a flip re-reads after losing a race before it reports a conflict.
+/// One retry settles any race between vexil's writers (the loser then sees the
+/// winner's value); more would only matter against a script hammering the row.
+const MAX_ATTEMPTS: u32 = 3;
+
 impl App {
     pub async fn flip(&self, actor: &Actor, flip: &Flip<'_>) -> Result<Flipped, AppError> {
         let decl = self
@@ -44,84 +49,99 @@ impl App {
         let env = self.envs.parse(flip.env)?;
         authorize(actor.role, Action::Flip(decl.risk()), flip.elevated)?;
 
-        let mut tx = self.db.begin_write().await?;
-        tx.lock_pair(decl.key().as_str(), env.as_str()).await?;
-        let row = tx.flag_row(decl.key().as_str(), env.as_str()).await?;
-        // The value in force before the flip: the row if there is one (a flip writes
-        // the DB layer, whatever the master switch), else the env layer, else the YAML.
-        let before = resolve(
-            decl,
-            row.as_ref().map(|r| r.value),
-            self.env_layer(&env),
-            MasterSwitch::On,
-        );
-        if let Some(expected) = flip.expected_from
-            && expected != before.value
-        {
-            return Err(AppError::Conflict {
-                flag: decl.key().to_string(),
-                env: env.to_string(),
-                expected,
-                current: before.value,
-                current_source: before.source,
-                updated_by: row.as_ref().and_then(|r| r.updated_by.clone()),
-                updated_at: row.as_ref().map(|r| r.updated_at),
-            });
-        }
-        if before.value == flip.to {
-            return Err(AppError::NoChange {
-                flag: decl.key().to_string(),
-                env: env.to_string(),
-                value: flip.to,
-            });
-        }
+        // Optimistic: read, decide, write only if the row is still the one read. A
+        // concurrent writer (another flip, or direct SQL, which takes no lock of ours)
+        // makes the write a no-op, and the flip starts again from a fresh read, so
+        // that what it then refuses or does is judged against the newer value.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let mut tx = self.db.begin_write().await?;
+            let row = tx.flag_row(decl.key().as_str(), env.as_str()).await?;
+            // The value in force before the flip: the row if there is one (a flip
+            // writes the DB layer, whatever the master switch), else the env layer,
+            // else the YAML.
+            let before = resolve(
+                decl,
+                row.as_ref().map(|r| r.value),
+                self.env_layer(&env),
+                MasterSwitch::On,
+            );
+            if let Some(expected) = flip.expected_from
+                && expected != before.value
+            {
+                return Err(AppError::Conflict {
+                    flag: decl.key().to_string(),
+                    env: env.to_string(),
+                    expected,
+                    current: before.value,
+                    current_source: before.source,
+                    updated_by: row.as_ref().and_then(|r| r.updated_by.clone()),
+                    updated_at: row.as_ref().map(|r| r.updated_at),
+                });
+            }
+            if before.value == flip.to {
+                return Err(AppError::NoChange {
+                    flag: decl.key().to_string(),
+                    env: env.to_string(),
+                    value: flip.to,
+                });
+            }
 
-        let payload = FlipPayload {
-            flag: decl.key(),
-            env: &env,
-            from: before.value,
-            to: flip.to,
-            via: flip.via,
-            reason: flip.reason,
-        };
-        let audit = NewAudit {
-            created_at: self.clock.now(),
-            admin_id: Some(actor.id),
-            action: FLAG_FLIP,
-            target_type: TARGET_FEATURE_FLAG,
-            target_id: decl.key().to_string(),
-            payload: json!(payload),
-        };
-        let read = row.as_ref().and_then(|r| r.audit_id);
-        let written = tx
-            .write_flag(
-                decl.key().as_str(),
-                env.as_str(),
-                flip.to,
-                &actor.name,
-                read,
-                &audit,
-            )
-            .await?;
-        let Some(audit_id) = written else {
-            // Direct SQL changed the row after it was read (it does not take vexil's
-            // lock): a conflict, never a blind overwrite. Dropping `tx` rolls back.
-            let now = tx.flag_row(decl.key().as_str(), env.as_str()).await?;
-            return Err(AppError::Conflict {
-                flag: decl.key().to_string(),
-                env: env.to_string(),
-                expected: before.value,
-                current: now.as_ref().map_or(before.value, |r| r.value),
-                current_source: vexil_core::Source::Db,
-                updated_by: now.as_ref().and_then(|r| r.updated_by.clone()),
-                updated_at: now.as_ref().map(|r| r.updated_at),
-            });
-        };
-        tx.commit().await?;
-        Ok(Flipped {
-            from: before.value,
-            to: flip.to,
-            audit_id,
-        })
+            let payload = FlipPayload {
+                flag: decl.key(),
+                env: &env,
+                from: before.value,
+                to: flip.to,
+                via: flip.via,
+                reason: flip.reason,
+            };
+            let audit = NewAudit {
+                created_at: self.clock.now(),
+                admin_id: Some(actor.id),
+                action: FLAG_FLIP,
+                target_type: TARGET_FEATURE_FLAG,
+                target_id: decl.key().to_string(),
+                payload: json!(payload),
+            };
+            let read = row.as_ref().and_then(|r| r.audit_id);
+            let written = tx
+                .write_flag(
+                    decl.key().as_str(),
+                    env.as_str(),
+                    flip.to,
+                    &actor.name,
+                    read,
+                    &audit,
+                )
+                .await?;
+            match written {
+                Some(audit_id) => {
+                    tx.commit().await?;
+                    return Ok(Flipped {
+                        from: before.value,
+                        to: flip.to,
+                        audit_id,
+                    });
+                }
+                // Dropping `tx` rolls back the audit row written for nothing.
+                None if attempts < MAX_ATTEMPTS => continue,
+                // The row keeps changing under us: say so rather than spin.
+                None => {
+                    // A new statement sees the newest committed row (PostgreSQL's read
+                    // committed; SQLite's write lock means this never happens there).
+                    let now = tx.flag_row(decl.key().as_str(), env.as_str()).await?;
+                    return Err(AppError::Conflict {
+                        flag: decl.key().to_string(),
+                        env: env.to_string(),
+                        expected: before.value,
+                        current: now.as_ref().map_or(before.value, |r| r.value),
+                        current_source: vexil_core::Source::Db,
+                        updated_by: now.as_ref().and_then(|r| r.updated_by.clone()),
+                        updated_at: now.as_ref().map(|r| r.updated_at),
+                    });
+                }
+            }
+        }
     }
 }

@@ -45,16 +45,6 @@ pub(crate) struct GlobalArgs {
     /// The env this process belongs to: its FLAG_* variables are that env's variables.
     #[arg(long, global = true, value_name = "ENV", env = "VEXIL_ENV")]
     pub(crate) process_env: Option<String>,
-    /// The key that encrypts TOTP secrets: 64 hex characters. Without it, a SQLite
-    /// database gets a key file beside it (mode 0600), created on first use.
-    #[arg(
-        long,
-        global = true,
-        value_name = "HEX",
-        env = "VEXIL_SECRET_KEY",
-        hide_env_values = true
-    )]
-    pub(crate) secret_key: Option<String>,
 }
 
 #[derive(Subcommand)]

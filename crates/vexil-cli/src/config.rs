@@ -34,6 +34,9 @@ pub(crate) fn flag_env() -> EnvSnapshot {
     }))
 }
 
+/// Where the key that encrypts TOTP secrets comes from (64 hex characters).
+const SECRET_KEY_VAR: &str = "VEXIL_SECRET_KEY";
+
 /// The real clock, for the binary; tests pass `vexil-testkit`'s `TestClock` instead.
 pub(crate) struct SystemClock;
 
@@ -120,7 +123,7 @@ pub(crate) async fn app(global: &GlobalArgs, needs: Needs) -> anyhow::Result<App
         Arc::new(SystemClock),
     );
     if matches!(needs, Needs::FlagsAndKey | Needs::Key)
-        && let Some(key) = secret_key(global, &db)?
+        && let Some(key) = secret_key(&db)?
     {
         return Ok(app.with_secret_key(key));
     }
@@ -129,9 +132,15 @@ pub(crate) async fn app(global: &GlobalArgs, needs: Needs) -> anyhow::Result<App
 
 /// `VEXIL_SECRET_KEY`; else, for SQLite, the key file beside the database (created with
 /// mode 0600 on first use); else none, and TOTP says how to set one.
-fn secret_key(global: &GlobalArgs, db: &Db) -> anyhow::Result<Option<SecretKey>> {
-    if let Some(hex) = &global.secret_key {
-        return Ok(Some(SecretKey::from_hex(hex)?));
+///
+/// An environment variable only, never an option: a command line is readable by every
+/// user of the machine (`ps`), a process's environment only by its owner.
+fn secret_key(db: &Db) -> anyhow::Result<Option<SecretKey>> {
+    if let Some(hex) = std::env::var_os(SECRET_KEY_VAR) {
+        let hex = hex
+            .into_string()
+            .map_err(|_| vexil_app::AppError::BadSecretKey)?;
+        return Ok(Some(SecretKey::from_hex(&hex)?));
     }
     let Some(database) = db.url().sqlite_file() else {
         return Ok(None);
@@ -177,7 +186,7 @@ fn secret_key(global: &GlobalArgs, db: &Db) -> anyhow::Result<Option<SecretKey>>
             let _ = std::fs::remove_file(&temporary);
             match written {
                 Ok(()) => Ok(Some(key)),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => secret_key(global, db),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => secret_key(db),
                 Err(e) => Err(e).with_context(|| format!("cannot create key file '{shown}'")),
             }
         }

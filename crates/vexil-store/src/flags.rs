@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 
 use crate::audit::NewAudit;
-use crate::db::{Db, Dialect, WriteTx, on_pool, on_tx, parse_timestamp};
+use sqlx::Postgres;
+
+use crate::db::{Db, Dialect, Tx, WriteTx, on_pool, on_tx, parse_timestamp};
 use crate::error::StoreError;
 
 /// One row. Keys and envs are kept as stored: a row may name a flag the flags file no
@@ -55,12 +57,14 @@ impl WriteTx {
     /// Sets (flag, env) to `value`, with `audit` appended in the same transaction,
     /// provided the row is still the one read: `read` is the row's `audit_id` as read
     /// in this transaction (`None`: there was no row, or it had none). `Ok(None)` means
-    /// someone else changed the row in between (direct SQL does not take vexil's
-    /// lock) and nothing was written; the transaction should be dropped.
+    /// someone else changed the row in between (another flip, or direct SQL) and
+    /// nothing was written; the transaction should be dropped.
     ///
     /// The audit row is written first and the flag row points at it (`audit_id`), which
     /// is how the database's triggers tell vexil's write from direct SQL and write no
-    /// second row for it.
+    /// second row for it. The upsert's `WHERE` is evaluated against the newest version
+    /// of the row once any concurrent writer has committed (PostgreSQL's `ON CONFLICT`
+    /// waits for it), so a stale read never overwrites a newer change.
     pub async fn write_flag(
         &mut self,
         flag_key: &str,
@@ -70,28 +74,69 @@ impl WriteTx {
         read: Option<i64>,
         audit: &NewAudit,
     ) -> Result<Option<i64>, StoreError> {
+        // The upsert both dialects share; `$read` is the placeholder of `read`.
+        macro_rules! upsert {
+            ($read:literal) => {
+                concat!(
+                    " ON CONFLICT (flag_key, env) DO UPDATE SET value = excluded.value, \
+                     updated_at = excluded.updated_at, updated_by = excluded.updated_by, \
+                     audit_id = excluded.audit_id \
+                     WHERE console_feature_flags.audit_id IS NOT DISTINCT FROM ",
+                    $read,
+                    " RETURNING audit_id"
+                )
+            };
+        }
+        if let Tx::Postgres(tx) = &mut self.tx {
+            // One statement, one round trip: the audit row's INSERT feeds the upsert,
+            // and the triggers, which run later in the same statement, see it.
+            const SQL: &str = concat!(
+                "WITH audit AS (INSERT INTO console_audit_log \
+                 (created_at, admin_id, action, target_type, target_id, payload) \
+                 VALUES ($4, $7, $8, $9, $10, $11) RETURNING id) \
+                 INSERT INTO console_feature_flags \
+                 (flag_key, env, value, updated_at, updated_by, audit_id) \
+                 SELECT $1, $2, $3, $4, $5, audit.id FROM audit",
+                upsert!("$6")
+            );
+            let written: Option<i64> = sqlx::query_scalar(SQL)
+                .bind(flag_key)
+                .bind(env)
+                .bind(i32::from(value))
+                .bind(<Postgres as Dialect>::timestamp(audit.created_at))
+                .bind(updated_by)
+                .bind(read)
+                .bind(audit.admin_id)
+                .bind(audit.action)
+                .bind(audit.target_type)
+                .bind(&audit.target_id)
+                .bind(sqlx::types::Json(&audit.payload))
+                .fetch_optional(&mut **tx)
+                .await?;
+            return Ok(written);
+        }
+        // SQLite has no data-modifying CTEs: two statements, each a hop to the
+        // connection's thread rather than a network round trip.
         let audit_id = self.append_audit(audit).await?;
-        let written = on_tx!(self, |tx, DB| {
-            sqlx::query(
-                "INSERT INTO console_feature_flags (flag_key, env, value, updated_at, updated_by, audit_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (flag_key, env) DO UPDATE SET value = excluded.value, \
-                 updated_at = excluded.updated_at, updated_by = excluded.updated_by, \
-                 audit_id = excluded.audit_id \
-                 WHERE console_feature_flags.audit_id IS NOT DISTINCT FROM $7",
-            )
-            .bind(flag_key)
-            .bind(env)
-            .bind(i32::from(value))
-            .bind(<DB as Dialect>::timestamp(audit.created_at))
-            .bind(updated_by)
-            .bind(audit_id)
-            .bind(read)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected()
+        const SQL: &str = concat!(
+            "INSERT INTO console_feature_flags \
+             (flag_key, env, value, updated_at, updated_by, audit_id) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            upsert!("$7")
+        );
+        let written: Option<i64> = on_tx!(self, |tx, DB| {
+            sqlx::query_scalar(SQL)
+                .bind(flag_key)
+                .bind(env)
+                .bind(i32::from(value))
+                .bind(<DB as Dialect>::timestamp(audit.created_at))
+                .bind(updated_by)
+                .bind(audit_id)
+                .bind(read)
+                .fetch_optional(&mut **tx)
+                .await?
         });
-        Ok((written == 1).then_some(audit_id))
+        Ok(written)
     }
 }
 

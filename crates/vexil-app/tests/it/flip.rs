@@ -230,3 +230,36 @@ async fn concurrent_flips_of_one_flag_change_it_once(backend: Backend) {
     assert_eq!(audit_count(&t).await, before + 1);
 }
 both!(concurrent_flips_of_one_flag_change_it_once);
+
+/// 32 break-glass flips (no "from") to the same value at once: one changes it, the
+/// others lose the race, read again and are told it is already so. Run on a pair with
+/// no row yet (racing inserts) and then on one with a row (racing updates).
+async fn concurrent_break_glass_flips_change_it_once(backend: Backend) {
+    let t = std::sync::Arc::new(TestApp::new(backend, &[]).await);
+    let ops = t.account("olive", Role::Ops).await;
+    for to in [true, false] {
+        let before = audit_count(&t).await;
+        let mut tasks = Vec::new();
+        for _ in 0..32 {
+            let t = t.clone();
+            let ops = ops.clone();
+            tasks.push(tokio::spawn(async move {
+                t.app.flip(&ops, &flip("dark_mode", "prod", None, to)).await
+            }));
+        }
+        let mut won = 0;
+        for task in tasks {
+            match task.await.unwrap() {
+                Ok(flipped) => {
+                    assert_eq!((flipped.from, flipped.to), (!to, to));
+                    won += 1;
+                }
+                Err(AppError::NoChange { value, .. }) => assert_eq!(value, to),
+                Err(other) => panic!("expected a win or no change, got {other}"),
+            }
+        }
+        assert_eq!(won, 1, "flipping to {to}");
+        assert_eq!(audit_count(&t).await, before + 1, "flipping to {to}");
+    }
+}
+both!(concurrent_break_glass_flips_change_it_once);

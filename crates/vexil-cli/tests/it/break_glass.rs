@@ -156,7 +156,24 @@ async fn the_break_glass_path(backend: Backend) {
             2,
             "error: no secret key to encrypt TOTP secrets: set VEXIL_SECRET_KEY to 64 hexadecimal characters\n",
         );
-        site.secret_key = Some("2f".repeat(32));
+        // A key that is not one is refused, and never taken from the command line,
+        // where every user of the machine could read it.
+        site.secret_key = Some("2f".repeat(31));
+        let run = site.run(&["user", "totp", "sam"]);
+        fails(
+            &run,
+            2,
+            "error: VEXIL_SECRET_KEY must be 64 hexadecimal characters (32 bytes)\n",
+        );
+        let key = "2f".repeat(32);
+        let run = site.run(&["--secret-key", &key, "user", "totp", "sam"]);
+        assert_eq!(run.code, Some(2), "{run:?}");
+        assert!(
+            run.stderr.contains("unexpected argument '--secret-key'"),
+            "{run:?}"
+        );
+        assert!(!run.stderr.contains(&key), "{run:?}");
+        site.secret_key = Some(key);
     }
     let enrol = site.run(&["user", "totp", "sam"]);
     let uri = ok(&enrol).trim().to_owned();

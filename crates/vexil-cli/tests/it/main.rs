@@ -6,6 +6,7 @@ mod check;
 mod processes;
 mod shape;
 mod site;
+mod terminal;
 
 /// The binary under test, built by cargo for this test run.
 const VEXIL: &str = env!("CARGO_BIN_EXE_vexil");

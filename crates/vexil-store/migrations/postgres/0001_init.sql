@@ -81,15 +81,21 @@ CREATE TABLE console_feature_flags (
 -- newer than its old one and names a console.flag.flip row for this very flag, env
 -- and value. Anything else (a copied or stale audit_id, a cleared one, a value
 -- changed while audit_id stays) is someone else's and is audited here.
+--
+-- PL/pgSQL rather than an SQL function: called from a trigger, an SQL function is
+-- planned again on every call (a quarter of a flip's time), a PL/pgSQL one once per
+-- connection. Volatile (the default), so that it sees the audit row that vexil's
+-- write inserted earlier in the same statement (flags.rs, `write_flag`).
 CREATE FUNCTION console_feature_flags_names_its_flip(audit_id BIGINT, flag_key TEXT, env TEXT, value INTEGER)
-RETURNS BOOLEAN LANGUAGE sql STABLE AS $$
-    SELECT EXISTS (
+RETURNS BOOLEAN LANGUAGE plpgsql AS $$
+BEGIN
+    RETURN EXISTS (
         SELECT 1 FROM console_audit_log a
         WHERE a.id = $1 AND a.action = 'console.flag.flip'
           AND a.target_type = 'feature_flag' AND a.target_id = $2
           AND a.payload ->> 'env' = $3
-          AND (a.payload ->> 'to')::boolean IS NOT DISTINCT FROM ($4 = 1)
-    )
+          AND (a.payload ->> 'to')::boolean IS NOT DISTINCT FROM ($4 = 1));
+END;
 $$;
 
 -- BEFORE UPDATE, so that the row it writes already points at its audit row.

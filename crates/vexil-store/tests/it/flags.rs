@@ -20,7 +20,6 @@ pub(crate) async fn write(
     at: DateTime<Utc>,
 ) -> i64 {
     let mut tx = db.begin_write().await.unwrap();
-    tx.lock_pair(flag_key, env).await.unwrap();
     let audit = flip_audit(
         flag_key,
         at,
