@@ -20,6 +20,9 @@ pub struct App {
     pub(crate) clock: Arc<dyn Clock>,
     /// Encrypts TOTP secrets; `None` when none was configured (TOTP then refuses).
     pub(crate) secret_key: Option<SecretKey>,
+    /// This process's own view of its env's flags, if it keeps one (`vexil serve`): a
+    /// flip made here is read into it at once, before any notification arrives.
+    pub(crate) view: Option<vexil::Flags>,
 }
 
 /// An account that exists and is not disabled: the only thing a use case accepts as
@@ -48,12 +51,19 @@ impl App {
             env_snapshot,
             clock,
             secret_key: None,
+            view: None,
         }
     }
 
     /// The key that encrypts TOTP secrets at rest.
     pub fn with_secret_key(mut self, secret_key: SecretKey) -> App {
         self.secret_key = Some(secret_key);
+        self
+    }
+
+    /// The process's own flags handle, which flips made here refresh at once.
+    pub fn with_view(mut self, view: vexil::Flags) -> App {
+        self.view = Some(view);
         self
     }
 

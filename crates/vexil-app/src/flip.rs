@@ -118,6 +118,13 @@ impl App {
             match written {
                 Some(audit_id) => {
                     tx.commit().await?;
+                    // The flip is done whatever happens next: a view that cannot read
+                    // it now gets it from the feed or the TTL.
+                    if let Some(view) = self.view.as_ref().filter(|v| v.env() == env.as_str())
+                        && let Err(error) = view.invalidate(decl.key().as_str()).await
+                    {
+                        tracing::warn!(%error, "could not refresh this process's view after a flip");
+                    }
                     return Ok(Flipped {
                         from: before.value,
                         to: flip.to,

@@ -33,7 +33,33 @@ impl Db {
             on_pool!(self, |pool, DB| sqlx::query_as(SQL).fetch_all(pool).await?);
         rows.into_iter().map(flag_row).collect()
     }
+
+    /// Every row of one env: what a process of that env resolves against.
+    pub async fn flag_rows_in(&self, env: &str) -> Result<Vec<FlagRow>, StoreError> {
+        const SQL: &str = "SELECT flag_key, env, value, CAST(updated_at AS TEXT), updated_by, audit_id \
+                           FROM console_feature_flags WHERE env = $1";
+        let rows: Vec<RawRow> = on_pool!(self, |pool, DB| {
+            sqlx::query_as(SQL).bind(env).fetch_all(pool).await?
+        });
+        rows.into_iter().map(flag_row).collect()
+    }
+
+    /// The row for (flag, env), outside any write: what a change notification re-reads.
+    pub async fn flag_row(&self, flag_key: &str, env: &str) -> Result<Option<FlagRow>, StoreError> {
+        let row: Option<RawRow> = on_pool!(self, |pool, DB| {
+            sqlx::query_as(ONE_ROW)
+                .bind(flag_key)
+                .bind(env)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(flag_row).transpose()
+    }
 }
+
+/// One row by its key.
+const ONE_ROW: &str = "SELECT flag_key, env, value, CAST(updated_at AS TEXT), updated_by, audit_id \
+                       FROM console_feature_flags WHERE flag_key = $1 AND env = $2";
 
 impl WriteTx {
     /// The row for (flag, env), read inside the transaction that may change it.
@@ -42,10 +68,8 @@ impl WriteTx {
         flag_key: &str,
         env: &str,
     ) -> Result<Option<FlagRow>, StoreError> {
-        const SQL: &str = "SELECT flag_key, env, value, CAST(updated_at AS TEXT), updated_by, audit_id \
-                           FROM console_feature_flags WHERE flag_key = $1 AND env = $2";
         let row: Option<RawRow> = on_tx!(self, |tx, DB| {
-            sqlx::query_as(SQL)
+            sqlx::query_as(ONE_ROW)
                 .bind(flag_key)
                 .bind(env)
                 .fetch_optional(&mut **tx)

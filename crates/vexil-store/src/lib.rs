@@ -9,6 +9,8 @@
 //!   little that differs between them.
 //! - `migrate.rs`: the embedded migrations (`migrations/sqlite`, `migrations/postgres`).
 //! - `flags.rs`: `console_feature_flags` rows.
+//! - `changes.rs`: the change feed (`console_flag_changes`, LISTEN/NOTIFY, SQLite's
+//!   data version), which keeps every process's snapshot current.
 //! - `audit.rs`: `console_audit_log`: append (inside a `WriteTx` only) and read pages.
 //! - `users.rs`: `users`, the accounts behind the role matrix, and their TOTP state.
 //! - `tokens.rs`: `api_tokens`, stored as SHA-256 hashes.
@@ -19,6 +21,7 @@
 //! compile.
 
 mod audit;
+mod changes;
 mod db;
 mod error;
 mod flags;
@@ -28,6 +31,7 @@ mod url;
 mod users;
 
 pub use audit::{AuditFilter, AuditRow, NewAudit};
+pub use changes::{Change, ChangeFeed, FeedEvent};
 pub use db::{Db, WriteTx};
 pub use error::StoreError;
 pub use flags::FlagRow;

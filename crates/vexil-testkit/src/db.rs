@@ -92,6 +92,45 @@ impl TestDb {
     pub fn url_string(&self) -> String {
         self.url.to_string()
     }
+
+    /// Runs `sql` on a connection of its own, outside vexil, as an operator with
+    /// database access would; `Err` carries the database's message.
+    pub async fn execute(&self, sql: &str) -> Result<u64, String> {
+        let url = self.url_string();
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        let result = match self.url.backend() {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                sqlx::raw_sql(sql)
+                    .execute(&mut conn)
+                    .await
+                    .map(|r| r.rows_affected())
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&url)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                sqlx::raw_sql(sql)
+                    .execute(&mut conn)
+                    .await
+                    .map(|r| r.rows_affected())
+            }
+        };
+        result.map_err(|e| e.to_string())
+    }
+
+    /// The PostgreSQL database's name.
+    pub fn postgres_name(&self) -> &str {
+        self.pg_name.as_deref().expect("a PostgreSQL test database")
+    }
+
+    /// This PostgreSQL database reached through `addr` (a `Proxy`) instead of the
+    /// server's own port.
+    pub fn postgres_url_via(&self, addr: std::net::SocketAddr) -> String {
+        format!("postgres://postgres@{addr}/{}", self.postgres_name())
+    }
 }
 
 impl Drop for TestDb {

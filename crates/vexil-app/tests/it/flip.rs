@@ -2,9 +2,11 @@
 
 use serde_json::json;
 use vexil_app::{AppError, Flip, Flipped};
+use vexil_core::EnvSnapshot;
 use vexil_core::audit::Via;
 use vexil_core::{Denied, Role, Source};
 use vexil_store::{AuditFilter, Backend};
+use vexil_testkit::TestDb;
 
 use crate::{TestApp, both};
 
@@ -263,3 +265,34 @@ async fn concurrent_break_glass_flips_change_it_once(backend: Backend) {
     }
 }
 both!(concurrent_break_glass_flips_change_it_once);
+
+/// The process that flips sees its own flip when `flip` returns, with no feed and no
+/// TTL to deliver it.
+async fn a_flip_refreshes_the_view_of_the_process_that_made_it(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    let view = vexil::Flags::builder()
+        .env("staging")
+        .flag_set(crate::example_flags())
+        .env_vars(EnvSnapshot::capture([(
+            "FLAG_CONSOLE_FEATURE_FLAGS_DB",
+            "1",
+        )]))
+        .database_url(test_db.url_string())
+        .change_feed(false)
+        .ttl(std::time::Duration::from_secs(3600))
+        .start()
+        .await
+        .unwrap();
+    let mut health = view.watch_health();
+    health.wait_for(|h| h.database_up).await.unwrap();
+    let t = TestApp::on(test_db, &[]).with_view(view.clone());
+    let ops = t.account("olive", Role::Ops).await;
+    assert!(!view.is_on("dark_mode"));
+    t.app
+        .flip(&ops, &flip("dark_mode", "staging", Some(false), true))
+        .await
+        .unwrap();
+    assert!(view.is_on("dark_mode"));
+    assert_eq!(view.value("dark_mode").unwrap().source, Source::Db);
+}
+both!(a_flip_refreshes_the_view_of_the_process_that_made_it);

@@ -27,12 +27,12 @@ pub(crate) struct TestApp {
 
 impl TestApp {
     pub(crate) async fn new(backend: Backend, variables: &[(&str, &str)]) -> TestApp {
-        let test_db = TestDb::new(backend).await;
-        let flags = FlagSet::parse(
-            "feature_flags.yaml",
-            include_bytes!("../../../../examples/feature_flags.yaml"),
-        )
-        .unwrap();
+        TestApp::on(TestDb::new(backend).await, variables)
+    }
+
+    /// An `App` on `test_db`.
+    pub(crate) fn on(test_db: TestDb, variables: &[(&str, &str)]) -> TestApp {
+        let flags = example_flags();
         let clock = Arc::new(TestClock::fixed());
         let app = App::new(
             test_db.db.clone(),
@@ -50,6 +50,12 @@ impl TestApp {
         }
     }
 
+    /// The same app, keeping `view` current with its own flips.
+    pub(crate) fn with_view(mut self, view: vexil::Flags) -> TestApp {
+        self.app = self.app.with_view(view);
+        self
+    }
+
     /// Creates the account and returns it as an actor.
     pub(crate) async fn account(&self, name: &str, role: Role) -> Actor {
         let password = SecretString::from("correct horse battery staple");
@@ -59,4 +65,12 @@ impl TestApp {
             .unwrap();
         self.app.actor(name).await.unwrap()
     }
+}
+
+pub(crate) fn example_flags() -> FlagSet {
+    FlagSet::parse(
+        "feature_flags.yaml",
+        include_bytes!("../../../../examples/feature_flags.yaml"),
+    )
+    .unwrap()
 }

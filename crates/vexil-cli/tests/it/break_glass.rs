@@ -33,16 +33,18 @@ async fn the_break_glass_path(backend: Backend) {
         &site.run(&["flags", "list"]),
         2,
         &format!(
-            "error: the database {url} is not migrated (at migration 0, this vexil needs 1): run `vexil migrate`\n"
+            "error: the database {url} is not migrated (at migration 0, this vexil needs 2): run `vexil migrate`\n"
         ),
     );
     assert_eq!(
         ok(&site.run(&["migrate"])),
-        format!("{url}: applied migration 0001 init\n{url}: now at migration 1\n")
+        format!(
+            "{url}: applied migration 0001 init\n{url}: applied migration 0002 change feed\n{url}: now at migration 2\n"
+        )
     );
     assert_eq!(
         ok(&site.run(&["migrate"])),
-        format!("{url}: up to date at migration 1; nothing to apply\n")
+        format!("{url}: up to date at migration 2; nothing to apply\n")
     );
 
     assert_eq!(

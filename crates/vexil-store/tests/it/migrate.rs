@@ -10,10 +10,13 @@ use crate::sql::execute;
 async fn migrate_applies_once_and_says_what_it_did(backend: Backend) {
     let test_db = TestDb::unmigrated(backend).await;
     let report = test_db.db.migrate().await.unwrap();
-    assert_eq!(report.applied, [(1, "init".to_owned())]);
-    assert_eq!(report.version, 1);
+    assert_eq!(
+        report.applied,
+        [(1, "init".to_owned()), (2, "change feed".to_owned())]
+    );
+    assert_eq!(report.version, 2);
     let again = test_db.db.migrate().await.unwrap();
-    assert_eq!((again.applied.len(), again.version), (0, 1));
+    assert_eq!((again.applied.len(), again.version), (0, 2));
     test_db.db.check_migrated().await.unwrap();
 }
 both!(migrate_applies_once_and_says_what_it_did);
@@ -22,13 +25,13 @@ async fn an_unmigrated_database_says_run_vexil_migrate(backend: Backend) {
     let test_db = TestDb::unmigrated(backend).await;
     let error = test_db.db.check_migrated().await.unwrap_err();
     assert!(
-        matches!(error, StoreError::NotMigrated { at: 0, need: 1, .. }),
+        matches!(error, StoreError::NotMigrated { at: 0, need: 2, .. }),
         "{error:?}"
     );
     assert!(
         error
             .to_string()
-            .ends_with("is not migrated (at migration 0, this vexil needs 1): run `vexil migrate`")
+            .ends_with("is not migrated (at migration 0, this vexil needs 2): run `vexil migrate`")
     );
 }
 both!(an_unmigrated_database_says_run_vexil_migrate);

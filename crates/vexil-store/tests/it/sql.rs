@@ -1,36 +1,12 @@
 //! Direct SQL, as an operator with database access would type it: through a
 //! connection of its own, and through the `sqlite3` and `psql` clients.
 
-use sqlx::Connection;
 use vexil_store::Backend;
 use vexil_testkit::TestDb;
 
 /// Runs `sql` on its own connection, outside vexil; `Err` carries the database's message.
 pub(crate) async fn execute(db: &TestDb, sql: &str) -> Result<u64, String> {
-    let url = db.url_string();
-    let sql = sqlx::AssertSqlSafe(sql.to_owned());
-    match db.url().backend() {
-        Backend::Sqlite => {
-            let mut conn = sqlx::SqliteConnection::connect(&url)
-                .await
-                .map_err(|e| e.to_string())?;
-            sqlx::raw_sql(sql)
-                .execute(&mut conn)
-                .await
-                .map(|r| r.rows_affected())
-                .map_err(|e| e.to_string())
-        }
-        Backend::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(&url)
-                .await
-                .map_err(|e| e.to_string())?;
-            sqlx::raw_sql(sql)
-                .execute(&mut conn)
-                .await
-                .map(|r| r.rows_affected())
-                .map_err(|e| e.to_string())
-        }
-    }
+    db.execute(sql).await
 }
 
 /// Runs `sql` with the database's own command-line client (`sqlite3` or `psql`), as

@@ -1,0 +1,204 @@
+//! The change feed: which (flag, env) rows changed, told to every process holding a
+//! snapshot, for vexil's writes and direct SQL alike (migration 0002's triggers).
+//!
+//! PostgreSQL: a dedicated connection LISTENs on `vexil_flag_changes`; each
+//! notification names one row. SQLite: a dedicated connection polls `PRAGMA
+//! data_version`, which changes when another connection commits and costs no query
+//! of the database file; only then are `console_flag_changes` rows read.
+//!
+//! Either way a pump task feeds a channel, so the reader can wait on it next to a
+//! timer without cancelling a half-read network message.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::PgListener;
+use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{Connection, SqliteConnection};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::db::{Db, Pool, on_pool};
+use crate::error::StoreError;
+
+/// The PostgreSQL channel the triggers notify.
+const CHANNEL: &str = "vexil_flag_changes";
+
+/// How long the feed waits before connecting again after losing its connection.
+const RECONNECT_BACKOFF: [Duration; 4] = [
+    Duration::from_millis(100),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(5),
+];
+
+/// One row changed, as the change table or a notification names it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+pub struct Change {
+    pub seq: i64,
+    #[serde(rename = "flag")]
+    pub flag_key: String,
+    pub env: String,
+}
+
+/// What the feed tells its reader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedEvent {
+    /// These rows changed (PostgreSQL: one notification).
+    Changed(Change),
+    /// Something was committed by another connection (SQLite): read the change table
+    /// after the last change applied.
+    Committed,
+    /// The feed (re)connected, and may have missed changes before: read everything.
+    Resync,
+}
+
+/// The running feed: events arrive on `events`; dropping it stops the pump.
+#[derive(Debug)]
+pub struct ChangeFeed {
+    pub events: mpsc::Receiver<FeedEvent>,
+    pump: JoinHandle<()>,
+}
+
+impl Drop for ChangeFeed {
+    fn drop(&mut self) {
+        self.pump.abort();
+    }
+}
+
+impl Db {
+    /// Starts the change feed for this database. `poll` is how often SQLite's data
+    /// version is checked (PostgreSQL pushes). The first event is always `Resync`,
+    /// sent once the feed is listening, so a reader that then reads everything has no
+    /// gap between its read and the first change it is told about.
+    pub fn change_feed(&self, poll: Duration) -> ChangeFeed {
+        let (send, events) = mpsc::channel(1024);
+        let pump = match &self.pool {
+            Pool::Sqlite(_) => tokio::spawn(poll_sqlite(self.clone(), poll, send)),
+            Pool::Postgres(pool) => tokio::spawn(listen_postgres(pool.clone(), send)),
+        };
+        ChangeFeed { events, pump }
+    }
+
+    /// The changes after `seq`, oldest first, at most `limit` (more means: read all).
+    pub async fn changes_since(&self, seq: i64, limit: i64) -> Result<Vec<Change>, StoreError> {
+        const SQL: &str = "SELECT seq, flag_key, env FROM console_flag_changes \
+                           WHERE seq > $1 ORDER BY seq LIMIT $2";
+        let rows: Vec<(i64, String, String)> = on_pool!(self, |pool, DB| {
+            sqlx::query_as(SQL)
+                .bind(seq)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?
+        });
+        Ok(rows
+            .into_iter()
+            .map(|(seq, flag_key, env)| Change { seq, flag_key, env })
+            .collect())
+    }
+
+    /// The newest change's `seq`, 0 when nothing ever changed.
+    pub async fn last_change(&self) -> Result<i64, StoreError> {
+        const SQL: &str = "SELECT COALESCE(MAX(seq), 0) FROM console_flag_changes";
+        Ok(on_pool!(self, |pool, DB| {
+            sqlx::query_scalar::<_, i64>(SQL).fetch_one(pool).await?
+        }))
+    }
+}
+
+async fn listen_postgres(pool: sqlx::PgPool, send: mpsc::Sender<FeedEvent>) {
+    let mut failures = 0;
+    loop {
+        let listening = async {
+            let mut listener = PgListener::connect_with(&pool).await?;
+            listener.listen(CHANNEL).await?;
+            Ok::<_, sqlx::Error>(listener)
+        };
+        let mut listener = match listening.await {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::debug!(%error, "change feed: cannot listen");
+                tokio::time::sleep(backoff(failures)).await;
+                failures += 1;
+                continue;
+            }
+        };
+        failures = 0;
+        if send.send(FeedEvent::Resync).await.is_err() {
+            return;
+        }
+        loop {
+            let event = match listener.try_recv().await {
+                Ok(Some(notification)) => match serde_json::from_str(notification.payload()) {
+                    Ok(change) => FeedEvent::Changed(change),
+                    Err(error) => {
+                        tracing::warn!(%error, payload = notification.payload(), "change feed: unreadable notification; reading everything");
+                        FeedEvent::Resync
+                    }
+                },
+                // The connection dropped and sqlx connected again (and listens again):
+                // what was notified in between is lost.
+                Ok(None) => FeedEvent::Resync,
+                // Terminated by the server, or it cannot reconnect: start over.
+                Err(error) => {
+                    tracing::debug!(%error, "change feed: connection lost");
+                    break;
+                }
+            };
+            if send.send(event).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+async fn poll_sqlite(db: Db, poll: Duration, send: mpsc::Sender<FeedEvent>) {
+    let mut failures = 0;
+    loop {
+        // A connection of its own: `data_version` is per connection, and changes
+        // only for commits made by other connections, this process's pool included.
+        let connecting = async {
+            let options = SqliteConnectOptions::from_str(db.url().expose())?;
+            SqliteConnection::connect_with(&options).await
+        };
+        let mut conn = match connecting.await {
+            Ok(conn) => conn,
+            Err(error) => {
+                tracing::debug!(%error, "change feed: cannot open the database");
+                tokio::time::sleep(backoff(failures)).await;
+                failures += 1;
+                continue;
+            }
+        };
+        failures = 0;
+        let mut seen: Option<i64> = None;
+        let mut ticks = tokio::time::interval(poll);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            let version = match sqlx::query_scalar::<_, i64>("PRAGMA data_version")
+                .fetch_one(&mut conn)
+                .await
+            {
+                Ok(version) => version,
+                Err(error) => {
+                    tracing::debug!(%error, "change feed: cannot poll");
+                    break;
+                }
+            };
+            let event = match seen {
+                None => FeedEvent::Resync,
+                Some(before) if before != version => FeedEvent::Committed,
+                Some(_) => continue,
+            };
+            seen = Some(version);
+            if send.send(event).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+fn backoff(failures: usize) -> Duration {
+    RECONNECT_BACKOFF[failures.min(RECONNECT_BACKOFF.len() - 1)]
+}

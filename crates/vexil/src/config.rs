@@ -1,0 +1,188 @@
+//! `Builder`: how a `Flags` handle is set up, in code or from the environment
+//! (`Flags::from_env`). The only file of the library that reads the process
+//! environment or the file system.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use vexil_core::decl::MAX_FILE_BYTES;
+use vexil_core::{EnvSnapshot, Envs, FlagSet};
+use vexil_store::DatabaseUrl;
+
+use crate::error::Error;
+use crate::flags::Flags;
+use crate::refresh::{self, Timing};
+
+/// SPEC §8: a flip reaches every process within this even if every notification is
+/// lost.
+pub const DEFAULT_TTL: Duration = Duration::from_secs(30);
+/// How often a process on SQLite checks for commits by others.
+pub const DEFAULT_POLL: Duration = Duration::from_millis(100);
+
+/// Where the flags come from and how they are kept current.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    env: Option<String>,
+    flags_file: PathBuf,
+    flag_set: Option<FlagSet>,
+    database_url: String,
+    env_vars: Option<EnvSnapshot>,
+    timing: Timing,
+}
+
+impl Default for Builder {
+    fn default() -> Builder {
+        Builder {
+            env: None,
+            flags_file: PathBuf::from("feature_flags.yaml"),
+            flag_set: None,
+            database_url: "sqlite://vexil.db".to_owned(),
+            env_vars: None,
+            timing: Timing {
+                ttl: DEFAULT_TTL,
+                poll: DEFAULT_POLL,
+                feed: true,
+            },
+        }
+    }
+}
+
+impl Builder {
+    /// The env this process belongs to (`VEXIL_ENV`): required.
+    pub fn env(mut self, env: impl Into<String>) -> Builder {
+        self.env = Some(env.into());
+        self
+    }
+
+    /// The flags file (`VEXIL_FLAGS`; default `feature_flags.yaml`).
+    pub fn flags_file(mut self, path: impl Into<PathBuf>) -> Builder {
+        self.flags_file = path.into();
+        self
+    }
+
+    /// The declarations themselves, instead of a file.
+    pub fn flag_set(mut self, flags: FlagSet) -> Builder {
+        self.flag_set = Some(flags);
+        self
+    }
+
+    /// `DATABASE_URL` (default `sqlite://vexil.db`).
+    pub fn database_url(mut self, url: impl Into<String>) -> Builder {
+        self.database_url = url.into();
+        self
+    }
+
+    /// This process's `FLAG_*` variables and master switch (default: captured from the
+    /// process environment when the handle starts).
+    pub fn env_vars(mut self, vars: EnvSnapshot) -> Builder {
+        self.env_vars = Some(vars);
+        self
+    }
+
+    /// How often everything is read again, whatever the change feed says.
+    pub fn ttl(mut self, ttl: Duration) -> Builder {
+        self.timing.ttl = ttl;
+        self
+    }
+
+    /// How often SQLite is polled for commits by other processes.
+    pub fn poll_interval(mut self, poll: Duration) -> Builder {
+        self.timing.poll = poll;
+        self
+    }
+
+    /// Whether to follow the change feed (default on). Off, changes arrive with the
+    /// TTL only: for a PostgreSQL reached through a pooler that cannot `LISTEN`.
+    pub fn change_feed(mut self, on: bool) -> Builder {
+        self.timing.feed = on;
+        self
+    }
+
+    /// Checks the settings, resolves every flag from the variables and YAML defaults,
+    /// and starts the background task that reads the database (on the current tokio
+    /// runtime). The database not answering is not an error: the handle says so in
+    /// its logs and `health()`, and switches to DB values as soon as it can read them.
+    pub async fn start(self) -> Result<Flags, Error> {
+        let env = Envs::runbook().parse(self.env.as_deref().ok_or(Error::NoEnv)?)?;
+        let url = DatabaseUrl::parse(&self.database_url)?;
+        let flags = match self.flag_set {
+            Some(flags) => flags,
+            None => read_flag_set(&self.flags_file)?,
+        };
+        let env_vars = self.env_vars.unwrap_or_else(process_env_vars);
+        let (handle, shared, stop) = Flags::new(env, flags, env_vars);
+        tokio::spawn(refresh::run(shared, url, self.timing, stop));
+        Ok(handle)
+    }
+}
+
+impl Flags {
+    /// A builder with vexil's defaults.
+    pub fn builder() -> Builder {
+        Builder::default()
+    }
+
+    /// `DATABASE_URL`, `VEXIL_FLAGS`, `VEXIL_ENV`, `VEXIL_CACHE_TTL` (seconds),
+    /// `VEXIL_POLL_MS`, the master switch and the `FLAG_*` variables, read once.
+    pub async fn from_env() -> Result<Flags, Error> {
+        let var = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
+        let mut builder = Flags::builder();
+        if let Some(env) = var("VEXIL_ENV") {
+            builder = builder.env(env);
+        }
+        if let Some(path) = var("VEXIL_FLAGS") {
+            builder = builder.flags_file(path);
+        }
+        if let Some(url) = var("DATABASE_URL") {
+            builder = builder.database_url(url);
+        }
+        if let Some(ttl) = var("VEXIL_CACHE_TTL") {
+            builder = builder.ttl(Duration::from_secs(number(
+                "VEXIL_CACHE_TTL",
+                "seconds",
+                ttl,
+            )?));
+        }
+        if let Some(poll) = var("VEXIL_POLL_MS") {
+            builder = builder.poll_interval(Duration::from_millis(number(
+                "VEXIL_POLL_MS",
+                "milliseconds",
+                poll,
+            )?));
+        }
+        builder.start().await
+    }
+}
+
+fn number(name: &'static str, unit: &'static str, value: String) -> Result<u64, Error> {
+    match value.trim().parse() {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(Error::BadSetting { name, unit, value }),
+    }
+}
+
+fn process_env_vars() -> EnvSnapshot {
+    EnvSnapshot::capture(std::env::vars_os().map(|(name, value)| {
+        (
+            name.to_string_lossy().into_owned(),
+            value.to_string_lossy().into_owned(),
+        )
+    }))
+}
+
+/// The flags file, read to at most one byte past the limit (so `/dev/zero` is refused
+/// as too large rather than filling memory), and validated whole.
+pub fn read_flag_set(path: &Path) -> Result<FlagSet, Error> {
+    let source = path.display().to_string();
+    let read_error = |source_error| Error::ReadFlagsFile {
+        path: source.clone(),
+        source: source_error,
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_error)?;
+    FlagSet::parse(&source, &bytes).map_err(Error::InvalidFlagsFile)
+}

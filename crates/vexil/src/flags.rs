@@ -1,0 +1,334 @@
+//! `Flags`, the handle an application asks, and `Flag`, a handle to one flag for hot
+//! loops. Both read; only the refresher (`refresh.rs`) writes, by swapping in a new
+//! snapshot.
+
+use std::cell::RefCell;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use foldhash::HashMap;
+use tokio::sync::{OnceCell, broadcast, oneshot, watch};
+use vexil_core::{Env, EnvSnapshot, FlagSet, Source};
+use vexil_store::Db;
+
+use crate::error::Error;
+use crate::snapshot::{Origin, Snapshot, Value};
+
+/// The source of `Shared::id`.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// A thread's last snapshot of one handle (see `Flags::is_on`).
+struct Cached {
+    id: u64,
+    generation: u64,
+    snapshot: Arc<Snapshot>,
+}
+
+thread_local! {
+    static LOCAL: RefCell<Option<Cached>> = const { RefCell::new(None) };
+}
+
+/// How many undeclared keys are each logged once; past that, only counted, so that an
+/// application asking for generated keys cannot fill memory or the log.
+const UNDECLARED_LOGGED: usize = 1024;
+
+/// A cheap-to-clone handle to this process's flags. Cloning shares one snapshot and one
+/// background task; the task stops when the last clone is dropped.
+///
+/// ```no_run
+/// # async fn run() -> Result<(), vexil::Error> {
+/// let flags = vexil::Flags::from_env().await?;
+/// if flags.is_on("search_typo_tolerance") {
+///     // the new code path
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Flags {
+    pub(crate) shared: Arc<Shared>,
+    _stop: Arc<oneshot::Sender<()>>,
+}
+
+impl std::fmt::Debug for Flags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Flags")
+            .field("env", &self.shared.env.as_str())
+            .field("health", &*self.shared.health.borrow())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A handle to one flag, resolved by name once: `is_on` is one atomic load. It follows
+/// every change the snapshot follows.
+#[derive(Debug, Clone)]
+pub struct Flag {
+    cell: Arc<AtomicBool>,
+}
+
+impl Flag {
+    #[inline]
+    pub fn is_on(&self) -> bool {
+        self.cell.load(Ordering::Relaxed)
+    }
+}
+
+/// A change this process applied: the value `is_on` returns from now on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    pub flag_key: String,
+    pub on: bool,
+    pub source: Source,
+}
+
+/// Whether the database answers, and how old the values are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Health {
+    /// The database answered the last read.
+    pub database_up: bool,
+    pub origin: Origin,
+}
+
+impl Health {
+    /// How long ago the database last confirmed the values; `None` when it never has
+    /// (the values come from the variables and the YAML defaults).
+    pub fn snapshot_age(&self) -> Option<Duration> {
+        match self.origin {
+            Origin::Database { read_at } => Some(
+                SystemTime::now()
+                    .duration_since(read_at)
+                    .unwrap_or_default(),
+            ),
+            Origin::Fallback => None,
+        }
+    }
+}
+
+/// What every clone of a `Flags` shares with the refresher.
+pub(crate) struct Shared {
+    pub(crate) env: Env,
+    pub(crate) flags: ArcSwap<FlagSet>,
+    pub(crate) env_vars: EnvSnapshot,
+    pub(crate) snapshot: ArcSwap<Snapshot>,
+    /// Unique to this handle's family of clones, for the thread-local cache.
+    id: u64,
+    /// Bumped after every swap: a thread whose cached snapshot is of an older
+    /// generation loads the new one.
+    generation: AtomicU64,
+    /// The cells behind `Flag` handles, by key, updated after every swap.
+    cells: Mutex<HashMap<Box<str>, Arc<AtomicBool>>>,
+    undeclared: Mutex<HashSet<Box<str>>>,
+    pub(crate) db: OnceCell<Db>,
+    /// Serialises every read-then-publish, so a slower read never overwrites a newer
+    /// one; holds this env's DB rows as last read.
+    pub(crate) rows: tokio::sync::Mutex<Rows>,
+    pub(crate) applied: broadcast::Sender<Applied>,
+    pub(crate) health: watch::Sender<Health>,
+}
+
+/// This env's rows as last read, and the newest change applied.
+#[derive(Debug, Default)]
+pub(crate) struct Rows {
+    pub(crate) values: HashMap<Box<str>, bool>,
+    pub(crate) last_change: i64,
+}
+
+impl Flags {
+    pub(crate) fn new(
+        env: Env,
+        flags: FlagSet,
+        env_vars: EnvSnapshot,
+    ) -> (Flags, Arc<Shared>, oneshot::Receiver<()>) {
+        let snapshot = Snapshot::build(&flags, &HashMap::default(), &env_vars, Origin::Fallback);
+        let health = Health {
+            database_up: false,
+            origin: Origin::Fallback,
+        };
+        let shared = Arc::new(Shared {
+            env,
+            flags: ArcSwap::from_pointee(flags),
+            env_vars,
+            snapshot: ArcSwap::from_pointee(snapshot),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            generation: AtomicU64::new(0),
+            cells: Mutex::default(),
+            undeclared: Mutex::default(),
+            db: OnceCell::new(),
+            rows: tokio::sync::Mutex::default(),
+            applied: broadcast::channel(1024).0,
+            health: watch::channel(health).0,
+        });
+        let (stop, stopped) = oneshot::channel();
+        let flags = Flags {
+            shared: shared.clone(),
+            _stop: Arc::new(stop),
+        };
+        (flags, shared, stopped)
+    }
+
+    /// Whether `key` is on in this process's env. Lock-free and allocation-free: one
+    /// snapshot load and one hash lookup. A key the flags file does not declare is
+    /// off; it is logged once and counted (`vexil_flags_undeclared_total`).
+    #[inline]
+    pub fn is_on(&self, key: &str) -> bool {
+        let shared = &*self.shared;
+        let generation = shared.generation.load(Ordering::Acquire);
+        // Each thread keeps the snapshot it last used and takes a new one only when
+        // the generation moved: one atomic load and a thread-local access instead of
+        // `ArcSwap::load`'s debt bookkeeping, a third of the cost.
+        let found = LOCAL.try_with(|local| {
+            let mut local = local.borrow_mut();
+            let stale = local
+                .as_ref()
+                .is_none_or(|cached| cached.id != shared.id || cached.generation != generation);
+            if stale {
+                *local = Some(Cached {
+                    id: shared.id,
+                    generation,
+                    snapshot: shared.snapshot.load_full(),
+                });
+            }
+            local
+                .as_ref()
+                .and_then(|cached| cached.snapshot.values.get(key).map(|value| value.on))
+        });
+        // The thread is exiting and its locals are gone: the shared snapshot.
+        let found =
+            found.unwrap_or_else(|_| shared.snapshot.load().values.get(key).map(|value| value.on));
+        match found {
+            Some(on) => on,
+            None => shared.undeclared(key),
+        }
+    }
+
+    /// The value of `key` and where it came from; `None` when it is not declared.
+    pub fn value(&self, key: &str) -> Option<Value> {
+        self.shared.snapshot.load().values.get(key).copied()
+    }
+
+    /// A handle to one flag for hot loops: `flag.is_on()` is one atomic load.
+    pub fn flag(&self, key: &str) -> Flag {
+        let snapshot = self.shared.snapshot.load();
+        let mut cells = self
+            .shared
+            .cells
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let cell = cells.entry(Box::from(key)).or_insert_with(|| {
+            let on = match snapshot.values.get(key) {
+                Some(value) => value.on,
+                None => self.shared.undeclared(key),
+            };
+            Arc::new(AtomicBool::new(on))
+        });
+        Flag { cell: cell.clone() }
+    }
+
+    /// The env this process belongs to.
+    pub fn env(&self) -> &str {
+        self.shared.env.as_str()
+    }
+
+    /// Whether the database answers, and how old the values are.
+    pub fn health(&self) -> Health {
+        *self.shared.health.borrow()
+    }
+
+    /// Follows `health` as it changes (the database going down or coming back).
+    pub fn watch_health(&self) -> watch::Receiver<Health> {
+        self.shared.health.subscribe()
+    }
+
+    /// Every change this process applies from now on, as it applies it.
+    pub fn subscribe(&self) -> broadcast::Receiver<Applied> {
+        self.shared.applied.subscribe()
+    }
+
+    /// Re-reads one flag's row now: what the process that flipped it calls, so that
+    /// it sees its own flip before any notification arrives.
+    pub async fn invalidate(&self, key: &str) -> Result<(), Error> {
+        let Some(db) = self.shared.db.get() else {
+            return Err(Error::DatabaseDown);
+        };
+        crate::refresh::read_pair(&self.shared, db, key).await
+    }
+}
+
+impl Shared {
+    #[cold]
+    fn undeclared(&self, key: &str) -> bool {
+        metrics::counter!("vexil_flags_undeclared_total").increment(1);
+        let mut seen = self
+            .undeclared
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if seen.len() < UNDECLARED_LOGGED && seen.insert(Box::from(key)) {
+            tracing::warn!(
+                flag = key,
+                "flag {key:?} is not declared in the flags file; it is off (logged once)"
+            );
+        }
+        false
+    }
+
+    /// Swaps in the snapshot built from `rows`, updates the `Flag` cells, and tells
+    /// subscribers what changed. Called with `rows` locked.
+    pub(crate) fn publish(&self, rows: &Rows, origin: Origin) {
+        let flags = self.flags.load();
+        let now = Arc::new(Snapshot::build(
+            &flags,
+            &rows.values,
+            &self.env_vars,
+            origin,
+        ));
+        let before = self.snapshot.swap(now.clone());
+        self.generation.fetch_add(1, Ordering::Release);
+        {
+            let cells = self.cells.lock().unwrap_or_else(PoisonError::into_inner);
+            for (key, cell) in cells.iter() {
+                let on = now.values.get(key).is_some_and(|value| value.on);
+                cell.store(on, Ordering::Relaxed);
+            }
+        }
+        for (key, value) in &now.values {
+            if before.values.get(key) != Some(value) {
+                // No receiver is fine: nobody is watching.
+                let _ = self.applied.send(Applied {
+                    flag_key: key.to_string(),
+                    on: value.on,
+                    source: value.source,
+                });
+            }
+        }
+        if let Origin::Database { read_at } = origin {
+            let seconds = read_at
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64();
+            metrics::gauge!("vexil_flags_snapshot_timestamp_seconds").set(seconds);
+        }
+    }
+
+    /// Records that the database answered (or not), logging only the changes of state.
+    pub(crate) fn set_database_up(&self, up: bool, origin: Origin) {
+        let before = *self.health.borrow();
+        if before.database_up && !up {
+            tracing::error!(
+                env = self.env.as_str(),
+                "the database stopped answering; serving the last values read from it until it does"
+            );
+        } else if !before.database_up && up {
+            tracing::info!(
+                env = self.env.as_str(),
+                "the database answers; values are current"
+            );
+        }
+        self.health.send_replace(Health {
+            database_up: up,
+            origin,
+        });
+    }
+}

@@ -1,0 +1,220 @@
+//! The refresher: one task per `Flags` handle that keeps its snapshot current.
+//!
+//! It reads everything at start, then applies the change feed (PostgreSQL's
+//! notifications, SQLite's data version) row by row, and reads everything again every
+//! TTL in case a notification was lost. When the database stops answering it keeps
+//! the last snapshot, says so once, and retries with a capped backoff; the first
+//! successful read after that is a full one.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use foldhash::HashMap;
+use tokio::sync::oneshot;
+use tokio::time::{Instant, sleep_until};
+use vexil_store::{Change, DatabaseUrl, Db, FeedEvent, StoreError};
+
+use crate::error::Error;
+use crate::flags::{Rows, Shared};
+use crate::snapshot::Origin;
+
+/// How often the refresher works, and how it learns of changes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timing {
+    /// A full re-read this often, whatever the feed says (SPEC §8: 30 s).
+    pub(crate) ttl: Duration,
+    /// How often SQLite's data version is polled.
+    pub(crate) poll: Duration,
+    /// Whether to follow the change feed at all. Off, only the TTL refreshes (for a
+    /// PostgreSQL behind a pooler that cannot LISTEN).
+    pub(crate) feed: bool,
+}
+
+/// Retry delays after failed reads: quick at first, then every few seconds.
+const BACKOFF: [Duration; 5] = [
+    Duration::from_millis(100),
+    Duration::from_millis(250),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(5),
+];
+
+/// More changes than this since the last one applied: read everything instead.
+const CATCH_UP_LIMIT: i64 = 256;
+
+pub(crate) async fn run(
+    shared: Arc<Shared>,
+    url: DatabaseUrl,
+    timing: Timing,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let mut failures = 0usize;
+    let db = loop {
+        match connect(&url).await {
+            Ok(db) => break db,
+            Err(error) => {
+                if failures == 0 {
+                    tracing::error!(
+                        error = %error_chain(&error),
+                        env = shared.env.as_str(),
+                        "cannot read flag values from the database; resolving from FLAG_* variables and YAML defaults until it answers"
+                    );
+                }
+                metrics::counter!("vexil_flags_database_errors_total").increment(1);
+                let wait = Instant::now() + backoff(failures);
+                failures += 1;
+                tokio::select! {
+                    _ = &mut stop => return,
+                    () = sleep_until(wait) => {}
+                }
+            }
+        }
+    };
+    let db = shared.db.get_or_init(|| async { db }).await.clone();
+    let mut feed = timing.feed.then(|| db.change_feed(timing.poll));
+    let mut failures = 0usize;
+    let mut next_full = Instant::now();
+    loop {
+        let event = tokio::select! {
+            _ = &mut stop => return,
+            () = sleep_until(next_full) => FeedEvent::Resync,
+            Some(event) = next_event(&mut feed) => event,
+        };
+        let result = match &event {
+            FeedEvent::Resync => read_all(&shared, &db).await,
+            FeedEvent::Changed(change) => apply(&shared, &db, change).await,
+            FeedEvent::Committed => catch_up(&shared, &db).await,
+        };
+        metrics::counter!("vexil_flags_refreshes_total", "kind" => kind(&event)).increment(1);
+        match result {
+            Ok(()) => {
+                if failures > 0 || matches!(event, FeedEvent::Resync) {
+                    next_full = Instant::now() + timing.ttl;
+                }
+                failures = 0;
+            }
+            Err(error) => {
+                metrics::counter!("vexil_flags_database_errors_total").increment(1);
+                tracing::debug!(error = %error_chain(&error), "flag refresh failed");
+                let origin = shared.snapshot.load().origin;
+                shared.set_database_up(false, origin);
+                next_full = Instant::now() + backoff(failures);
+                failures += 1;
+            }
+        }
+    }
+}
+
+async fn next_event(feed: &mut Option<vexil_store::ChangeFeed>) -> Option<FeedEvent> {
+    match feed {
+        Some(feed) => feed.events.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn kind(event: &FeedEvent) -> &'static str {
+    match event {
+        FeedEvent::Resync => "full",
+        FeedEvent::Changed(_) => "notification",
+        FeedEvent::Committed => "poll",
+    }
+}
+
+async fn connect(url: &DatabaseUrl) -> Result<Db, Error> {
+    let db = Db::connect(url).await?;
+    db.check_migrated().await?;
+    Ok(db)
+}
+
+/// Reads every row of this env and publishes the result.
+pub(crate) async fn read_all(shared: &Shared, db: &Db) -> Result<(), Error> {
+    let mut rows = shared.rows.lock().await;
+    // The change mark first: a change committed between the two reads is then both
+    // in the rows and replayed later, which is harmless; the other order could miss it.
+    let last_change = db.last_change().await?;
+    let read = db.flag_rows_in(shared.env.as_str()).await?;
+    let values: HashMap<Box<str>, bool> = read
+        .into_iter()
+        .map(|row| (row.flag_key.into_boxed_str(), row.value))
+        .collect();
+    rows.values = values;
+    rows.last_change = last_change;
+    publish_read(shared, &rows);
+    Ok(())
+}
+
+/// Re-reads one row of this env and publishes the result.
+pub(crate) async fn read_pair(shared: &Shared, db: &Db, key: &str) -> Result<(), Error> {
+    let mut rows = shared.rows.lock().await;
+    match db.flag_row(key, shared.env.as_str()).await? {
+        Some(row) => rows.values.insert(Box::from(key), row.value),
+        None => rows.values.remove(key),
+    };
+    publish_read(shared, &rows);
+    Ok(())
+}
+
+/// One notification: the row it names, if it is of this env.
+async fn apply(shared: &Shared, db: &Db, change: &Change) -> Result<(), Error> {
+    metrics::counter!("vexil_flags_notifications_total").increment(1);
+    if change.env == shared.env.as_str() {
+        read_pair(shared, db, &change.flag_key).await?;
+    }
+    let mut rows = shared.rows.lock().await;
+    rows.last_change = rows.last_change.max(change.seq);
+    Ok(())
+}
+
+/// SQLite's data version moved: the changes since the last one applied, row by row.
+async fn catch_up(shared: &Shared, db: &Db) -> Result<(), Error> {
+    let since = shared.rows.lock().await.last_change;
+    let changes = db.changes_since(since, CATCH_UP_LIMIT).await?;
+    if changes.len() as i64 >= CATCH_UP_LIMIT {
+        return read_all(shared, db).await;
+    }
+    let mut keys: Vec<&str> = changes
+        .iter()
+        .filter(|change| change.env == shared.env.as_str())
+        .map(|change| change.flag_key.as_str())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    for key in keys {
+        read_pair(shared, db, key).await?;
+    }
+    if let Some(last) = changes.last() {
+        let mut rows = shared.rows.lock().await;
+        rows.last_change = rows.last_change.max(last.seq);
+    }
+    Ok(())
+}
+
+fn publish_read(shared: &Shared, rows: &Rows) {
+    let origin = Origin::Database {
+        read_at: SystemTime::now(),
+    };
+    shared.publish(rows, origin);
+    shared.set_database_up(true, origin);
+}
+
+fn backoff(failures: usize) -> Duration {
+    BACKOFF[failures.min(BACKOFF.len() - 1)]
+}
+
+/// An error and its causes on one line, for a log field.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+impl From<StoreError> for Error {
+    fn from(error: StoreError) -> Error {
+        Error::Store(error)
+    }
+}

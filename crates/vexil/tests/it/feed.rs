@@ -1,0 +1,125 @@
+//! Changes reach the snapshot: through the change feed, through the TTL when there is
+//! no feed, and in the process that made them at once.
+
+use std::time::Duration;
+
+use vexil::Source;
+use vexil_store::Backend;
+use vexil_testkit::{TestDb, both};
+
+use crate::{builder, next_applied, runbook_update, started};
+
+async fn direct_sql_reaches_every_handle_through_the_feed(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    // An hour's TTL: only the feed can deliver within the deadline.
+    let first = started(builder(&test_db).ttl(Duration::from_secs(3600))).await;
+    let second = started(builder(&test_db).ttl(Duration::from_secs(3600))).await;
+    assert!(!first.is_on("dark_mode"));
+    let mut first_changes = first.subscribe();
+    let mut second_changes = second.subscribe();
+
+    test_db
+        .execute(&runbook_update("dark_mode", 1))
+        .await
+        .unwrap();
+    for changes in [&mut first_changes, &mut second_changes] {
+        let applied = next_applied(changes, "dark_mode").await;
+        assert!(applied.on);
+        assert_eq!(applied.source, Source::Db);
+    }
+    assert!(first.is_on("dark_mode") && second.is_on("dark_mode"));
+    let typed = first.flag("dark_mode");
+    assert!(typed.is_on());
+
+    // The runbook's UPDATE, verbatim in shape, and then a DELETE: back to the default.
+    test_db
+        .execute(
+            "UPDATE console_feature_flags SET value=0 WHERE flag_key='dark_mode' AND env='prod'",
+        )
+        .await
+        .unwrap();
+    assert!(!next_applied(&mut first_changes, "dark_mode").await.on);
+    assert!(!typed.is_on());
+    test_db
+        .execute(&runbook_update("dark_mode", 1))
+        .await
+        .unwrap();
+    assert!(next_applied(&mut first_changes, "dark_mode").await.on);
+    test_db
+        .execute("DELETE FROM console_feature_flags WHERE flag_key='dark_mode' AND env='prod'")
+        .await
+        .unwrap();
+    let applied = next_applied(&mut first_changes, "dark_mode").await;
+    assert_eq!((applied.on, applied.source), (false, Source::Yaml));
+
+    // Other envs and undeclared flags change nothing here, and break nothing.
+    test_db
+        .execute(
+            "INSERT INTO console_feature_flags (flag_key, env, value) VALUES \
+             ('dark_mode', 'staging', 1), ('not_declared_anywhere', 'prod', 1)",
+        )
+        .await
+        .unwrap();
+    test_db
+        .execute(&runbook_update("search_index_v3", 1))
+        .await
+        .unwrap();
+    assert!(next_applied(&mut first_changes, "search_index_v3").await.on);
+    assert!(!first.is_on("dark_mode"));
+    assert!(!first.is_on("not_declared_anywhere"));
+}
+both!(direct_sql_reaches_every_handle_through_the_feed);
+
+async fn without_a_feed_the_ttl_delivers(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    let flags = started(
+        builder(&test_db)
+            .change_feed(false)
+            .ttl(Duration::from_millis(300)),
+    )
+    .await;
+    let mut changes = flags.subscribe();
+    test_db
+        .execute(&runbook_update("dark_mode", 1))
+        .await
+        .unwrap();
+    assert!(next_applied(&mut changes, "dark_mode").await.on);
+    assert!(flags.is_on("dark_mode"));
+}
+both!(without_a_feed_the_ttl_delivers);
+
+async fn a_row_that_is_not_0_or_1_is_refused_by_the_database(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    let error = test_db
+        .execute(&runbook_update("dark_mode", 2))
+        .await
+        .unwrap_err();
+    assert!(error.to_lowercase().contains("check"), "{error}");
+    let error = test_db
+        .execute("INSERT INTO console_feature_flags (flag_key, env, value) VALUES ('dark_mode', 'prod', 'yes')")
+        .await
+        .unwrap_err();
+    assert!(
+        error.to_lowercase().contains("check") || error.contains("invalid input"),
+        "{error}"
+    );
+}
+both!(a_row_that_is_not_0_or_1_is_refused_by_the_database);
+
+async fn invalidate_reads_the_row_at_once(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    let flags = started(
+        builder(&test_db)
+            .change_feed(false)
+            .ttl(Duration::from_secs(3600)),
+    )
+    .await;
+    test_db
+        .execute(&runbook_update("dark_mode", 1))
+        .await
+        .unwrap();
+    assert!(!flags.is_on("dark_mode"), "no feed, no TTL yet");
+    flags.invalidate("dark_mode").await.unwrap();
+    assert!(flags.is_on("dark_mode"));
+}
+both!(invalidate_reads_the_row_at_once);
