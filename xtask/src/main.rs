@@ -4,7 +4,10 @@
 //!   program can check (also run by `cargo test --workspace`, see `tidy.rs`).
 //! - `cargo xtask audit-rows URL N`: appends N generated audit rows to the migrated
 //!   database at URL, for benchmarks and load tests (`vexil_testkit::seed`).
+//! - `cargo xtask propagation [sqlite|postgres] [FLIPS]`: how long a flip takes to
+//!   reach three processes that link the library (`propagation.rs`).
 
+mod propagation;
 mod tidy;
 
 use std::process::ExitCode;
@@ -43,8 +46,28 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         },
+        ["propagation", backend, rest @ ..] => {
+            let flips = match rest {
+                [] => Ok(200),
+                [n] => n.parse::<usize>(),
+                _ => "".parse::<usize>(),
+            };
+            let result = match flips {
+                Ok(flips) if flips > 0 => propagation::run(backend, flips),
+                _ => Err(anyhow::anyhow!("FLIPS must be a positive whole number")),
+            };
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         _ => {
-            eprintln!("usage: cargo xtask tidy | cargo xtask audit-rows DATABASE_URL ROWS");
+            eprintln!(
+                "usage: cargo xtask tidy | cargo xtask audit-rows DATABASE_URL ROWS | cargo xtask propagation sqlite|postgres [FLIPS]"
+            );
             ExitCode::from(2)
         }
     }
