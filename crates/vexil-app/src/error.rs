@@ -79,6 +79,10 @@ pub enum AppError {
     NoSecretKey,
     #[error("VEXIL_SECRET_KEY must be 64 hexadecimal characters (32 bytes)")]
     BadSecretKey,
+    #[error("no audit row {id}")]
+    UnknownAuditRow { id: i64 },
+    #[error("audit row {id} is not a flag change: only a flip has propagation receipts")]
+    NotAFlagChange { id: i64 },
     #[error("unknown API token {id}")]
     UnknownToken { id: i64 },
     #[error("API token {id} is already revoked")]

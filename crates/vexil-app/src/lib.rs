@@ -12,6 +12,8 @@
 //!   resolves it, with the row behind it and the rows no declaration claims.
 //! - `flip.rs`: `App::flip`, which reads top to bottom: authorize → begin → read
 //!   the current value → conflict? → write the row and its audit row → commit.
+//! - `instances.rs`: the live processes' reports (`live_instances`) and the
+//!   propagation receipts of one audited change (`receipts`).
 //! - `totp.rs`: TOTP enrolment and `check_totp` (a code is accepted once only).
 //! - `token.rs`: API tokens (`vxl_…`, stored as SHA-256): create, list, revoke, and
 //!   the actor a presented token acts for.
@@ -23,6 +25,7 @@ mod app;
 mod error;
 mod flag_state;
 mod flip;
+mod instances;
 mod secret_key;
 mod token;
 mod totp;
@@ -32,6 +35,7 @@ pub use app::{Actor, App};
 pub use error::AppError;
 pub use flag_state::{FlagState, FlagStates};
 pub use flip::{Flip, Flipped};
+pub use instances::{GONE_AFTER, ReceiptState, Receipts};
 pub use secret_key::SecretKey;
 pub use token::TOKEN_PREFIX;
 pub use totp::code_at;

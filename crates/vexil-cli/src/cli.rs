@@ -64,8 +64,31 @@ pub(crate) enum Command {
     Token(TokenCommand),
     /// Flip a flag in one env: the break-glass path, audited like any flip.
     Flip(FlipArgs),
-    /// Read the audit log, newest first.
+    /// Read the audit log, newest first; `audit show ID` for one row and which live
+    /// processes apply it yet.
     Audit(AuditArgs),
+    /// The live processes that use the vexil library: who, where, which env, and
+    /// their FLAG_* variables as they parsed them.
+    Instances(InstancesArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct InstancesArgs {
+    /// Only the processes of this env.
+    #[arg(long)]
+    pub(crate) env: Option<String>,
+    #[command(flatten)]
+    pub(crate) json: JsonArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AuditCommand {
+    /// One audit row and, for a flip, which live processes of its env apply it yet.
+    Show {
+        id: i64,
+        #[command(flatten)]
+        json: JsonArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -141,7 +164,10 @@ pub(crate) struct FlipArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct AuditArgs {
+    #[command(subcommand)]
+    pub(crate) show: Option<AuditCommand>,
     /// Only this action, e.g. console.flag.flip.
     #[arg(long)]
     pub(crate) action: Option<String>,

@@ -4,6 +4,7 @@ mod audit;
 mod check;
 mod flags;
 mod flip;
+mod instances;
 mod migrate;
 mod token;
 mod user;
@@ -21,5 +22,6 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Token(command) => token::run(global, command).await,
         Command::Flip(args) => flip::run(global, &args).await,
         Command::Audit(args) => audit::run(global, &args).await,
+        Command::Instances(args) => instances::run(global, &args).await,
     }
 }

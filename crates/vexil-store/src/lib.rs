@@ -11,6 +11,7 @@
 //! - `flags.rs`: `console_feature_flags` rows.
 //! - `changes.rs`: the change feed (`console_flag_changes`, LISTEN/NOTIFY, SQLite's
 //!   data version), which keeps every process's snapshot current.
+//! - `instances.rs`: `vexil_instances`, what each live process reports about itself.
 //! - `audit.rs`: `console_audit_log`: append (inside a `WriteTx` only) and read pages.
 //! - `users.rs`: `users`, the accounts behind the role matrix, and their TOTP state.
 //! - `tokens.rs`: `api_tokens`, stored as SHA-256 hashes.
@@ -25,6 +26,7 @@ mod changes;
 mod db;
 mod error;
 mod flags;
+mod instances;
 mod migrate;
 mod tokens;
 mod url;
@@ -35,6 +37,7 @@ pub use changes::{Change, ChangeFeed, FeedEvent};
 pub use db::{Db, WriteTx};
 pub use error::StoreError;
 pub use flags::FlagRow;
+pub use instances::{InstanceReport, Receipt};
 pub use migrate::MigrationReport;
 pub use tokens::TokenRow;
 pub use url::{Backend, DatabaseUrl, UrlError};

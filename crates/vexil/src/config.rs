@@ -12,6 +12,7 @@ use vexil_store::DatabaseUrl;
 
 use crate::error::Error;
 use crate::flags::Flags;
+use crate::instance::Identity;
 use crate::refresh::{self, Timing};
 
 /// SPEC §8: a flip reaches every process within this even if every notification is
@@ -19,6 +20,9 @@ use crate::refresh::{self, Timing};
 pub const DEFAULT_TTL: Duration = Duration::from_secs(30);
 /// How often a process on SQLite checks for commits by others.
 pub const DEFAULT_POLL: Duration = Duration::from_millis(100);
+/// How often a process reports itself to `vexil_instances`; one not seen for three
+/// of these counts as gone.
+pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(10);
 
 /// Where the flags come from and how they are kept current.
 #[derive(Debug, Clone)]
@@ -28,6 +32,7 @@ pub struct Builder {
     flag_set: Option<FlagSet>,
     database_url: String,
     env_vars: Option<EnvSnapshot>,
+    application: Option<String>,
     timing: Timing,
 }
 
@@ -39,10 +44,12 @@ impl Default for Builder {
             flag_set: None,
             database_url: "sqlite://vexil.db".to_owned(),
             env_vars: None,
+            application: None,
             timing: Timing {
                 ttl: DEFAULT_TTL,
                 poll: DEFAULT_POLL,
                 feed: true,
+                heartbeat: DEFAULT_HEARTBEAT,
             },
         }
     }
@@ -92,6 +99,19 @@ impl Builder {
         self
     }
 
+    /// The application's name in instance reports (`VEXIL_APP`; default: the name of
+    /// the executable).
+    pub fn application(mut self, name: impl Into<String>) -> Builder {
+        self.application = Some(name.into());
+        self
+    }
+
+    /// How often this process reports itself (default 10 s).
+    pub fn heartbeat(mut self, every: Duration) -> Builder {
+        self.timing.heartbeat = every;
+        self
+    }
+
     /// Whether to follow the change feed (default on). Off, changes arrive with the
     /// TTL only: for a PostgreSQL reached through a pooler that cannot `LISTEN`.
     pub fn change_feed(mut self, on: bool) -> Builder {
@@ -111,8 +131,15 @@ impl Builder {
             None => read_flag_set(&self.flags_file)?,
         };
         let env_vars = self.env_vars.unwrap_or_else(process_env_vars);
+        let identity = Identity {
+            id: instance_id()?,
+            host: host_name(),
+            pid: i64::from(std::process::id()),
+            application: self.application.unwrap_or_else(executable_name),
+            started_at: chrono::Utc::now(),
+        };
         let (handle, shared, stop) = Flags::new(env, flags, env_vars);
-        tokio::spawn(refresh::run(shared, url, self.timing, stop));
+        tokio::spawn(refresh::run(shared, url, self.timing, identity, stop));
         Ok(handle)
     }
 }
@@ -123,7 +150,7 @@ impl Flags {
         Builder::default()
     }
 
-    /// `DATABASE_URL`, `VEXIL_FLAGS`, `VEXIL_ENV`, `VEXIL_CACHE_TTL` (seconds),
+    /// `DATABASE_URL`, `VEXIL_FLAGS`, `VEXIL_ENV`, `VEXIL_APP`, `VEXIL_CACHE_TTL` (seconds),
     /// `VEXIL_POLL_MS`, the master switch and the `FLAG_*` variables, read once.
     pub async fn from_env() -> Result<Flags, Error> {
         let var = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
@@ -136,6 +163,9 @@ impl Flags {
         }
         if let Some(url) = var("DATABASE_URL") {
             builder = builder.database_url(url);
+        }
+        if let Some(application) = var("VEXIL_APP") {
+            builder = builder.application(application);
         }
         if let Some(ttl) = var("VEXIL_CACHE_TTL") {
             builder = builder.ttl(Duration::from_secs(number(
@@ -160,6 +190,30 @@ fn number(name: &'static str, unit: &'static str, value: String) -> Result<u64, 
         Ok(n) if n > 0 => Ok(n),
         _ => Err(Error::BadSetting { name, unit, value }),
     }
+}
+
+/// 128 random bits: unique across hosts and restarts without coordination.
+fn instance_id() -> Result<String, Error> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|error| Error::Random(error.to_string()))?;
+    Ok(hex::encode(bytes))
+}
+
+/// The kernel's host name (Linux), else `HOSTNAME`, else `unknown`.
+fn host_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
+fn executable_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|path| path.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 fn process_env_vars() -> EnvSnapshot {

@@ -29,6 +29,8 @@ pub enum Error {
         unit: &'static str,
         value: String,
     },
+    #[error("the operating system gave no random bytes for an instance id: {0}")]
+    Random(String),
     #[error("the database has not answered yet")]
     DatabaseDown,
     #[error(transparent)]

@@ -9,10 +9,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
+use chrono::Utc;
 use foldhash::HashMap;
 use tokio::sync::{OnceCell, broadcast, oneshot, watch};
 use vexil_core::{Env, EnvSnapshot, FlagSet, Source};
-use vexil_store::Db;
+use vexil_store::{Db, FlagRow, Receipt};
 
 use crate::error::Error;
 use crate::snapshot::{Origin, Snapshot, Value};
@@ -129,11 +130,45 @@ pub(crate) struct Shared {
     pub(crate) health: watch::Sender<Health>,
 }
 
-/// This env's rows as last read, and the newest change applied.
+/// This env's rows as last read, the change behind each, and the newest change applied.
 #[derive(Debug, Default)]
 pub(crate) struct Rows {
     pub(crate) values: HashMap<Box<str>, bool>,
+    /// For each row with an audit id: that id and when this process first held it.
+    pub(crate) receipts: HashMap<Box<str>, Receipt>,
     pub(crate) last_change: i64,
+}
+
+impl Rows {
+    /// Records a row as read now; `None` when (flag, env) has no row.
+    pub(crate) fn set(&mut self, key: &str, row: Option<&FlagRow>) {
+        match row {
+            Some(row) => {
+                self.values.insert(Box::from(key), row.value);
+                match row.audit_id {
+                    Some(audit_id)
+                        if self.receipts.get(key).map(|r| r.audit_id) != Some(audit_id) =>
+                    {
+                        self.receipts.insert(
+                            Box::from(key),
+                            Receipt {
+                                audit_id,
+                                applied_at: Utc::now(),
+                            },
+                        );
+                    }
+                    Some(_) => {}
+                    None => {
+                        self.receipts.remove(key);
+                    }
+                }
+            }
+            None => {
+                self.values.remove(key);
+                self.receipts.remove(key);
+            }
+        }
+    }
 }
 
 impl Flags {

@@ -46,6 +46,8 @@
 //!
 //! - `flags.rs`: `Flags`, `Flag`, `Applied`, `Health`.
 //! - `snapshot.rs`: `Snapshot`, built whole for each change.
+//! - `instance.rs`: this process's report to `vexil_instances` (who, env layer,
+//!   receipts), written by the heartbeat.
 //! - `refresh.rs`: the background task (feed, TTL, database down).
 //! - `config.rs`: `Builder` and `Flags::from_env`.
 //! - `error.rs`: `Error`.
@@ -53,11 +55,13 @@
 mod config;
 mod error;
 mod flags;
+mod instance;
 mod refresh;
 mod snapshot;
 
-pub use config::{Builder, DEFAULT_POLL, DEFAULT_TTL, read_flag_set};
+pub use config::{Builder, DEFAULT_HEARTBEAT, DEFAULT_POLL, DEFAULT_TTL, read_flag_set};
 pub use error::Error;
 pub use flags::{Applied, Flag, Flags, Health};
+pub use instance::MASTER_SWITCH;
 pub use snapshot::{Origin, Value};
 pub use vexil_core::Source;

@@ -9,13 +9,16 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use foldhash::HashMap;
+use std::collections::HashSet;
+
+use chrono::Utc;
 use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep_until};
-use vexil_store::{Change, DatabaseUrl, Db, FeedEvent, StoreError};
+use vexil_store::{Change, DatabaseUrl, Db, FeedEvent, Receipt, StoreError};
 
 use crate::error::Error;
 use crate::flags::{Rows, Shared};
+use crate::instance::{self, Identity};
 use crate::snapshot::Origin;
 
 /// How often the refresher works, and how it learns of changes.
@@ -28,7 +31,16 @@ pub(crate) struct Timing {
     /// Whether to follow the change feed at all. Off, only the TTL refreshes (for a
     /// PostgreSQL behind a pooler that cannot LISTEN).
     pub(crate) feed: bool,
+    /// How often this process reports itself to `vexil_instances` (10 s). A change
+    /// applied is reported sooner: `RECEIPT_DELAY` after it, bursts coalesced.
+    pub(crate) heartbeat: Duration,
 }
+
+/// How soon after applying a change the process reports it.
+const RECEIPT_DELAY: Duration = Duration::from_millis(200);
+
+/// A report older than this is of a process gone for good, and is pruned.
+const FORGET_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(1);
 
 /// Retry delays after failed reads: quick at first, then every few seconds.
 const BACKOFF: [Duration; 5] = [
@@ -46,6 +58,7 @@ pub(crate) async fn run(
     shared: Arc<Shared>,
     url: DatabaseUrl,
     timing: Timing,
+    identity: Identity,
     mut stop: oneshot::Receiver<()>,
 ) {
     let mut failures = 0usize;
@@ -74,12 +87,35 @@ pub(crate) async fn run(
     let mut feed = timing.feed.then(|| db.change_feed(timing.poll));
     let mut failures = 0usize;
     let mut next_full = Instant::now();
+    let env_layer = instance::env_layer(&shared.flags.load(), &shared.env_vars);
+    let mut next_report = Instant::now() + RECEIPT_DELAY;
     loop {
         let event = tokio::select! {
             _ = &mut stop => return,
             () = sleep_until(next_full) => FeedEvent::Resync,
             Some(event) = next_event(&mut feed) => event,
+            () = sleep_until(next_report) => {
+                let receipts: Vec<(String, Receipt)> = shared
+                    .rows
+                    .lock()
+                    .await
+                    .receipts
+                    .iter()
+                    .map(|(key, receipt)| (key.to_string(), *receipt))
+                    .collect();
+                let now = Utc::now();
+                let report =
+                    instance::report(&identity, shared.env.as_str(), &env_layer, receipts.into_iter(), now);
+                if let Err(error) = db.report_instance(&report).await {
+                    tracing::debug!(error = %error_chain(&error), "cannot report this instance");
+                }
+                let _ = db.prune_instances(now - FORGET_AFTER).await;
+                next_report = Instant::now() + timing.heartbeat;
+                continue;
+            }
         };
+        // Report what was applied soon, without waiting for the heartbeat.
+        next_report = next_report.min(Instant::now() + RECEIPT_DELAY);
         let result = match &event {
             FeedEvent::Resync => read_all(&shared, &db).await,
             FeedEvent::Changed(change) => apply(&shared, &db, change).await,
@@ -133,11 +169,12 @@ pub(crate) async fn read_all(shared: &Shared, db: &Db) -> Result<(), Error> {
     // in the rows and replayed later, which is harmless; the other order could miss it.
     let last_change = db.last_change().await?;
     let read = db.flag_rows_in(shared.env.as_str()).await?;
-    let values: HashMap<Box<str>, bool> = read
-        .into_iter()
-        .map(|row| (row.flag_key.into_boxed_str(), row.value))
-        .collect();
-    rows.values = values;
+    let present: HashSet<&str> = read.iter().map(|row| row.flag_key.as_str()).collect();
+    rows.values.retain(|key, _| present.contains(&**key));
+    rows.receipts.retain(|key, _| present.contains(&**key));
+    for row in &read {
+        rows.set(&row.flag_key, Some(row));
+    }
     rows.last_change = last_change;
     publish_read(shared, &rows);
     Ok(())
@@ -146,10 +183,8 @@ pub(crate) async fn read_all(shared: &Shared, db: &Db) -> Result<(), Error> {
 /// Re-reads one row of this env and publishes the result.
 pub(crate) async fn read_pair(shared: &Shared, db: &Db, key: &str) -> Result<(), Error> {
     let mut rows = shared.rows.lock().await;
-    match db.flag_row(key, shared.env.as_str()).await? {
-        Some(row) => rows.values.insert(Box::from(key), row.value),
-        None => rows.values.remove(key),
-    };
+    let row = db.flag_row(key, shared.env.as_str()).await?;
+    rows.set(key, row.as_ref());
     publish_read(shared, &rows);
     Ok(())
 }

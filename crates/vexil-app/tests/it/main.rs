@@ -3,6 +3,7 @@
 
 mod account;
 mod flip;
+mod instances;
 mod token;
 mod totp;
 

@@ -4,13 +4,18 @@ use anyhow::bail;
 use serde::Serialize;
 use vexil_store::AuditFilter;
 
-use crate::cli::{AuditArgs, GlobalArgs};
+use vexil_app::ReceiptState;
+
+use crate::cli::{AuditArgs, AuditCommand, GlobalArgs};
 use crate::{Outcome, config, output};
 
 /// The most rows one listing prints.
 const MAX_LIMIT: u32 = 10_000;
 
 pub(crate) async fn run(global: &GlobalArgs, args: &AuditArgs) -> anyhow::Result<Outcome> {
+    if let Some(AuditCommand::Show { id, json }) = &args.show {
+        return show(global, *id, json.json).await;
+    }
     if args.limit == 0 || args.limit > MAX_LIMIT {
         bail!("--limit {}: expected 1 to {MAX_LIMIT}", args.limit);
     }
@@ -76,4 +81,96 @@ struct RowView<'a> {
     target_type: &'a str,
     target_id: &'a str,
     payload: &'a serde_json::Value,
+}
+
+/// One audit row, and the live processes of its env with whether each applies it.
+async fn show(global: &GlobalArgs, id: i64, json: bool) -> anyhow::Result<Outcome> {
+    let app = config::app(global, config::Needs::Database).await?;
+    let receipts = app.receipts(id).await?;
+    let row = &receipts.row;
+    let states: Vec<InstanceReceipt<'_>> = receipts
+        .instances
+        .iter()
+        .map(|(instance, state)| {
+            let (status, since, change) = match *state {
+                ReceiptState::Applied { at } => ("applied", Some(at.to_rfc3339()), Some(row.id)),
+                ReceiptState::Superseded { by, at } => {
+                    ("superseded", Some(at.to_rfc3339()), Some(by))
+                }
+                ReceiptState::Pending { holds } => ("pending", None, holds),
+            };
+            InstanceReceipt {
+                instance: &instance.id,
+                application: &instance.application,
+                host: &instance.host,
+                pid: instance.pid,
+                status,
+                since,
+                change,
+            }
+        })
+        .collect();
+    if json {
+        output::json(&serde_json::json!({
+            "id": row.id,
+            "created_at": row.created_at.to_rfc3339(),
+            "actor": row.admin_name,
+            "action": row.action,
+            "flag": receipts.flag,
+            "env": receipts.env,
+            "payload": row.payload,
+            "instances": states,
+        }))?;
+        return Ok(Outcome::Success);
+    }
+    let actor = row.admin_name.as_deref().unwrap_or("-");
+    output::line(format_args!(
+        "audit row {}: {} by {actor} at {}\n{}",
+        row.id,
+        row.action,
+        row.created_at.format("%Y-%m-%d %H:%M:%S%.3f UTC"),
+        vexil_core::message::one_line(&row.payload.to_string())
+    ))?;
+    let pending = states.iter().filter(|s| s.status == "pending").count();
+    output::line(format_args!(
+        "{} live process(es) in {}: {} apply it, {pending} pending",
+        states.len(),
+        receipts.env,
+        states.len() - pending
+    ))?;
+    if !states.is_empty() {
+        let mut table = output::table([
+            "status",
+            "since (UTC)",
+            "application",
+            "host",
+            "pid",
+            "instance",
+        ]);
+        for state in &states {
+            table.add_row([
+                state.status.to_owned(),
+                state.since.clone().unwrap_or_else(|| "-".to_owned()),
+                vexil_core::message::one_line(state.application),
+                vexil_core::message::one_line(state.host),
+                state.pid.to_string(),
+                state.instance.to_owned(),
+            ]);
+        }
+        output::line(table)?;
+    }
+    Ok(Outcome::Success)
+}
+
+#[derive(Serialize)]
+struct InstanceReceipt<'a> {
+    instance: &'a str,
+    application: &'a str,
+    host: &'a str,
+    pid: i64,
+    /// `applied`, `superseded` (a later change of the same row is held) or `pending`.
+    status: &'static str,
+    since: Option<String>,
+    /// The change (audit row) the process holds for this flag.
+    change: Option<i64>,
 }

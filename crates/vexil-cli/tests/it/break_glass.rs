@@ -33,18 +33,18 @@ async fn the_break_glass_path(backend: Backend) {
         &site.run(&["flags", "list"]),
         2,
         &format!(
-            "error: the database {url} is not migrated (at migration 0, this vexil needs 2): run `vexil migrate`\n"
+            "error: the database {url} is not migrated (at migration 0, this vexil needs 3): run `vexil migrate`\n"
         ),
     );
     assert_eq!(
         ok(&site.run(&["migrate"])),
         format!(
-            "{url}: applied migration 0001 init\n{url}: applied migration 0002 change feed\n{url}: now at migration 2\n"
+            "{url}: applied migration 0001 init\n{url}: applied migration 0002 change feed\n{url}: applied migration 0003 instances\n{url}: now at migration 3\n"
         )
     );
     assert_eq!(
         ok(&site.run(&["migrate"])),
-        format!("{url}: up to date at migration 2; nothing to apply\n")
+        format!("{url}: up to date at migration 3; nothing to apply\n")
     );
 
     assert_eq!(
@@ -406,6 +406,50 @@ async fn the_break_glass_path(backend: Backend) {
         2,
         "error: --since yesterday: expected an RFC 3339 time (2026-11-24T07:35:42Z) or a date (2026-11-24)\n",
     );
+
+    // Propagation receipts: no process links the library here, so none applies it.
+    let flip_id = rows[0]["id"].as_i64().unwrap().to_string();
+    let shown = site.run(&["audit", "show", &flip_id]);
+    assert!(
+        ok(&shown).starts_with(&format!(
+            "audit row {flip_id}: console.flag.flip by olive at "
+        )),
+        "{shown:?}"
+    );
+    assert!(
+        shown
+            .stdout
+            .ends_with("0 live process(es) in prod: 0 apply it, 0 pending\n"),
+        "{shown:?}"
+    );
+    let shown: Value =
+        serde_json::from_str(ok(&site.run(&["audit", "show", &flip_id, "--json"]))).unwrap();
+    assert_eq!(
+        (shown["flag"].as_str(), shown["env"].as_str()),
+        (Some("dark_mode"), Some("prod"))
+    );
+    assert_eq!(shown["instances"], serde_json::json!([]));
+    let disable_id = users_audit[0]["id"].as_i64().unwrap();
+    fails(
+        &site.run(&["audit", "show", &disable_id.to_string()]),
+        2,
+        &format!(
+            "error: audit row {disable_id} is not a flag change: only a flip has propagation receipts\n"
+        ),
+    );
+    fails(
+        &site.run(&["audit", "show", "999999"]),
+        2,
+        "error: no audit row 999999\n",
+    );
+    assert_eq!(ok(&site.run(&["instances"])), "no live instances\n");
+    assert_eq!(
+        ok(&site.run(&["instances", "--env", "prod", "--json"])),
+        "[]\n"
+    );
+    let unknown = site.run(&["instances", "--env", "qa"]);
+    assert_eq!(unknown.code, Some(2), "{unknown:?}");
+    assert!(unknown.stderr.contains("'qa'"), "{unknown:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

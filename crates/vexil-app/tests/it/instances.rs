@@ -1,0 +1,121 @@
+//! Instance reports and propagation receipts: a process holding a `vexil::Flags`
+//! handle reports itself, and `receipts` tells which live processes apply a flip.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::time::Duration;
+
+use vexil_app::{AppError, ReceiptState};
+use vexil_core::audit::Via;
+use vexil_core::{EnvSnapshot, Role};
+use vexil_store::{Backend, InstanceReport};
+use vexil_testkit::TestDb;
+
+use crate::{TestApp, both, example_flags};
+
+/// Polls `check` until it returns `Some`; the heartbeat has no event to wait on.
+async fn eventually<T, F: Future<Output = Option<T>>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) -> T {
+    tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            if let Some(found) = check().await {
+                return found;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("never: {what}"))
+}
+
+async fn a_live_process_reports_itself_and_which_flip_it_applies(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    let view = vexil::Flags::builder()
+        .env("staging")
+        .flag_set(example_flags())
+        .env_vars(EnvSnapshot::capture([
+            ("FLAG_CONSOLE_FEATURE_FLAGS_DB", "1"),
+            ("FLAG_DARK_MODE", "on"),
+            ("FLAG_SEARCH_INDEX_V3", "maybe"),
+            ("FLAG_NOT_DECLARED", "1"),
+        ]))
+        .database_url(test_db.url_string())
+        .application("checkout")
+        .heartbeat(Duration::from_millis(100))
+        .start()
+        .await
+        .unwrap();
+    let t = TestApp::on(test_db, &[]);
+    let ops = t.account("olive", Role::Ops).await;
+
+    let instance: InstanceReport = eventually("the process reports itself", || async {
+        t.app.live_instances(Some("staging")).await.unwrap().pop()
+    })
+    .await;
+    assert_eq!(instance.application, "checkout");
+    assert_eq!(instance.pid, i64::from(std::process::id()));
+    let expected: BTreeMap<String, String> = [
+        ("console_feature_flags_db", "on"),
+        ("dark_mode", "on"),
+        ("search_index_v3", "invalid"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect();
+    assert_eq!(
+        instance.env_layer, expected,
+        "parsed values of declared flags only"
+    );
+    assert!(t.app.live_instances(Some("prod")).await.unwrap().is_empty());
+
+    let flip = |from: bool| vexil_app::Flip {
+        flag_key: "onboarding_checklist_v2",
+        env: "staging",
+        expected_from: Some(from),
+        to: !from,
+        elevated: false,
+        reason: None,
+        via: Via::Cli,
+    };
+    let first = t.app.flip(&ops, &flip(false)).await.unwrap().audit_id;
+    let applied = eventually("the process applies the flip", || async {
+        let receipts = t.app.receipts(first).await.unwrap();
+        match receipts.instances.as_slice() {
+            [(_, ReceiptState::Applied { at })] => Some(*at),
+            _ => None,
+        }
+    })
+    .await;
+    assert!(view.is_on("onboarding_checklist_v2"));
+    let second = t.app.flip(&ops, &flip(true)).await.unwrap().audit_id;
+    eventually("the first flip is superseded there", || async {
+        let receipts = t.app.receipts(first).await.unwrap();
+        match receipts.instances.as_slice() {
+            [(_, ReceiptState::Superseded { by, at })] if *by == second && *at >= applied => {
+                Some(())
+            }
+            _ => None,
+        }
+    })
+    .await;
+
+    // Only flips have receipts.
+    assert!(matches!(
+        t.app.receipts(second + 1000).await,
+        Err(AppError::UnknownAuditRow { .. })
+    ));
+    // Rows 1, 2, 3 of a fresh log: the account, the first flip, the second.
+    let account_row = second - 2;
+    assert!(matches!(
+        t.app.receipts(account_row).await,
+        Err(AppError::NotAFlagChange { .. })
+    ));
+    assert!(matches!(
+        t.app.live_instances(Some("qa")).await,
+        Err(AppError::UnknownEnv(_))
+    ));
+    drop(view);
+}
+both!(a_live_process_reports_itself_and_which_flip_it_applies);

@@ -1,0 +1,77 @@
+//! `vexil instances`: the live processes that use the vexil library, as they report
+//! themselves (a heartbeat every 10 s; gone after three missed).
+
+use serde::Serialize;
+
+use crate::cli::{GlobalArgs, InstancesArgs};
+use crate::{Outcome, config, output};
+
+pub(crate) async fn run(global: &GlobalArgs, args: &InstancesArgs) -> anyhow::Result<Outcome> {
+    let app = config::app(global, config::Needs::Database).await?;
+    let instances = app.live_instances(args.env.as_deref()).await?;
+    if args.json.json {
+        let views: Vec<InstanceView<'_>> = instances
+            .iter()
+            .map(|i| InstanceView {
+                id: &i.id,
+                env: &i.env,
+                host: &i.host,
+                pid: i.pid,
+                application: &i.application,
+                version: &i.version,
+                started_at: i.started_at.to_rfc3339(),
+                last_seen: i.last_seen.to_rfc3339(),
+                env_layer: &i.env_layer,
+            })
+            .collect();
+        output::json(&views)?;
+        return Ok(Outcome::Success);
+    }
+    if instances.is_empty() {
+        output::line("no live instances")?;
+        return Ok(Outcome::Success);
+    }
+    let mut table = output::table([
+        "env",
+        "application",
+        "host",
+        "pid",
+        "version",
+        "started (UTC)",
+        "last seen (UTC)",
+        "FLAG_* set",
+    ]);
+    for i in &instances {
+        let vars: Vec<String> = i
+            .env_layer
+            .iter()
+            .filter(|(_, state)| state.as_str() != "unset")
+            .map(|(key, state)| format!("{key}={state}"))
+            .collect();
+        table.add_row([
+            i.env.clone(),
+            vexil_core::message::one_line(&i.application),
+            vexil_core::message::one_line(&i.host),
+            i.pid.to_string(),
+            vexil_core::message::one_line(&i.version),
+            i.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            i.last_seen.format("%Y-%m-%d %H:%M:%S").to_string(),
+            vars.join(" "),
+        ]);
+    }
+    output::line(table)?;
+    Ok(Outcome::Success)
+}
+
+#[derive(Serialize)]
+struct InstanceView<'a> {
+    id: &'a str,
+    env: &'a str,
+    host: &'a str,
+    pid: i64,
+    application: &'a str,
+    version: &'a str,
+    started_at: String,
+    last_seen: String,
+    env_layer: &'a std::collections::BTreeMap<String, String>,
+}
