@@ -4,7 +4,7 @@
 use serde_json::json;
 use vexil_core::audit::{FLAG_FLIP, FlipPayload, TARGET_FEATURE_FLAG, Via};
 use vexil_core::{Action, MasterSwitch, authorize, resolve};
-use vexil_store::NewAudit;
+use vexil_store::{Expected, NewAudit};
 
 use crate::app::{Actor, App};
 use crate::error::AppError;
@@ -104,14 +104,13 @@ impl App {
                 target_id: decl.key().to_string(),
                 payload: json!(payload),
             };
-            let read = row.as_ref().and_then(|r| r.audit_id);
             let written = tx
                 .write_flag(
                     decl.key().as_str(),
                     env.as_str(),
                     flip.to,
                     &actor.name,
-                    read,
+                    Expected::of(row.as_ref()),
                     &audit,
                 )
                 .await?;
@@ -138,12 +137,18 @@ impl App {
                     // A new statement sees the newest committed row (PostgreSQL's read
                     // committed; SQLite's write lock means this never happens there).
                     let now = tx.flag_row(decl.key().as_str(), env.as_str()).await?;
+                    let current = resolve(
+                        decl,
+                        now.as_ref().map(|r| r.value),
+                        self.env_layer(&env),
+                        MasterSwitch::On,
+                    );
                     return Err(AppError::Conflict {
                         flag: decl.key().to_string(),
                         env: env.to_string(),
                         expected: before.value,
-                        current: now.as_ref().map_or(before.value, |r| r.value),
-                        current_source: vexil_core::Source::Db,
+                        current: current.value,
+                        current_source: current.source,
                         updated_by: now.as_ref().and_then(|r| r.updated_by.clone()),
                         updated_at: now.as_ref().map(|r| r.updated_at),
                     });

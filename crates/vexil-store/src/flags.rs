@@ -79,51 +79,60 @@ impl WriteTx {
     }
 
     /// Sets (flag, env) to `value`, with `audit` appended in the same transaction,
-    /// provided the row is still the one read: `read` is the row's `audit_id` as read
-    /// in this transaction (`None`: there was no row, or it had none). `Ok(None)` means
-    /// someone else changed the row in between (another flip, or direct SQL) and
-    /// nothing was written; the transaction should be dropped.
+    /// provided the row is still what this transaction read (`expected`). `Ok(None)`
+    /// means someone else changed, created or deleted the row in between (another
+    /// flip, or direct SQL) and nothing was written; the transaction should be dropped
+    /// and the flip judged again from a fresh read.
     ///
     /// The audit row is written first and the flag row points at it (`audit_id`), which
     /// is how the database's triggers tell vexil's write from direct SQL and write no
-    /// second row for it. The upsert's `WHERE` is evaluated against the newest version
-    /// of the row once any concurrent writer has committed (PostgreSQL's `ON CONFLICT`
-    /// waits for it), so a stale read never overwrites a newer change.
+    /// second row for it. A row that was read is only UPDATEd, and only while it holds
+    /// the `audit_id` read (PostgreSQL re-checks that against the newest version once a
+    /// concurrent writer commits); a row that was absent is only INSERTed, never over
+    /// one that appeared meanwhile.
     pub async fn write_flag(
         &mut self,
         flag_key: &str,
         env: &str,
         value: bool,
         updated_by: &str,
-        read: Option<i64>,
+        expected: Expected,
         audit: &NewAudit,
     ) -> Result<Option<i64>, StoreError> {
-        // The upsert both dialects share; `$read` is the placeholder of `read`.
-        macro_rules! upsert {
-            ($read:literal) => {
-                concat!(
-                    " ON CONFLICT (flag_key, env) DO UPDATE SET value = excluded.value, \
-                     updated_at = excluded.updated_at, updated_by = excluded.updated_by, \
-                     audit_id = excluded.audit_id \
-                     WHERE console_feature_flags.audit_id IS NOT DISTINCT FROM ",
-                    $read,
-                    " RETURNING audit_id"
-                )
-            };
-        }
+        let read = match expected {
+            Expected::NoRow => None,
+            Expected::Row { audit_id } => audit_id,
+        };
         if let Tx::Postgres(tx) = &mut self.tx {
-            // One statement, one round trip: the audit row's INSERT feeds the upsert,
+            // One statement, one round trip: the audit row's INSERT feeds the write,
             // and the triggers, which run later in the same statement, see it.
-            const SQL: &str = concat!(
-                "WITH audit AS (INSERT INTO console_audit_log \
-                 (created_at, admin_id, action, target_type, target_id, payload) \
-                 VALUES ($4, $7, $8, $9, $10, $11) RETURNING id) \
-                 INSERT INTO console_feature_flags \
-                 (flag_key, env, value, updated_at, updated_by, audit_id) \
-                 SELECT $1, $2, $3, $4, $5, audit.id FROM audit",
-                upsert!("$6")
-            );
-            let written: Option<i64> = sqlx::query_scalar(SQL)
+            macro_rules! with_audit {
+                ($write:literal $(,)?) => {
+                    concat!(
+                        "WITH audit AS (INSERT INTO console_audit_log \
+                         (created_at, admin_id, action, target_type, target_id, payload) \
+                         VALUES ($4, $7, $8, $9, $10, $11) RETURNING id) ",
+                        $write
+                    )
+                };
+            }
+            // `$6` is `read` in both, so that both bind the same parameters.
+            let sql = match expected {
+                Expected::NoRow => with_audit!(
+                    "INSERT INTO console_feature_flags \
+                     (flag_key, env, value, updated_at, updated_by, audit_id) \
+                     SELECT $1, $2, $3, $4, $5, audit.id FROM audit \
+                     WHERE $6::BIGINT IS NULL \
+                     ON CONFLICT (flag_key, env) DO NOTHING RETURNING audit_id",
+                ),
+                Expected::Row { .. } => with_audit!(
+                    "UPDATE console_feature_flags f SET value = $3, updated_at = $4, \
+                     updated_by = $5, audit_id = audit.id FROM audit \
+                     WHERE f.flag_key = $1 AND f.env = $2 AND f.audit_id IS NOT DISTINCT FROM $6 \
+                     RETURNING f.audit_id",
+                ),
+            };
+            let written: Option<i64> = sqlx::query_scalar(sql)
                 .bind(flag_key)
                 .bind(env)
                 .bind(i32::from(value))
@@ -142,14 +151,22 @@ impl WriteTx {
         // SQLite has no data-modifying CTEs: two statements, each a hop to the
         // connection's thread rather than a network round trip.
         let audit_id = self.append_audit(audit).await?;
-        const SQL: &str = concat!(
-            "INSERT INTO console_feature_flags \
-             (flag_key, env, value, updated_at, updated_by, audit_id) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            upsert!("$7")
-        );
+        let sql = match expected {
+            Expected::NoRow => {
+                "INSERT INTO console_feature_flags \
+                 (flag_key, env, value, updated_at, updated_by, audit_id) \
+                 SELECT $1, $2, $3, $4, $5, $6 WHERE $7 IS NULL \
+                 ON CONFLICT (flag_key, env) DO NOTHING RETURNING audit_id"
+            }
+            Expected::Row { .. } => {
+                "UPDATE console_feature_flags SET value = $3, updated_at = $4, \
+                 updated_by = $5, audit_id = $6 \
+                 WHERE flag_key = $1 AND env = $2 AND audit_id IS NOT DISTINCT FROM $7 \
+                 RETURNING audit_id"
+            }
+        };
         let written: Option<i64> = on_tx!(self, |tx, DB| {
-            sqlx::query_scalar(SQL)
+            sqlx::query_scalar(sql)
                 .bind(flag_key)
                 .bind(env)
                 .bind(i32::from(value))
@@ -161,6 +178,27 @@ impl WriteTx {
                 .await?
         });
         Ok(written)
+    }
+}
+
+/// What a write expects the row to be: what its transaction read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Expected {
+    /// There was no row for (flag, env).
+    NoRow,
+    /// There was a row, pointing at this audit row (`None` for a row from before
+    /// `audit_id` existed, or written by hand with none).
+    Row { audit_id: Option<i64> },
+}
+
+impl Expected {
+    pub fn of(row: Option<&FlagRow>) -> Expected {
+        match row {
+            None => Expected::NoRow,
+            Some(row) => Expected::Row {
+                audit_id: row.audit_id,
+            },
+        }
     }
 }
 

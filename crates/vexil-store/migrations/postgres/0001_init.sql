@@ -79,8 +79,9 @@ CREATE TABLE console_feature_flags (
 --
 -- A write is vexil's own (and already audited) only when the row's new audit_id is
 -- newer than its old one and names a console.flag.flip row for this very flag, env
--- and value. Anything else (a copied or stale audit_id, a cleared one, a value
--- changed while audit_id stays) is someone else's and is audited here.
+-- and value, written in the same transaction. Anything else (a copied or stale
+-- audit_id, a cleared one, a value changed while audit_id stays) is someone else's
+-- and is audited here.
 --
 -- PL/pgSQL rather than an SQL function: called from a trigger, an SQL function is
 -- planned again on every call (a quarter of a flip's time), a PL/pgSQL one once per
@@ -94,7 +95,10 @@ BEGIN
         WHERE a.id = $1 AND a.action = 'console.flag.flip'
           AND a.target_type = 'feature_flag' AND a.target_id = $2
           AND a.payload ->> 'env' = $3
-          AND (a.payload ->> 'to')::boolean IS NOT DISTINCT FROM ($4 = 1));
+          AND (a.payload ->> 'to')::boolean IS NOT DISTINCT FROM ($4 = 1)
+          -- Written by this very transaction: a row restored with an old audit_id
+          -- is not vexil's write.
+          AND a.xmin = pg_current_xact_id()::xid);
 END;
 $$;
 
@@ -103,6 +107,11 @@ CREATE FUNCTION console_feature_flags_audit_update() RETURNS trigger LANGUAGE pl
 DECLARE
     audit_row BIGINT;
 BEGIN
+    -- A row's key never changes: the old pair would vanish unaudited.
+    IF NEW.flag_key IS DISTINCT FROM OLD.flag_key OR NEW.env IS DISTINCT FROM OLD.env THEN
+        RAISE EXCEPTION 'console_feature_flags: flag_key and env cannot be changed; DELETE the row and INSERT a new one (each is audited)'
+            USING ERRCODE = 'insufficient_privilege';
+    END IF;
     IF NEW.audit_id IS NOT NULL
         AND (OLD.audit_id IS NULL OR NEW.audit_id > OLD.audit_id)
         AND console_feature_flags_names_its_flip(NEW.audit_id, NEW.flag_key, NEW.env, NEW.value) THEN

@@ -88,8 +88,16 @@ CREATE TABLE console_feature_flags (
 --
 -- A write is vexil's own (and already audited) only when the row's new audit_id is
 -- newer than its old one and names a console.flag.flip row for this very flag, env
--- and value. Anything else (a copied or stale audit_id, a cleared one, a value
--- changed while audit_id stays) is someone else's and is audited here.
+-- and value, written in the same transaction. Anything else (a copied or stale
+-- audit_id, a cleared one, a value changed while audit_id stays) is someone else's
+-- and is audited here.
+
+-- A row's key never changes: the old pair would vanish unaudited.
+CREATE TRIGGER console_feature_flags_key_fixed BEFORE UPDATE OF flag_key, env ON console_feature_flags
+WHEN NEW.flag_key IS NOT OLD.flag_key OR NEW.env IS NOT OLD.env
+BEGIN
+    SELECT RAISE(ABORT, 'console_feature_flags: flag_key and env cannot be changed; DELETE the row and INSERT a new one (each is audited)');
+END;
 
 CREATE TRIGGER console_feature_flags_sql_insert AFTER INSERT ON console_feature_flags
 WHEN NOT EXISTS (
@@ -98,6 +106,9 @@ WHEN NOT EXISTS (
       AND a.target_type = 'feature_flag' AND a.target_id = NEW.flag_key
       AND json_extract(a.payload, '$.env') = NEW.env
       AND json_extract(a.payload, '$.to') = NEW.value
+      -- Written just now, in this transaction (writers are serialised): a row
+      -- restored with an old audit_id is not vexil's write.
+      AND a.id = (SELECT MAX(id) FROM console_audit_log)
 )
 BEGIN
     INSERT INTO console_audit_log (admin_id, action, target_type, target_id, payload)
@@ -122,6 +133,7 @@ WHEN NOT (
           AND a.target_type = 'feature_flag' AND a.target_id = NEW.flag_key
           AND json_extract(a.payload, '$.env') = NEW.env
           AND json_extract(a.payload, '$.to') = NEW.value
+          AND a.id = (SELECT MAX(id) FROM console_audit_log)
     )
 )
 BEGIN

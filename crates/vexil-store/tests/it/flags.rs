@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 use vexil_core::Clock;
-use vexil_store::{AuditFilter, Backend, Db};
+use vexil_store::{AuditFilter, Backend, Db, Expected};
 use vexil_testkit::{TestClock, TestDb};
 
 use crate::sql::{client, execute};
@@ -25,13 +25,9 @@ pub(crate) async fn write(
         at,
         json!({"flag": flag_key, "env": env, "from": !value, "to": value, "via": "cli"}),
     );
-    let read = tx
-        .flag_row(flag_key, env)
-        .await
-        .unwrap()
-        .and_then(|row| row.audit_id);
+    let expected = Expected::of(tx.flag_row(flag_key, env).await.unwrap().as_ref());
     let id = tx
-        .write_flag(flag_key, env, value, by, read, &audit)
+        .write_flag(flag_key, env, value, by, expected, &audit)
         .await
         .unwrap()
         .expect("the row was not changed meanwhile");
@@ -115,7 +111,7 @@ async fn a_rolled_back_write_leaves_neither_row(backend: Backend) {
         TestClock::fixed().now(),
         json!({"flag": "a", "env": "prod", "from": false, "to": true}),
     );
-    tx.write_flag("a", "prod", true, "alice", None, &audit)
+    tx.write_flag("a", "prod", true, "alice", Expected::NoRow, &audit)
         .await
         .unwrap();
     drop(tx);
@@ -274,6 +270,51 @@ async fn disguised_direct_sql_is_audited_once(backend: Backend) {
     .await
     .unwrap();
 
+    // A row restored from a backup: deleted, then inserted again with the audit_id it
+    // had, which names a real flip of this flag, env and value, but an old one.
+    write(
+        &test_db.db,
+        "b",
+        "prod",
+        true,
+        "alice",
+        TestClock::fixed().now(),
+    )
+    .await;
+    execute(
+        &test_db,
+        "DELETE FROM console_feature_flags WHERE flag_key = 'b'",
+    )
+    .await
+    .unwrap();
+    let restored = execute(
+        &test_db,
+        "INSERT INTO console_feature_flags (flag_key, env, value, audit_id) \
+         SELECT 'b', 'prod', 1, MAX(id) FROM console_audit_log WHERE target_id = 'b' AND payload LIKE '%cli%'",
+    )
+    .await;
+    // PostgreSQL's JSONB has no LIKE: the same through a cast.
+    if restored.is_err() {
+        execute(
+            &test_db,
+            "INSERT INTO console_feature_flags (flag_key, env, value, audit_id) \
+             SELECT 'b', 'prod', 1, MAX(id) FROM console_audit_log WHERE target_id = 'b' AND payload::text LIKE '%cli%'",
+        )
+        .await
+        .unwrap();
+    }
+    // Renaming a row's flag or env would make the old pair vanish unaudited: refused.
+    let renamed = execute(
+        &test_db,
+        "UPDATE console_feature_flags SET env = 'qa' WHERE flag_key = 'b'",
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        renamed.contains("flag_key and env cannot be changed"),
+        "{renamed}"
+    );
+
     let payloads = all_audit(&test_db.db).await;
     assert_eq!(
         payloads[before..],
@@ -281,6 +322,9 @@ async fn disguised_direct_sql_is_audited_once(backend: Backend) {
             json!({"flag": "a", "env": "prod", "from": null, "to": true, "via": "sql"}),
             json!({"flag": "a", "env": "staging", "from": true, "to": false, "via": "sql"}),
             json!({"flag": "a", "env": "prod", "from": true, "to": false, "via": "sql"}),
+            json!({"flag": "b", "env": "prod", "from": false, "to": true, "via": "cli"}),
+            json!({"flag": "b", "env": "prod", "from": true, "to": null, "deleted": true, "via": "sql"}),
+            json!({"flag": "b", "env": "prod", "from": null, "to": true, "via": "sql"}),
         ]
     );
     let rows = test_db.db.flag_rows().await.unwrap();
@@ -341,7 +385,7 @@ async fn a_write_over_a_changed_row_writes_nothing(backend: Backend) {
         TestClock::fixed().now(),
     )
     .await;
-    let read = test_db.db.flag_rows().await.unwrap()[0].audit_id;
+    let read = Expected::of(test_db.db.flag_rows().await.unwrap().first());
     execute(
         &test_db,
         "UPDATE console_feature_flags SET value = 0 WHERE flag_key = 'a'",
@@ -365,6 +409,40 @@ async fn a_write_over_a_changed_row_writes_nothing(backend: Backend) {
     drop(tx);
     assert_eq!(all_audit(&test_db.db).await.len(), before);
     assert_eq!(test_db.db.flag_rows().await.unwrap()[0].updated_by, None);
+
+    // The row deleted after it was read: not created again by the write.
+    let read = Expected::of(test_db.db.flag_rows().await.unwrap().first());
+    execute(
+        &test_db,
+        "DELETE FROM console_feature_flags WHERE flag_key = 'a'",
+    )
+    .await
+    .unwrap();
+    let mut tx = test_db.db.begin_write().await.unwrap();
+    assert_eq!(
+        tx.write_flag("a", "prod", true, "bob", read, &audit)
+            .await
+            .unwrap(),
+        None
+    );
+    drop(tx);
+    assert_eq!(test_db.db.flag_rows().await.unwrap(), []);
+    // No row when read, one created before the write: not overwritten.
+    execute(
+        &test_db,
+        "INSERT INTO console_feature_flags (flag_key, env, value) VALUES ('a', 'prod', 1)",
+    )
+    .await
+    .unwrap();
+    let mut tx = test_db.db.begin_write().await.unwrap();
+    assert_eq!(
+        tx.write_flag("a", "prod", false, "bob", Expected::NoRow, &audit)
+            .await
+            .unwrap(),
+        None
+    );
+    drop(tx);
+    assert!(test_db.db.flag_rows().await.unwrap()[0].value);
 }
 both!(a_write_over_a_changed_row_writes_nothing);
 
