@@ -18,7 +18,9 @@ use sqlx::{Connection, SqliteConnection};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::db::{Db, Pool, on_pool};
+use chrono::{DateTime, Utc};
+
+use crate::db::{Db, Dialect, Pool, on_pool};
 use crate::error::StoreError;
 
 /// The PostgreSQL channel the triggers notify.
@@ -97,6 +99,21 @@ impl Db {
             .collect())
     }
 
+    /// Forgets the changes made before `before` (all but the newest, which keeps the
+    /// sequence's high mark). A process that has been away longer reads everything
+    /// when it comes back, as every process does at start and each TTL.
+    pub async fn prune_changes(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        const SQL: &str = "DELETE FROM console_flag_changes WHERE changed_at < $1 \
+                           AND seq < (SELECT MAX(seq) FROM console_flag_changes)";
+        Ok(on_pool!(self, |pool, DB| {
+            sqlx::query(SQL)
+                .bind(<DB as Dialect>::timestamp(before))
+                .execute(pool)
+                .await?
+                .rows_affected()
+        }))
+    }
+
     /// The newest change's `seq`, 0 when nothing ever changed.
     pub async fn last_change(&self) -> Result<i64, StoreError> {
         const SQL: &str = "SELECT COALESCE(MAX(seq), 0) FROM console_flag_changes";
@@ -139,9 +156,14 @@ async fn listen_postgres(pool: sqlx::PgPool, send: mpsc::Sender<FeedEvent>) {
                 // The connection dropped and sqlx connected again (and listens again):
                 // what was notified in between is lost.
                 Ok(None) => FeedEvent::Resync,
-                // Terminated by the server, or it cannot reconnect: start over.
+                // Terminated by the server, or it cannot reconnect: start over. The
+                // reader reads everything now, which also tells it whether the
+                // database itself is down.
                 Err(error) => {
                     tracing::debug!(%error, "change feed: connection lost");
+                    if send.send(FeedEvent::Resync).await.is_err() {
+                        return;
+                    }
                     break;
                 }
             };

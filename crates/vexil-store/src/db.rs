@@ -146,6 +146,17 @@ pub(crate) fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, StoreError> {
 impl Db {
     /// Opens the database `url` names: a SQLite file is created on first use.
     pub async fn connect(url: &DatabaseUrl) -> Result<Db, StoreError> {
+        Db::open(url, true).await
+    }
+
+    /// Opens a database that must exist already: what a process that only reads
+    /// (the library) does, so that a wrong `DATABASE_URL` is an unreachable database
+    /// rather than an empty SQLite file created in its working directory.
+    pub async fn connect_existing(url: &DatabaseUrl) -> Result<Db, StoreError> {
+        Db::open(url, false).await
+    }
+
+    async fn open(url: &DatabaseUrl, create: bool) -> Result<Db, StoreError> {
         let connect_error = |source| StoreError::Connect {
             url: url.clone(),
             source,
@@ -154,7 +165,7 @@ impl Db {
             Backend::Sqlite => {
                 let options = SqliteConnectOptions::from_str(url.expose())
                     .map_err(connect_error)?
-                    .create_if_missing(true)
+                    .create_if_missing(create)
                     // WAL: readers never block the writer, and a flip is durable at commit.
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Full)

@@ -34,26 +34,50 @@ impl Db {
         rows.into_iter().map(flag_row).collect()
     }
 
-    /// Every row of one env: what a process of that env resolves against.
-    pub async fn flag_rows_in(&self, env: &str) -> Result<Vec<FlagRow>, StoreError> {
-        const SQL: &str = "SELECT flag_key, env, value, CAST(updated_at AS TEXT), updated_by, audit_id \
-                           FROM console_feature_flags WHERE env = $1";
-        let rows: Vec<RawRow> = on_pool!(self, |pool, DB| {
+    /// Every row of one env, value and audit id only.
+    pub async fn flag_values_in(&self, env: &str) -> Result<Vec<FlagValue>, StoreError> {
+        const SQL: &str =
+            "SELECT flag_key, value, audit_id FROM console_feature_flags WHERE env = $1";
+        let rows: Vec<(String, i32, Option<i64>)> = on_pool!(self, |pool, DB| {
             sqlx::query_as(SQL).bind(env).fetch_all(pool).await?
         });
-        rows.into_iter().map(flag_row).collect()
+        Ok(rows.into_iter().map(flag_value).collect())
     }
 
-    /// The row for (flag, env), outside any write: what a change notification re-reads.
-    pub async fn flag_row(&self, flag_key: &str, env: &str) -> Result<Option<FlagRow>, StoreError> {
-        let row: Option<RawRow> = on_pool!(self, |pool, DB| {
-            sqlx::query_as(ONE_ROW)
+    /// One row's value and audit id.
+    pub async fn flag_value(
+        &self,
+        flag_key: &str,
+        env: &str,
+    ) -> Result<Option<FlagValue>, StoreError> {
+        const SQL: &str = "SELECT flag_key, value, audit_id FROM console_feature_flags \
+                           WHERE flag_key = $1 AND env = $2";
+        let row: Option<(String, i32, Option<i64>)> = on_pool!(self, |pool, DB| {
+            sqlx::query_as(SQL)
                 .bind(flag_key)
                 .bind(env)
                 .fetch_optional(pool)
                 .await?
         });
-        row.map(flag_row).transpose()
+        Ok(row.map(flag_value))
+    }
+}
+
+/// A row as a process holding a snapshot needs it: value and audit id, nothing that a
+/// hand-edited row could make unreadable (a free-text `updated_at` on SQLite).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagValue {
+    pub flag_key: String,
+    pub value: bool,
+    pub audit_id: Option<i64>,
+}
+
+fn flag_value((flag_key, value, audit_id): (String, i32, Option<i64>)) -> FlagValue {
+    // The schema's CHECK keeps `value` to 0 and 1 on both databases.
+    FlagValue {
+        flag_key,
+        value: value == 1,
+        audit_id,
     }
 }
 

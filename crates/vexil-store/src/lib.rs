@@ -36,7 +36,7 @@ pub use audit::{AuditFilter, AuditRow, NewAudit};
 pub use changes::{Change, ChangeFeed, FeedEvent};
 pub use db::{Db, WriteTx};
 pub use error::StoreError;
-pub use flags::{Expected, FlagRow};
+pub use flags::{Expected, FlagRow, FlagValue};
 pub use instances::{InstanceReport, Receipt};
 pub use migrate::MigrationReport;
 pub use tokens::TokenRow;

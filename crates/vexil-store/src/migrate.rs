@@ -72,6 +72,23 @@ impl Db {
         Ok(())
     }
 
+    /// For a reader (the library): fails unless every migration this vexil knows is
+    /// applied, but accepts migrations it does not know. A schema only grows, so a
+    /// process linking an older library keeps reading a database that a newer vexil
+    /// migrated during a rolling upgrade.
+    pub async fn check_readable(&self) -> Result<(), StoreError> {
+        let applied = self.applied_versions().await?;
+        let migrator = self.migrator();
+        if migrator.iter().any(|m| !applied.contains(&m.version)) {
+            return Err(StoreError::NotMigrated {
+                url: self.url().clone(),
+                at: applied.last().copied().unwrap_or(0),
+                need: latest(migrator),
+            });
+        }
+        Ok(())
+    }
+
     fn migrator(&self) -> &'static Migrator {
         match self.pool {
             Pool::Sqlite(_) => &SQLITE,

@@ -25,7 +25,7 @@ pub const DEFAULT_POLL: Duration = Duration::from_millis(100);
 pub const DEFAULT_HEARTBEAT: Duration = Duration::from_secs(10);
 
 /// Where the flags come from and how they are kept current.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Builder {
     env: Option<String>,
     flags_file: PathBuf,
@@ -52,6 +52,21 @@ impl Default for Builder {
                 heartbeat: DEFAULT_HEARTBEAT,
             },
         }
+    }
+}
+
+impl std::fmt::Debug for Builder {
+    /// Never the database password: the URL as `DatabaseUrl` shows it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let url = DatabaseUrl::parse(&self.database_url)
+            .map_or_else(|_| "(not a database URL)".to_owned(), |url| url.to_string());
+        f.debug_struct("Builder")
+            .field("env", &self.env)
+            .field("flags_file", &self.flags_file)
+            .field("database_url", &url)
+            .field("application", &self.application)
+            .field("timing", &self.timing)
+            .finish_non_exhaustive()
     }
 }
 
@@ -125,6 +140,14 @@ impl Builder {
     /// its logs and `health()`, and switches to DB values as soon as it can read them.
     pub async fn start(self) -> Result<Flags, Error> {
         let env = Envs::runbook().parse(self.env.as_deref().ok_or(Error::NoEnv)?)?;
+        check_range("the TTL", self.timing.ttl, MIN_TTL, MAX_TTL)?;
+        check_range("the poll interval", self.timing.poll, MIN_POLL, MAX_POLL)?;
+        check_range(
+            "the heartbeat",
+            self.timing.heartbeat,
+            MIN_HEARTBEAT,
+            MAX_HEARTBEAT,
+        )?;
         let url = DatabaseUrl::parse(&self.database_url)?;
         let flags = match self.flag_set {
             Some(flags) => flags,
@@ -182,6 +205,33 @@ impl Flags {
             )?));
         }
         builder.start().await
+    }
+}
+
+/// The bounds of the timing settings: tight enough to exclude a busy loop and a
+/// process that never refreshes, loose enough for tests (which run in milliseconds).
+const MIN_TTL: Duration = Duration::from_millis(100);
+const MAX_TTL: Duration = Duration::from_secs(3600);
+const MIN_POLL: Duration = Duration::from_millis(10);
+const MAX_POLL: Duration = Duration::from_secs(60);
+const MIN_HEARTBEAT: Duration = Duration::from_millis(50);
+const MAX_HEARTBEAT: Duration = Duration::from_secs(600);
+
+fn check_range(
+    what: &'static str,
+    value: Duration,
+    min: Duration,
+    max: Duration,
+) -> Result<(), Error> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(Error::OutOfRange {
+            what,
+            value,
+            min,
+            max,
+        })
     }
 }
 

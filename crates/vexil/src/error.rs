@@ -6,6 +6,7 @@ use vexil_core::{DeclErrors, EnvError};
 use vexil_store::{StoreError, UrlError};
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     #[error(
         "VEXIL_ENV is not set: a process must say which env it belongs to (e.g. VEXIL_ENV=prod)"
@@ -31,6 +32,13 @@ pub enum Error {
     },
     #[error("the operating system gave no random bytes for an instance id: {0}")]
     Random(String),
+    #[error("{what} must be between {min:?} and {max:?}, not {value:?}")]
+    OutOfRange {
+        what: &'static str,
+        value: std::time::Duration,
+        min: std::time::Duration,
+        max: std::time::Duration,
+    },
     #[error("the database has not answered yet")]
     DatabaseDown,
     #[error(transparent)]

@@ -13,7 +13,7 @@ use chrono::Utc;
 use foldhash::HashMap;
 use tokio::sync::{OnceCell, broadcast, oneshot, watch};
 use vexil_core::{Env, EnvSnapshot, FlagSet, Source};
-use vexil_store::{Db, FlagRow, Receipt};
+use vexil_store::{Db, FlagValue, Receipt};
 
 use crate::error::Error;
 use crate::snapshot::{Origin, Snapshot, Value};
@@ -64,10 +64,18 @@ impl std::fmt::Debug for Flags {
 }
 
 /// A handle to one flag, resolved by name once: `is_on` is one atomic load. It follows
-/// every change the snapshot follows.
-#[derive(Debug, Clone)]
+/// every change the snapshot follows, and keeps the background task running as a
+/// `Flags` clone does.
+#[derive(Clone)]
 pub struct Flag {
     cell: Arc<AtomicBool>,
+    _stop: Arc<oneshot::Sender<()>>,
+}
+
+impl std::fmt::Debug for Flag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Flag").field("on", &self.is_on()).finish()
+    }
 }
 
 impl Flag {
@@ -79,6 +87,7 @@ impl Flag {
 
 /// A change this process applied: the value `is_on` returns from now on.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Applied {
     pub flag_key: String,
     pub on: bool,
@@ -87,6 +96,7 @@ pub struct Applied {
 
 /// Whether the database answers, and how old the values are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct Health {
     /// The database answered the last read.
     pub database_up: bool,
@@ -94,8 +104,9 @@ pub struct Health {
 }
 
 impl Health {
-    /// How long ago the database last confirmed the values; `None` when it never has
-    /// (the values come from the variables and the YAML defaults).
+    /// How long ago the last full read of the database succeeded (single rows read for
+    /// notifications in between do not count); `None` when none has (the values come
+    /// from the variables and the YAML defaults).
     pub fn snapshot_age(&self) -> Option<Duration> {
         match self.origin {
             Origin::Database { read_at } => Some(
@@ -137,11 +148,14 @@ pub(crate) struct Rows {
     /// For each row with an audit id: that id and when this process first held it.
     pub(crate) receipts: HashMap<Box<str>, Receipt>,
     pub(crate) last_change: i64,
+    /// When the last full read succeeded; until one has, single rows are not enough to
+    /// call the values the database's.
+    pub(crate) full_read_at: Option<SystemTime>,
 }
 
 impl Rows {
     /// Records a row as read now; `None` when (flag, env) has no row.
-    pub(crate) fn set(&mut self, key: &str, row: Option<&FlagRow>) {
+    pub(crate) fn set(&mut self, key: &str, row: Option<&FlagValue>) {
         match row {
             Some(row) => {
                 self.values.insert(Box::from(key), row.value);
@@ -246,12 +260,14 @@ impl Flags {
 
     /// A handle to one flag for hot loops: `flag.is_on()` is one atomic load.
     pub fn flag(&self, key: &str) -> Flag {
-        let snapshot = self.shared.snapshot.load();
         let mut cells = self
             .shared
             .cells
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        // Loaded under the lock that `publish` updates the cells under: a swap either
+        // happened before (and this reads it) or updates this cell after.
+        let snapshot = self.shared.snapshot.load();
         let cell = cells.entry(Box::from(key)).or_insert_with(|| {
             let on = match snapshot.values.get(key) {
                 Some(value) => value.on,
@@ -259,7 +275,10 @@ impl Flags {
             };
             Arc::new(AtomicBool::new(on))
         });
-        Flag { cell: cell.clone() }
+        Flag {
+            cell: cell.clone(),
+            _stop: self._stop.clone(),
+        }
     }
 
     /// The env this process belongs to.

@@ -110,6 +110,7 @@ pub(crate) async fn run(
                     tracing::debug!(error = %error_chain(&error), "cannot report this instance");
                 }
                 let _ = db.prune_instances(now - FORGET_AFTER).await;
+                let _ = db.prune_changes(now - FORGET_AFTER).await;
                 next_report = Instant::now() + timing.heartbeat;
                 continue;
             }
@@ -123,12 +124,13 @@ pub(crate) async fn run(
         };
         metrics::counter!("vexil_flags_refreshes_total", "kind" => kind(&event)).increment(1);
         match result {
-            Ok(()) => {
-                if failures > 0 || matches!(event, FeedEvent::Resync) {
-                    next_full = Instant::now() + timing.ttl;
-                }
+            // Only a full read resets the schedule: after a failure, the full read
+            // that is due stays due, whatever single rows succeed meanwhile.
+            Ok(()) if matches!(event, FeedEvent::Resync) => {
+                next_full = Instant::now() + timing.ttl;
                 failures = 0;
             }
+            Ok(()) => {}
             Err(error) => {
                 metrics::counter!("vexil_flags_database_errors_total").increment(1);
                 tracing::debug!(error = %error_chain(&error), "flag refresh failed");
@@ -156,9 +158,11 @@ fn kind(event: &FeedEvent) -> &'static str {
     }
 }
 
+/// An existing database (never a new SQLite file where `DATABASE_URL` was wrong) with
+/// at least this vexil's migrations (a newer schema is fine to read).
 async fn connect(url: &DatabaseUrl) -> Result<Db, Error> {
-    let db = Db::connect(url).await?;
-    db.check_migrated().await?;
+    let db = Db::connect_existing(url).await?;
+    db.check_readable().await?;
     Ok(db)
 }
 
@@ -168,7 +172,7 @@ pub(crate) async fn read_all(shared: &Shared, db: &Db) -> Result<(), Error> {
     // The change mark first: a change committed between the two reads is then both
     // in the rows and replayed later, which is harmless; the other order could miss it.
     let last_change = db.last_change().await?;
-    let read = db.flag_rows_in(shared.env.as_str()).await?;
+    let read = db.flag_values_in(shared.env.as_str()).await?;
     let present: HashSet<&str> = read.iter().map(|row| row.flag_key.as_str()).collect();
     rows.values.retain(|key, _| present.contains(&**key));
     rows.receipts.retain(|key, _| present.contains(&**key));
@@ -176,6 +180,7 @@ pub(crate) async fn read_all(shared: &Shared, db: &Db) -> Result<(), Error> {
         rows.set(&row.flag_key, Some(row));
     }
     rows.last_change = last_change;
+    rows.full_read_at = Some(SystemTime::now());
     publish_read(shared, &rows);
     Ok(())
 }
@@ -183,7 +188,13 @@ pub(crate) async fn read_all(shared: &Shared, db: &Db) -> Result<(), Error> {
 /// Re-reads one row of this env and publishes the result.
 pub(crate) async fn read_pair(shared: &Shared, db: &Db, key: &str) -> Result<(), Error> {
     let mut rows = shared.rows.lock().await;
-    let row = db.flag_row(key, shared.env.as_str()).await?;
+    if rows.full_read_at.is_none() {
+        // One row is not the database's view: everything else would still be the
+        // variables' and YAML's. Read it all.
+        drop(rows);
+        return read_all(shared, db).await;
+    }
+    let row = db.flag_value(key, shared.env.as_str()).await?;
     rows.set(key, row.as_ref());
     publish_read(shared, &rows);
     Ok(())
@@ -226,7 +237,7 @@ async fn catch_up(shared: &Shared, db: &Db) -> Result<(), Error> {
 
 fn publish_read(shared: &Shared, rows: &Rows) {
     let origin = Origin::Database {
-        read_at: SystemTime::now(),
+        read_at: rows.full_read_at.unwrap_or_else(SystemTime::now),
     };
     shared.publish(rows, origin);
     shared.set_database_up(true, origin);

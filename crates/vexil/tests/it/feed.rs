@@ -123,3 +123,65 @@ async fn invalidate_reads_the_row_at_once(backend: Backend) {
     assert!(flags.is_on("dark_mode"));
 }
 both!(invalidate_reads_the_row_at_once);
+
+/// What a hand-edited row or a newer vexil's migration must not break: a timestamp
+/// that is not one (SQLite keeps text), and a migration this library does not know
+/// (a rolling upgrade migrated the database before this process was replaced).
+async fn hand_edits_and_newer_schemas_do_not_stop_the_reads(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    let checksum = match backend {
+        Backend::Sqlite => "x'00'",
+        Backend::Postgres => "decode('00', 'hex')",
+    };
+    test_db
+        .execute(&format!(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (9999, 'from a newer vexil', TRUE, {checksum}, 1)"
+        ))
+        .await
+        .unwrap();
+    test_db
+        .execute(&runbook_update("dark_mode", 1))
+        .await
+        .unwrap();
+    if backend == Backend::Sqlite {
+        test_db
+            .execute("UPDATE console_feature_flags SET updated_at = 'last tuesday'")
+            .await
+            .unwrap();
+    }
+    let flags = started(builder(&test_db)).await;
+    assert!(flags.is_on("dark_mode"));
+    assert_eq!(flags.value("dark_mode").unwrap().source, Source::Db);
+}
+both!(hand_edits_and_newer_schemas_do_not_stop_the_reads);
+
+#[tokio::test]
+async fn timing_settings_out_of_range_are_refused_and_passwords_never_shown() {
+    let builder = vexil::Flags::builder()
+        .env("prod")
+        .flag_set(crate::example_flags())
+        .database_url("postgres://vexil:hunter2@127.0.0.1:1/vexil");
+    assert!(!format!("{builder:?}").contains("hunter2"), "{builder:?}");
+    let error = builder
+        .clone()
+        .ttl(Duration::ZERO)
+        .start()
+        .await
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "the TTL must be between 100ms and 3600s, not 0ns"
+    );
+    let error = builder
+        .poll_interval(Duration::ZERO)
+        .start()
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .starts_with("the poll interval must be between"),
+        "{error}"
+    );
+}

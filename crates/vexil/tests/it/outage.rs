@@ -140,3 +140,20 @@ async fn listeners(test_db: &TestDb) -> i64 {
     .await
     .unwrap()
 }
+
+#[tokio::test]
+async fn a_database_url_naming_no_file_creates_none() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("typo.db");
+    let flags = Flags::builder()
+        .env("prod")
+        .flag_set(example_flags())
+        .database_url(format!("sqlite://{}", file.display()))
+        .start()
+        .await
+        .unwrap();
+    assert!(!flags.health().database_up);
+    assert!(flags.is_on("search_typo_tolerance"), "the YAML default");
+    drop(flags);
+    assert!(!file.exists(), "the library created {}", file.display());
+}
