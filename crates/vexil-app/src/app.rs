@@ -1,8 +1,9 @@
 //! `App`, the state every use case reads, and `Actor`, an account allowed to act.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
-use vexil_core::{Clock, Env, EnvSnapshot, Envs, FlagSet, Role};
+use vexil_core::{Clock, Drift, Env, EnvSnapshot, Envs, FlagSet, Role, reported_layer};
 use vexil_store::Db;
 
 use crate::error::AppError;
@@ -107,14 +108,30 @@ impl App {
         })
     }
 
-    /// The snapshot that stands for `env`'s variables: this process's own when it
-    /// belongs to `env`, none otherwise (another env's variables live on its hosts).
-    pub(crate) fn env_layer(&self, env: &Env) -> &EnvSnapshot {
-        static EMPTY: std::sync::OnceLock<EnvSnapshot> = std::sync::OnceLock::new();
-        if self.process_env.as_ref() == Some(env) {
-            &self.env_snapshot
+    /// The variables of `env` as far as vexil knows them: this process's own when it
+    /// belongs to `env`; otherwise what the live processes of `env` report, where they
+    /// agree (`vexil_core::reported_layer`). Drift, where they disagree, in both cases.
+    pub(crate) async fn env_layer(&self, env: &Env) -> Result<EnvLayer<'_>, AppError> {
+        let reports = self
+            .db
+            .instances(
+                Some(env.as_str()),
+                self.clock.now() - crate::instances::GONE_AFTER,
+            )
+            .await?;
+        let layers: Vec<_> = reports.iter().map(|r| &r.env_layer).collect();
+        let (reported, drift) = reported_layer(&self.flags, &layers);
+        let snapshot = if self.process_env.as_ref() == Some(env) {
+            Cow::Borrowed(&self.env_snapshot)
         } else {
-            EMPTY.get_or_init(EnvSnapshot::default)
-        }
+            Cow::Owned(reported)
+        };
+        Ok(EnvLayer { snapshot, drift })
     }
+}
+
+/// One env's variables, and where its live processes disagree about them.
+pub(crate) struct EnvLayer<'a> {
+    pub(crate) snapshot: Cow<'a, EnvSnapshot>,
+    pub(crate) drift: Vec<Drift>,
 }

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use vexil_core::{Env, Risk, Source, resolve};
+use vexil_core::{Drift, Env, Risk, Source, resolve};
 use vexil_store::FlagRow;
 
 use crate::app::App;
@@ -28,6 +28,8 @@ pub struct FlagState {
     pub dormant_env_var: Option<String>,
     /// `FLAG_X='maybe' (invalid: …)` when the variable holds no valid spelling.
     pub invalid_env_var: Option<String>,
+    /// The live processes of this env disagree about the flag's variable.
+    pub drift: Option<Drift>,
 }
 
 /// Every flag's state, and the rows that name no declared flag (to be cleaned up).
@@ -46,18 +48,22 @@ impl App {
             .iter()
             .map(|row| ((row.flag_key.as_str(), row.env.as_str()), row))
             .collect();
+        let mut layers = Vec::new();
+        for env in self
+            .envs
+            .iter()
+            .filter(|env| only.is_none_or(|only| only == *env))
+        {
+            layers.push((env, self.env_layer(env).await?));
+        }
         let mut states = Vec::new();
         for decl in &self.flags {
-            for env in self
-                .envs
-                .iter()
-                .filter(|env| only.is_none_or(|only| only == *env))
-            {
+            for (env, layer) in &layers {
                 let row = by_pair.get(&(decl.key().as_str(), env.as_str()));
-                let resolved = resolve(decl, row.map(|r| r.value), self.env_layer(env), master);
+                let resolved = resolve(decl, row.map(|r| r.value), &layer.snapshot, master);
                 states.push(FlagState {
                     key: decl.key().to_string(),
-                    env: env.clone(),
+                    env: (*env).clone(),
                     risk: decl.risk(),
                     description: decl.description().to_owned(),
                     value: resolved.value,
@@ -67,6 +73,11 @@ impl App {
                     updated_at: row.map(|r| r.updated_at),
                     dormant_env_var: resolved.dormant_env_var.map(ToString::to_string),
                     invalid_env_var: resolved.invalid_env_var.map(ToString::to_string),
+                    drift: layer
+                        .drift
+                        .iter()
+                        .find(|d| d.key == decl.key().as_str())
+                        .cloned(),
                 });
             }
         }

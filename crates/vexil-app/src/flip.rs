@@ -53,6 +53,7 @@ impl App {
         // concurrent writer (another flip, or direct SQL, which takes no lock of ours)
         // makes the write a no-op, and the flip starts again from a fresh read, so
         // that what it then refuses or does is judged against the newer value.
+        let layer = self.env_layer(&env).await?;
         let mut attempts = 0;
         loop {
             attempts += 1;
@@ -64,7 +65,7 @@ impl App {
             let before = resolve(
                 decl,
                 row.as_ref().map(|r| r.value),
-                self.env_layer(&env),
+                &layer.snapshot,
                 MasterSwitch::On,
             );
             if let Some(expected) = flip.expected_from
@@ -140,7 +141,7 @@ impl App {
                     let current = resolve(
                         decl,
                         now.as_ref().map(|r| r.value),
-                        self.env_layer(&env),
+                        &layer.snapshot,
                         MasterSwitch::On,
                     );
                     return Err(AppError::Conflict {

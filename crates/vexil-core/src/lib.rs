@@ -14,6 +14,8 @@
 //!   spellings and captured once into an `EnvSnapshot`.
 //! - [`resolve`]: db > env > yaml, the source of a value and the dormant/invalid
 //!   markers.
+//! - [`reported`]: an env's layer as its live processes report it, and drift
+//!   where they disagree.
 //! - [`rbac`]: `Role` and the role matrix of SPEC §5, as one table behind
 //!   `authorize`.
 //! - [`audit`]: the audit log's fixed action names and payloads (SPEC §4).
@@ -47,6 +49,7 @@ pub mod env_var;
 pub mod key;
 pub mod message;
 pub mod rbac;
+pub mod reported;
 pub mod resolve;
 pub mod risk;
 
@@ -55,5 +58,6 @@ pub use decl::{DeclError, DeclErrorKind, DeclErrors, FlagDecl, FlagSet};
 pub use env_var::{EnvSnapshot, EnvVar, MasterSwitch};
 pub use key::{Env, EnvError, Envs, FlagKey, FlagKeyError};
 pub use rbac::{Action, Denied, Role, RoleError, authorize};
+pub use reported::{Drift, VarState, reported_layer};
 pub use resolve::{Resolution, Resolved, Source, Undeclared, resolve, resolve_key};
 pub use risk::{Risk, RiskError};

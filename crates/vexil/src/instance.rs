@@ -6,11 +6,9 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use vexil_core::{EnvSnapshot, FlagSet, MasterSwitch};
+use vexil_core::reported::MASTER_KEY;
+use vexil_core::{EnvSnapshot, EnvVar, FlagSet, VarState};
 use vexil_store::{InstanceReport, Receipt};
-
-/// The key under which the master switch appears in a reported env layer.
-pub const MASTER_SWITCH: &str = "console_feature_flags_db";
 
 /// Who this process is, fixed when its handle starts.
 #[derive(Debug, Clone)]
@@ -26,21 +24,12 @@ pub(crate) struct Identity {
 /// `invalid`; a flag whose variable is unset is left out, the master switch never.
 pub(crate) fn env_layer(flags: &FlagSet, env_vars: &EnvSnapshot) -> BTreeMap<String, String> {
     let mut layer = BTreeMap::new();
-    let master = match env_vars.master_switch() {
-        MasterSwitch::On => "on",
-        MasterSwitch::Off => "off",
-        MasterSwitch::Unset => "unset",
-        MasterSwitch::Invalid => "invalid",
-    };
-    layer.insert(MASTER_SWITCH.to_owned(), master.to_owned());
+    let master = VarState::of(env_vars.master_var().map(EnvVar::value));
+    layer.insert(MASTER_KEY.to_owned(), master.as_str().to_owned());
     for decl in flags.iter() {
         if let Some(var) = env_vars.get(decl.key()) {
-            let state = match var.value() {
-                Some(true) => "on",
-                Some(false) => "off",
-                None => "invalid",
-            };
-            layer.insert(decl.key().to_string(), state.to_owned());
+            let state = VarState::of(Some(var.value()));
+            layer.insert(decl.key().to_string(), state.as_str().to_owned());
         }
     }
     layer

@@ -62,6 +62,5 @@ mod snapshot;
 pub use config::{Builder, DEFAULT_HEARTBEAT, DEFAULT_POLL, DEFAULT_TTL, read_flag_set};
 pub use error::Error;
 pub use flags::{Applied, Flag, Flags, Health};
-pub use instance::MASTER_SWITCH;
 pub use snapshot::{Origin, Value};
 pub use vexil_core::Source;

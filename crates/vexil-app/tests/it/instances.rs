@@ -119,3 +119,82 @@ async fn a_live_process_reports_itself_and_which_flip_it_applies(backend: Backen
     drop(view);
 }
 both!(a_live_process_reports_itself_and_which_flip_it_applies);
+
+/// Another env's variables, learnt from its live processes: where they agree, they
+/// resolve (and are the "before" of a flip); where they disagree, that is drift.
+async fn another_envs_variables_come_from_its_live_processes(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    let process = |vars: &'static [(&'static str, &'static str)]| {
+        vexil::Flags::builder()
+            .env("prod")
+            .flag_set(example_flags())
+            .env_vars(EnvSnapshot::capture(vars.iter().copied()))
+            .database_url(test_db.url_string())
+            .heartbeat(Duration::from_millis(100))
+            .start()
+    };
+    let one = process(&[
+        ("FLAG_CONSOLE_FEATURE_FLAGS_DB", "1"),
+        ("FLAG_SEARCH_INDEX_V3", "on"),
+        ("FLAG_DARK_MODE", "on"),
+    ])
+    .await
+    .unwrap();
+    let two = process(&[
+        ("FLAG_CONSOLE_FEATURE_FLAGS_DB", "1"),
+        ("FLAG_SEARCH_INDEX_V3", "yes"),
+    ])
+    .await
+    .unwrap();
+    // This app belongs to staging: prod's variables are not its own.
+    let t = TestApp::on(test_db, &[("FLAG_CONSOLE_FEATURE_FLAGS_DB", "1")]);
+    // search_index_v3 is medium risk: a superadmin's flip.
+    let root = t.account("sam", Role::Superadmin).await;
+    eventually("both processes report", || async {
+        (t.app.live_instances(Some("prod")).await.unwrap().len() == 2).then_some(())
+    })
+    .await;
+
+    let prod = vexil_core::Env::PROD;
+    let states = t.app.flag_states(Some(&prod)).await.unwrap().states;
+    let state = |key: &str| states.iter().find(|s| s.key == key).unwrap().clone();
+    let search = state("search_index_v3");
+    assert_eq!(
+        (search.value, search.source),
+        (true, vexil_core::Source::Env)
+    );
+    assert_eq!(search.drift, None);
+    let dark = state("dark_mode");
+    assert_eq!((dark.value, dark.source), (false, vexil_core::Source::Yaml));
+    let drift = dark
+        .drift
+        .expect("one process sets FLAG_DARK_MODE, one does not");
+    assert_eq!(
+        drift.states.into_iter().collect::<Vec<_>>(),
+        [
+            (vexil_core::VarState::Unset, 1),
+            (vexil_core::VarState::On, 1)
+        ]
+    );
+
+    // The "before" of a flip in prod is the env layer its processes agree on.
+    let flipped = t
+        .app
+        .flip(
+            &root,
+            &vexil_app::Flip {
+                flag_key: "search_index_v3",
+                env: "prod",
+                expected_from: Some(true),
+                to: false,
+                elevated: false,
+                reason: None,
+                via: Via::Cli,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((flipped.from, flipped.to), (true, false));
+    drop((one, two));
+}
+both!(another_envs_variables_come_from_its_live_processes);

@@ -56,11 +56,22 @@ pub(crate) async fn run(global: &GlobalArgs, command: FlagsCommand) -> anyhow::R
             ),
             _ => String::new(),
         };
-        let variable = match (&state.dormant_env_var, &state.invalid_env_var) {
+        let mut variable = match (&state.dormant_env_var, &state.invalid_env_var) {
             (_, Some(invalid)) => invalid.clone(),
             (Some(dormant), None) => format!("{dormant} (dormant)"),
             (None, None) => String::new(),
         };
+        if let Some(drift) = &state.drift {
+            // e.g. "drift: on ×2, unset ×1": the live processes of this env disagree.
+            let states: Vec<String> = drift
+                .states
+                .iter()
+                .map(|(state, count)| format!("{} ×{count}", state.as_str()))
+                .collect();
+            variable = format!("{variable} drift: {}", states.join(", "))
+                .trim()
+                .to_owned();
+        }
         table.add_row([
             state.key.as_str(),
             state.risk.as_str(),
@@ -95,6 +106,9 @@ struct FlagView<'a> {
     updated_at: Option<String>,
     dormant_env_var: Option<&'a str>,
     invalid_env_var: Option<&'a str>,
+    /// How many live processes of this env report each state of the variable, when
+    /// they disagree.
+    drift: Option<&'a std::collections::BTreeMap<vexil_core::VarState, usize>>,
 }
 
 impl<'a> From<&'a FlagState> for FlagView<'a> {
@@ -110,6 +124,7 @@ impl<'a> From<&'a FlagState> for FlagView<'a> {
             updated_at: state.updated_at.map(|at| at.to_rfc3339()),
             dormant_env_var: state.dormant_env_var.as_deref(),
             invalid_env_var: state.invalid_env_var.as_deref(),
+            drift: state.drift.as_ref().map(|d| &d.states),
         }
     }
 }
