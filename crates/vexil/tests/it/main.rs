@@ -5,6 +5,7 @@
 
 mod feed;
 mod outage;
+mod processes;
 
 use std::time::Duration;
 
