@@ -79,6 +79,8 @@ impl Builder {
 
     /// The flags file (`VEXIL_FLAGS`; default `feature_flags.yaml`).
     pub fn flags_file(mut self, path: impl Into<PathBuf>) -> Builder {
+        // The later of `flags_file` and `flag_set` wins.
+        self.flag_set = None;
         self.flags_file = path.into();
         self
     }
@@ -149,9 +151,9 @@ impl Builder {
             MAX_HEARTBEAT,
         )?;
         let url = DatabaseUrl::parse(&self.database_url)?;
-        let flags = match self.flag_set {
-            Some(flags) => flags,
-            None => read_flag_set(&self.flags_file)?,
+        let (flags, flags_file) = match self.flag_set {
+            Some(flags) => (flags, None),
+            None => (read_flag_set(&self.flags_file)?, Some(self.flags_file)),
         };
         let env_vars = self.env_vars.unwrap_or_else(process_env_vars);
         let identity = Identity {
@@ -161,7 +163,7 @@ impl Builder {
             application: self.application.unwrap_or_else(executable_name),
             started_at: chrono::Utc::now(),
         };
-        let (handle, shared, stop) = Flags::new(env, flags, env_vars);
+        let (handle, shared, stop) = Flags::new(env, flags, flags_file, env_vars);
         tokio::spawn(refresh::run(shared, url, self.timing, identity, stop));
         Ok(handle)
     }

@@ -39,6 +39,8 @@ pub enum Error {
         min: std::time::Duration,
         max: std::time::Duration,
     },
+    #[error("this handle's declarations were given in code, not read from a file")]
+    NoFlagsFile,
     #[error("the database has not answered yet")]
     DatabaseDown,
     #[error(transparent)]

@@ -4,6 +4,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
@@ -123,6 +124,8 @@ impl Health {
 pub(crate) struct Shared {
     pub(crate) env: Env,
     pub(crate) flags: ArcSwap<FlagSet>,
+    /// Where `flags` came from, for `reload_file`; `None` when set in code.
+    flags_file: Option<PathBuf>,
     pub(crate) env_vars: EnvSnapshot,
     pub(crate) snapshot: ArcSwap<Snapshot>,
     /// Unique to this handle's family of clones, for the thread-local cache.
@@ -189,6 +192,7 @@ impl Flags {
     pub(crate) fn new(
         env: Env,
         flags: FlagSet,
+        flags_file: Option<PathBuf>,
         env_vars: EnvSnapshot,
     ) -> (Flags, Arc<Shared>, oneshot::Receiver<()>) {
         let snapshot = Snapshot::build(&flags, &HashMap::default(), &env_vars, Origin::Fallback);
@@ -199,6 +203,7 @@ impl Flags {
         let shared = Arc::new(Shared {
             env,
             flags: ArcSwap::from_pointee(flags),
+            flags_file,
             env_vars,
             snapshot: ArcSwap::from_pointee(snapshot),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -299,6 +304,25 @@ impl Flags {
     /// Every change this process applies from now on, as it applies it.
     pub fn subscribe(&self) -> broadcast::Receiver<Applied> {
         self.shared.applied.subscribe()
+    }
+
+    /// Replaces the declarations (a reloaded flags file) and resolves every flag again
+    /// against the rows already held. A key no longer declared is off from now on.
+    pub async fn reload(&self, flags: FlagSet) {
+        let rows = self.shared.rows.lock().await;
+        self.shared.flags.store(Arc::new(flags));
+        let origin = self.shared.snapshot.load().origin;
+        self.shared.publish(&rows, origin);
+    }
+
+    /// Reads the flags file again (the one the handle was started with). An invalid
+    /// or unreadable file changes nothing: the last valid declarations stay, and the
+    /// error says why (every error in the file, with its line and column).
+    pub async fn reload_file(&self) -> Result<(), Error> {
+        let path = self.shared.flags_file.as_ref().ok_or(Error::NoFlagsFile)?;
+        let flags = crate::config::read_flag_set(path)?;
+        self.reload(flags).await;
+        Ok(())
     }
 
     /// Re-reads one flag's row now: what the process that flipped it calls, so that

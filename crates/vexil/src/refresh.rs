@@ -87,7 +87,6 @@ pub(crate) async fn run(
     let mut feed = timing.feed.then(|| db.change_feed(timing.poll));
     let mut failures = 0usize;
     let mut next_full = Instant::now();
-    let env_layer = instance::env_layer(&shared.flags.load(), &shared.env_vars);
     let mut next_report = Instant::now() + RECEIPT_DELAY;
     loop {
         let event = tokio::select! {
@@ -104,6 +103,8 @@ pub(crate) async fn run(
                     .map(|(key, receipt)| (key.to_string(), *receipt))
                     .collect();
                 let now = Utc::now();
+                // Of the declarations now held: a reload may have changed them.
+                let env_layer = instance::env_layer(&shared.flags.load(), &shared.env_vars);
                 let report =
                     instance::report(&identity, shared.env.as_str(), &env_layer, receipts.into_iter(), now);
                 if let Err(error) = db.report_instance(&report).await {

@@ -185,3 +185,50 @@ async fn timing_settings_out_of_range_are_refused_and_passwords_never_shown() {
         "{error}"
     );
 }
+
+/// A reloaded flags file re-resolves everything; an invalid one changes nothing and
+/// says what is wrong with it, where.
+async fn an_invalid_flags_file_on_reload_keeps_the_last_valid_set(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("feature_flags.yaml");
+    std::fs::write(
+        &path,
+        "dark_mode:\n  default: false\n  description: Dark theme.\n  risk: low\n",
+    )
+    .unwrap();
+    let flags = started(
+        builder(&test_db)
+            .flags_file(&path)
+            .ttl(Duration::from_secs(3600)),
+    )
+    .await;
+    assert!(!flags.is_on("dark_mode") && !flags.is_on("new_checkout"));
+
+    std::fs::write(&path, "dark_mode:\n  default: maybe\n  risk: low\n").unwrap();
+    let error = flags.reload_file().await.unwrap_err().to_string();
+    assert!(error.contains("feature_flags.yaml:2:12"), "{error}");
+    assert!(
+        error.contains("feature_flags.yaml:1:1"),
+        "every error: {error}"
+    );
+    assert!(
+        flags.value("dark_mode").is_some(),
+        "the last valid set stays"
+    );
+
+    std::fs::write(
+        &path,
+        "new_checkout:\n  default: true\n  description: The new checkout.\n  risk: high\n",
+    )
+    .unwrap();
+    flags.reload_file().await.unwrap();
+    assert!(flags.is_on("new_checkout"));
+    assert_eq!(flags.value("dark_mode"), None, "no longer declared");
+    let code_only = started(builder(&test_db)).await;
+    assert!(matches!(
+        code_only.reload_file().await,
+        Err(vexil::Error::NoFlagsFile)
+    ));
+}
+both!(an_invalid_flags_file_on_reload_keeps_the_last_valid_set);
