@@ -3,7 +3,10 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use vexil_core::{Clock, Drift, Env, EnvSnapshot, Envs, FlagSet, Role, reported_layer};
+use vexil_core::reported::MASTER_KEY;
+use vexil_core::{
+    Clock, Drift, Env, EnvSnapshot, Envs, FlagSet, MasterSwitch, Role, reported_layer,
+};
 use vexil_store::Db;
 
 use crate::error::AppError;
@@ -116,22 +119,38 @@ impl App {
             .db
             .instances(
                 Some(env.as_str()),
-                self.clock.now() - crate::instances::GONE_AFTER,
+                crate::instances::GONE_AFTER,
+                crate::instances::GONE_AFTER,
             )
             .await?;
         let layers: Vec<_> = reports.iter().map(|r| &r.env_layer).collect();
         let (reported, drift) = reported_layer(&self.flags, &layers);
-        let snapshot = if self.process_env.as_ref() == Some(env) {
+        let own = self.process_env.as_ref() == Some(env);
+        // The master switch: this process's own for its env; the one the env's
+        // processes agree on for another; this process's when they report none or
+        // disagree (nothing better is known).
+        let master = if own || reports.is_empty() || drift.iter().any(|d| d.key == MASTER_KEY) {
+            self.env_snapshot.master_switch()
+        } else {
+            reported.master_switch()
+        };
+        let snapshot = if own {
             Cow::Borrowed(&self.env_snapshot)
         } else {
             Cow::Owned(reported)
         };
-        Ok(EnvLayer { snapshot, drift })
+        Ok(EnvLayer {
+            snapshot,
+            master,
+            drift,
+        })
     }
 }
 
 /// One env's variables, and where its live processes disagree about them.
 pub(crate) struct EnvLayer<'a> {
     pub(crate) snapshot: Cow<'a, EnvSnapshot>,
+    /// Whether DB rows decide values in this env.
+    pub(crate) master: MasterSwitch,
     pub(crate) drift: Vec<Drift>,
 }

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use vexil_core::reported::MASTER_KEY;
 use vexil_core::{Drift, Env, Risk, Source, resolve};
 use vexil_store::FlagRow;
 
@@ -37,13 +38,14 @@ pub struct FlagState {
 pub struct FlagStates {
     pub states: Vec<FlagState>,
     pub undeclared_rows: Vec<FlagRow>,
+    /// Envs whose live processes disagree about the master switch.
+    pub master_drift: Vec<(Env, Drift)>,
 }
 
 impl App {
     /// Each declared flag in `only` (or every env), in file order then env order.
     pub async fn flag_states(&self, only: Option<&Env>) -> Result<FlagStates, AppError> {
         let rows = self.db.flag_rows().await?;
-        let master = self.env_snapshot.master_switch();
         let by_pair: HashMap<(&str, &str), &FlagRow> = rows
             .iter()
             .map(|row| ((row.flag_key.as_str(), row.env.as_str()), row))
@@ -60,7 +62,7 @@ impl App {
         for decl in &self.flags {
             for (env, layer) in &layers {
                 let row = by_pair.get(&(decl.key().as_str(), env.as_str()));
-                let resolved = resolve(decl, row.map(|r| r.value), &layer.snapshot, master);
+                let resolved = resolve(decl, row.map(|r| r.value), &layer.snapshot, layer.master);
                 states.push(FlagState {
                     key: decl.key().to_string(),
                     env: (*env).clone(),
@@ -81,6 +83,16 @@ impl App {
                 });
             }
         }
+        let master_drift = layers
+            .iter()
+            .flat_map(|(env, layer)| {
+                layer
+                    .drift
+                    .iter()
+                    .filter(|d| d.key == MASTER_KEY)
+                    .map(|d| ((*env).clone(), d.clone()))
+            })
+            .collect();
         let undeclared_rows = rows
             .iter()
             .filter(|row| self.flags.get(&row.flag_key).is_none())
@@ -89,6 +101,7 @@ impl App {
         Ok(FlagStates {
             states,
             undeclared_rows,
+            master_drift,
         })
     }
 

@@ -1,26 +1,42 @@
 //! The live processes that hold a `vexil::Flags` handle, as they report themselves,
 //! and the propagation receipt of one audited change: which of them apply it yet.
 
-use chrono::{DateTime, TimeDelta, Utc};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use vexil_core::VarState;
 use vexil_core::audit::FLAG_FLIP;
+use vexil_core::reported::MASTER_KEY;
 use vexil_store::{AuditFilter, AuditRow, InstanceReport};
 
 use crate::app::App;
 use crate::error::AppError;
 
-/// A process not seen for three heartbeats (10 s each) counts as gone.
-pub const GONE_AFTER: TimeDelta = TimeDelta::seconds(30);
+/// A process not seen for three heartbeats (10 s each, by the database's clock)
+/// counts as gone.
+pub const GONE_AFTER: Duration = Duration::from_secs(30);
 
-/// Whether one live process applies an audited change.
+/// How long a process that stopped reporting is still listed for a receipt: it may
+/// be cut off from the database and still serving what it last read.
+pub(crate) const NOT_REPORTING_FOR: Duration = Duration::from_secs(24 * 3600);
+
+/// Whether one process applies an audited change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReceiptState {
-    /// It holds the row this change wrote, since `at`.
+    /// It holds the row this change wrote, since `at`; for a deletion, it holds no
+    /// row (`at`: when it last said so).
     Applied { at: DateTime<Utc> },
-    /// It holds a later change of the same row (so this one took effect there, and
-    /// was then replaced).
+    /// It holds a later change of the same row: this one reached it, or was skipped
+    /// over, and either way it now serves the later one.
     Superseded { by: i64, at: DateTime<Utc> },
     /// It does not hold this change yet (`holds`: the change it holds, if any).
     Pending { holds: Option<i64> },
+    /// Its DB layer is off (its master switch is not on): rows do not decide its
+    /// values, whatever it holds.
+    Ignored,
+    /// It has not reported for longer than `GONE_AFTER`: cut off from the database
+    /// (and serving what it last read) or stopped. `last_seen` by the database clock.
+    NotReporting { last_seen: DateTime<Utc> },
 }
 
 /// An audited flag change and, for each live process of its env, whether it applies it.
@@ -38,16 +54,13 @@ impl App {
         if let Some(env) = env {
             self.envs.parse(env)?;
         }
-        Ok(self
-            .db
-            .instances(env, self.clock.now() - GONE_AFTER)
-            .await?)
+        Ok(self.db.instances(env, GONE_AFTER, GONE_AFTER).await?)
     }
 
     /// Which live processes of its env apply the flag change recorded in audit row `id`.
     pub async fn receipts(&self, id: i64) -> Result<Receipts, AppError> {
         let filter = AuditFilter {
-            before: Some(id + 1),
+            before: Some(id.saturating_add(1)),
             limit: 1,
             ..AuditFilter::default()
         };
@@ -72,11 +85,21 @@ impl App {
         }
         let instances = self
             .db
-            .instances(Some(&env), self.clock.now() - GONE_AFTER)
+            .instances(Some(&env), NOT_REPORTING_FOR, GONE_AFTER)
             .await?
             .into_iter()
             .map(|instance| {
+                let deletion = row.payload.get("deleted") == Some(&serde_json::Value::Bool(true));
+                let db_layer_on = instance.env_layer.get(MASTER_KEY).map(String::as_str)
+                    == Some(VarState::On.as_str());
                 let state = match instance.applied.get(&flag) {
+                    _ if !instance.live => ReceiptState::NotReporting {
+                        last_seen: instance.last_seen,
+                    },
+                    _ if !db_layer_on => ReceiptState::Ignored,
+                    None if deletion => ReceiptState::Applied {
+                        at: instance.last_seen,
+                    },
                     Some(held) if held.audit_id == id => ReceiptState::Applied {
                         at: held.applied_at,
                     },

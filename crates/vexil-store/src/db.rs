@@ -213,6 +213,10 @@ impl Db {
         })
     }
 
+    pub(crate) fn is_sqlite(&self) -> bool {
+        matches!(self.pool, Pool::Sqlite(_))
+    }
+
     pub fn url(&self) -> &DatabaseUrl {
         &self.url
     }

@@ -4,6 +4,8 @@
 
 use std::collections::BTreeMap;
 
+use std::time::Duration;
+
 use chrono::{DateTime, Utc};
 
 use crate::db::{Db, Dialect, on_pool, parse_timestamp};
@@ -21,7 +23,11 @@ pub struct InstanceReport {
     /// The vexil version it links.
     pub version: String,
     pub started_at: DateTime<Utc>,
+    /// By the database's clock, so that hosts with skewed clocks compare alike: set
+    /// by the database when a report is written (the value given is ignored).
     pub last_seen: DateTime<Utc>,
+    /// Read back only: seen within the `live_within` of the query.
+    pub live: bool,
     /// The master switch and each declared flag's variable as this process parsed it:
     /// `unset`, `on`, `off` or `invalid` (never a raw value).
     pub env_layer: BTreeMap<String, String>,
@@ -47,20 +53,33 @@ type RawRow = (
     String,
     String,
     String,
+    bool,
 );
+
+/// The database's clock, `$S` seconds ago, in the column's format.
+fn db_time(sqlite: bool) -> &'static str {
+    if sqlite {
+        "strftime('%Y-%m-%d %H:%M:%f', 'now', '-' || CAST($S AS TEXT) || ' seconds')"
+    } else {
+        "(now() - make_interval(secs => $S))"
+    }
+}
 
 impl Db {
     /// Writes `report` over this process's previous one.
     pub async fn report_instance(&self, report: &InstanceReport) -> Result<(), StoreError> {
-        const SQL: &str = "INSERT INTO vexil_instances \
+        let sql = sqlx::AssertSqlSafe(format!(
+            "INSERT INTO vexil_instances \
              (id, env, host, pid, application, version, started_at, last_seen, env_layer, applied) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, {now}, $9, $10) \
              ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, \
-             env_layer = excluded.env_layer, applied = excluded.applied";
+             env_layer = excluded.env_layer, applied = excluded.applied",
+            now = db_time(self.is_sqlite()).replace("$S", "$8")
+        ));
         let env_layer = json_text(&report.env_layer)?;
         let applied = json_text(&report.applied)?;
         on_pool!(self, |pool, DB| {
-            sqlx::query(SQL)
+            sqlx::query(sql)
                 .bind(&report.id)
                 .bind(&report.env)
                 .bind(&report.host)
@@ -68,7 +87,7 @@ impl Db {
                 .bind(&report.application)
                 .bind(&report.version)
                 .bind(<DB as Dialect>::timestamp(report.started_at))
-                .bind(<DB as Dialect>::timestamp(report.last_seen))
+                .bind(0.0_f64)
                 .bind(&env_layer)
                 .bind(&applied)
                 .execute(pool)
@@ -77,33 +96,45 @@ impl Db {
         Ok(())
     }
 
-    /// The processes seen since `seen_since`, of `env` if given, by env, application
-    /// and host.
+    /// The processes seen within `seen_within` (by the database's clock), of `env` if
+    /// given, by env, application and host; `live` says which were seen within
+    /// `live_within`.
     pub async fn instances(
         &self,
         env: Option<&str>,
-        seen_since: DateTime<Utc>,
+        seen_within: Duration,
+        live_within: Duration,
     ) -> Result<Vec<InstanceReport>, StoreError> {
-        const SQL: &str = "SELECT id, env, host, pid, application, version, \
-             CAST(started_at AS TEXT), CAST(last_seen AS TEXT), env_layer, applied \
-             FROM vexil_instances WHERE last_seen >= $1 AND ($2 IS NULL OR env = $2) \
-             ORDER BY env, application, host, pid";
+        let sqlite = self.is_sqlite();
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT id, env, host, pid, application, version, \
+             CAST(started_at AS TEXT), CAST(last_seen AS TEXT), env_layer, applied, \
+             last_seen >= {live} \
+             FROM vexil_instances WHERE last_seen >= {seen} AND ($1 IS NULL OR env = $1) \
+             ORDER BY env, application, host, pid",
+            live = db_time(sqlite).replace("$S", "$2"),
+            seen = db_time(sqlite).replace("$S", "$3"),
+        ));
         let rows: Vec<RawRow> = on_pool!(self, |pool, DB| {
-            sqlx::query_as(SQL)
-                .bind(<DB as Dialect>::timestamp(seen_since))
+            sqlx::query_as(sql)
                 .bind(env)
+                .bind(live_within.as_secs_f64())
+                .bind(seen_within.as_secs_f64())
                 .fetch_all(pool)
                 .await?
         });
         rows.into_iter().map(instance).collect()
     }
 
-    /// Forgets the processes not seen since `before`.
-    pub async fn prune_instances(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
-        const SQL: &str = "DELETE FROM vexil_instances WHERE last_seen < $1";
+    /// Forgets the processes not seen for `gone_for` (by the database's clock).
+    pub async fn prune_instances(&self, gone_for: Duration) -> Result<u64, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "DELETE FROM vexil_instances WHERE last_seen < {}",
+            db_time(self.is_sqlite()).replace("$S", "$1")
+        ));
         Ok(on_pool!(self, |pool, DB| {
-            sqlx::query(SQL)
-                .bind(<DB as Dialect>::timestamp(before))
+            sqlx::query(sql)
+                .bind(gone_for.as_secs_f64())
                 .execute(pool)
                 .await?
                 .rows_affected()
@@ -118,7 +149,8 @@ fn json_text(value: &impl serde::Serialize) -> Result<String, StoreError> {
 }
 
 fn instance(raw: RawRow) -> Result<InstanceReport, StoreError> {
-    let (id, env, host, pid, application, version, started_at, last_seen, env_layer, applied) = raw;
+    let (id, env, host, pid, application, version, started_at, last_seen, env_layer, applied, live) =
+        raw;
     let corrupt = |what: &str| StoreError::Corrupt {
         what: format!("the {what} of instance {id}"),
     };
@@ -133,5 +165,6 @@ fn instance(raw: RawRow) -> Result<InstanceReport, StoreError> {
         pid,
         application,
         version,
+        live,
     })
 }

@@ -217,7 +217,9 @@ const MAX_TTL: Duration = Duration::from_secs(3600);
 const MIN_POLL: Duration = Duration::from_millis(10);
 const MAX_POLL: Duration = Duration::from_secs(60);
 const MIN_HEARTBEAT: Duration = Duration::from_millis(50);
-const MAX_HEARTBEAT: Duration = Duration::from_secs(600);
+/// No longer than the default: a process not seen for three heartbeats of the default
+/// (30 s) counts as gone.
+const MAX_HEARTBEAT: Duration = DEFAULT_HEARTBEAT;
 
 fn check_range(
     what: &'static str,

@@ -154,6 +154,8 @@ pub(crate) struct Rows {
     /// When the last full read succeeded; until one has, single rows are not enough to
     /// call the values the database's.
     pub(crate) full_read_at: Option<SystemTime>,
+    /// A receipt changed since the last report: report soon.
+    pub(crate) receipts_changed: bool,
 }
 
 impl Rows {
@@ -173,16 +175,17 @@ impl Rows {
                                 applied_at: Utc::now(),
                             },
                         );
+                        self.receipts_changed = true;
                     }
                     Some(_) => {}
                     None => {
-                        self.receipts.remove(key);
+                        self.receipts_changed |= self.receipts.remove(key).is_some();
                     }
                 }
             }
             None => {
                 self.values.remove(key);
-                self.receipts.remove(key);
+                self.receipts_changed |= self.receipts.remove(key).is_some();
             }
         }
     }
@@ -370,6 +373,18 @@ impl Shared {
                 let on = now.values.get(key).is_some_and(|value| value.on);
                 cell.store(on, Ordering::Relaxed);
             }
+        }
+        // A flag no longer declared (a reload) is off from now on.
+        for key in before
+            .values
+            .keys()
+            .filter(|key| !now.values.contains_key(*key))
+        {
+            let _ = self.applied.send(Applied {
+                flag_key: key.to_string(),
+                on: false,
+                source: Source::Yaml,
+            });
         }
         for (key, value) in &now.values {
             if before.values.get(key) != Some(value) {

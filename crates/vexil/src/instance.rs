@@ -52,6 +52,7 @@ pub(crate) fn report(
         version: env!("CARGO_PKG_VERSION").to_owned(),
         started_at: identity.started_at,
         last_seen: now,
+        live: true,
         env_layer: env_layer.clone(),
         applied: receipts.collect(),
     }

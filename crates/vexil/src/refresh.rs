@@ -40,7 +40,7 @@ pub(crate) struct Timing {
 const RECEIPT_DELAY: Duration = Duration::from_millis(200);
 
 /// A report older than this is of a process gone for good, and is pruned.
-const FORGET_AFTER: chrono::TimeDelta = chrono::TimeDelta::days(1);
+const FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 /// Retry delays after failed reads: quick at first, then every few seconds.
 const BACKOFF: [Duration; 5] = [
@@ -110,19 +110,22 @@ pub(crate) async fn run(
                 if let Err(error) = db.report_instance(&report).await {
                     tracing::debug!(error = %error_chain(&error), "cannot report this instance");
                 }
-                let _ = db.prune_instances(now - FORGET_AFTER).await;
-                let _ = db.prune_changes(now - FORGET_AFTER).await;
+                let _ = db.prune_instances(FORGET_AFTER).await;
+                let _ = db.prune_changes(now - chrono::TimeDelta::days(1)).await;
                 next_report = Instant::now() + timing.heartbeat;
                 continue;
             }
         };
-        // Report what was applied soon, without waiting for the heartbeat.
-        next_report = next_report.min(Instant::now() + RECEIPT_DELAY);
         let result = match &event {
             FeedEvent::Resync => read_all(&shared, &db).await,
             FeedEvent::Changed(change) => apply(&shared, &db, change).await,
             FeedEvent::Committed => catch_up(&shared, &db).await,
         };
+        // Report a change applied soon, without waiting for the heartbeat; only a
+        // change: on SQLite the report itself is a commit that the feed sees.
+        if std::mem::take(&mut shared.rows.lock().await.receipts_changed) {
+            next_report = next_report.min(Instant::now() + RECEIPT_DELAY);
+        }
         metrics::counter!("vexil_flags_refreshes_total", "kind" => kind(&event)).increment(1);
         match result {
             // Only a full read resets the schedule: after a failure, the full read

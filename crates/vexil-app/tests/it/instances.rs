@@ -101,6 +101,60 @@ async fn a_live_process_reports_itself_and_which_flip_it_applies(backend: Backen
     })
     .await;
 
+    // A process that stopped reporting an hour ago (cut off, or stopped) is listed
+    // for a receipt, but not as live; one whose DB layer is off ignores rows.
+    let an_hour_ago = match backend {
+        Backend::Sqlite => "strftime('%Y-%m-%d %H:%M:%f', 'now', '-3600 seconds')",
+        Backend::Postgres => "now() - interval '1 hour'",
+    };
+    for (id, last_seen, layer) in [
+        (
+            "cut-off",
+            an_hour_ago,
+            r#"{"console_feature_flags_db":"on"}"#,
+        ),
+        (
+            "db-layer-off",
+            "CURRENT_TIMESTAMP",
+            r#"{"console_feature_flags_db":"unset"}"#,
+        ),
+    ] {
+        let last_seen = if backend == Backend::Sqlite && last_seen == "CURRENT_TIMESTAMP" {
+            "strftime('%Y-%m-%d %H:%M:%f', 'now')"
+        } else {
+            last_seen
+        };
+        t.execute(&format!(
+            "INSERT INTO vexil_instances (id, env, host, pid, application, version, started_at, last_seen, env_layer, applied) \
+             VALUES ('{id}', 'staging', 'h', 1, 'a', 'v', {last_seen}, {last_seen}, '{layer}', '{{}}')"
+        ))
+        .await;
+    }
+    let live: Vec<String> = t
+        .app
+        .live_instances(Some("staging"))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(live.len(), 2, "{live:?}");
+    assert!(!live.contains(&"cut-off".to_owned()), "{live:?}");
+    let receipts = t.app.receipts(second).await.unwrap();
+    let state_of = |id: &str| {
+        receipts
+            .instances
+            .iter()
+            .find(|(i, _)| i.id == id)
+            .map(|(_, state)| *state)
+            .unwrap()
+    };
+    assert!(matches!(
+        state_of("cut-off"),
+        ReceiptState::NotReporting { .. }
+    ));
+    assert_eq!(state_of("db-layer-off"), ReceiptState::Ignored);
+
     // Only flips have receipts.
     assert!(matches!(
         t.app.receipts(second + 1000).await,

@@ -57,6 +57,11 @@ impl TestApp {
         self
     }
 
+    /// Runs `sql` outside vexil, as an operator with database access would.
+    pub(crate) async fn execute(&self, sql: &str) {
+        self._test_db.execute(sql).await.unwrap();
+    }
+
     /// Creates the account and returns it as an actor.
     pub(crate) async fn account(&self, name: &str, role: Role) -> Actor {
         let password = SecretString::from("correct horse battery staple");

@@ -98,6 +98,10 @@ async fn show(global: &GlobalArgs, id: i64, json: bool) -> anyhow::Result<Outcom
                     ("superseded", Some(at.to_rfc3339()), Some(by))
                 }
                 ReceiptState::Pending { holds } => ("pending", None, holds),
+                ReceiptState::Ignored => ("ignored (DB layer off)", None, None),
+                ReceiptState::NotReporting { last_seen } => {
+                    ("not reporting", Some(last_seen.to_rfc3339()), None)
+                }
             };
             InstanceReceipt {
                 instance: &instance.id,
@@ -131,12 +135,21 @@ async fn show(global: &GlobalArgs, id: i64, json: bool) -> anyhow::Result<Outcom
         row.created_at.format("%Y-%m-%d %H:%M:%S%.3f UTC"),
         vexil_core::message::one_line(&row.payload.to_string())
     ))?;
-    let pending = states.iter().filter(|s| s.status == "pending").count();
+    let count = |status: &str| {
+        states
+            .iter()
+            .filter(|s| s.status.starts_with(status))
+            .count()
+    };
     output::line(format_args!(
-        "{} live process(es) in {}: {} apply it, {pending} pending",
+        "{} process(es) of {}: {} applied, {} superseded, {} pending, {} ignored (DB layer off), {} not reporting",
         states.len(),
         receipts.env,
-        states.len() - pending
+        count("applied"),
+        count("superseded"),
+        count("pending"),
+        count("ignored"),
+        count("not reporting"),
     ))?;
     if !states.is_empty() {
         let mut table = output::table([
@@ -168,7 +181,8 @@ struct InstanceReceipt<'a> {
     application: &'a str,
     host: &'a str,
     pid: i64,
-    /// `applied`, `superseded` (a later change of the same row is held) or `pending`.
+    /// `applied`, `superseded` (a later change of the same row is held), `pending`,
+    /// `ignored (DB layer off)` or `not reporting` (`since`: last seen).
     status: &'static str,
     since: Option<String>,
     /// The change (audit row) the process holds for this flag.

@@ -84,6 +84,17 @@ pub(crate) async fn run(global: &GlobalArgs, command: FlagsCommand) -> anyhow::R
         ]);
     }
     output::line(table)?;
+    for (env, drift) in &states.master_drift {
+        let counts: Vec<String> = drift
+            .states
+            .iter()
+            .map(|(state, count)| format!("{} ×{count}", state.as_str()))
+            .collect();
+        output::diagnostic(format_args!(
+            "warning: the live processes of {env} disagree about FLAG_CONSOLE_FEATURE_FLAGS_DB ({}): DB rows decide values in some of them only",
+            counts.join(", ")
+        ));
+    }
     for row in &states.undeclared_rows {
         output::diagnostic(format_args!(
             "warning: the database has a row for '{}' in {}, which the flags file does not declare",

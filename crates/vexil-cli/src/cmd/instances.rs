@@ -2,6 +2,7 @@
 //! themselves (a heartbeat every 10 s; gone after three missed).
 
 use serde::Serialize;
+use vexil_core::reported::MASTER_KEY;
 
 use crate::cli::{GlobalArgs, InstancesArgs};
 use crate::{Outcome, config, output};
@@ -39,13 +40,21 @@ pub(crate) async fn run(global: &GlobalArgs, args: &InstancesArgs) -> anyhow::Re
         "version",
         "started (UTC)",
         "last seen (UTC)",
+        "DB layer",
         "FLAG_* set",
     ]);
     for i in &instances {
+        // The master switch always (unset means the DB layer is off), then the flags'
+        // variables that are set.
+        let db_layer = i
+            .env_layer
+            .get(MASTER_KEY)
+            .map_or("unset", String::as_str)
+            .to_owned();
         let vars: Vec<String> = i
             .env_layer
             .iter()
-            .filter(|(_, state)| state.as_str() != "unset")
+            .filter(|(key, state)| key.as_str() != MASTER_KEY && state.as_str() != "unset")
             .map(|(key, state)| format!("{key}={state}"))
             .collect();
         table.add_row([
@@ -56,6 +65,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: &InstancesArgs) -> anyhow::Re
             vexil_core::message::one_line(&i.version),
             i.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
             i.last_seen.format("%Y-%m-%d %H:%M:%S").to_string(),
+            db_layer,
             vars.join(" "),
         ]);
     }
