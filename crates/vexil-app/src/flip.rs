@@ -68,8 +68,21 @@ impl App {
                 &layer.snapshot,
                 MasterSwitch::On,
             );
+            // The processes of this env disagree about the flag's variable and no row
+            // decides: the value before is not known, only guessed. Neither a
+            // conflict nor "already so" can be judged against a guess; the flip goes
+            // ahead (its row makes them all agree) and its audit row says so.
+            let drift = match row {
+                None => layer
+                    .drift
+                    .iter()
+                    .find(|d| d.key == decl.key().as_str())
+                    .map(|d| &d.states),
+                Some(_) => None,
+            };
             if let Some(expected) = flip.expected_from
                 && expected != before.value
+                && drift.is_none()
             {
                 return Err(AppError::Conflict {
                     flag: decl.key().to_string(),
@@ -81,7 +94,7 @@ impl App {
                     updated_at: row.as_ref().map(|r| r.updated_at),
                 });
             }
-            if before.value == flip.to {
+            if before.value == flip.to && drift.is_none() {
                 return Err(AppError::NoChange {
                     flag: decl.key().to_string(),
                     env: env.to_string(),
@@ -96,6 +109,7 @@ impl App {
                 to: flip.to,
                 via: flip.via,
                 reason: flip.reason,
+                drift,
             };
             let audit = NewAudit {
                 created_at: self.clock.now(),

@@ -50,4 +50,9 @@ pub struct FlipPayload<'a> {
     pub via: Via,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<&'a str>,
+    /// When the env's live processes disagreed about the flag's variable and no row
+    /// decided it: how many reported each state. `from` is then vexil's best guess
+    /// (the YAML default), and this says so.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drift: Option<&'a std::collections::BTreeMap<crate::VarState, usize>>,
 }

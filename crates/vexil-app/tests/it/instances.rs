@@ -249,6 +249,42 @@ async fn another_envs_variables_come_from_its_live_processes(backend: Backend) {
         .await
         .unwrap();
     assert_eq!((flipped.from, flipped.to), (true, false));
+
+    // Where they disagree and no row decides, "off" is only a guess (the YAML
+    // default): flipping to off is not refused as already so, and the audit row
+    // carries the disagreement.
+    let settled = t
+        .app
+        .flip(
+            &root,
+            &vexil_app::Flip {
+                flag_key: "dark_mode",
+                env: "prod",
+                expected_from: Some(true),
+                to: false,
+                elevated: false,
+                reason: None,
+                via: Via::Cli,
+            },
+        )
+        .await
+        .unwrap();
+    let row = t
+        .app
+        .db()
+        .audit_page(&vexil_store::AuditFilter {
+            before: Some(settled.audit_id + 1),
+            limit: 1,
+            ..vexil_store::AuditFilter::default()
+        })
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        row.payload,
+        serde_json::json!({"flag": "dark_mode", "env": "prod", "from": false, "to": false,
+                           "via": "cli", "drift": {"unset": 1, "on": 1}})
+    );
     drop((one, two));
 }
 both!(another_envs_variables_come_from_its_live_processes);
