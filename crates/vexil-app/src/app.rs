@@ -7,7 +7,7 @@ use vexil_core::reported::MASTER_KEY;
 use vexil_core::{
     Clock, Drift, Env, EnvSnapshot, Envs, FlagSet, MasterSwitch, Role, reported_layer,
 };
-use vexil_store::Db;
+use vexil_store::{Db, InstanceReport, WriteTx};
 
 use crate::error::AppError;
 use crate::secret_key::SecretKey;
@@ -123,6 +123,26 @@ impl App {
                 crate::instances::GONE_AFTER,
             )
             .await?;
+        Ok(self.layer_of(env, &reports))
+    }
+
+    /// [`App::env_layer`] inside a write, on its connection.
+    pub(crate) async fn env_layer_in(
+        &self,
+        tx: &mut WriteTx,
+        env: &Env,
+    ) -> Result<EnvLayer<'_>, AppError> {
+        let reports = tx
+            .instances(
+                Some(env.as_str()),
+                crate::instances::GONE_AFTER,
+                crate::instances::GONE_AFTER,
+            )
+            .await?;
+        Ok(self.layer_of(env, &reports))
+    }
+
+    fn layer_of(&self, env: &Env, reports: &[InstanceReport]) -> EnvLayer<'_> {
         let layers: Vec<_> = reports.iter().map(|r| &r.env_layer).collect();
         let (reported, drift) = reported_layer(&self.flags, &layers);
         let own = self.process_env.as_ref() == Some(env);
@@ -139,11 +159,11 @@ impl App {
         } else {
             Cow::Owned(reported)
         };
-        Ok(EnvLayer {
+        EnvLayer {
             snapshot,
             master,
             drift,
-        })
+        }
     }
 }
 

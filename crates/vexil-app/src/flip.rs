@@ -3,10 +3,10 @@
 
 use serde_json::json;
 use vexil_core::audit::{FLAG_FLIP, FlipPayload, TARGET_FEATURE_FLAG, Via};
-use vexil_core::{Action, MasterSwitch, authorize, resolve};
+use vexil_core::{Action, EnvSnapshot, MasterSwitch, authorize, resolve};
 use vexil_store::{Expected, NewAudit};
 
-use crate::app::{Actor, App};
+use crate::app::{Actor, App, EnvLayer};
 use crate::error::AppError;
 
 /// A flip as asked for.
@@ -53,32 +53,43 @@ impl App {
         // concurrent writer (another flip, or direct SQL, which takes no lock of ours)
         // makes the write a no-op, and the flip starts again from a fresh read, so
         // that what it then refuses or does is judged against the newer value.
-        let layer = self.env_layer(&env).await?;
+        //
+        // The env layer counts only where no row decides, and reading it (the live
+        // processes' reports) costs a query: it is read then only.
+        let mut layer: Option<EnvLayer<'_>> = None;
+        let no_layer = EnvSnapshot::default();
         let mut attempts = 0;
         loop {
             attempts += 1;
             let mut tx = self.db.begin_write().await?;
             let row = tx.flag_row(decl.key().as_str(), env.as_str()).await?;
+            if row.is_none() && layer.is_none() {
+                layer = Some(self.env_layer_in(&mut tx, &env).await?);
+            }
+            let env_vars = match (&row, &layer) {
+                (None, Some(layer)) => &*layer.snapshot,
+                _ => &no_layer,
+            };
             // The value in force before the flip: the row if there is one (a flip
             // writes the DB layer, whatever the master switch), else the env layer,
             // else the YAML.
             let before = resolve(
                 decl,
                 row.as_ref().map(|r| r.value),
-                &layer.snapshot,
+                env_vars,
                 MasterSwitch::On,
             );
             // The processes of this env disagree about the flag's variable and no row
             // decides: the value before is not known, only guessed. Neither a
             // conflict nor "already so" can be judged against a guess; the flip goes
             // ahead (its row makes them all agree) and its audit row says so.
-            let drift = match row {
-                None => layer
+            let drift = match (&row, &layer) {
+                (None, Some(layer)) => layer
                     .drift
                     .iter()
                     .find(|d| d.key == decl.key().as_str())
                     .map(|d| &d.states),
-                Some(_) => None,
+                _ => None,
             };
             if let Some(expected) = flip.expected_from
                 && expected != before.value
@@ -152,10 +163,12 @@ impl App {
                     // A new statement sees the newest committed row (PostgreSQL's read
                     // committed; SQLite's write lock means this never happens there).
                     let now = tx.flag_row(decl.key().as_str(), env.as_str()).await?;
+                    // Without a row, the variables as last read (or none known).
+                    let env_vars = layer.as_ref().map_or(&no_layer, |l| &*l.snapshot);
                     let current = resolve(
                         decl,
                         now.as_ref().map(|r| r.value),
-                        &layer.snapshot,
+                        env_vars,
                         MasterSwitch::On,
                     );
                     return Err(AppError::Conflict {

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::db::{Db, Dialect, on_pool, parse_timestamp};
+use crate::db::{Db, Dialect, Tx, WriteTx, on_pool, on_tx, parse_timestamp};
 use crate::error::StoreError;
 
 /// One process's report.
@@ -105,16 +105,7 @@ impl Db {
         seen_within: Duration,
         live_within: Duration,
     ) -> Result<Vec<InstanceReport>, StoreError> {
-        let sqlite = self.is_sqlite();
-        let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT id, env, host, pid, application, version, \
-             CAST(started_at AS TEXT), CAST(last_seen AS TEXT), env_layer, applied, \
-             last_seen >= {live} \
-             FROM vexil_instances WHERE last_seen >= {seen} AND ($1 IS NULL OR env = $1) \
-             ORDER BY env, application, host, pid",
-            live = db_time(sqlite).replace("$S", "$2"),
-            seen = db_time(sqlite).replace("$S", "$3"),
-        ));
+        let sql = instances_sql(self.is_sqlite());
         let rows: Vec<RawRow> = on_pool!(self, |pool, DB| {
             sqlx::query_as(sql)
                 .bind(env)
@@ -140,6 +131,40 @@ impl Db {
                 .rows_affected()
         }))
     }
+}
+
+impl WriteTx {
+    /// [`Db::instances`], inside a write: on the transaction's own connection, so that
+    /// a writer never waits for a second pooled connection while holding one.
+    pub async fn instances(
+        &mut self,
+        env: Option<&str>,
+        seen_within: Duration,
+        live_within: Duration,
+    ) -> Result<Vec<InstanceReport>, StoreError> {
+        let sql = instances_sql(matches!(self.tx, Tx::Sqlite(_)));
+        let rows: Vec<RawRow> = on_tx!(self, |tx, DB| {
+            sqlx::query_as(sql)
+                .bind(env)
+                .bind(live_within.as_secs_f64())
+                .bind(seen_within.as_secs_f64())
+                .fetch_all(&mut **tx)
+                .await?
+        });
+        rows.into_iter().map(instance).collect()
+    }
+}
+
+fn instances_sql(sqlite: bool) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(format!(
+        "SELECT id, env, host, pid, application, version, \
+         CAST(started_at AS TEXT), CAST(last_seen AS TEXT), env_layer, applied, \
+         last_seen >= {live} \
+         FROM vexil_instances WHERE last_seen >= {seen} AND ($1 IS NULL OR env = $1) \
+         ORDER BY env, application, host, pid",
+        live = db_time(sqlite).replace("$S", "$2"),
+        seen = db_time(sqlite).replace("$S", "$3"),
+    ))
 }
 
 fn json_text(value: &impl serde::Serialize) -> Result<String, StoreError> {
