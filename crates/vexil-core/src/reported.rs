@@ -128,7 +128,7 @@ mod tests {
         let (layer, drift) = reported_layer(&flags, &[&one, &two]);
         assert_eq!(layer.master_switch(), MasterSwitch::On);
         let a = crate::FlagKey::parse("a").unwrap();
-        assert_eq!(layer.get(&a).and_then(|v| v.value()), Some(true));
+        assert_eq!(layer.get(&a).and_then(crate::EnvVar::value), Some(true));
         let b = crate::FlagKey::parse("b").unwrap();
         assert_eq!(layer.get(&b), None, "disagreement is left out");
         assert_eq!(
