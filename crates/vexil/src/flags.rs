@@ -102,6 +102,9 @@ pub struct Health {
     /// The database answered the last read.
     pub database_up: bool,
     pub origin: Origin,
+    /// When this process last wrote its report to `vexil_instances` (what `vexil
+    /// instances` and `vexil audit show` read); `None` before the first.
+    pub reported_at: Option<SystemTime>,
 }
 
 impl Health {
@@ -202,6 +205,7 @@ impl Flags {
         let health = Health {
             database_up: false,
             origin: Origin::Fallback,
+            reported_at: None,
         };
         let shared = Arc::new(Shared {
             env,
@@ -419,9 +423,15 @@ impl Shared {
                 "the database answers; values are current"
             );
         }
-        self.health.send_replace(Health {
-            database_up: up,
-            origin,
+        self.health.send_modify(|health| {
+            health.database_up = up;
+            health.origin = origin;
         });
+    }
+
+    /// Records that this process's report was written.
+    pub(crate) fn set_reported(&self, at: SystemTime) {
+        self.health
+            .send_modify(|health| health.reported_at = Some(at));
     }
 }

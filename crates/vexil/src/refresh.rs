@@ -107,8 +107,11 @@ pub(crate) async fn run(
                 let env_layer = instance::env_layer(&shared.flags.load(), &shared.env_vars);
                 let report =
                     instance::report(&identity, shared.env.as_str(), &env_layer, receipts.into_iter(), now);
-                if let Err(error) = db.report_instance(&report).await {
-                    tracing::debug!(error = %error_chain(&error), "cannot report this instance");
+                match db.report_instance(&report).await {
+                    Ok(()) => shared.set_reported(SystemTime::now()),
+                    Err(error) => {
+                        tracing::debug!(error = %error_chain(&error), "cannot report this instance");
+                    }
                 }
                 let _ = db.prune_instances(FORGET_AFTER).await;
                 let _ = db.prune_changes(now - chrono::TimeDelta::days(1)).await;

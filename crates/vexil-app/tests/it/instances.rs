@@ -2,8 +2,7 @@
 //! handle reports itself, and `receipts` tells which live processes apply a flip.
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use vexil_app::{AppError, ReceiptState};
 use vexil_core::audit::Via;
@@ -13,21 +12,17 @@ use vexil_testkit::TestDb;
 
 use crate::{TestApp, both, example_flags};
 
-/// Polls `check` until it returns `Some`; the heartbeat has no event to wait on.
-async fn eventually<T, F: Future<Output = Option<T>>>(
-    what: &str,
-    mut check: impl FnMut() -> F,
-) -> T {
-    tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            if let Some(found) = check().await {
-                return found;
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
+/// Waits until `process` has written a report after `after` (the heartbeat's own
+/// event, `Health::reported_at`).
+async fn reported_after(process: &vexil::Flags, after: SystemTime) {
+    let mut health = process.watch_health();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        health.wait_for(|h| h.reported_at.is_some_and(|at| at > after)),
+    )
     .await
-    .unwrap_or_else(|_| panic!("never: {what}"))
+    .expect("the process never reported")
+    .unwrap();
 }
 
 async fn a_live_process_reports_itself_and_which_flip_it_applies(backend: Backend) {
@@ -50,10 +45,14 @@ async fn a_live_process_reports_itself_and_which_flip_it_applies(backend: Backen
     let t = TestApp::on(test_db, &[]);
     let ops = t.account("olive", Role::Ops).await;
 
-    let instance: InstanceReport = eventually("the process reports itself", || async {
-        t.app.live_instances(Some("staging")).await.unwrap().pop()
-    })
-    .await;
+    reported_after(&view, SystemTime::UNIX_EPOCH).await;
+    let instance: InstanceReport = t
+        .app
+        .live_instances(Some("staging"))
+        .await
+        .unwrap()
+        .pop()
+        .expect("the process reported itself");
     assert_eq!(instance.application, "checkout");
     assert_eq!(instance.pid, i64::from(std::process::id()));
     let expected: BTreeMap<String, String> = [
@@ -79,27 +78,30 @@ async fn a_live_process_reports_itself_and_which_flip_it_applies(backend: Backen
         reason: None,
         via: Via::Cli,
     };
-    let first = t.app.flip(&ops, &flip(false)).await.unwrap().audit_id;
-    let applied = eventually("the process applies the flip", || async {
-        let receipts = t.app.receipts(first).await.unwrap();
-        match receipts.instances.as_slice() {
-            [(_, ReceiptState::Applied { at })] => Some(*at),
-            _ => None,
-        }
-    })
-    .await;
+    // Each flip: applied by the process (its event), then reported (its next one).
+    let mut changes = view.subscribe();
+    let mut flip_and_wait = async |from: bool| {
+        let audit_id = t.app.flip(&ops, &flip(from)).await.unwrap().audit_id;
+        while changes.recv().await.unwrap().flag_key != "onboarding_checklist_v2" {}
+        reported_after(&view, SystemTime::now()).await;
+        audit_id
+    };
+    let first = flip_and_wait(false).await;
+    let receipts = t.app.receipts(first).await.unwrap();
+    let [(_, ReceiptState::Applied { at: applied })] = receipts.instances.as_slice() else {
+        panic!("{:?}", receipts.instances);
+    };
     assert!(view.is_on("onboarding_checklist_v2"));
-    let second = t.app.flip(&ops, &flip(true)).await.unwrap().audit_id;
-    eventually("the first flip is superseded there", || async {
-        let receipts = t.app.receipts(first).await.unwrap();
-        match receipts.instances.as_slice() {
-            [(_, ReceiptState::Superseded { by, at })] if *by == second && *at >= applied => {
-                Some(())
-            }
-            _ => None,
-        }
-    })
-    .await;
+    let second = flip_and_wait(true).await;
+    let receipts = t.app.receipts(first).await.unwrap();
+    assert!(
+        matches!(
+            receipts.instances.as_slice(),
+            [(_, ReceiptState::Superseded { by, at })] if *by == second && at >= applied
+        ),
+        "{:?}",
+        receipts.instances
+    );
 
     // A process that stopped reporting an hour ago (cut off, or stopped) is listed
     // for a receipt, but not as live; one whose DB layer is off ignores rows.
@@ -204,10 +206,9 @@ async fn another_envs_variables_come_from_its_live_processes(backend: Backend) {
     let t = TestApp::on(test_db, &[("FLAG_CONSOLE_FEATURE_FLAGS_DB", "1")]);
     // search_index_v3 is medium risk: a superadmin's flip.
     let root = t.account("sam", Role::Superadmin).await;
-    eventually("both processes report", || async {
-        (t.app.live_instances(Some("prod")).await.unwrap().len() == 2).then_some(())
-    })
-    .await;
+    reported_after(&one, SystemTime::UNIX_EPOCH).await;
+    reported_after(&two, SystemTime::UNIX_EPOCH).await;
+    assert_eq!(t.app.live_instances(Some("prod")).await.unwrap().len(), 2);
 
     let prod = vexil_core::Env::PROD;
     let states = t.app.flag_states(Some(&prod)).await.unwrap().states;
