@@ -3,6 +3,8 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
+
 use vexil_core::reported::MASTER_KEY;
 use vexil_core::{
     Clock, Drift, Env, EnvSnapshot, Envs, FlagSet, MasterSwitch, Role, reported_layer,
@@ -15,7 +17,9 @@ use crate::secret_key::SecretKey;
 /// What the use cases need, built once per process.
 pub struct App {
     pub(crate) db: Db,
-    pub(crate) flags: FlagSet,
+    /// The declarations, replaced whole when the flags file is reloaded: a use case
+    /// loads them once and works on that set throughout.
+    pub(crate) flags: ArcSwap<FlagSet>,
     pub(crate) envs: Envs,
     /// The env this process belongs to (`VEXIL_ENV`), if it says: its `FLAG_*`
     /// variables are the env layer of that env only.
@@ -49,7 +53,7 @@ impl App {
     ) -> App {
         App {
             db,
-            flags,
+            flags: ArcSwap::from_pointee(flags),
             envs,
             process_env,
             env_snapshot,
@@ -79,8 +83,18 @@ impl App {
         &self.db
     }
 
-    pub fn flags(&self) -> &FlagSet {
-        &self.flags
+    /// The declarations in force.
+    pub fn flags(&self) -> Arc<FlagSet> {
+        self.flags.load_full()
+    }
+
+    /// Replaces the declarations (a reloaded flags file) for every use case from now
+    /// on, and in this process's view.
+    pub async fn replace_flags(&self, flags: FlagSet) {
+        if let Some(view) = &self.view {
+            view.reload(flags.clone()).await;
+        }
+        self.flags.store(Arc::new(flags));
     }
 
     pub fn envs(&self) -> &Envs {
@@ -144,7 +158,7 @@ impl App {
 
     fn layer_of(&self, env: &Env, reports: &[InstanceReport]) -> EnvLayer<'_> {
         let layers: Vec<_> = reports.iter().map(|r| &r.env_layer).collect();
-        let (reported, drift) = reported_layer(&self.flags, &layers);
+        let (reported, drift) = reported_layer(&self.flags.load(), &layers);
         let own = self.process_env.as_ref() == Some(env);
         // The master switch: this process's own for its env; the one the env's
         // processes agree on for another; this process's when they report none or

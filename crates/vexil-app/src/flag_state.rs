@@ -59,7 +59,8 @@ impl App {
             layers.push((env, self.env_layer(env).await?));
         }
         let mut states = Vec::new();
-        for decl in &self.flags {
+        let flags = self.flags.load();
+        for decl in flags.iter() {
             for (env, layer) in &layers {
                 let row = by_pair.get(&(decl.key().as_str(), env.as_str()));
                 let resolved = resolve(decl, row.map(|r| r.value), &layer.snapshot, layer.master);
@@ -95,7 +96,7 @@ impl App {
             .collect();
         let undeclared_rows = rows
             .iter()
-            .filter(|row| self.flags.get(&row.flag_key).is_none())
+            .filter(|row| flags.get(&row.flag_key).is_none())
             .cloned()
             .collect();
         Ok(FlagStates {

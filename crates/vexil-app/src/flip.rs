@@ -40,8 +40,8 @@ const MAX_ATTEMPTS: u32 = 3;
 
 impl App {
     pub async fn flip(&self, actor: &Actor, flip: &Flip<'_>) -> Result<Flipped, AppError> {
-        let decl = self
-            .flags
+        let flags = self.flags.load();
+        let decl = flags
             .get(flip.flag_key)
             .ok_or_else(|| AppError::UnknownFlag {
                 key: flip.flag_key.to_owned(),

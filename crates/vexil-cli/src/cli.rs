@@ -67,9 +67,18 @@ pub(crate) enum Command {
     /// Read the audit log, newest first; `audit show ID` for one row and which live
     /// processes apply it yet.
     Audit(AuditArgs),
+    /// Serve the console and the API (SIGHUP reloads the flags file; SIGTERM drains).
+    Serve(ServeArgs),
     /// The live processes that use the vexil library: who, where, which env, and
     /// their FLAG_* variables as they parsed them.
     Instances(InstancesArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, env = "VEXIL_BIND", default_value = "127.0.0.1:8080")]
+    pub(crate) bind: String,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ mod flags;
 mod flip;
 mod instances;
 mod migrate;
+mod serve;
 mod token;
 mod user;
 
@@ -23,5 +24,6 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Flip(args) => flip::run(global, &args).await,
         Command::Audit(args) => audit::run(global, &args).await,
         Command::Instances(args) => instances::run(global, &args).await,
+        Command::Serve(args) => serve::run(global, &args).await,
     }
 }

@@ -92,7 +92,7 @@ async fn a_secret_is_unreadable_under_another_key(backend: Backend) {
     // The same database, opened with another key.
     let rotated = vexil_app::App::new(
         t.app.db().clone(),
-        t.app.flags().clone(),
+        (*t.app.flags()).clone(),
         t.app.envs().clone(),
         None,
         vexil_core::EnvSnapshot::default(),

@@ -4,6 +4,7 @@
 mod break_glass;
 mod check;
 mod processes;
+mod serve;
 mod shape;
 mod site;
 mod terminal;

@@ -1,0 +1,122 @@
+//! `vexil serve`: the console and API server. It migrates the database, refuses to
+//! start on an invalid flags file (printing every error as `vexil check` does), binds
+//! `VEXIL_BIND`, and then:
+//!
+//! - SIGHUP reads the flags file again; an invalid one keeps the last valid set and
+//!   says why;
+//! - SIGTERM or Ctrl-C stops accepting connections and finishes the requests in
+//!   flight before exiting 0.
+//!
+//! Its own view of its env (`VEXIL_ENV`) is a `vexil::Flags` handle, which its flips
+//! refresh at once.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::signal::unix::{SignalKind, signal};
+use vexil_core::{Envs, FlagSet};
+use vexil_server::ServerState;
+
+use crate::cli::{GlobalArgs, ServeArgs};
+use crate::{Outcome, config, output};
+
+pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Outcome> {
+    // Logs from the library and the server (the database going down, reloads) go to
+    // stderr; `RUST_LOG` narrows or widens them.
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .try_init();
+
+    let source = config::flags_source(global);
+    let bytes = config::read_flags_file(&global.flags, &source)?;
+    let flags = match FlagSet::parse(&source, &bytes) {
+        Ok(flags) => flags,
+        Err(errors) => {
+            for line in errors.lines() {
+                output::diagnostic(line);
+            }
+            output::diagnostic(format_args!(
+                "error: not serving: the flags file {source} is invalid"
+            ));
+            return Ok(Outcome::Refused);
+        }
+    };
+
+    let db = config::open_database(global).await?;
+    let report = db.migrate().await?;
+    for (version, description) in &report.applied {
+        output::diagnostic(format_args!(
+            "{}: applied migration {version:04} {description}",
+            db.url()
+        ));
+    }
+
+    let envs = Envs::runbook();
+    let process_env = match &global.process_env {
+        Some(name) => Some(envs.parse(name).context("VEXIL_ENV / --process-env")?),
+        None => None,
+    };
+    let mut app = vexil_app::App::new(
+        db,
+        flags.clone(),
+        envs,
+        process_env.clone(),
+        config::flag_env(),
+        Arc::new(config::SystemClock),
+    );
+    if let Some(env) = &process_env {
+        let view = vexil::Flags::builder()
+            .env(env.as_str())
+            .flag_set(flags)
+            .database_url(global.database_url.clone())
+            .application("vexil serve")
+            .start()
+            .await?;
+        app = app.with_view(view);
+    }
+    let state = ServerState {
+        app: Arc::new(app),
+        flags_file: global.flags.clone(),
+    };
+
+    let listener = tokio::net::TcpListener::bind(&args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    let address = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    output::diagnostic(format_args!("vexil listening on http://{address}"));
+
+    let mut hangups = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
+    let reloader = state.clone();
+    tokio::spawn(async move {
+        while hangups.recv().await.is_some() {
+            match reloader.reload().await {
+                Ok(reloaded) => {
+                    output::diagnostic(format_args!("reloaded {source}: {} flags", reloaded.flags));
+                }
+                Err(error) => {
+                    output::diagnostic(format_args!(
+                        "error: {error}; keeping the last valid flags"
+                    ));
+                }
+            }
+        }
+    });
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        output::diagnostic("vexil: stopping; finishing the requests in flight");
+    };
+    vexil_server::serve(listener, state, shutdown)
+        .await
+        .context("the server stopped")?;
+    Ok(Outcome::Success)
+}

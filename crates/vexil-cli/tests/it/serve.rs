@@ -1,0 +1,137 @@
+//! `vexil serve` as an operator runs it: refused on an invalid flags file, then
+//! serving, reloading on SIGHUP (keeping the last valid set on a bad file), and
+//! draining on SIGTERM with exit 0. Every wait is for a line the server prints.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+use std::time::Duration;
+
+use vexil_store::Backend;
+use vexil_testkit::TestDb;
+
+use crate::site::Site;
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+struct Server {
+    child: Child,
+    stderr: Receiver<String>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    fn start(site: &Site) -> Server {
+        let mut child = site
+            .command(&["serve", "--bind", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (send, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Server {
+            child,
+            stderr: lines,
+        }
+    }
+
+    /// The first stderr line containing `text`.
+    fn wait_for(&self, text: &str) -> String {
+        loop {
+            let line = self
+                .stderr
+                .recv_timeout(DEADLINE)
+                .unwrap_or_else(|_| panic!("the server never printed {text:?}"));
+            if line.contains(text) {
+                return line;
+            }
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+/// `GET path` over a plain socket: the status line and the body.
+fn get(address: &str, path: &str) -> (String, String) {
+    let mut stream = TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response.lines().next().unwrap_or_default().to_owned();
+    let body = response
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_owned();
+    (status, body)
+}
+
+const VALID: &str = "dark_mode:\n  default: false\n  description: Dark theme.\n  risk: low\n";
+const INVALID: &str = "dark_mode:\n  default: maybe\n  risk: low\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_refuses_a_bad_file_reloads_on_sighup_and_drains_on_sigterm() {
+    let test_db = TestDb::unmigrated(Backend::Sqlite).await;
+    let site = Site::new(test_db.url_string());
+
+    site.dir.write("feature_flags.yaml", INVALID);
+    let refused = site.run(&["serve", "--bind", "127.0.0.1:0"]);
+    assert_eq!(refused.code, Some(1), "{refused:?}");
+    assert!(
+        refused.stderr.contains("feature_flags.yaml:2:12:")
+            && refused
+                .stderr
+                .ends_with("error: not serving: the flags file feature_flags.yaml is invalid\n"),
+        "{refused:?}"
+    );
+
+    site.dir.write("feature_flags.yaml", VALID);
+    let server = Server::start(&site);
+    server.wait_for("applied migration 0001 init");
+    let line = server.wait_for("vexil listening on http://");
+    let address = line.rsplit("http://").next().unwrap().to_owned();
+    assert_eq!(
+        get(&address, "/healthz"),
+        ("HTTP/1.1 200 OK".to_owned(), "ok\n".to_owned())
+    );
+
+    site.dir.write("feature_flags.yaml", INVALID);
+    server.signal("HUP");
+    let kept = server.wait_for("keeping the last valid flags");
+    assert!(kept.contains("feature_flags.yaml:2:12"), "{kept}");
+    site.dir.write("feature_flags.yaml", VALID);
+    server.signal("HUP");
+    server.wait_for("reloaded feature_flags.yaml: 1 flags");
+    assert_eq!(get(&address, "/healthz").0, "HTTP/1.1 200 OK");
+
+    server.signal("TERM");
+    server.wait_for("stopping; finishing the requests in flight");
+    let mut server = server;
+    let status = server.child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}

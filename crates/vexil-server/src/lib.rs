@@ -1,0 +1,17 @@
+//! vexil's HTTP server. One `serve(listener, state, shutdown)` runs it, for
+//! `vexil serve` and for every test alike (STYLE.md rule 6): the tests bind a
+//! loopback port and talk HTTP to the same router the binary serves.
+//!
+//! Today it serves `/healthz` and reloads the flags file on request; the console
+//! (issue [D]) and the API (issue [E]) are routes added to `router`.
+//!
+//! # Layout
+//!
+//! - `serve.rs`: `serve` and `router`.
+//! - `state.rs`: `ServerState` (the `App` and where its flags file is) and `reload`.
+
+mod serve;
+mod state;
+
+pub use serve::{router, serve};
+pub use state::{Reloaded, ServerState};

@@ -1,0 +1,88 @@
+//! `serve` on a real loopback listener, as `vexil serve` runs it: it answers, a
+//! reload with an invalid file keeps the last valid declarations, and shutdown lets it
+//! return.
+
+use std::sync::Arc;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use vexil_app::App;
+use vexil_core::{EnvSnapshot, Envs};
+use vexil_server::{Reloaded, ServerState};
+use vexil_store::Backend;
+use vexil_testkit::{TestClock, TestDb};
+
+async fn get(address: std::net::SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response
+}
+
+#[tokio::test]
+async fn it_serves_reloads_and_stops() {
+    let test_db = TestDb::new(Backend::Sqlite).await;
+    let dir = tempfile::tempdir().unwrap();
+    let flags_file = dir.path().join("feature_flags.yaml");
+    std::fs::write(
+        &flags_file,
+        "dark_mode:\n  default: false\n  description: Dark theme.\n  risk: low\n",
+    )
+    .unwrap();
+    let flags = vexil::read_flag_set(&flags_file).unwrap();
+    let app = App::new(
+        test_db.db.clone(),
+        flags,
+        Envs::runbook(),
+        None,
+        EnvSnapshot::default(),
+        Arc::new(TestClock::fixed()),
+    );
+    let state = ServerState {
+        app: Arc::new(app),
+        flags_file: flags_file.clone(),
+    };
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(vexil_server::serve(listener, state.clone(), async {
+        let _ = stopped.await;
+    }));
+
+    let response = get(address, "/healthz").await;
+    assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+    assert!(response.ends_with("\r\n\r\nok\n"), "{response}");
+    assert!(
+        get(address, "/nothing-here")
+            .await
+            .starts_with("HTTP/1.1 404")
+    );
+
+    std::fs::write(&flags_file, "dark_mode:\n  default: maybe\n").unwrap();
+    let error = state.reload().await.unwrap_err().to_string();
+    assert!(error.contains("feature_flags.yaml:2:12"), "{error}");
+    assert!(
+        state.app.flags().get("dark_mode").is_some(),
+        "the last valid set"
+    );
+    std::fs::write(
+        &flags_file,
+        "new_checkout:\n  default: true\n  description: The new checkout.\n  risk: high\n",
+    )
+    .unwrap();
+    assert_eq!(state.reload().await.unwrap(), Reloaded { flags: 1 });
+    assert!(state.app.flags().get("dark_mode").is_none());
+
+    stop.send(()).unwrap();
+    server.await.unwrap().unwrap();
+    assert!(
+        TcpStream::connect(address).await.is_err(),
+        "still listening"
+    );
+}
