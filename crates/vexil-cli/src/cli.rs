@@ -21,7 +21,7 @@ pub(crate) struct Cli {
 }
 
 /// Settings every command reads.
-#[derive(Args)]
+#[derive(Args, Clone)]
 pub(crate) struct GlobalArgs {
     /// The flags file: the canonical declarations of every flag.
     #[arg(
@@ -79,6 +79,10 @@ pub(crate) struct ServeArgs {
     /// The address to listen on.
     #[arg(long, env = "VEXIL_BIND", default_value = "127.0.0.1:8080")]
     pub(crate) bind: String,
+    /// A throw-away SQLite database with the example flags and one account per role
+    /// (passwords printed once): the whole console in one command.
+    #[arg(long)]
+    pub(crate) demo: bool,
 }
 
 #[derive(Debug, Args)]

@@ -9,6 +9,10 @@
 //!
 //! Its own view of its env (`VEXIL_ENV`) is a `vexil::Flags` handle, which its flips
 //! refresh at once.
+//!
+//! `--demo` instead serves a throw-away SQLite database in a temporary directory
+//! (removed at exit) with the example flags file and one account per role, whose
+//! random passwords and the superadmin's TOTP enrolment URI it prints once.
 
 use std::sync::Arc;
 
@@ -30,6 +34,26 @@ pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .try_init();
+
+    // `--demo`: everything in a directory that lives as long as the server.
+    let demo_dir = if args.demo {
+        Some(tempfile::Builder::new().prefix("vexil-demo-").tempdir()?)
+    } else {
+        None
+    };
+    let mut global = global.clone();
+    if let Some(dir) = &demo_dir {
+        let flags_file = dir.path().join("feature_flags.yaml");
+        std::fs::write(&flags_file, DEMO_FLAGS)?;
+        global.flags = flags_file;
+        global.database_url = format!("sqlite://{}", dir.path().join("vexil.db").display());
+        global.process_env.get_or_insert_with(|| "prod".to_owned());
+        output::diagnostic(format_args!(
+            "demo: a throw-away database in {} (removed when the server stops)",
+            dir.path().display()
+        ));
+    }
+    let global = &global;
 
     let source = config::flags_source(global);
     let bytes = config::read_flags_file(&global.flags, &source)?;
@@ -78,6 +102,11 @@ pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result
             .await?;
         app = app.with_view(view);
     }
+    if demo_dir.is_some() {
+        let key = vexil_app::SecretKey::generate();
+        app = app.with_secret_key(key);
+        demo_accounts(&app).await?;
+    }
     let state = ServerState {
         app: Arc::new(app),
         flags_file: global.flags.clone(),
@@ -119,4 +148,38 @@ pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result
         .await
         .context("the server stopped")?;
     Ok(Outcome::Success)
+}
+
+/// The example flags file, built in, so that `--demo` runs from any directory.
+const DEMO_FLAGS: &str = include_str!("../../../../examples/feature_flags.yaml");
+
+/// One account per role, with a random password printed once, and TOTP for the
+/// superadmin (its enrolment URI printed once): who a first-time user signs in as.
+async fn demo_accounts(app: &vexil_app::App) -> anyhow::Result<()> {
+    use secrecy::ExposeSecret;
+    use vexil_core::Role;
+    output::line("demo accounts (the passwords are shown once):")?;
+    for (name, role) in [
+        ("reader", Role::Readonly),
+        ("helpdesk", Role::Support),
+        ("operator", Role::Ops),
+        ("root", Role::Superadmin),
+    ] {
+        let mut bytes = [0u8; 12];
+        getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("no random bytes: {e}"))?;
+        let password = secrecy::SecretString::from(hex::encode(bytes));
+        app.add_user(vexil_app::Admin::Cli, name, role, &password)
+            .await?;
+        output::line(format_args!(
+            "  {name:<9} {:<11} {}",
+            role.as_str(),
+            password.expose_secret()
+        ))?;
+    }
+    let uri = app.enrol_totp(vexil_app::Admin::Cli, "root").await?;
+    output::line(format_args!(
+        "root's TOTP (add it to an authenticator app): {}",
+        uri.expose_secret()
+    ))?;
+    Ok(())
 }

@@ -135,3 +135,76 @@ async fn serve_refuses_a_bad_file_reloads_on_sighup_and_drains_on_sigterm() {
     let status = server.child.wait().unwrap();
     assert_eq!(status.code(), Some(0));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_demo_prints_one_account_per_role_and_cleans_up() {
+    let site = Site::new("sqlite://unused.db".to_owned());
+    let mut child = site
+        .command(&["serve", "--demo", "--bind", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = BufReader::new(child.stdout.take().unwrap());
+    let lines: Vec<String> = stdout.lines().map_while(Result::ok).take(6).collect();
+    let server = Server {
+        stderr: {
+            let stderr = child.stderr.take().unwrap();
+            let (send, lines) = channel();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if send.send(line).is_err() {
+                        break;
+                    }
+                }
+            });
+            lines
+        },
+        child,
+    };
+    assert_eq!(lines[0], "demo accounts (the passwords are shown once):");
+    for (line, (name, role)) in lines[1..5].iter().zip([
+        ("reader", "readonly"),
+        ("helpdesk", "support"),
+        ("operator", "ops"),
+        ("root", "superadmin"),
+    ]) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(&words[..2], [name, role], "{line}");
+        assert!(
+            words[2].len() == 24 && words[2].chars().all(|c| c.is_ascii_hexdigit()),
+            "{line}"
+        );
+    }
+    assert!(
+        lines[5].starts_with(
+            "root's TOTP (add it to an authenticator app): otpauth://totp/vexil:root?secret="
+        ),
+        "{}",
+        lines[5]
+    );
+    let dir_line = server.wait_for("demo: a throw-away database in ");
+    let dir = dir_line
+        .trim_start_matches("demo: a throw-away database in ")
+        .trim_end_matches(" (removed when the server stops)")
+        .to_owned();
+    assert!(
+        std::path::Path::new(&dir).join("vexil.db").exists(),
+        "{dir}"
+    );
+    let line = server.wait_for("vexil listening on http://");
+    let address = line.rsplit("http://").next().unwrap().to_owned();
+    assert_eq!(get(&address, "/healthz").0, "HTTP/1.1 200 OK");
+    assert!(
+        !site.dir.path().join("unused.db").exists(),
+        "DATABASE_URL is not used"
+    );
+
+    server.signal("TERM");
+    let mut server = server;
+    assert_eq!(server.child.wait().unwrap().code(), Some(0));
+    assert!(
+        !std::path::Path::new(&dir).exists(),
+        "{dir} outlived the server"
+    );
+}
