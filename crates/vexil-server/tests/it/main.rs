@@ -58,11 +58,22 @@ async fn it_serves_reloads_and_stops() {
     let response = get(address, "/healthz").await;
     assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
     assert!(response.ends_with("\r\n\r\nok\n"), "{response}");
-    assert!(
-        get(address, "/nothing-here")
-            .await
-            .starts_with("HTTP/1.1 404")
-    );
+    let missing = get(address, "/nothing-here").await;
+    assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
+    // Every response, found or not, carries the hardening headers.
+    for response in [&response, &missing] {
+        let head = response.split("\r\n\r\n").next().unwrap().to_lowercase();
+        for header in [
+            "content-security-policy: default-src 'self'; script-src 'self';",
+            "frame-ancestors 'none'",
+            "x-content-type-options: nosniff",
+            "referrer-policy: no-referrer",
+            "x-frame-options: deny",
+            "cache-control: no-store",
+        ] {
+            assert!(head.contains(header), "{header:?} missing in {head}");
+        }
+    }
 
     std::fs::write(&flags_file, "dark_mode:\n  default: maybe\n").unwrap();
     let error = state.reload().await.unwrap_err().to_string();
