@@ -140,6 +140,10 @@ impl Builder {
     /// and starts the background task that reads the database (on the current tokio
     /// runtime). The database not answering is not an error: the handle says so in
     /// its logs and `health()`, and switches to DB values as soon as it can read them.
+    ///
+    /// The background task runs on the tokio runtime this is awaited on, and lives as
+    /// long as that runtime and the last `Flags` or `Flag` handle: a handle kept after
+    /// its runtime shut down keeps its last values and follows no more changes.
     pub async fn start(self) -> Result<Flags, Error> {
         let env = Envs::runbook().parse(self.env.as_deref().ok_or(Error::NoEnv)?)?;
         check_range("the TTL", self.timing.ttl, MIN_TTL, MAX_TTL)?;
