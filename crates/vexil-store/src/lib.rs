@@ -14,6 +14,7 @@
 //! - `instances.rs`: `vexil_instances`, what each live process reports about itself.
 //! - `audit.rs`: `console_audit_log`: append (inside a `WriteTx` only) and read pages.
 //! - `users.rs`: `users`, the accounts behind the role matrix, and their TOTP state.
+//! - `sessions.rs`: `console_sessions`, the console's sessions, keyed by a hash.
 //! - `tokens.rs`: `api_tokens`, stored as SHA-256 hashes.
 //! - `error.rs`: `StoreError`.
 //!
@@ -28,6 +29,7 @@ mod error;
 mod flags;
 mod instances;
 mod migrate;
+mod sessions;
 mod tokens;
 mod url;
 mod users;

@@ -4,6 +4,7 @@
 mod audit;
 mod flags;
 mod migrate;
+mod sessions;
 mod sql;
 
 pub(crate) use vexil_testkit::both;

@@ -1,0 +1,91 @@
+//! `console_sessions`: the console's sessions, keyed by the SHA-256 of their id (the
+//! caller hashes; this file never sees an id). Expired rows are never returned, and
+//! are deleted in bulk by `delete_expired_sessions`.
+
+use chrono::{DateTime, Utc};
+
+use crate::db::{Db, Dialect, on_pool};
+use crate::error::StoreError;
+
+impl Db {
+    /// Stores a new session; `false` if a session with this id hash exists already
+    /// (the caller draws another id).
+    pub async fn create_session(
+        &self,
+        id_hash: &[u8],
+        data: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        const SQL: &str = "INSERT INTO console_sessions (id_hash, data, expires_at) \
+                           VALUES ($1, $2, $3) ON CONFLICT (id_hash) DO NOTHING";
+        let inserted = on_pool!(self, |pool, DB| {
+            sqlx::query(SQL)
+                .bind(id_hash)
+                .bind(data)
+                .bind(<DB as Dialect>::timestamp(expires_at))
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        Ok(inserted == 1)
+    }
+
+    /// Stores a session, new or not.
+    pub async fn save_session(
+        &self,
+        id_hash: &[u8],
+        data: &str,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "INSERT INTO console_sessions (id_hash, data, expires_at) \
+                           VALUES ($1, $2, $3) ON CONFLICT (id_hash) DO UPDATE \
+                           SET data = excluded.data, expires_at = excluded.expires_at";
+        on_pool!(self, |pool, DB| {
+            sqlx::query(SQL)
+                .bind(id_hash)
+                .bind(data)
+                .bind(<DB as Dialect>::timestamp(expires_at))
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The session's data, if it exists and has not expired by `now`.
+    pub async fn load_session(
+        &self,
+        id_hash: &[u8],
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        const SQL: &str =
+            "SELECT data FROM console_sessions WHERE id_hash = $1 AND expires_at > $2";
+        Ok(on_pool!(self, |pool, DB| {
+            sqlx::query_scalar(SQL)
+                .bind(id_hash)
+                .bind(<DB as Dialect>::timestamp(now))
+                .fetch_optional(pool)
+                .await?
+        }))
+    }
+
+    /// Ends a session (sign-out, or its id rotated).
+    pub async fn delete_session(&self, id_hash: &[u8]) -> Result<(), StoreError> {
+        const SQL: &str = "DELETE FROM console_sessions WHERE id_hash = $1";
+        on_pool!(self, |pool, DB| {
+            sqlx::query(SQL).bind(id_hash).execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Deletes every session expired by `now`; how many.
+    pub async fn delete_expired_sessions(&self, now: DateTime<Utc>) -> Result<u64, StoreError> {
+        const SQL: &str = "DELETE FROM console_sessions WHERE expires_at <= $1";
+        Ok(on_pool!(self, |pool, DB| {
+            sqlx::query(SQL)
+                .bind(<DB as Dialect>::timestamp(now))
+                .execute(pool)
+                .await?
+                .rows_affected()
+        }))
+    }
+}
