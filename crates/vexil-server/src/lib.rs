@@ -8,10 +8,13 @@
 //! # Layout
 //!
 //! - `serve.rs`: `serve` and `router`.
+//! - `session_store.rs`: `DbSessionStore`, tower-sessions' store on our database.
 //! - `state.rs`: `ServerState` (the `App` and where its flags file is) and `reload`.
 
 mod serve;
+mod session_store;
 mod state;
 
 pub use serve::{router, serve};
+pub use session_store::DbSessionStore;
 pub use state::{Reloaded, ServerState};

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::db::{Db, Dialect, on_pool};
+use crate::db::{Db, Dialect, on_pool, parse_timestamp};
 use crate::error::StoreError;
 
 impl Db {
@@ -51,21 +51,23 @@ impl Db {
         Ok(())
     }
 
-    /// The session's data, if it exists and has not expired by `now`.
+    /// The session's data and expiry, if it exists and has not expired by `now`.
     pub async fn load_session(
         &self,
         id_hash: &[u8],
         now: DateTime<Utc>,
-    ) -> Result<Option<String>, StoreError> {
-        const SQL: &str =
-            "SELECT data FROM console_sessions WHERE id_hash = $1 AND expires_at > $2";
-        Ok(on_pool!(self, |pool, DB| {
-            sqlx::query_scalar(SQL)
+    ) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
+        const SQL: &str = "SELECT data, CAST(expires_at AS TEXT) FROM console_sessions \
+                           WHERE id_hash = $1 AND expires_at > $2";
+        let row: Option<(String, String)> = on_pool!(self, |pool, DB| {
+            sqlx::query_as(SQL)
                 .bind(id_hash)
                 .bind(<DB as Dialect>::timestamp(now))
                 .fetch_optional(pool)
                 .await?
-        }))
+        });
+        row.map(|(data, expires_at)| Ok((data, parse_timestamp(&expires_at)?)))
+            .transpose()
     }
 
     /// Ends a session (sign-out, or its id rotated).

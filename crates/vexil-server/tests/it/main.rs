@@ -97,3 +97,60 @@ async fn it_serves_reloads_and_stops() {
         "still listening"
     );
 }
+
+/// Sessions survive a new store over the same database (a restart), expire, and are
+/// stored under a hash of their id only.
+async fn sessions_persist_by_id_hash(backend: Backend) {
+    use tower_sessions::SessionStore;
+    use tower_sessions::session::{Id, Record};
+
+    let test_db = TestDb::new(backend).await;
+    let expiry = time::OffsetDateTime::now_utc() + time::Duration::minutes(30);
+    let mut record = Record {
+        id: Id::default(),
+        data: [("user".to_owned(), serde_json::json!(7))].into(),
+        expiry_date: expiry,
+    };
+    let store = vexil_server::DbSessionStore::new(test_db.db.clone());
+    store.create(&mut record).await.unwrap();
+    record
+        .data
+        .insert("elevated_until".to_owned(), serde_json::json!("later"));
+    store.save(&record).await.unwrap();
+
+    let restarted = vexil_server::DbSessionStore::new(test_db.db.clone());
+    let loaded = restarted.load(&record.id).await.unwrap().expect("stored");
+    assert_eq!(loaded.data, record.data);
+    // SQLite keeps milliseconds.
+    let drift = (loaded.expiry_date - expiry).abs();
+    assert!(drift < time::Duration::milliseconds(1), "{drift}");
+
+    // Keyed by SHA-256 of the id; the id itself is no key.
+    use sha2::Digest;
+    let id_bytes = record.id.0.to_le_bytes();
+    let now = chrono::Utc::now();
+    let by_hash = test_db
+        .db
+        .load_session(&sha2::Sha256::digest(id_bytes), now)
+        .await;
+    assert!(by_hash.unwrap().is_some());
+    assert!(
+        test_db
+            .db
+            .load_session(&id_bytes, now)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    restarted.delete(&record.id).await.unwrap();
+    assert!(store.load(&record.id).await.unwrap().is_none());
+    let expired = Record {
+        id: Id::default(),
+        data: Default::default(),
+        expiry_date: time::OffsetDateTime::now_utc() - time::Duration::seconds(1),
+    };
+    store.save(&expired).await.unwrap();
+    assert!(store.load(&expired.id).await.unwrap().is_none(), "expired");
+}
+vexil_testkit::both!(sessions_persist_by_id_hash);

@@ -26,8 +26,8 @@ async fn sessions_live_until_they_expire_or_are_deleted(backend: Backend) {
         "an id hash is taken once"
     );
     assert_eq!(
-        db.load_session(&a, now).await.unwrap().as_deref(),
-        Some(r#"{"user":1}"#)
+        db.load_session(&a, now).await.unwrap(),
+        Some((r#"{"user":1}"#.to_owned(), now + TimeDelta::minutes(30)))
     );
     assert_eq!(db.load_session(&b, now).await.unwrap(), None);
 
@@ -42,6 +42,7 @@ async fn sessions_live_until_they_expire_or_are_deleted(backend: Backend) {
         db.load_session(&a, now + TimeDelta::minutes(35))
             .await
             .unwrap()
+            .map(|(data, _)| data)
             .as_deref(),
         Some(r#"{"user":1,"elevated":true}"#)
     );
