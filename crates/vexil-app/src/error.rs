@@ -79,6 +79,11 @@ pub enum AppError {
     NoSecretKey,
     #[error("VEXIL_SECRET_KEY must be 64 hexadecimal characters (32 bytes)")]
     BadSecretKey,
+    /// One message for a wrong password, an unknown account and a disabled one.
+    #[error("wrong account name or password")]
+    BadCredentials,
+    #[error("too many failed sign-ins for this account; try again in {} s", retry_after.as_secs().max(1))]
+    SignInLocked { retry_after: std::time::Duration },
     #[error("no audit row {id}")]
     UnknownAuditRow { id: i64 },
     #[error("audit row {id} is not a flag change: only a flip has propagation receipts")]

@@ -14,6 +14,8 @@
 //!   the current value → conflict? → write the row and its audit row → commit.
 //! - `instances.rs`: the live processes' reports (`live_instances`) and the
 //!   propagation receipts of one audited change (`receipts`).
+//! - `sign_in.rs`: `App::sign_in`, audited, with a lock after repeated failures
+//!   counted in the audit log (so it holds across processes).
 //! - `totp.rs`: TOTP enrolment and `check_totp` (a code is accepted once only).
 //! - `token.rs`: API tokens (`vxl_…`, stored as SHA-256): create, list, revoke, and
 //!   the actor a presented token acts for.
@@ -27,6 +29,7 @@ mod flag_state;
 mod flip;
 mod instances;
 mod secret_key;
+mod sign_in;
 mod token;
 mod totp;
 
@@ -37,5 +40,6 @@ pub use flag_state::{FlagState, FlagStates};
 pub use flip::{Flip, Flipped};
 pub use instances::{GONE_AFTER, ReceiptState, Receipts};
 pub use secret_key::SecretKey;
+pub use sign_in::{LOCK_WINDOW, MAX_FAILURES};
 pub use token::TOKEN_PREFIX;
 pub use totp::code_at;

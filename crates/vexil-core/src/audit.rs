@@ -22,6 +22,12 @@ pub const USER_TOTP_ENROL: &str = "console.user.totp_enrol";
 pub const TOKEN_CREATE: &str = "console.user.token_create";
 pub const TOKEN_REVOKE: &str = "console.user.token_revoke";
 
+/// Sign-ins to the console (SPEC §4: "logins, failed logins … under `console.auth.*`").
+pub const AUTH_SIGN_IN: &str = "console.auth.sign_in";
+/// A sign-in refused: wrong password, unknown or disabled account (one reason, kept
+/// vague for the one signing in; the row says which name was tried, and from where).
+pub const AUTH_SIGN_IN_FAILED: &str = "console.auth.sign_in_failed";
+
 /// `target_type` of rows about a flag.
 pub const TARGET_FEATURE_FLAG: &str = "feature_flag";
 /// `target_type` of rows about an account (and its tokens).

@@ -38,6 +38,8 @@ pub struct AuditFilter {
     pub action: Option<String>,
     /// The flag key (`target_id` of flag rows).
     pub flag: Option<String>,
+    /// Rows about this account (`target_type` user): its changes, its sign-ins.
+    pub account: Option<String>,
     /// The account name.
     pub actor: Option<String>,
     pub since: Option<DateTime<Utc>>,
@@ -105,6 +107,12 @@ impl Db {
                 next()
             ));
         }
+        if filter.account.is_some() {
+            conditions.push(format!(
+                "a.target_type = 'user' AND a.target_id = {}",
+                next()
+            ));
+        }
         if filter.actor.is_some() {
             conditions.push(format!("u.name = {}", next()));
         }
@@ -138,6 +146,9 @@ impl Db {
             }
             if let Some(flag) = &filter.flag {
                 query = query.bind(flag);
+            }
+            if let Some(account) = &filter.account {
+                query = query.bind(account);
             }
             if let Some(actor) = &filter.actor {
                 query = query.bind(actor);

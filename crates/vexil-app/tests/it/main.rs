@@ -4,6 +4,7 @@
 mod account;
 mod flip;
 mod instances;
+mod sign_in;
 mod token;
 mod totp;
 

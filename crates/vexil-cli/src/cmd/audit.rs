@@ -22,6 +22,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: &AuditArgs) -> anyhow::Result
     let filter = AuditFilter {
         action: args.action.clone(),
         flag: args.flag.clone(),
+        account: None,
         actor: args.actor.clone(),
         since: args
             .since

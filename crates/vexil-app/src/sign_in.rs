@@ -1,0 +1,92 @@
+//! `App::sign_in`: a console sign-in, audited whether it succeeds or not, and refused
+//! for a while after too many failures for one account. The failures are counted in
+//! the audit log itself, so the limit holds across every server process.
+
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use secrecy::SecretString;
+use serde_json::json;
+use vexil_core::audit::{AUTH_SIGN_IN, AUTH_SIGN_IN_FAILED, TARGET_USER};
+use vexil_store::{AuditFilter, NewAudit};
+
+use crate::app::{Actor, App};
+use crate::error::AppError;
+
+/// Failed sign-ins for one account within `LOCK_WINDOW` that lock it for the rest of
+/// the window (counted from the oldest of them).
+pub const MAX_FAILURES: u32 = 5;
+pub const LOCK_WINDOW: TimeDelta = TimeDelta::minutes(15);
+
+/// An account name as recorded for a failed sign-in: what was typed, cut, since it
+/// may be anything (the audit log shows it escaped).
+const MAX_RECORDED_NAME: usize = 64;
+
+impl App {
+    /// Checks `name`'s password and returns the account to act as. Every outcome is
+    /// one audit row (`console.auth.sign_in` or `console.auth.sign_in_failed`, with
+    /// `from`, the client's address) except a refusal while locked, which would only
+    /// let a flood of attempts flood the log.
+    pub async fn sign_in(
+        &self,
+        name: &str,
+        password: &SecretString,
+        from: &str,
+    ) -> Result<Actor, AppError> {
+        let name: String = name.chars().take(MAX_RECORDED_NAME).collect();
+        if let Some(retry_after) = self.locked_for(&name).await? {
+            return Err(AppError::SignInLocked { retry_after });
+        }
+        // Constant work for unknown accounts, and `false` for disabled ones.
+        if !self.check_password(&name, password).await? {
+            self.audit_sign_in(AUTH_SIGN_IN_FAILED, None, &name, from)
+                .await?;
+            return Err(AppError::BadCredentials);
+        }
+        let actor = self.actor(&name).await?;
+        self.audit_sign_in(AUTH_SIGN_IN, Some(actor.id), &name, from)
+            .await?;
+        Ok(actor)
+    }
+
+    /// How long `name` stays locked, if it has `MAX_FAILURES` failures in the window.
+    async fn locked_for(&self, name: &str) -> Result<Option<Duration>, AppError> {
+        let now = self.clock.now();
+        let filter = AuditFilter {
+            action: Some(AUTH_SIGN_IN_FAILED.to_owned()),
+            account: Some(name.to_owned()),
+            since: Some(now - LOCK_WINDOW),
+            limit: MAX_FAILURES,
+            ..AuditFilter::default()
+        };
+        let failures = self.db.audit_page(&filter).await?;
+        if failures.len() < MAX_FAILURES as usize {
+            return Ok(None);
+        }
+        // Newest first: the last one is the oldest of the `MAX_FAILURES` newest.
+        let oldest = failures.last().map_or(now, |row| row.created_at);
+        let until = oldest + LOCK_WINDOW;
+        Ok(Some((until - now).to_std().unwrap_or_default()))
+    }
+
+    async fn audit_sign_in(
+        &self,
+        action: &'static str,
+        admin_id: Option<i64>,
+        name: &str,
+        from: &str,
+    ) -> Result<(), AppError> {
+        let audit = NewAudit {
+            created_at: self.clock.now(),
+            admin_id,
+            action,
+            target_type: TARGET_USER,
+            target_id: name.to_owned(),
+            payload: json!({"account": name, "from": from}),
+        };
+        let mut tx = self.db.begin_write().await?;
+        tx.append_audit(&audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+}
