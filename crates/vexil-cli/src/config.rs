@@ -17,7 +17,7 @@ use secrecy::ExposeSecret;
 use vexil_app::{App, SecretKey};
 use vexil_core::decl::MAX_FILE_BYTES;
 use vexil_core::message::one_line;
-use vexil_core::{Clock, EnvSnapshot, Envs, FlagSet};
+use vexil_core::{Clock, Env, EnvSnapshot, Envs, FlagSet};
 use vexil_store::{DatabaseUrl, Db};
 
 use crate::cli::GlobalArgs;
@@ -101,6 +101,15 @@ pub(crate) enum Needs {
     Key,
 }
 
+/// The env this process belongs to (`VEXIL_ENV` / `--process-env`), if it says.
+pub(crate) fn process_env(global: &GlobalArgs, envs: &Envs) -> anyhow::Result<Option<Env>> {
+    global
+        .process_env
+        .as_deref()
+        .map(|name| envs.parse(name).context("VEXIL_ENV / --process-env"))
+        .transpose()
+}
+
 /// Everything a use case needs, or the first reason it cannot run.
 pub(crate) async fn app(global: &GlobalArgs, needs: Needs) -> anyhow::Result<App> {
     let flags = match needs {
@@ -108,10 +117,7 @@ pub(crate) async fn app(global: &GlobalArgs, needs: Needs) -> anyhow::Result<App
         Needs::Database | Needs::Key => FlagSet::default(),
     };
     let envs = Envs::runbook();
-    let process_env = match &global.process_env {
-        Some(name) => Some(envs.parse(name).context("VEXIL_ENV / --process-env")?),
-        None => None,
-    };
+    let process_env = process_env(global, &envs)?;
     let db = open_database(global).await?;
     db.check_migrated().await?;
     let app = App::new(

@@ -80,10 +80,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result
     }
 
     let envs = Envs::runbook();
-    let process_env = match &global.process_env {
-        Some(name) => Some(envs.parse(name).context("VEXIL_ENV / --process-env")?),
-        None => None,
-    };
+    let process_env = config::process_env(global, &envs)?;
     let mut app = vexil_app::App::new(
         db,
         flags.clone(),
