@@ -97,6 +97,11 @@ impl App {
         self.flags.store(Arc::new(flags));
     }
 
+    /// The time as the use cases see it (a test clock in tests).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
     pub fn envs(&self) -> &Envs {
         &self.envs
     }

@@ -84,6 +84,8 @@ pub enum AppError {
     BadCredentials,
     #[error("too many failed sign-ins for this account; try again in {} s", retry_after.as_secs().max(1))]
     SignInLocked { retry_after: std::time::Duration },
+    #[error("too many wrong TOTP codes for this account; try again in {} s", retry_after.as_secs().max(1))]
+    ElevationLocked { retry_after: std::time::Duration },
     #[error("no audit row {id}")]
     UnknownAuditRow { id: i64 },
     #[error("audit row {id} is not a flag change: only a flip has propagation receipts")]

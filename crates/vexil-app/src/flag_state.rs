@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use vexil_core::reported::MASTER_KEY;
-use vexil_core::{Drift, Env, Risk, Source, resolve};
+use vexil_core::{Drift, Env, MasterSwitch, Risk, Source, resolve};
 use vexil_store::FlagRow;
 
 use crate::app::App;
@@ -40,6 +40,9 @@ pub struct FlagStates {
     pub undeclared_rows: Vec<FlagRow>,
     /// Envs whose live processes disagree about the master switch.
     pub master_drift: Vec<(Env, Drift)>,
+    /// Whether DB rows decide values in each env shown (`FLAG_CONSOLE_FEATURE_FLAGS_DB`
+    /// as this process, or the env's live processes, have it).
+    pub masters: Vec<(Env, MasterSwitch)>,
 }
 
 impl App {
@@ -94,6 +97,10 @@ impl App {
                     .map(|d| ((*env).clone(), d.clone()))
             })
             .collect();
+        let masters = layers
+            .iter()
+            .map(|(env, layer)| ((*env).clone(), layer.master))
+            .collect();
         let undeclared_rows = rows
             .iter()
             .filter(|row| flags.get(&row.flag_key).is_none())
@@ -103,11 +110,12 @@ impl App {
             states,
             undeclared_rows,
             master_drift,
+            masters,
         })
     }
 
     /// Whether DB rows count for this process (`FLAG_CONSOLE_FEATURE_FLAGS_DB`).
-    pub fn master_switch(&self) -> vexil_core::MasterSwitch {
+    pub fn master_switch(&self) -> MasterSwitch {
         self.env_snapshot.master_switch()
     }
 }

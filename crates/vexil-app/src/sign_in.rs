@@ -1,20 +1,24 @@
-//! `App::sign_in`: a console sign-in, audited whether it succeeds or not, and refused
-//! for a while after too many failures for one account. The failures are counted in
-//! the audit log itself, so the limit holds across every server process.
+//! A console session's life: `App::sign_in`, `App::elevate` (a TOTP code) and
+//! `App::sign_out`, each audited (`console.auth.*`). Sign-ins and elevations are
+//! refused for a while after too many failures for one account; the failures are
+//! counted in the audit log itself, so the limit holds across every server process.
 
 use std::time::Duration;
 
 use chrono::TimeDelta;
 use secrecy::SecretString;
 use serde_json::json;
-use vexil_core::audit::{AUTH_SIGN_IN, AUTH_SIGN_IN_FAILED, TARGET_USER};
+use vexil_core::audit::{
+    AUTH_ELEVATE, AUTH_ELEVATE_FAILED, AUTH_SIGN_IN, AUTH_SIGN_IN_FAILED, AUTH_SIGN_OUT,
+    TARGET_USER,
+};
 use vexil_store::{AuditFilter, NewAudit};
 
 use crate::app::{Actor, App};
 use crate::error::AppError;
 
-/// Failed sign-ins for one account within `LOCK_WINDOW` that lock it for the rest of
-/// the window (counted from the oldest of them).
+/// Failed sign-ins (or elevations) for one account within `LOCK_WINDOW` that lock it
+/// for the rest of the window (counted from the oldest of them).
 pub const MAX_FAILURES: u32 = 5;
 pub const LOCK_WINDOW: TimeDelta = TimeDelta::minutes(15);
 
@@ -34,7 +38,7 @@ impl App {
         from: &str,
     ) -> Result<Actor, AppError> {
         let name: String = name.chars().take(MAX_RECORDED_NAME).collect();
-        if let Some(retry_after) = self.locked_for(&name).await? {
+        if let Some(retry_after) = self.locked_for(AUTH_SIGN_IN_FAILED, &name).await? {
             return Err(AppError::SignInLocked { retry_after });
         }
         // Constant work for unknown accounts, and `false` for disabled ones.
@@ -49,11 +53,44 @@ impl App {
         Ok(actor)
     }
 
-    /// How long `name` stays locked, if it has `MAX_FAILURES` failures in the window.
-    async fn locked_for(&self, name: &str) -> Result<Option<Duration>, AppError> {
+    /// Elevates `actor`'s session with a fresh TOTP `code` (accepted once only), or
+    /// says why not. Both outcomes are audited; after `MAX_FAILURES` refused codes in
+    /// `LOCK_WINDOW` the account may not try again until the window has passed, so
+    /// that six digits cannot be guessed by trying them all.
+    pub async fn elevate(&self, actor: &Actor, code: &str, from: &str) -> Result<(), AppError> {
+        if let Some(retry_after) = self.locked_for(AUTH_ELEVATE_FAILED, &actor.name).await? {
+            return Err(AppError::ElevationLocked { retry_after });
+        }
+        match self.check_totp(actor, code).await {
+            Ok(()) => {
+                self.audit_sign_in(AUTH_ELEVATE, Some(actor.id), &actor.name, from)
+                    .await
+            }
+            Err(error @ (AppError::TotpInvalid | AppError::TotpReplayed)) => {
+                self.audit_sign_in(AUTH_ELEVATE_FAILED, Some(actor.id), &actor.name, from)
+                    .await?;
+                Err(error)
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Records that `actor` ended their console session.
+    pub async fn sign_out(&self, actor: &Actor, from: &str) -> Result<(), AppError> {
+        self.audit_sign_in(AUTH_SIGN_OUT, Some(actor.id), &actor.name, from)
+            .await
+    }
+
+    /// How long `name` stays locked out of what `failed` records, if it has
+    /// `MAX_FAILURES` such failures in the window.
+    async fn locked_for(
+        &self,
+        failed: &'static str,
+        name: &str,
+    ) -> Result<Option<Duration>, AppError> {
         let now = self.clock.now();
         let filter = AuditFilter {
-            action: Some(AUTH_SIGN_IN_FAILED.to_owned()),
+            action: Some(failed.to_owned()),
             account: Some(name.to_owned()),
             since: Some(now - LOCK_WINDOW),
             limit: MAX_FAILURES,

@@ -190,6 +190,9 @@ pub(crate) struct AuditArgs {
     /// Only rows written by this account.
     #[arg(long)]
     pub(crate) actor: Option<String>,
+    /// Only rows about this env (flips, promotions).
+    #[arg(long)]
+    pub(crate) env: Option<String>,
     /// From this time on (RFC 3339, or a date: 2026-11-24).
     #[arg(long)]
     pub(crate) since: Option<String>,

@@ -27,6 +27,12 @@ pub const AUTH_SIGN_IN: &str = "console.auth.sign_in";
 /// A sign-in refused: wrong password, unknown or disabled account (one reason, kept
 /// vague for the one signing in; the row says which name was tried, and from where).
 pub const AUTH_SIGN_IN_FAILED: &str = "console.auth.sign_in_failed";
+/// A console session ended by its account.
+pub const AUTH_SIGN_OUT: &str = "console.auth.sign_out";
+/// A fresh TOTP code elevated a session (SPEC §5).
+pub const AUTH_ELEVATE: &str = "console.auth.elevate";
+/// A TOTP code refused: wrong, expired or replayed.
+pub const AUTH_ELEVATE_FAILED: &str = "console.auth.elevate_failed";
 
 /// `target_type` of rows about a flag.
 pub const TARGET_FEATURE_FLAG: &str = "feature_flag";

@@ -42,6 +42,8 @@ pub struct AuditFilter {
     pub account: Option<String>,
     /// The account name.
     pub actor: Option<String>,
+    /// Rows whose payload names this env (flips, promotions).
+    pub env: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     /// Only rows older than this id: the cursor of the next page.
@@ -116,6 +118,14 @@ impl Db {
         if filter.actor.is_some() {
             conditions.push(format!("u.name = {}", next()));
         }
+        if filter.env.is_some() {
+            let env = if self.is_sqlite() {
+                "json_extract(a.payload, '$.env')"
+            } else {
+                "a.payload ->> 'env'"
+            };
+            conditions.push(format!("{env} = {}", next()));
+        }
         if filter.since.is_some() {
             conditions.push(format!("a.created_at >= {}", next()));
         }
@@ -152,6 +162,9 @@ impl Db {
             }
             if let Some(actor) = &filter.actor {
                 query = query.bind(actor);
+            }
+            if let Some(env) = &filter.env {
+                query = query.bind(env);
             }
             if let Some(since) = filter.since {
                 query = query.bind(<DB as Dialect>::timestamp(since));
