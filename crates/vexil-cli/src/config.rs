@@ -202,14 +202,5 @@ fn secret_key(db: &Db) -> anyhow::Result<Option<SecretKey>> {
 
 /// `--since`/`--until`: RFC 3339, or a date meaning its midnight UTC.
 pub(crate) fn parse_time(flag: &str, text: &str) -> anyhow::Result<DateTime<Utc>> {
-    if let Ok(at) = DateTime::parse_from_rfc3339(text) {
-        return Ok(at.with_timezone(&Utc));
-    }
-    if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        return Ok(date.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc());
-    }
-    bail!(
-        "{flag} {}: expected an RFC 3339 time (2026-11-24T07:35:42Z) or a date (2026-11-24)",
-        one_line(text)
-    )
+    vexil_core::parse_instant(text).map_err(|error| anyhow::anyhow!("{flag} {error}"))
 }

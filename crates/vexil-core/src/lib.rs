@@ -53,7 +53,7 @@ pub mod reported;
 pub mod resolve;
 pub mod risk;
 
-pub use clock::Clock;
+pub use clock::{Clock, InstantError, parse_instant};
 pub use decl::{DeclError, DeclErrorKind, DeclErrors, FlagDecl, FlagSet};
 pub use env_var::{EnvSnapshot, EnvVar, MasterSwitch};
 pub use key::{Env, EnvError, Envs, FlagKey, FlagKeyError};

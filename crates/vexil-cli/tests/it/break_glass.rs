@@ -404,7 +404,7 @@ async fn the_break_glass_path(backend: Backend) {
     fails(
         &site.run(&["audit", "--since", "yesterday"]),
         2,
-        "error: --since yesterday: expected an RFC 3339 time (2026-11-24T07:35:42Z) or a date (2026-11-24)\n",
+        "error: --since 'yesterday': expected an RFC 3339 time (2026-11-24T07:35:42Z), a UTC time (2026-11-24T07:35) or a date (2026-11-24)\n",
     );
 
     // Propagation receipts: no process links the library here, so none applies it.
