@@ -102,6 +102,11 @@ impl App {
         self.clock.now()
     }
 
+    /// The env this process belongs to (`VEXIL_ENV`), if it said.
+    pub fn process_env(&self) -> Option<&Env> {
+        self.process_env.as_ref()
+    }
+
     pub fn envs(&self) -> &Envs {
         &self.envs
     }

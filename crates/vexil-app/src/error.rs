@@ -63,6 +63,12 @@ pub enum AppError {
     },
     #[error("account '{name}' has no TOTP enrolled: run `vexil user totp {name}`")]
     TotpNotEnrolled { name: String },
+    #[error(
+        "account '{}' has TOTP enrolled already; to replace it, an operator runs `vexil user totp {}`",
+        one_line(name),
+        one_line(name)
+    )]
+    TotpAlreadyEnrolled { name: String },
     #[error("the TOTP code is wrong or expired")]
     TotpInvalid,
     #[error("the TOTP code was already used: wait for the next one")]

@@ -14,9 +14,11 @@
 //!   the current value → conflict? → write the row and its audit row → commit.
 //! - `instances.rs`: the live processes' reports (`live_instances`) and the
 //!   propagation receipts of one audited change (`receipts`).
-//! - `sign_in.rs`: `App::sign_in`, audited, with a lock after repeated failures
-//!   counted in the audit log (so it holds across processes).
-//! - `totp.rs`: TOTP enrolment and `check_totp` (a code is accepted once only).
+//! - `sign_in.rs`: a console session's life, audited: `sign_in`, `elevate` (TOTP),
+//!   `sign_out`, with a lock after repeated failures counted in the audit log (so it
+//!   holds across processes).
+//! - `totp.rs`: TOTP enrolment (by an operator, or self-service with a confirming
+//!   code) and `check_totp` (a code is accepted once only).
 //! - `token.rs`: API tokens (`vxl_…`, stored as SHA-256): create, list, revoke, and
 //!   the actor a presented token acts for.
 //! - `secret_key.rs`: `SecretKey`, which encrypts TOTP secrets at rest.
@@ -42,4 +44,4 @@ pub use instances::{GONE_AFTER, ReceiptState, Receipts};
 pub use secret_key::SecretKey;
 pub use sign_in::{LOCK_WINDOW, MAX_FAILURES};
 pub use token::TOKEN_PREFIX;
-pub use totp::code_at;
+pub use totp::{PendingTotp, code_at};

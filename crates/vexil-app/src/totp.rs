@@ -70,6 +70,97 @@ impl App {
     }
 }
 
+/// A secret generated for an account enrolling itself in the console, sealed with the
+/// secret key (so the session holding it meanwhile never holds it in clear), and
+/// stored only once a first code from it is confirmed.
+pub struct PendingTotp {
+    /// The `otpauth://` URI to show (as a QR code) to the account, once.
+    pub uri: SecretString,
+    /// The sealed secret, hex, to hand back to `confirm_own_totp`.
+    pub sealed: String,
+}
+
+impl App {
+    /// Starts self-service enrolment for `actor`. Only an account without TOTP may
+    /// enrol itself: replacing a secret would let a stolen session take over the
+    /// second factor, so re-enrolment stays with an operator (`vexil user totp`).
+    pub async fn begin_own_totp(&self, actor: &Actor) -> Result<PendingTotp, AppError> {
+        let key = self.secret_key()?;
+        let user = self.existing_user(&actor.name).await?;
+        if user.totp_secret.is_some() {
+            return Err(AppError::TotpAlreadyEnrolled { name: user.name });
+        }
+        let secret = Secret::generate();
+        let totp = totp_for(secret.as_ref(), &user.name)?;
+        let uri = totp.to_url().map_err(|e| AppError::Totp {
+            reason: e.to_string(),
+        })?;
+        Ok(PendingTotp {
+            uri: SecretString::from(uri),
+            sealed: hex::encode(key.encrypt(secret.as_ref(), &user.name)),
+        })
+    }
+
+    /// The `otpauth://` URI of a pending enrolment, to show its QR code again (after a
+    /// mistyped confirming code, say).
+    pub fn pending_totp_uri(&self, actor: &Actor, sealed: &str) -> Result<SecretString, AppError> {
+        let secret = self.open_pending(actor, sealed)?;
+        let uri = totp_for(&secret, &actor.name)?
+            .to_url()
+            .map_err(|e| AppError::Totp {
+                reason: e.to_string(),
+            })?;
+        Ok(SecretString::from(uri))
+    }
+
+    /// Stores the pending secret once `code` shows the authenticator holds it,
+    /// audited (`console.user.totp_enrol`, via the console). The confirming code is
+    /// spent: it cannot elevate afterwards.
+    pub async fn confirm_own_totp(
+        &self,
+        actor: &Actor,
+        sealed: &str,
+        code: &str,
+    ) -> Result<(), AppError> {
+        let user = self.existing_user(&actor.name).await?;
+        if user.totp_secret.is_some() {
+            return Err(AppError::TotpAlreadyEnrolled { name: user.name });
+        }
+        let secret = self.open_pending(actor, sealed)?;
+        let totp = totp_for(&secret, &user.name)?;
+        let now = u64::try_from(self.clock.now().timestamp()).unwrap_or(0);
+        let step = totp.check(code.trim(), now).ok_or(AppError::TotpInvalid)?;
+        let step = i64::try_from(step).map_err(|_| AppError::TotpInvalid)?;
+        let audit = self.user_audit(
+            Admin::Account(actor),
+            USER_TOTP_ENROL,
+            &user.name,
+            json!({"name": user.name}),
+        );
+        let sealed = self.secret_key()?.encrypt(&secret, &user.name);
+        let mut tx = self.db.begin_write().await?;
+        tx.set_totp_secret(user.id, &sealed, &audit).await?;
+        tx.commit().await?;
+        self.db.consume_totp_step(user.id, step).await?;
+        Ok(())
+    }
+
+    /// Whether `name` has TOTP enrolled.
+    pub async fn has_totp(&self, name: &str) -> Result<bool, AppError> {
+        Ok(self.existing_user(name).await?.totp_secret.is_some())
+    }
+
+    fn open_pending(&self, actor: &Actor, sealed: &str) -> Result<Vec<u8>, AppError> {
+        let unreadable = || AppError::TotpUnreadable {
+            name: actor.name.clone(),
+        };
+        let sealed = hex::decode(sealed).map_err(|_| unreadable())?;
+        self.secret_key()?
+            .decrypt(&sealed, &actor.name)
+            .ok_or_else(unreadable)
+    }
+}
+
 fn totp_for(secret: &[u8], account: &str) -> Result<Totp, AppError> {
     Builder::new()
         .with_algorithm(Algorithm::SHA1)

@@ -83,6 +83,22 @@ pub(crate) struct ServeArgs {
     /// (passwords printed once): the whole console in one command.
     #[arg(long)]
     pub(crate) demo: bool,
+    /// The address operators open, e.g. https://flags.example.com: when it is https,
+    /// the session cookie is marked Secure.
+    #[arg(long, env = "VEXIL_PUBLIC_URL")]
+    pub(crate) public_url: Option<String>,
+    /// A console session unused this long ends.
+    #[arg(long, env = "VEXIL_SESSION_IDLE_MINUTES", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=1440))]
+    pub(crate) session_idle_minutes: u64,
+    /// A console session ends this long after sign-in, used or not.
+    #[arg(long, env = "VEXIL_SESSION_MAX_HOURS", default_value_t = 12,
+          value_parser = clap::value_parser!(u64).range(1..=168))]
+    pub(crate) session_max_hours: u64,
+    /// How long a TOTP code elevates a console session.
+    #[arg(long, env = "VEXIL_ELEVATION_MINUTES", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=60))]
+    pub(crate) elevation_minutes: u64,
 }
 
 #[derive(Debug, Args)]

@@ -141,7 +141,7 @@ pub(crate) async fn app(global: &GlobalArgs, needs: Needs) -> anyhow::Result<App
 ///
 /// An environment variable only, never an option: a command line is readable by every
 /// user of the machine (`ps`), a process's environment only by its owner.
-fn secret_key(db: &Db) -> anyhow::Result<Option<SecretKey>> {
+pub(crate) fn secret_key(db: &Db) -> anyhow::Result<Option<SecretKey>> {
     if let Some(hex) = std::env::var_os(SECRET_KEY_VAR) {
         let hex = hex
             .into_string()

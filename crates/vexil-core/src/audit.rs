@@ -34,6 +34,27 @@ pub const AUTH_ELEVATE: &str = "console.auth.elevate";
 /// A TOTP code refused: wrong, expired or replayed.
 pub const AUTH_ELEVATE_FAILED: &str = "console.auth.elevate_failed";
 
+/// Every action vexil itself writes, for pickers and filters.
+pub const ACTIONS: [&str; 17] = [
+    FLAG_FLIP,
+    FLAG_MARK_PROMOTE,
+    FLAG_APPROVED,
+    FLAG_PROMOTED,
+    FLAG_REJECTED,
+    FLAG_EXPIRED,
+    USER_ADD,
+    USER_SET_ROLE,
+    USER_DISABLE,
+    USER_TOTP_ENROL,
+    TOKEN_CREATE,
+    TOKEN_REVOKE,
+    AUTH_SIGN_IN,
+    AUTH_SIGN_IN_FAILED,
+    AUTH_SIGN_OUT,
+    AUTH_ELEVATE,
+    AUTH_ELEVATE_FAILED,
+];
+
 /// `target_type` of rows about a flag.
 pub const TARGET_FEATURE_FLAG: &str = "feature_flag";
 /// `target_type` of rows about an account (and its tokens).

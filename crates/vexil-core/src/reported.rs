@@ -63,6 +63,19 @@ pub struct Drift {
     pub states: BTreeMap<VarState, usize>,
 }
 
+impl std::fmt::Display for Drift {
+    /// The states and how many processes report each: `on ×2, unset ×1`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (i, (state, count)) in self.states.iter().enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{} ×{count}", state.as_str())?;
+        }
+        Ok(())
+    }
+}
+
 /// The layer the reports agree on, as an `EnvSnapshot` that resolution can use
 /// (an invalid variable is given the raw value `(invalid)`: the raw text stays on its
 /// host), and every variable they disagree about. A flag a report leaves out is unset

@@ -11,10 +11,12 @@
 //! - `session_store.rs`: `DbSessionStore`, tower-sessions' store on our database.
 //! - `state.rs`: `ServerState` (the `App` and where its flags file is) and `reload`.
 
+mod console;
 mod serve;
 mod session_store;
 mod state;
 
+pub use console::SESSION_COOKIE;
 pub use serve::{router, serve};
 pub use session_store::DbSessionStore;
-pub use state::{Reloaded, ServerState};
+pub use state::{ConsoleConfig, Reloaded, ServerState};

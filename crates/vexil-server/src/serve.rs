@@ -3,14 +3,18 @@
 
 use std::future::Future;
 
+use std::net::SocketAddr;
+use std::time::Duration;
+
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::routing::get;
 use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use crate::console::page::MessagePage;
 use crate::state::ServerState;
 
 /// The largest request body accepted: forms and JSON requests are a few hundred bytes.
@@ -37,6 +41,8 @@ pub fn router(state: ServerState) -> Router {
     let mut router = Router::new()
         // Up and serving, whatever the database says (readiness is `/readyz`, issue [E]).
         .route("/healthz", get(|| async { "ok\n" }))
+        .merge(crate::console::routes(&state))
+        .fallback(not_found)
         .with_state(state);
     for (name, value) in SECURITY_HEADERS {
         router = router.layer(SetResponseHeaderLayer::if_not_present(
@@ -49,14 +55,55 @@ pub fn router(state: ServerState) -> Router {
         .layer(CompressionLayer::new())
 }
 
+/// Any other path: a page that says so, not an empty body.
+async fn not_found() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    MessagePage::new(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is no page at this address.",
+    )
+    .into_response()
+}
+
+/// How often expired sessions are deleted and idle sign-in limits forgotten.
+const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
+
 /// Serves `state` on `listener` until `shutdown` resolves; requests in flight then
-/// finish before this returns.
+/// finish before this returns. Each connection's peer address is kept for the
+/// handlers (audit rows, per-address limits).
 pub async fn serve(
     listener: TcpListener,
     state: ServerState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let housekeeping = tokio::spawn(housekeeping(state.clone()));
+    let served = axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
+    housekeeping.abort();
+    served
+}
+
+/// Deletes expired sessions (a stolen cookie of an expired session opens nothing
+/// anyway; this keeps the table small) and forgets addresses with no recent sign-in
+/// attempt. A failure is logged and tried again next time.
+async fn housekeeping(state: ServerState) {
+    let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(error) = state
+            .app
+            .db()
+            .delete_expired_sessions(chrono::Utc::now())
+            .await
+        {
+            tracing::warn!(%error, "could not delete expired console sessions");
+        }
+        state.sign_in_limiter.retain_recent();
+    }
 }

@@ -63,14 +63,7 @@ pub(crate) async fn run(global: &GlobalArgs, command: FlagsCommand) -> anyhow::R
         };
         if let Some(drift) = &state.drift {
             // e.g. "drift: on ×2, unset ×1": the live processes of this env disagree.
-            let states: Vec<String> = drift
-                .states
-                .iter()
-                .map(|(state, count)| format!("{} ×{count}", state.as_str()))
-                .collect();
-            variable = format!("{variable} drift: {}", states.join(", "))
-                .trim()
-                .to_owned();
+            variable = format!("{variable} drift: {drift}").trim().to_owned();
         }
         table.add_row([
             state.key.as_str(),
@@ -85,14 +78,8 @@ pub(crate) async fn run(global: &GlobalArgs, command: FlagsCommand) -> anyhow::R
     }
     output::line(table)?;
     for (env, drift) in &states.master_drift {
-        let counts: Vec<String> = drift
-            .states
-            .iter()
-            .map(|(state, count)| format!("{} ×{count}", state.as_str()))
-            .collect();
         output::diagnostic(format_args!(
-            "warning: the live processes of {env} disagree about FLAG_CONSOLE_FEATURE_FLAGS_DB ({}): DB rows decide values in some of them only",
-            counts.join(", ")
+            "warning: the live processes of {env} disagree about FLAG_CONSOLE_FEATURE_FLAGS_DB ({drift}): DB rows decide values in some of them only",
         ));
     }
     for row in &states.undeclared_rows {

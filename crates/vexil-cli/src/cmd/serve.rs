@@ -15,11 +15,12 @@
 //! random passwords and the superadmin's TOTP enrolment URI it prints once.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 use vexil_core::{Envs, FlagSet};
-use vexil_server::ServerState;
+use vexil_server::{ConsoleConfig, ServerState};
 
 use crate::cli::{GlobalArgs, ServeArgs};
 use crate::{Outcome, config, output};
@@ -99,15 +100,26 @@ pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result
             .await?;
         app = app.with_view(view);
     }
-    if demo_dir.is_some() {
-        let key = vexil_app::SecretKey::generate();
+    // TOTP secrets are sealed with this key: VEXIL_SECRET_KEY, or for SQLite the key
+    // file beside the database. Without one, TOTP enrolment and elevation say how
+    // to set it.
+    if let Some(key) = config::secret_key(app.db())? {
         app = app.with_secret_key(key);
+    }
+    if demo_dir.is_some() {
         demo_accounts(&app).await?;
     }
-    let state = ServerState {
-        app: Arc::new(app),
-        flags_file: global.flags.clone(),
+    let console = ConsoleConfig {
+        secure_cookies: args
+            .public_url
+            .as_deref()
+            .is_some_and(|url| url.starts_with("https://")),
+        idle_timeout: Duration::from_secs(args.session_idle_minutes * 60),
+        absolute_timeout: Duration::from_secs(args.session_max_hours * 3600),
+        elevation: Duration::from_secs(args.elevation_minutes * 60),
+        ..ConsoleConfig::default()
     };
+    let state = ServerState::new(Arc::new(app), global.flags.clone(), console);
 
     let listener = tokio::net::TcpListener::bind(&args.bind)
         .await

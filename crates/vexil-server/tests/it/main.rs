@@ -8,7 +8,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use vexil_app::App;
 use vexil_core::{EnvSnapshot, Envs};
-use vexil_server::{Reloaded, ServerState};
+use vexil_server::{ConsoleConfig, Reloaded, ServerState};
 use vexil_store::Backend;
 use vexil_testkit::{TestClock, TestDb};
 
@@ -44,10 +44,7 @@ async fn it_serves_reloads_and_stops() {
         EnvSnapshot::default(),
         Arc::new(TestClock::fixed()),
     );
-    let state = ServerState {
-        app: Arc::new(app),
-        flags_file: flags_file.clone(),
-    };
+    let state = ServerState::new(Arc::new(app), flags_file.clone(), ConsoleConfig::default());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

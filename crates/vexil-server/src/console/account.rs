@@ -1,0 +1,152 @@
+//! `GET /console/account`: who you are, your role, and self-service TOTP enrolment:
+//! `POST /console/account/totp` makes a secret (kept sealed in the session) and shows
+//! its QR code, drawn as SVG on the server; `POST /console/account/totp/confirm`
+//! stores it once a first code from the authenticator matches.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use qrcode::QrCode;
+use qrcode::render::svg;
+use secrecy::ExposeSecret;
+use serde::Deserialize;
+use vexil_app::AppError;
+
+use crate::console::error::ConsoleError;
+use crate::console::page::{self, Chrome};
+use crate::console::session::Operator;
+use crate::console::sign_in::CsrfForm;
+use crate::state::ServerState;
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct AccountQuery {
+    enrolled: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ConfirmForm {
+    csrf: Option<String>,
+    totp: Option<String>,
+}
+
+/// An enrolment waiting for its first code.
+struct Pending {
+    /// The QR code, an SVG document of our own making (no outside text in it).
+    svg: String,
+    uri: String,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    chrome: Chrome,
+    csrf: String,
+    name: String,
+    role: &'static str,
+    enrolled: bool,
+    pending: Option<Pending>,
+    notice: Option<&'static str>,
+    error: Option<String>,
+}
+
+pub(crate) async fn page(
+    State(state): State<ServerState>,
+    operator: Operator,
+    Query(query): Query<AccountQuery>,
+) -> Result<Response, ConsoleError> {
+    let notice = query
+        .enrolled
+        .is_some()
+        .then_some("TOTP is set up: your authenticator's codes now elevate this account.");
+    render(&state, &operator, notice, None).await
+}
+
+async fn render(
+    state: &ServerState,
+    operator: &Operator,
+    notice: Option<&'static str>,
+    error: Option<String>,
+) -> Result<Response, ConsoleError> {
+    let enrolled = state.app.has_totp(&operator.actor.name).await?;
+    let pending = match operator.pending_totp().filter(|_| !enrolled) {
+        Some(sealed) => {
+            let uri = state.app.pending_totp_uri(&operator.actor, sealed)?;
+            let svg = QrCode::new(uri.expose_secret().as_bytes())
+                .map_err(|e| ConsoleError::Internal(format!("cannot draw the QR code: {e}")))?
+                .render::<svg::Color<'_>>()
+                .min_dimensions(220, 220)
+                .quiet_zone(true)
+                .build();
+            Some(Pending {
+                svg,
+                uri: uri.expose_secret().to_owned(),
+            })
+        }
+        None => None,
+    };
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = AccountPage {
+        chrome: operator.chrome("account"),
+        csrf: operator.visitor.csrf().to_owned(),
+        name: operator.actor.name.clone(),
+        role: operator.actor.role.as_str(),
+        enrolled,
+        pending,
+        notice,
+        error,
+    };
+    Ok(page::html(status, &page))
+}
+
+pub(crate) async fn begin_totp(
+    State(state): State<ServerState>,
+    mut operator: Operator,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, ConsoleError> {
+    operator.visitor.check_csrf(form.csrf.as_deref())?;
+    let pending = state.app.begin_own_totp(&operator.actor).await?;
+    operator.set_pending_totp(Some(pending.sealed)).await?;
+    Ok(Redirect::to("/console/account").into_response())
+}
+
+pub(crate) async fn confirm_totp(
+    State(state): State<ServerState>,
+    mut operator: Operator,
+    Form(form): Form<ConfirmForm>,
+) -> Result<Response, ConsoleError> {
+    operator.visitor.check_csrf(form.csrf.as_deref())?;
+    let Some(sealed) = operator.pending_totp().map(str::to_owned) else {
+        return Err(ConsoleError::BadRequest(
+            "no TOTP set-up is under way in this session: start it on the account page".into(),
+        ));
+    };
+    let code = form.totp.unwrap_or_default();
+    match state
+        .app
+        .confirm_own_totp(&operator.actor, &sealed, &code)
+        .await
+    {
+        Ok(()) => {
+            operator.set_pending_totp(None).await?;
+            Ok(Redirect::to("/console/account?enrolled=1").into_response())
+        }
+        Err(error @ AppError::TotpInvalid) => {
+            render(
+                &state,
+                &operator,
+                None,
+                Some(format!(
+                    "{error}: type the code your authenticator shows now"
+                )),
+            )
+            .await
+        }
+        Err(error) => Err(error.into()),
+    }
+}

@@ -1,0 +1,29 @@
+//! The console's static files, built into the binary: its stylesheet and htmx 2.0.11
+//! (vendored from npm, BSD-0; sha256 d6fdc75f…f717, as CRATES.md records). Nothing
+//! is loaded from another origin.
+
+use axum::http::header;
+use axum::response::IntoResponse;
+
+/// Cached for an hour: they change only with the binary.
+const CACHE: &str = "public, max-age=3600";
+
+pub(crate) async fn stylesheet() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, CACHE),
+        ],
+        include_str!("../../static/console.css"),
+    )
+}
+
+pub(crate) async fn htmx() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, CACHE),
+        ],
+        include_str!("../../static/htmx.min.js"),
+    )
+}

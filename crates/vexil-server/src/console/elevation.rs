@@ -1,0 +1,172 @@
+//! TOTP elevation: `GET/POST /console/elevate`. A fresh code elevates the session for
+//! `ConsoleConfig::elevation` (10 minutes by default), under a new session id.
+//!
+//! Asked for by a flip, the page shows that flip and posts it again, code included,
+//! to the flip route: the operator comes back to the same flip, which is still
+//! checked against the value they saw.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::TimeDelta;
+use serde::Deserialize;
+use vexil_app::AppError;
+
+use crate::console::error::ConsoleError;
+use crate::console::page::{self, Chrome, on_off};
+use crate::console::session::{Operator, safe_next};
+use crate::state::ServerState;
+
+/// A flip waiting for elevation.
+#[derive(Debug, Clone)]
+pub(crate) struct PendingFlip {
+    pub(crate) flag: String,
+    pub(crate) risk: &'static str,
+    pub(crate) env: String,
+    pub(crate) from: bool,
+    pub(crate) to: bool,
+    pub(crate) reason: String,
+}
+
+impl PendingFlip {
+    /// The flip as the elevation page's query.
+    pub(crate) fn query(&self) -> String {
+        page::query(&[
+            ("flag", Some(&self.flag)),
+            ("env", Some(&self.env)),
+            ("from", Some(if self.from { "true" } else { "false" })),
+            ("to", Some(if self.to { "true" } else { "false" })),
+            ("reason", Some(&self.reason)),
+        ])
+    }
+
+    fn from_text(&self) -> &'static str {
+        on_off(self.from)
+    }
+
+    fn to_text(&self) -> &'static str {
+        on_off(self.to)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ElevateQuery {
+    next: Option<String>,
+    flag: Option<String>,
+    env: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    reason: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct ElevateForm {
+    csrf: Option<String>,
+    totp: Option<String>,
+    next: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "elevate.html")]
+struct ElevatePage {
+    chrome: Chrome,
+    csrf: String,
+    flip: Option<PendingFlip>,
+    next: String,
+    enrolled: bool,
+    minutes: u64,
+    error: Option<String>,
+}
+
+pub(crate) async fn page(
+    State(state): State<ServerState>,
+    operator: Operator,
+    Query(query): Query<ElevateQuery>,
+) -> Result<Response, ConsoleError> {
+    let flip = match query.flag.as_deref() {
+        Some(key) => {
+            let flags = state.app.flags();
+            let decl = flags.get(key).ok_or_else(|| AppError::UnknownFlag {
+                key: key.to_owned(),
+            })?;
+            let env = state
+                .app
+                .envs()
+                .parse(query.env.as_deref().unwrap_or_default())
+                .map_err(AppError::from)?;
+            let from = query.from.as_deref() == Some("true");
+            Some(PendingFlip {
+                flag: decl.key().to_string(),
+                risk: decl.risk().as_str(),
+                env: env.to_string(),
+                from,
+                to: query.to.as_deref().map_or(!from, |to| to == "true"),
+                reason: query.reason.unwrap_or_default(),
+            })
+        }
+        None => None,
+    };
+    page_for(&state, &operator, flip, query.next.as_deref(), None).await
+}
+
+/// The elevation page, for a pending flip or a page to return to, with an error
+/// from a refused code (then status 422).
+pub(crate) async fn page_for(
+    state: &ServerState,
+    operator: &Operator,
+    flip: Option<PendingFlip>,
+    next: Option<&str>,
+    error: Option<String>,
+) -> Result<Response, ConsoleError> {
+    let enrolled = state.app.has_totp(&operator.actor.name).await?;
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = ElevatePage {
+        chrome: operator.chrome(""),
+        csrf: operator.visitor.csrf().to_owned(),
+        flip,
+        next: safe_next(next).unwrap_or_default().to_owned(),
+        enrolled,
+        minutes: state.config.elevation.as_secs().div_ceil(60),
+        error,
+    };
+    Ok(page::html(status, &page))
+}
+
+pub(crate) async fn submit(
+    State(state): State<ServerState>,
+    mut operator: Operator,
+    Form(form): Form<ElevateForm>,
+) -> Result<Response, ConsoleError> {
+    operator.visitor.check_csrf(form.csrf.as_deref())?;
+    let code = form.totp.unwrap_or_default();
+    match state
+        .app
+        .elevate(&operator.actor, &code, &operator.visitor.from())
+        .await
+    {
+        Ok(()) => {
+            let span = TimeDelta::from_std(state.config.elevation).unwrap_or(TimeDelta::zero());
+            let until = operator.now + span;
+            operator.elevate(until).await?;
+            let target = safe_next(form.next.as_deref()).unwrap_or("/console/flags");
+            Ok(Redirect::to(target).into_response())
+        }
+        Err(error @ (AppError::TotpInvalid | AppError::TotpReplayed)) => {
+            page_for(
+                &state,
+                &operator,
+                None,
+                form.next.as_deref(),
+                Some(error.to_string()),
+            )
+            .await
+        }
+        Err(error) => Err(error.into()),
+    }
+}

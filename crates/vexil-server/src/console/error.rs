@@ -1,0 +1,173 @@
+//! `ConsoleError`: why a console request did not get its page, mapped here once to a
+//! status and an HTML page (STYLE.md rule 3). A 5xx page never shows internals: the
+//! full error is logged, inside the request's span, and the page says what the
+//! operator can do instead.
+
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use vexil_app::AppError;
+use vexil_core::Denied;
+
+use crate::console::page::{self, ConflictPage, MessagePage};
+
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConsoleError {
+    /// No signed-in session (or it ran out): sign in, then come back to `next`.
+    #[error("sign-in required")]
+    SignInRequired { next: String, expired: bool },
+    #[error("the form's CSRF token is missing or not this session's")]
+    Csrf,
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("too many attempts")]
+    RateLimited { retry_after: Duration },
+    #[error(transparent)]
+    App(#[from] AppError),
+    #[error("session store: {0}")]
+    Session(#[from] tower_sessions::session::Error),
+    #[error("{0}")]
+    Internal(String),
+}
+
+/// The break-glass paths, named on every page that says the database is down.
+const BREAK_GLASS: [&str; 3] = [
+    "Flip from a shell with database access: vexil flip <flag_key> --env <env> --to on|off (audited, no console needed).",
+    "If vexil's database itself is lost, set the flag's FLAG_<KEY>=1 or 0 on the app and restart it (the runbook's Option A): the env layer decides while no DB row does.",
+    "vexil serve keeps running: this page comes back by itself when the database answers.",
+];
+
+impl IntoResponse for ConsoleError {
+    fn into_response(self) -> Response {
+        match self {
+            ConsoleError::SignInRequired { next, expired } => {
+                let mut target = String::from("/console/sign-in?");
+                target.push_str(&page::query(&[
+                    ("next", Some(next.as_str())),
+                    ("expired", expired.then_some("1")),
+                ]));
+                Redirect::to(&target).into_response()
+            }
+            ConsoleError::Csrf => MessagePage::new(
+                StatusCode::FORBIDDEN,
+                "This form has expired",
+                "The form was not sent by this console session (it may be from before a sign-in, or from another site). Nothing was changed. Reload the page and try again.",
+            )
+            .into_response(),
+            ConsoleError::BadRequest(message) => {
+                MessagePage::new(StatusCode::BAD_REQUEST, "Bad request", &message).into_response()
+            }
+            ConsoleError::RateLimited { retry_after } => too_many(
+                "Too many sign-in attempts from this address. Nothing was checked.",
+                retry_after,
+            ),
+            ConsoleError::App(error) => app_error(error),
+            ConsoleError::Session(error) => {
+                tracing::error!(%error, "the session store failed");
+                unavailable()
+            }
+            ConsoleError::Internal(error) => {
+                tracing::error!(%error, "console request failed");
+                MessagePage::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong",
+                    "The console could not answer; the server log has the details. Nothing was changed.",
+                )
+                .into_response()
+            }
+        }
+    }
+}
+
+fn app_error(error: AppError) -> Response {
+    let message = error.to_string();
+    match error {
+        AppError::Denied(Denied::Forbidden { .. } | Denied::ElevationRequired { .. }) => {
+            MessagePage::new(StatusCode::FORBIDDEN, "Not allowed", &message).into_response()
+        }
+        AppError::UnknownFlag { .. } => {
+            MessagePage::new(StatusCode::NOT_FOUND, "No such flag", &message).into_response()
+        }
+        AppError::UnknownEnv(_) => {
+            MessagePage::new(StatusCode::BAD_REQUEST, "No such env", &message).into_response()
+        }
+        AppError::Conflict {
+            flag,
+            env,
+            expected,
+            current,
+            current_source,
+            updated_by,
+            updated_at,
+        } => ConflictPage {
+            chrome: page::Chrome::anonymous(),
+            flag,
+            env,
+            expected: page::on_off(expected),
+            current: page::on_off(current),
+            source: current_source.as_str(),
+            updated_by,
+            updated_at: updated_at.map(page::utc),
+        }
+        .into_response(),
+        AppError::NoChange { .. } => {
+            MessagePage::new(StatusCode::CONFLICT, "Nothing to change", &message).into_response()
+        }
+        AppError::SignInLocked { retry_after } | AppError::ElevationLocked { retry_after } => {
+            too_many(&message, retry_after)
+        }
+        AppError::TotpInvalid
+        | AppError::TotpReplayed
+        | AppError::TotpNotEnrolled { .. }
+        | AppError::TotpAlreadyEnrolled { .. } => {
+            MessagePage::new(StatusCode::UNPROCESSABLE_ENTITY, "TOTP", &message).into_response()
+        }
+        AppError::Store(error) => {
+            tracing::error!(error = %error_chain(&error), "the database failed");
+            unavailable()
+        }
+        error => {
+            tracing::error!(error = %error_chain(&error), "console request failed");
+            MessagePage::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "The console could not answer; the server log has the details.",
+            )
+            .into_response()
+        }
+    }
+}
+
+fn too_many(message: &str, retry_after: Duration) -> Response {
+    let seconds = retry_after.as_secs().max(1);
+    let mut page = MessagePage::new(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", message);
+    page.items.push(format!("Try again in {seconds} s."));
+    let mut response = page.into_response();
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
+}
+
+fn unavailable() -> Response {
+    let mut page = MessagePage::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The database is not answering",
+        "vexil cannot read or record flags right now, so the console shows nothing rather than something stale. Nothing was changed. Meanwhile:",
+    );
+    page.items = BREAK_GLASS.iter().map(|&item| item.to_owned()).collect();
+    page.into_response()
+}
+
+/// An error and its causes on one line, for the log.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,275 @@
+//! `GET /console/flags?env=`: every declared flag in one env, as this server resolves
+//! it, with search, filters and sorting as query parameters (so a filtered view is a
+//! link one can paste into an incident channel), and a flip control on each row the
+//! signed-in role may flip.
+
+use askama::Template;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+use vexil_app::{FlagState, FlagStates};
+use vexil_core::{Action, Denied, Env, MasterSwitch, Role, authorize};
+
+use crate::console::error::ConsoleError;
+use crate::console::page::{self, Chrome, on_off, utc};
+use crate::console::session::Operator;
+use crate::state::ServerState;
+
+#[derive(Debug, Default, Clone, Deserialize)]
+pub(crate) struct FlagsQuery {
+    env: Option<String>,
+    /// Words to find in the key or description.
+    q: Option<String>,
+    risk: Option<String>,
+    source: Option<String>,
+    value: Option<String>,
+    sort: Option<String>,
+}
+
+/// One row as the page shows it; the same struct renders a lone row for htmx.
+pub(crate) struct FlagRow {
+    key: String,
+    description: String,
+    risk: &'static str,
+    /// "true" or "false": the value the operator sees, sent back with a flip.
+    value: bool,
+    value_text: &'static str,
+    to: bool,
+    to_text: &'static str,
+    source: &'static str,
+    dormant: Option<String>,
+    invalid: Option<String>,
+    drift: Option<String>,
+    changed_by: Option<String>,
+    changed_at: Option<String>,
+    /// The role may flip this flag (perhaps after elevating).
+    can_flip: bool,
+    needs_totp: bool,
+    /// Why the role may not flip it.
+    denied: Option<String>,
+}
+
+impl FlagRow {
+    pub(crate) fn new(state: &FlagState, role: Role, elevated: bool) -> FlagRow {
+        let (can_flip, needs_totp, denied) =
+            match authorize(role, Action::Flip(state.risk), elevated) {
+                Ok(()) => (true, false, None),
+                Err(Denied::ElevationRequired { .. }) => (true, true, None),
+                Err(Denied::Forbidden { required, .. }) => {
+                    (false, false, Some(format!("needs {required}")))
+                }
+            };
+        FlagRow {
+            key: state.key.clone(),
+            description: state.description.clone(),
+            risk: state.risk.as_str(),
+            value: state.value,
+            value_text: on_off(state.value),
+            to: !state.value,
+            to_text: on_off(!state.value),
+            source: state.source.as_str(),
+            dormant: state.dormant_env_var.clone(),
+            invalid: state.invalid_env_var.clone(),
+            drift: state.drift.as_ref().map(ToString::to_string),
+            changed_by: state.updated_by.clone(),
+            changed_at: state.updated_at.map(utc),
+            can_flip,
+            needs_totp,
+            denied,
+        }
+    }
+}
+
+/// A lone row, what an htmx flip swaps in.
+#[derive(Template)]
+#[template(path = "flag_row.html")]
+pub(crate) struct FlagRowFragment {
+    pub(crate) row: FlagRow,
+    pub(crate) csrf: String,
+    pub(crate) env: String,
+}
+
+pub(crate) struct SortLink {
+    label: &'static str,
+    href: String,
+    /// `ascending`/`descending` on the column sorted by, for `aria-sort`.
+    aria_sort: Option<&'static str>,
+}
+
+#[derive(Template)]
+#[template(path = "flags.html")]
+struct FlagsPage {
+    chrome: Chrome,
+    csrf: String,
+    env: String,
+    envs: Vec<String>,
+    rows: Vec<FlagRow>,
+    total: usize,
+    master_off: bool,
+    master_drift: Option<String>,
+    undeclared: Vec<String>,
+    q: String,
+    risk: String,
+    source: String,
+    value: String,
+    sort: String,
+    sort_links: Vec<SortLink>,
+}
+
+/// The columns one may sort by: (query value, header label, descending?).
+const SORTS: [(&str, &str, bool); 5] = [
+    ("key", "Flag", false),
+    ("risk", "Risk", true),
+    ("value", "Value", true),
+    ("source", "Source", false),
+    ("changed", "Last changed", true),
+];
+
+pub(crate) async fn show(
+    State(state): State<ServerState>,
+    operator: Operator,
+    Query(query): Query<FlagsQuery>,
+) -> Result<Response, ConsoleError> {
+    authorize(operator.actor.role, Action::ViewFlags, false).map_err(vexil_app::AppError::from)?;
+    let env = chosen_env(&state, query.env.as_deref())?;
+    let states = state.app.flag_states(Some(&env)).await?;
+    let page = flags_page(&operator, &env, &states, &query, state.app.envs().iter())?;
+    Ok(page::html(StatusCode::OK, &page))
+}
+
+/// The env asked for, else this server's own env, else the first configured.
+pub(crate) fn chosen_env(state: &ServerState, asked: Option<&str>) -> Result<Env, ConsoleError> {
+    match asked.filter(|e| !e.is_empty()) {
+        Some(name) => Ok(state
+            .app
+            .envs()
+            .parse(name)
+            .map_err(vexil_app::AppError::from)?),
+        None => state
+            .app
+            .process_env()
+            .or_else(|| state.app.envs().iter().next())
+            .cloned()
+            .ok_or_else(|| ConsoleError::Internal("no env is configured".into())),
+    }
+}
+
+fn flags_page<'a>(
+    operator: &Operator,
+    env: &Env,
+    states: &FlagStates,
+    query: &FlagsQuery,
+    envs: impl Iterator<Item = &'a Env>,
+) -> Result<FlagsPage, ConsoleError> {
+    let text = |v: &Option<String>| v.as_deref().unwrap_or_default().trim().to_owned();
+    let (q, risk, source, value) = (
+        text(&query.q),
+        text(&query.risk),
+        text(&query.source),
+        text(&query.value),
+    );
+    let sort = text(&query.sort);
+    for (name, given, allowed) in [
+        ("risk", &risk, &["low", "medium", "high"][..]),
+        ("source", &source, &["db", "env", "yaml"][..]),
+        ("value", &value, &["on", "off"][..]),
+        (
+            "sort",
+            &sort,
+            &["key", "risk", "value", "source", "changed"][..],
+        ),
+    ] {
+        if !given.is_empty() && !allowed.contains(&given.as_str()) {
+            return Err(ConsoleError::BadRequest(format!(
+                "{name}={given:?} is not a filter: expected one of {}",
+                allowed.join(", ")
+            )));
+        }
+    }
+    let needle = q.to_lowercase();
+    let mut shown: Vec<&FlagState> = states
+        .states
+        .iter()
+        .filter(|s| {
+            (needle.is_empty()
+                || s.key.contains(&needle)
+                || s.description.to_lowercase().contains(&needle))
+                && (risk.is_empty() || s.risk.as_str() == risk)
+                && (source.is_empty() || s.source.as_str() == source)
+                && (value.is_empty() || on_off(s.value) == value)
+        })
+        .collect();
+    match sort.as_str() {
+        "key" => shown.sort_by(|a, b| a.key.cmp(&b.key)),
+        "risk" => shown.sort_by(|a, b| b.risk.cmp(&a.risk).then(a.key.cmp(&b.key))),
+        "value" => shown.sort_by(|a, b| b.value.cmp(&a.value).then(a.key.cmp(&b.key))),
+        "source" => shown.sort_by(|a, b| {
+            a.source
+                .as_str()
+                .cmp(b.source.as_str())
+                .then(a.key.cmp(&b.key))
+        }),
+        "changed" => shown.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(a.key.cmp(&b.key))),
+        // File order: the order the team declared them in.
+        _ => {}
+    }
+    let elevated = operator.elevated();
+    let rows = shown
+        .iter()
+        .map(|s| FlagRow::new(s, operator.actor.role, elevated))
+        .collect();
+    let sort_links = SORTS
+        .iter()
+        .map(|&(by, label, descending)| SortLink {
+            label,
+            href: format!(
+                "/console/flags?{}",
+                page::query(&[
+                    ("env", Some(env.as_str())),
+                    ("q", Some(&q)),
+                    ("risk", Some(&risk)),
+                    ("source", Some(&source)),
+                    ("value", Some(&value)),
+                    ("sort", Some(by)),
+                ])
+            ),
+            aria_sort: (sort == by).then_some(if descending {
+                "descending"
+            } else {
+                "ascending"
+            }),
+        })
+        .collect();
+    let master_off = states
+        .masters
+        .iter()
+        .any(|(e, master)| e == env && *master == MasterSwitch::Off);
+    let master_drift = states
+        .master_drift
+        .iter()
+        .find(|(e, _)| e == env)
+        .map(|(_, drift)| drift.to_string());
+    Ok(FlagsPage {
+        chrome: operator.chrome("flags"),
+        csrf: operator.visitor.csrf().to_owned(),
+        env: env.to_string(),
+        envs: envs.map(ToString::to_string).collect(),
+        rows,
+        total: states.states.len(),
+        master_off,
+        master_drift,
+        undeclared: states
+            .undeclared_rows
+            .iter()
+            .filter(|row| row.env == env.as_str())
+            .map(|row| row.flag_key.clone())
+            .collect(),
+        q,
+        risk,
+        source,
+        value,
+        sort,
+        sort_links,
+    })
+}

@@ -1,0 +1,163 @@
+//! `POST /console/flags/<flag_key>/flip`: the form on each flag row. It carries the
+//! CSRF token, the env, the value the operator saw (`from`), the value asked for
+//! (`to`), an optional reason, and a TOTP code when the flag needs elevation.
+//!
+//! Without JavaScript it answers POST-redirect-GET back to the row; with htmx it
+//! answers the updated row alone. A flag that needs elevation the session lacks goes
+//! to the elevation page, which posts the same flip again with a code.
+
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::TimeDelta;
+use serde::Deserialize;
+use vexil_app::{AppError, Flip};
+use vexil_core::Denied;
+use vexil_core::audit::Via;
+
+use crate::console::elevation::{self, PendingFlip};
+use crate::console::error::ConsoleError;
+use crate::console::flags_page::{FlagRow, FlagRowFragment};
+use crate::console::page;
+use crate::console::session::Operator;
+use crate::state::ServerState;
+
+/// The longest reason kept with a flip.
+const MAX_REASON_CHARS: usize = 500;
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct FlipForm {
+    csrf: Option<String>,
+    env: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    reason: Option<String>,
+    totp: Option<String>,
+}
+
+pub(crate) async fn submit(
+    State(state): State<ServerState>,
+    Path(flag_key): Path<String>,
+    headers: HeaderMap,
+    mut operator: Operator,
+    Form(form): Form<FlipForm>,
+) -> Result<Response, ConsoleError> {
+    operator.visitor.check_csrf(form.csrf.as_deref())?;
+    let app = &state.app;
+    let flags = app.flags();
+    let decl = flags.get(&flag_key).ok_or_else(|| AppError::UnknownFlag {
+        key: flag_key.clone(),
+    })?;
+    let env = app
+        .envs()
+        .parse(form.env.as_deref().unwrap_or_default())
+        .map_err(AppError::from)?;
+    let from = boolean("from", form.from.as_deref())?;
+    let to = match form.to.as_deref() {
+        Some(text) => boolean("to", Some(text))?,
+        None => !from,
+    };
+    let reason = form
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
+    if reason.is_some_and(|r| r.chars().count() > MAX_REASON_CHARS) {
+        return Err(ConsoleError::BadRequest(format!(
+            "the reason is longer than {MAX_REASON_CHARS} characters"
+        )));
+    }
+    let pending = PendingFlip {
+        flag: decl.key().to_string(),
+        risk: decl.risk().as_str(),
+        env: env.to_string(),
+        from,
+        to,
+        reason: reason.unwrap_or_default().to_owned(),
+    };
+
+    // A code sent with the flip elevates the session first (audited either way).
+    if let Some(code) = form
+        .totp
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+    {
+        match app
+            .elevate(&operator.actor, code, &operator.visitor.from())
+            .await
+        {
+            Ok(()) => {
+                let span = TimeDelta::from_std(state.config.elevation).unwrap_or(TimeDelta::zero());
+                let until = operator.now + span;
+                operator.elevate(until).await?;
+            }
+            Err(error @ (AppError::TotpInvalid | AppError::TotpReplayed)) => {
+                return elevation::page_for(
+                    &state,
+                    &operator,
+                    Some(pending),
+                    None,
+                    Some(error.to_string()),
+                )
+                .await;
+            }
+            Err(error) => return Err(error.into()),
+        }
+    }
+
+    let flip = Flip {
+        flag_key: &flag_key,
+        env: env.as_str(),
+        expected_from: Some(from),
+        to,
+        elevated: operator.elevated(),
+        reason,
+        via: Via::Console,
+    };
+    match app.flip(&operator.actor, &flip).await {
+        Ok(_) => {
+            if headers.get("hx-request").is_some_and(|v| v == "true") {
+                let states = app.flag_states(Some(&env)).await?;
+                let state_now = states
+                    .states
+                    .iter()
+                    .find(|s| s.key == flag_key)
+                    .ok_or_else(|| AppError::UnknownFlag {
+                        key: flag_key.clone(),
+                    })?;
+                let fragment = FlagRowFragment {
+                    row: FlagRow::new(state_now, operator.actor.role, operator.elevated()),
+                    csrf: operator.visitor.csrf().to_owned(),
+                    env: env.to_string(),
+                };
+                return Ok(page::html(StatusCode::OK, &fragment));
+            }
+            let target = format!(
+                "/console/flags?{}#flag-{flag_key}",
+                page::query(&[("env", Some(env.as_str()))])
+            );
+            Ok(Redirect::to(&target).into_response())
+        }
+        Err(AppError::Denied(Denied::ElevationRequired { .. })) => {
+            let target = format!("/console/elevate?{}", pending.query());
+            Ok(Redirect::to(&target).into_response())
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// `true`/`false` (what the form sends), or a clear refusal naming the field.
+fn boolean(field: &str, text: Option<&str>) -> Result<bool, ConsoleError> {
+    match text.map(str::trim) {
+        Some("true") => Ok(true),
+        Some("false") => Ok(false),
+        Some(other) => Err(ConsoleError::BadRequest(format!(
+            "{field}={other:?}: expected true or false"
+        ))),
+        None => Err(ConsoleError::BadRequest(format!(
+            "{field} is missing: the form must say which value you saw"
+        ))),
+    }
+}

@@ -1,0 +1,137 @@
+//! What every console page shares: the header (`Chrome`), the message page every
+//! error uses, the conflict page, and rendering a template with a status.
+
+use askama::Template;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+
+use crate::console::session::Operator;
+
+/// The page header: who is signed in, their role and elevation, the sign-out form.
+pub(crate) struct Chrome {
+    pub(crate) account: Option<ChromeAccount>,
+    pub(crate) csrf: String,
+    /// Which navigation entry is the current page (`aria-current`).
+    pub(crate) page: &'static str,
+}
+
+pub(crate) struct ChromeAccount {
+    pub(crate) name: String,
+    pub(crate) role: &'static str,
+    /// `2026-11-25 18:40:02 UTC` while the session is elevated.
+    pub(crate) elevated_until: Option<String>,
+}
+
+impl Chrome {
+    /// The header of a page shown to no one in particular (sign-in, errors).
+    pub(crate) fn anonymous() -> Chrome {
+        Chrome {
+            account: None,
+            csrf: String::new(),
+            page: "",
+        }
+    }
+
+    pub(crate) fn signed_in(operator: &Operator, page: &'static str) -> Chrome {
+        Chrome {
+            account: Some(ChromeAccount {
+                name: operator.actor.name.clone(),
+                role: operator.actor.role.as_str(),
+                elevated_until: operator.elevated_until().map(utc),
+            }),
+            csrf: operator.visitor.csrf().to_owned(),
+            page,
+        }
+    }
+}
+
+/// A page that says one thing: an error, a refusal, the database being down.
+#[derive(Template)]
+#[template(path = "message.html")]
+pub(crate) struct MessagePage {
+    pub(crate) status: StatusCode,
+    pub(crate) chrome: Chrome,
+    pub(crate) title: String,
+    pub(crate) message: String,
+    pub(crate) items: Vec<String>,
+}
+
+impl MessagePage {
+    pub(crate) fn new(status: StatusCode, title: &str, message: &str) -> MessagePage {
+        MessagePage {
+            status,
+            chrome: Chrome::anonymous(),
+            title: title.to_owned(),
+            message: message.to_owned(),
+            items: Vec::new(),
+        }
+    }
+}
+
+impl IntoResponse for MessagePage {
+    fn into_response(self) -> Response {
+        html(self.status, &self)
+    }
+}
+
+/// A flip refused because the page was stale: what the operator saw, what is true
+/// now and who made it so. Nothing was written.
+#[derive(Template)]
+#[template(path = "conflict.html")]
+pub(crate) struct ConflictPage {
+    pub(crate) chrome: Chrome,
+    pub(crate) flag: String,
+    pub(crate) env: String,
+    /// "on" or "off", as the page showed it and as it is.
+    pub(crate) expected: &'static str,
+    pub(crate) current: &'static str,
+    pub(crate) source: &'static str,
+    pub(crate) updated_by: Option<String>,
+    pub(crate) updated_at: Option<String>,
+}
+
+impl IntoResponse for ConflictPage {
+    fn into_response(self) -> Response {
+        html(StatusCode::CONFLICT, &self)
+    }
+}
+
+/// `template` rendered as the body of a `status` response.
+pub(crate) fn html(status: StatusCode, template: &impl Template) -> Response {
+    match template.render() {
+        Ok(body) => (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            body,
+        )
+            .into_response(),
+        Err(error) => {
+            tracing::error!(%error, "a console template failed to render");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page failed to render\n",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// A time as the console shows every time: UTC, to the second.
+pub(crate) fn utc(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+/// `a=1&b=two%20words` from the pairs that have a value.
+pub(crate) fn query(pairs: &[(&str, Option<&str>)]) -> String {
+    let present: Vec<(&str, &str)> = pairs
+        .iter()
+        .filter_map(|(name, value)| value.filter(|v| !v.is_empty()).map(|v| (*name, v)))
+        .collect();
+    serde_urlencoded::to_string(present).unwrap_or_default()
+}
+
+/// "on" or "off".
+pub(crate) fn on_off(value: bool) -> &'static str {
+    if value { "on" } else { "off" }
+}

@@ -1,0 +1,140 @@
+//! Signing in and out: `GET/POST /console/sign-in`, `POST /console/sign-out`.
+//!
+//! A wrong password, an unknown account and a disabled one get the same page and the
+//! same argon2 work (`App::sign_in`). Attempts are limited per client address here
+//! and per account in the use case; both answer 429 with the wait.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use governor::clock::{Clock, DefaultClock};
+use secrecy::SecretString;
+use serde::Deserialize;
+use vexil_app::{Actor, AppError};
+use vexil_core::{Action, authorize};
+
+use crate::console::error::ConsoleError;
+use crate::console::page::{self, Chrome};
+use crate::console::session::{Operator, Visitor, safe_next};
+use crate::state::ServerState;
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct SignInQuery {
+    next: Option<String>,
+    expired: Option<String>,
+    signed_out: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct SignInForm {
+    csrf: Option<String>,
+    name: Option<String>,
+    password: Option<String>,
+    next: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct CsrfForm {
+    pub(crate) csrf: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "sign_in.html")]
+struct SignInPage {
+    chrome: Chrome,
+    csrf: String,
+    next: String,
+    name: String,
+    notice: Option<&'static str>,
+    error: Option<String>,
+}
+
+pub(crate) async fn page(visitor: Visitor, Query(query): Query<SignInQuery>) -> Response {
+    let notice = if query.expired.is_some() {
+        Some("Your session ended (it was idle too long, or too old). Sign in again.")
+    } else if query.signed_out.is_some() {
+        Some("You are signed out.")
+    } else {
+        None
+    };
+    let page = SignInPage {
+        chrome: Chrome::anonymous(),
+        csrf: visitor.csrf().to_owned(),
+        next: safe_next(query.next.as_deref())
+            .unwrap_or_default()
+            .to_owned(),
+        name: String::new(),
+        notice,
+        error: None,
+    };
+    page::html(StatusCode::OK, &page)
+}
+
+pub(crate) async fn submit(
+    State(state): State<ServerState>,
+    visitor: Visitor,
+    Form(form): Form<SignInForm>,
+) -> Result<Response, ConsoleError> {
+    visitor.check_csrf(form.csrf.as_deref())?;
+    if let Some(ip) = visitor.ip
+        && let Err(not_until) = state.sign_in_limiter.check_key(&ip)
+    {
+        return Err(ConsoleError::RateLimited {
+            retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+        });
+    }
+    let name = form.name.unwrap_or_default();
+    let password = SecretString::from(form.password.unwrap_or_default());
+    let next = safe_next(form.next.as_deref()).map(str::to_owned);
+    match state
+        .app
+        .sign_in(name.trim(), &password, &visitor.from())
+        .await
+    {
+        Ok(actor) => {
+            let now = state.app.now();
+            visitor.sign_in(&actor, now).await?;
+            let target = next.unwrap_or_else(|| landing(&actor).to_owned());
+            Ok(Redirect::to(&target).into_response())
+        }
+        Err(AppError::BadCredentials) => {
+            // The name typed stays in the form; the password never comes back.
+            let page = SignInPage {
+                chrome: Chrome::anonymous(),
+                csrf: visitor.csrf().to_owned(),
+                next: next.unwrap_or_default(),
+                name,
+                notice: None,
+                error: Some(AppError::BadCredentials.to_string()),
+            };
+            Ok(page::html(StatusCode::UNAUTHORIZED, &page))
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+/// Where an account lands after signing in: the flags if it may see them, else its
+/// account page (readonly and support may sign in, but not open the flag pages).
+fn landing(actor: &Actor) -> &'static str {
+    if authorize(actor.role, Action::ViewFlags, false).is_ok() {
+        "/console/flags"
+    } else {
+        "/console/account"
+    }
+}
+
+pub(crate) async fn sign_out(
+    State(state): State<ServerState>,
+    operator: Operator,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, ConsoleError> {
+    operator.visitor.check_csrf(form.csrf.as_deref())?;
+    state
+        .app
+        .sign_out(&operator.actor, &operator.visitor.from())
+        .await?;
+    operator.visitor.sign_out().await?;
+    Ok(Redirect::to("/console/sign-in?signed_out=1").into_response())
+}
