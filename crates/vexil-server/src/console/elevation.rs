@@ -42,11 +42,11 @@ impl PendingFlip {
         ])
     }
 
-    fn from_text(&self) -> &'static str {
+    fn before_text(&self) -> &'static str {
         on_off(self.from)
     }
 
-    fn to_text(&self) -> &'static str {
+    fn after_text(&self) -> &'static str {
         on_off(self.to)
     }
 }

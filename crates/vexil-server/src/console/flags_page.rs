@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use vexil_app::{FlagState, FlagStates};
-use vexil_core::{Action, Denied, Env, MasterSwitch, Role, authorize};
+use vexil_core::{Action, Denied, Env, Role, authorize};
 
 use crate::console::error::ConsoleError;
 use crate::console::page::{self, Chrome, on_off, utc};
@@ -244,7 +244,7 @@ fn flags_page<'a>(
     let master_off = states
         .masters
         .iter()
-        .any(|(e, master)| e == env && *master == MasterSwitch::Off);
+        .any(|(e, master)| e == env && !master.db_layer_on());
     let master_drift = states
         .master_drift
         .iter()

@@ -134,6 +134,9 @@ impl FromRequestParts<ServerState> for Visitor {
             data.csrf = new_token()?;
             visitor.data = data;
             visitor.save().await?;
+            // Stored now rather than after the response (tower-sessions' way), so
+            // that a database that is down gives the 503 page, not an empty 500.
+            visitor.session.save().await?;
         } else {
             visitor.data = data;
         }

@@ -2,6 +2,11 @@
 //! reload with an invalid file keeps the last valid declarations, and shutdown lets it
 //! return.
 
+mod audit_page;
+mod console;
+mod harness;
+mod sign_in;
+
 use std::sync::Arc;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -1,0 +1,78 @@
+//! `/console/audit` over HTTP: newest first, filters as query parameters, pages cut
+//! by row id that rows appended meanwhile do not shift, and bad filters named.
+
+use vexil_store::Backend;
+
+use crate::harness::TestConsole;
+
+#[tokio::test]
+async fn the_audit_page_filters_and_pages_by_row_id() {
+    let console = TestConsole::start(Backend::Sqlite).await;
+    let browser = console.signed_in("root").await;
+    let mut value = false;
+    for _ in 0..30 {
+        for env in ["staging", "prod"] {
+            let page = browser.flip("dark_mode", env, value, &[]).await;
+            assert_eq!(page.status, 303, "{}", page.body);
+        }
+        value = !value;
+    }
+    // 6 set-up rows, 1 sign-in, 60 flips. Newest first, 50 a page.
+    let first = browser.get("/console/audit").await;
+    assert_eq!(first.body.matches("<tr id=\"audit-").count(), 50);
+    first.assert_contains("<tr id=\"audit-67\">");
+    let older = first.body.split("rel=\"next\"").next().unwrap();
+    let href = &older[older.rfind("href=\"").unwrap() + 6..older.rfind('"').unwrap()];
+    assert_eq!(href, "/console/audit?before=18");
+    // Rows appended meanwhile do not shift the next page.
+    assert_eq!(
+        browser.flip("dark_mode", "prod", value, &[]).await.status,
+        303
+    );
+    let second = browser.get(&href.replace("&amp;", "&")).await;
+    let ids: Vec<&str> = second
+        .body
+        .split("<tr id=\"audit-")
+        .skip(1)
+        .map(|rest| &rest[..rest.find('"').unwrap()])
+        .collect();
+    let expected: Vec<String> = (1..=17).rev().map(|id| id.to_string()).collect();
+    assert_eq!(ids, expected, "the set-up's rows (1 to 6) included");
+    assert!(!second.body.contains("rel=\"next\""));
+    second.assert_contains(">Newest</a>");
+
+    for (query, rows) in [
+        ("?env=staging", 30),
+        ("?env=prod&flag=dark_mode", 31),
+        ("?action=console.auth.sign_in", 1),
+        ("?account=root&env=prod", 31),
+        ("?account=ops1", 0),
+        ("?flag=new_checkout", 0),
+        ("?since=2026-01-15T09:30&until=2026-01-16", 50),
+        ("?until=2026-01-15", 0),
+    ] {
+        let page = browser.get(&format!("/console/audit{query}")).await;
+        assert_eq!(page.status, 200, "{query}");
+        assert_eq!(
+            page.body.matches("<tr id=\"audit-").count(),
+            rows,
+            "{query}"
+        );
+    }
+    let flip = browser.get("/console/audit?env=prod&flag=dark_mode").await;
+    flip.assert_contains("<dt>from</dt><dd>off</dd>");
+    flip.assert_contains("<dt>to</dt><dd>on</dd>");
+    for (query, error) in [
+        ("?before=x", "before=\"x\": expected the id of an audit row"),
+        ("?before=-3", "expected the id of an audit row"),
+        (
+            "?since=yesterday",
+            "since='yesterday': expected an RFC 3339 time",
+        ),
+        ("?env=qa", "unknown env"),
+    ] {
+        let page = browser.get(&format!("/console/audit{query}")).await;
+        assert_eq!(page.status, 400, "{query}");
+        page.assert_says(error);
+    }
+}

@@ -1,0 +1,274 @@
+//! Signing in and staying signed in: one vague refusal, the per-account and
+//! per-address limits, CSRF on every form, session expiry, the elevation page and
+//! self-service TOTP enrolment. Every refusal also checks that nothing was written.
+
+use chrono::TimeDelta;
+use vexil_core::audit::{AUTH_ELEVATE_FAILED, AUTH_SIGN_IN, AUTH_SIGN_IN_FAILED, USER_TOTP_ENROL};
+use vexil_server::ConsoleConfig;
+use vexil_store::Backend;
+use vexil_testkit::TestDb;
+
+use crate::harness::{Options, PASSWORD, TestConsole};
+
+#[tokio::test]
+async fn wrong_and_unknown_accounts_get_one_answer_and_are_audited() {
+    let console = TestConsole::start(Backend::Sqlite).await;
+    let browser = console.browser();
+    let wrong = browser.sign_in("ops1", "not the password").await;
+    let unknown = browser.sign_in("nobody", PASSWORD).await;
+    for page in [&wrong, &unknown] {
+        assert_eq!(page.status, 401);
+        page.assert_contains("wrong account name or password");
+        assert!(!page.body.contains(PASSWORD) && !page.body.contains("not the password"));
+    }
+    wrong.assert_contains("value=\"ops1\"");
+    assert_eq!(
+        browser.get("/console/flags").await.status,
+        303,
+        "not signed in"
+    );
+    let audit = console.audit().await;
+    assert_eq!(audit.len(), 2);
+    assert!(audit.iter().all(|r| r.action == AUTH_SIGN_IN_FAILED));
+    assert_eq!(audit[0].payload["account"], "nobody");
+    assert_eq!(audit[0].payload["from"], "127.0.0.1");
+}
+
+#[tokio::test]
+async fn an_account_is_locked_after_five_failures_and_an_address_after_its_quota() {
+    let config = ConsoleConfig {
+        sign_in_attempts_per_minute: 8.try_into().unwrap(),
+        ..ConsoleConfig::default()
+    };
+    let console = TestConsole::start_with(
+        TestDb::new(Backend::Sqlite).await,
+        Options {
+            config,
+            ..Options::default()
+        },
+    )
+    .await;
+    let browser = console.browser();
+    for _ in 0..5 {
+        assert_eq!(browser.sign_in("ops1", "wrong password!").await.status, 401);
+    }
+    let locked = browser.sign_in("ops1", PASSWORD).await;
+    assert_eq!(locked.status, 429, "{}", locked.body);
+    locked.assert_contains("too many failed sign-ins for this account");
+    assert_eq!(locked.header("retry-after"), "900");
+    // The lock writes nothing: a flood cannot flood the audit log.
+    assert_eq!(console.audit().await.len(), 5);
+
+    // Other accounts, same address: the address's quota (8 a minute) runs out.
+    assert_eq!(
+        browser.sign_in("admin", "wrong password!").await.status,
+        401
+    );
+    assert_eq!(browser.sign_in("root", "wrong password!").await.status, 401);
+    let limited = browser.sign_in("ops1", PASSWORD).await;
+    assert_eq!(limited.status, 429, "{}", limited.body);
+    limited.assert_contains("Too many sign-in attempts from this address");
+    let wait: u64 = limited.header("retry-after").parse().unwrap();
+    assert!((1..=8).contains(&wait), "{wait}");
+    assert_eq!(
+        console.audit().await.len(),
+        7,
+        "the limited attempt is not checked"
+    );
+}
+
+#[tokio::test]
+async fn forms_without_this_sessions_csrf_token_change_nothing() {
+    let console = TestConsole::start(Backend::Sqlite).await;
+    let browser = console.browser();
+    let no_token = browser
+        .post(
+            "/console/sign-in",
+            &[("name", "ops1"), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(no_token.status, 403);
+    no_token.assert_contains("This form has expired");
+    assert!(
+        console.audit().await.is_empty(),
+        "not even a sign-in attempt"
+    );
+
+    let browser = console.signed_in("ops1").await;
+    for token in ["", "0000", &"a".repeat(64)] {
+        let page = browser
+            .post(
+                "/console/flags/dark_mode/flip",
+                &[
+                    ("csrf", token),
+                    ("env", "prod"),
+                    ("from", "false"),
+                    ("to", "true"),
+                ],
+            )
+            .await;
+        assert_eq!(page.status, 403, "{token:?}");
+    }
+    // Another session's token is not this one's.
+    let other = console.signed_in("root").await;
+    let theirs = other.csrf().await;
+    let page = browser
+        .post(
+            "/console/flags/dark_mode/flip",
+            &[("csrf", &theirs), ("env", "prod"), ("from", "false")],
+        )
+        .await;
+    assert_eq!(page.status, 403);
+    assert_eq!(console.row("dark_mode", "prod").await, None);
+    assert_eq!(console.actions_since(0).await, [AUTH_SIGN_IN, AUTH_SIGN_IN]);
+}
+
+#[tokio::test]
+async fn sessions_end_after_idle_and_absolute_limits() {
+    let console = TestConsole::start(Backend::Sqlite).await;
+    let browser = console.signed_in("ops1").await;
+    console.clock.advance(TimeDelta::minutes(29));
+    assert_eq!(
+        browser.get("/console/flags").await.status,
+        200,
+        "29 min idle"
+    );
+    console.clock.advance(TimeDelta::minutes(30));
+    let page = browser.get("/console/flags").await;
+    assert_eq!(page.status, 303, "30 min idle");
+    assert_eq!(
+        page.location(),
+        "/console/sign-in?next=%2Fconsole%2Fflags&expired=1"
+    );
+    let form = browser
+        .get(page.location().trim_start_matches(&browser.base))
+        .await;
+    form.assert_contains("Your session ended");
+
+    // Used every 25 minutes, it still ends 12 hours after sign-in.
+    let browser = console.signed_in("ops1").await;
+    for _ in 0..28 {
+        console.clock.advance(TimeDelta::minutes(25));
+        assert_eq!(browser.get("/console/flags").await.status, 200);
+    }
+    console.clock.advance(TimeDelta::minutes(25));
+    assert_eq!(browser.get("/console/flags").await.status, 303, "12 h");
+}
+
+#[tokio::test]
+async fn after_sign_in_only_console_paths_are_followed() {
+    let console = TestConsole::start(Backend::Sqlite).await;
+    for (next, lands) in [
+        (
+            "/console/audit?flag=dark_mode",
+            "/console/audit?flag=dark_mode",
+        ),
+        ("//evil.example/console", "/console/flags"),
+        ("https://evil.example/", "/console/flags"),
+        ("/\\evil.example", "/console/flags"),
+        ("/console//evil.example", "/console/flags"),
+    ] {
+        let page = console.browser().sign_in_to("ops1", PASSWORD, next).await;
+        assert_eq!((page.status, page.location()), (303, lands), "{next}");
+    }
+    // Accounts that may not see the flags land on their account page.
+    let page = console.browser().sign_in("reader", PASSWORD).await;
+    assert_eq!(page.location(), "/console/account");
+}
+
+#[tokio::test]
+async fn the_elevation_page_elevates_and_returns() {
+    let console = TestConsole::start(Backend::Sqlite).await;
+    let browser = console.signed_in("root").await;
+    let form = browser.get("/console/elevate?next=/console/audit").await;
+    assert_eq!(form.status, 200);
+    let csrf = form.csrf();
+    let code = console.root_code(-1);
+    let page = browser
+        .post(
+            "/console/elevate",
+            &[("csrf", &csrf), ("totp", &code), ("next", "/console/audit")],
+        )
+        .await;
+    assert_eq!((page.status, page.location()), (303, "/console/audit"));
+    browser
+        .get("/console/audit")
+        .await
+        .assert_contains("elevated until");
+
+    // Without TOTP enrolled, the page says where to set it up.
+    let admin = console.signed_in("admin").await;
+    admin
+        .get("/console/elevate")
+        .await
+        .assert_contains("Your account has no TOTP enrolled");
+}
+
+#[tokio::test]
+async fn an_account_enrols_totp_itself_with_a_confirming_code() {
+    let console = TestConsole::start(Backend::Sqlite).await;
+    let browser = console.signed_in("admin").await;
+    let page = browser.get("/console/account").await;
+    page.assert_contains("Set up TOTP");
+    let csrf = page.csrf();
+    let started = browser
+        .post("/console/account/totp", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(
+        (started.status, started.location()),
+        (303, "/console/account")
+    );
+    let page = browser.get("/console/account").await;
+    page.assert_contains("<svg");
+    let uri_start = page
+        .body
+        .find("otpauth://totp/vexil:admin?")
+        .expect("the URI");
+    let uri = &page.body[uri_start..page.body[uri_start..].find('<').unwrap() + uri_start];
+    let uri = uri.replace("&amp;", "&").replace("&#38;", "&");
+    assert!(
+        !console.state.app.has_totp("admin").await.unwrap(),
+        "not before a code"
+    );
+
+    let wrong = browser
+        .post(
+            "/console/account/totp/confirm",
+            &[("csrf", &csrf), ("totp", "123456")],
+        )
+        .await;
+    assert_eq!(wrong.status, 422);
+    wrong.assert_contains("<svg");
+    let now = vexil_core::Clock::now(&*console.clock).timestamp();
+    let code = vexil_app::code_at(&uri, u64::try_from(now).unwrap()).unwrap();
+    let done = browser
+        .post(
+            "/console/account/totp/confirm",
+            &[("csrf", &csrf), ("totp", &code)],
+        )
+        .await;
+    assert_eq!(
+        (done.status, done.location()),
+        (303, "/console/account?enrolled=1")
+    );
+    assert!(console.state.app.has_totp("admin").await.unwrap());
+    browser
+        .get("/console/account?enrolled=1")
+        .await
+        .assert_contains("TOTP is set up");
+    // The confirming code is spent; a fresh one elevates.
+    let replay = browser
+        .post("/console/elevate", &[("csrf", &csrf), ("totp", &code)])
+        .await;
+    assert_eq!(replay.status, 422);
+    assert_eq!(
+        console.actions_since(0).await,
+        [AUTH_SIGN_IN, USER_TOTP_ENROL, AUTH_ELEVATE_FAILED]
+    );
+    // Enrolled accounts cannot replace it from a session.
+    let again = browser
+        .post("/console/account/totp", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(again.status, 422);
+    again.assert_contains("has TOTP enrolled already");
+}
