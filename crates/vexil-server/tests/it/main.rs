@@ -3,6 +3,7 @@
 //! return.
 
 mod audit_page;
+mod browser;
 mod console;
 mod harness;
 mod sign_in;

@@ -1,0 +1,261 @@
+//! The console in a real browser: Debian's headless Chromium, driven through
+//! chromedriver (WebDriver). It fails, never skips, when either is missing:
+//! `.ci/services` installs them.
+//!
+//! With `VEXIL_SCREENSHOTS=docs/screenshots` (relative to the workspace) the run
+//! also refreshes the README's screenshots; otherwise they go to a temporary
+//! directory, taken all the same.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use hyper_util::client::legacy::connect::HttpConnector;
+use vexil_store::Backend;
+
+use crate::harness::{PASSWORD, TestConsole};
+
+/// How long any one wait for the page may take before the test fails.
+const WAIT: Duration = Duration::from_secs(20);
+
+/// chromedriver, killed when the test ends however it ends (CRATES.md P20).
+struct Driver {
+    child: Child,
+    url: String,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let port = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        let mut child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!(
+                    "cannot start chromedriver ({e}): install Debian's chromium and chromium-driver (bash .ci/services does)"
+                )
+            });
+        // Ready when it says so on stdout (no polling of the port).
+        let stdout = child.stdout.take().unwrap();
+        let (ready, started) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if line.contains("started successfully") {
+                    let _ = ready.send(());
+                }
+            }
+        });
+        started
+            .recv_timeout(WAIT)
+            .expect("chromedriver did not say it started");
+        Driver {
+            child,
+            url: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// A new browser: its own profile, so its own cookies.
+    async fn browser(&self) -> Client {
+        let options = serde_json::json!({
+            "binary": "/usr/bin/chromium",
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", "--window-size=1280,900",
+                "--force-prefers-reduced-motion",
+            ],
+        });
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert("goog:chromeOptions".into(), options);
+        ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&self.url)
+            .await
+            .expect("chromedriver starts Chromium")
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn screenshots_dir(temporary: &Path) -> PathBuf {
+    match std::env::var_os("VEXIL_SCREENSHOTS") {
+        Some(dir) => Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(dir),
+        None => temporary.to_owned(),
+    }
+}
+
+async fn screenshot(browser: &Client, dir: &Path, name: &str) {
+    let png = browser.screenshot().await.unwrap();
+    assert!(png.starts_with(b"\x89PNG"), "{name}: a PNG");
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join(name), png).unwrap();
+}
+
+async fn wait_for(browser: &Client, xpath: &str) -> fantoccini::elements::Element {
+    browser
+        .wait()
+        .at_most(WAIT)
+        .for_element(Locator::XPath(xpath))
+        .await
+        .unwrap_or_else(|e| {
+            panic!("waited for {xpath}: {e}");
+        })
+}
+
+async fn sign_in(browser: &Client, base: &str, name: &str) {
+    browser
+        .goto(&format!("{base}/console/flags"))
+        .await
+        .unwrap();
+    wait_for(browser, "//h1[text()='Sign in to vexil']").await;
+    browser
+        .find(Locator::Id("name"))
+        .await
+        .unwrap()
+        .send_keys(name)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("form.stacked button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(browser, "//h1[starts-with(., 'Flags in')]").await;
+}
+
+/// The flip button of `flag`'s row.
+async fn flip_button(browser: &Client, flag: &str) -> fantoccini::elements::Element {
+    browser
+        .find(Locator::Css(&format!("#flag-{flag} form.flip button")))
+        .await
+        .unwrap_or_else(|e| panic!("no flip button for {flag}: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_in_a_real_browser() {
+    let console = TestConsole::start(Backend::Sqlite).await;
+    let base = format!("http://{}", console.address);
+    let driver = Driver::start();
+    let temporary = tempfile::tempdir().unwrap();
+    let shots = screenshots_dir(temporary.path());
+
+    // ops signs in and flips a low flag; htmx swaps the row in place.
+    let ops = driver.browser().await;
+    sign_in(&ops, &base, "ops1").await;
+    flip_button(&ops, "dark_mode").await.click().await.unwrap();
+    wait_for(
+        &ops,
+        "//tr[@id='flag-dark_mode'][.//span[@class='source' and text()='db']][.//span[@class='by' and text()='ops1']]",
+    )
+    .await;
+    assert_eq!(
+        console.row("dark_mode", "prod").await,
+        Some((true, Some("ops1".into())))
+    );
+    // ops cannot flip a high-risk flag: no control, and the row says why.
+    let high = ops.find(Locator::Id("flag-new_checkout")).await.unwrap();
+    assert!(high.find(Locator::Css("form")).await.is_err());
+    assert!(high.text().await.unwrap().contains("needs superadmin"));
+    screenshot(&ops, &shots, "flags.png").await;
+    ops.find(Locator::Css("form.inline button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(&ops, "//p[text()='You are signed out.']").await;
+
+    // root elevates with a TOTP code and flips a high-risk flag.
+    let root = driver.browser().await;
+    sign_in(&root, &base, "root").await;
+    flip_button(&root, "new_checkout")
+        .await
+        .click()
+        .await
+        .unwrap();
+    let code_field = wait_for(&root, "//input[@id='totp']").await;
+    screenshot(&root, &shots, "elevation.png").await;
+    code_field.send_keys(&console.root_code(0)).await.unwrap();
+    root.find(Locator::Css("form.stacked button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &root,
+        "//tr[@id='flag-new_checkout'][.//span[contains(@class, 'value-on')]][.//span[@class='by' and text()='root']]",
+    )
+    .await;
+    wait_for(&root, "//span[@class='elevated']").await;
+    assert_eq!(
+        console.row("new_checkout", "prod").await,
+        Some((true, Some("root".into())))
+    );
+
+    // A second session loads the page; root turns dark_mode off meanwhile; the second
+    // session's click comes from a stale page and gets the conflict page.
+    let stale = driver.browser().await;
+    sign_in(&stale, &base, "admin").await;
+    flip_button(&root, "dark_mode").await.click().await.unwrap();
+    wait_for(
+        &root,
+        "//tr[@id='flag-dark_mode'][.//span[contains(@class, 'value-off')]][.//span[@class='by' and text()='root']]",
+    )
+    .await;
+    flip_button(&stale, "dark_mode")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_for(
+        &stale,
+        "//h1[text()='dark_mode changed since you loaded the page']",
+    )
+    .await;
+    let page = stale.source().await.unwrap();
+    assert!(page.contains("Nothing was changed."), "{page}");
+    screenshot(&stale, &shots, "conflict.png").await;
+    assert_eq!(
+        console.row("dark_mode", "prod").await,
+        Some((false, Some("root".into())))
+    );
+
+    root.goto(&format!("{base}/console/audit")).await.unwrap();
+    wait_for(&root, "//h1[text()='Audit log']").await;
+    screenshot(&root, &shots, "audit.png").await;
+
+    root.set_window_size(390, 844).await.unwrap();
+    root.goto(&format!("{base}/console/flags")).await.unwrap();
+    wait_for(&root, "//h1[starts-with(., 'Flags in')]").await;
+    screenshot(&root, &shots, "flags-phone.png").await;
+
+    for browser in [ops, root, stale] {
+        browser.close().await.unwrap();
+    }
+    drop(driver);
+    console.stop().await;
+}
