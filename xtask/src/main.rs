@@ -6,7 +6,10 @@
 //!   database at URL, for benchmarks and load tests (`vexil_testkit::seed`).
 //! - `cargo xtask propagation [sqlite|postgres] [FLIPS]`: how long a flip takes to
 //!   reach three processes that link the library (`propagation.rs`).
+//! - `cargo xtask console-bench [SECONDS]`: the console's page time, req/s, flip
+//!   throughput and memory on the release binary (`console_bench.rs`).
 
+mod console_bench;
 mod propagation;
 mod tidy;
 
@@ -64,9 +67,27 @@ fn main() -> ExitCode {
                 }
             }
         }
+        ["console-bench", rest @ ..] => {
+            let seconds = match rest {
+                [] => Ok(10),
+                [n] => n.parse::<u64>(),
+                _ => "".parse::<u64>(),
+            };
+            let result = match seconds {
+                Ok(seconds) if seconds > 0 => console_bench::run(seconds),
+                _ => Err(anyhow::anyhow!("SECONDS must be a positive whole number")),
+            };
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         _ => {
             eprintln!(
-                "usage: cargo xtask tidy | cargo xtask audit-rows DATABASE_URL ROWS | cargo xtask propagation sqlite|postgres [FLIPS]"
+                "usage: cargo xtask tidy | cargo xtask audit-rows DATABASE_URL ROWS | cargo xtask propagation sqlite|postgres [FLIPS] | cargo xtask console-bench [SECONDS]"
             );
             ExitCode::from(2)
         }

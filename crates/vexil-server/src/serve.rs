@@ -13,6 +13,7 @@ use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
 
 use crate::console::page::MessagePage;
 use crate::state::ServerState;
@@ -43,7 +44,10 @@ pub fn router(state: ServerState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .merge(crate::console::routes(&state))
         .fallback(not_found)
-        .with_state(state);
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        // Inside the header layers, so that a 413 carries them too.
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES));
     for (name, value) in SECURITY_HEADERS {
         router = router.layer(SetResponseHeaderLayer::if_not_present(
             HeaderName::from_static(name),
@@ -51,8 +55,9 @@ pub fn router(state: ServerState) -> Router {
         ));
     }
     router
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(CompressionLayer::new())
+        // One span per request: the errors a handler logs carry its method and path.
+        .layer(TraceLayer::new_for_http())
 }
 
 /// Any other path: a page that says so, not an empty body.
@@ -62,6 +67,17 @@ async fn not_found() -> axum::response::Response {
         StatusCode::NOT_FOUND,
         "Not found",
         "There is no page at this address.",
+    )
+    .into_response()
+}
+
+/// A known path asked with a method it does not take.
+async fn method_not_allowed() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    MessagePage::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "Not allowed here",
+        "This address does not take that kind of request.",
     )
     .into_response()
 }

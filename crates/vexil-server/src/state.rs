@@ -7,8 +7,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use vexil_app::App;
+
+use crate::console::error::ConsoleError;
 
 #[derive(Clone)]
 pub struct ServerState {
@@ -20,6 +23,10 @@ pub struct ServerState {
     /// lock (`App::sign_in`) is the one that holds across processes; this one only
     /// keeps one address from trying many accounts quickly.
     pub(crate) sign_in_limiter: Arc<DefaultKeyedRateLimiter<IpAddr>>,
+    /// Sign-in and elevation attempts per account, in memory: the audit-log lock
+    /// counts failures once they are recorded, so a burst of parallel attempts would
+    /// all be checked before the first failure lands; this bounds the burst.
+    pub(crate) account_limiter: Arc<DefaultKeyedRateLimiter<String>>,
 }
 
 /// How console sessions behave. The defaults are the issue's: 30 minutes idle, 12
@@ -52,6 +59,10 @@ impl Default for ConsoleConfig {
     }
 }
 
+/// Sign-in or elevation attempts one account may make per minute, whatever the
+/// address (a burst of as many).
+const ACCOUNT_ATTEMPTS: NonZeroU32 = NonZeroU32::new(6).unwrap();
+
 /// What a reload did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reloaded {
@@ -65,8 +76,31 @@ impl ServerState {
             app,
             flags_file,
             sign_in_limiter: Arc::new(RateLimiter::keyed(quota)),
+            account_limiter: Arc::new(RateLimiter::keyed(Quota::per_minute(ACCOUNT_ATTEMPTS))),
             config: Arc::new(config),
         }
+    }
+
+    /// Takes one sign-in attempt from `ip`'s allowance, or says how long to wait.
+    pub(crate) fn limit_address(&self, ip: IpAddr) -> Result<(), ConsoleError> {
+        self.sign_in_limiter
+            .check_key(&ip)
+            .map_err(|not_until| ConsoleError::RateLimited {
+                what: "Too many sign-in attempts from this address. Nothing was checked.",
+                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+            })
+    }
+
+    /// Takes one attempt at `what` (`sign-in`, `totp`) from `account`'s allowance;
+    /// each kind of attempt has its own.
+    pub(crate) fn limit_account(&self, what: &str, account: &str) -> Result<(), ConsoleError> {
+        let key: String = format!("{what}:{}", account.chars().take(64).collect::<String>());
+        self.account_limiter
+            .check_key(&key)
+            .map_err(|not_until| ConsoleError::RateLimited {
+                what: "Too many attempts for this account. Nothing was checked.",
+                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
+            })
     }
 
     /// Reads the flags file again (SIGHUP). An invalid or unreadable file changes

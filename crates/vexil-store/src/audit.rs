@@ -42,6 +42,9 @@ pub struct AuditFilter {
     pub account: Option<String>,
     /// The account name.
     pub actor: Option<String>,
+    /// Rows written by or about this account: its changes, its sign-ins, and the
+    /// failed sign-ins under its name (which no account wrote).
+    pub party: Option<String>,
     /// Rows whose payload names this env (flips, promotions).
     pub env: Option<String>,
     pub since: Option<DateTime<Utc>>,
@@ -118,6 +121,12 @@ impl Db {
         if filter.actor.is_some() {
             conditions.push(format!("u.name = {}", next()));
         }
+        if filter.party.is_some() {
+            let party = next();
+            conditions.push(format!(
+                "(u.name = {party} OR (a.target_type = 'user' AND a.target_id = {party}))"
+            ));
+        }
         if filter.env.is_some() {
             let env = if self.is_sqlite() {
                 "json_extract(a.payload, '$.env')"
@@ -162,6 +171,9 @@ impl Db {
             }
             if let Some(actor) = &filter.actor {
                 query = query.bind(actor);
+            }
+            if let Some(party) = &filter.party {
+                query = query.bind(party);
             }
             if let Some(env) = &filter.env {
                 query = query.bind(env);

@@ -30,21 +30,22 @@ impl Db {
         Ok(inserted == 1)
     }
 
-    /// Stores a session, new or not.
+    /// Updates a stored session. A session that is gone (signed out, rotated to a new
+    /// id, expired and deleted) stays gone: a request still in flight on the old id
+    /// must not bring it back.
     pub async fn save_session(
         &self,
         id_hash: &[u8],
         data: &str,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        const SQL: &str = "INSERT INTO console_sessions (id_hash, data, expires_at) \
-                           VALUES ($1, $2, $3) ON CONFLICT (id_hash) DO UPDATE \
-                           SET data = excluded.data, expires_at = excluded.expires_at";
+        const SQL: &str =
+            "UPDATE console_sessions SET data = $1, expires_at = $2 WHERE id_hash = $3";
         on_pool!(self, |pool, DB| {
             sqlx::query(SQL)
-                .bind(id_hash)
                 .bind(data)
                 .bind(<DB as Dialect>::timestamp(expires_at))
+                .bind(id_hash)
                 .execute(pool)
                 .await?;
         });

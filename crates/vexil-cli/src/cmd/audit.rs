@@ -24,6 +24,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: &AuditArgs) -> anyhow::Result
         flag: args.flag.clone(),
         account: None,
         actor: args.actor.clone(),
+        party: None,
         env: args.env.clone(),
         since: args
             .since

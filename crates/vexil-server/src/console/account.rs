@@ -10,14 +10,13 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use qrcode::QrCode;
 use qrcode::render::svg;
-use secrecy::ExposeSecret;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use vexil_app::AppError;
 
 use crate::console::error::ConsoleError;
 use crate::console::page::{self, Chrome};
 use crate::console::session::Operator;
-use crate::console::sign_in::CsrfForm;
 use crate::state::ServerState;
 
 #[derive(Debug, Default, Deserialize)]
@@ -104,12 +103,35 @@ async fn render(
     Ok(page::html(status, &page))
 }
 
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct BeginForm {
+    csrf: Option<String>,
+    password: Option<String>,
+}
+
+/// Starts enrolment, after the account's password: a second factor is bound only by
+/// someone who knows the first, not by whoever holds a stolen session cookie.
 pub(crate) async fn begin_totp(
     State(state): State<ServerState>,
     mut operator: Operator,
-    Form(form): Form<CsrfForm>,
+    Form(form): Form<BeginForm>,
 ) -> Result<Response, ConsoleError> {
     operator.visitor.check_csrf(form.csrf.as_deref())?;
+    state.limit_account("totp", &operator.actor.name)?;
+    let password = SecretString::from(form.password.unwrap_or_default());
+    if !state
+        .app
+        .check_password(&operator.actor.name, &password)
+        .await?
+    {
+        return render(
+            &state,
+            &operator,
+            None,
+            Some("wrong password: TOTP set-up needs your current password".to_owned()),
+        )
+        .await;
+    }
     let pending = state.app.begin_own_totp(&operator.actor).await?;
     operator.set_pending_totp(Some(pending.sealed)).await?;
     Ok(Redirect::to("/console/account").into_response())

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::TimeDelta;
 use serde::Deserialize;
 use vexil_app::AppError;
+use vexil_core::{Action, authorize};
 
 use crate::console::error::ConsoleError;
 use crate::console::page::{self, Chrome, on_off};
@@ -87,10 +88,14 @@ pub(crate) async fn page(
 ) -> Result<Response, ConsoleError> {
     let flip = match query.flag.as_deref() {
         Some(key) => {
+            // Only a role that may flip the flag is shown its pending flip.
+            let role = operator.actor.role;
+            authorize(role, Action::ViewFlags, false).map_err(AppError::from)?;
             let flags = state.app.flags();
             let decl = flags.get(key).ok_or_else(|| AppError::UnknownFlag {
                 key: key.to_owned(),
             })?;
+            authorize(role, Action::Flip(decl.risk()), true).map_err(AppError::from)?;
             let env = state
                 .app
                 .envs()
@@ -145,6 +150,7 @@ pub(crate) async fn submit(
 ) -> Result<Response, ConsoleError> {
     operator.visitor.check_csrf(form.csrf.as_deref())?;
     let code = form.totp.unwrap_or_default();
+    state.limit_account("totp", &operator.actor.name)?;
     match state
         .app
         .elevate(&operator.actor, &code, &operator.visitor.from())

@@ -1,7 +1,7 @@
 //! `ConsoleError`: why a console request did not get its page, mapped here once to a
 //! status and an HTML page (STYLE.md rule 3). A 5xx page never shows internals: the
-//! full error is logged, inside the request's span, and the page says what the
-//! operator can do instead.
+//! full error is logged (inside the request's span, `TraceLayer` in `serve.rs`), and
+//! the page says what the operator can do instead.
 
 use std::time::Duration;
 
@@ -21,8 +21,11 @@ pub(crate) enum ConsoleError {
     Csrf,
     #[error("{0}")]
     BadRequest(String),
-    #[error("too many attempts")]
-    RateLimited { retry_after: Duration },
+    #[error("{what}")]
+    RateLimited {
+        what: &'static str,
+        retry_after: Duration,
+    },
     #[error(transparent)]
     App(#[from] AppError),
     #[error("session store: {0}")]
@@ -58,10 +61,7 @@ impl IntoResponse for ConsoleError {
             ConsoleError::BadRequest(message) => {
                 MessagePage::new(StatusCode::BAD_REQUEST, "Bad request", &message).into_response()
             }
-            ConsoleError::RateLimited { retry_after } => too_many(
-                "Too many sign-in attempts from this address. Nothing was checked.",
-                retry_after,
-            ),
+            ConsoleError::RateLimited { what, retry_after } => too_many(what, retry_after),
             ConsoleError::App(error) => app_error(error),
             ConsoleError::Session(error) => {
                 tracing::error!(%error, "the session store failed");

@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::TimeDelta;
 use serde::Deserialize;
 use vexil_app::{AppError, Flip};
-use vexil_core::Denied;
 use vexil_core::audit::Via;
+use vexil_core::{Action, Denied, authorize};
 
 use crate::console::elevation::{self, PendingFlip};
 use crate::console::error::ConsoleError;
@@ -45,10 +45,15 @@ pub(crate) async fn submit(
 ) -> Result<Response, ConsoleError> {
     operator.visitor.check_csrf(form.csrf.as_deref())?;
     let app = &state.app;
+    // The role first: a role that may not flip this flag learns nothing more, and
+    // nothing happens on its behalf (no elevation, no code spent).
+    let role = operator.actor.role;
+    authorize(role, Action::ViewFlags, false).map_err(AppError::from)?;
     let flags = app.flags();
     let decl = flags.get(&flag_key).ok_or_else(|| AppError::UnknownFlag {
         key: flag_key.clone(),
     })?;
+    authorize(role, Action::Flip(decl.risk()), true).map_err(AppError::from)?;
     let env = app
         .envs()
         .parse(form.env.as_deref().unwrap_or_default())
@@ -84,6 +89,7 @@ pub(crate) async fn submit(
         .map(str::trim)
         .filter(|c| !c.is_empty())
     {
+        state.limit_account("totp", &operator.actor.name)?;
         match app
             .elevate(&operator.actor, code, &operator.visitor.from())
             .await

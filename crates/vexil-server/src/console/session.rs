@@ -11,6 +11,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::Method;
 use axum::http::request::Parts;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
@@ -61,6 +62,19 @@ impl Visitor {
 
     pub(crate) fn csrf(&self) -> &str {
         &self.data.csrf
+    }
+
+    /// Gives this visitor a session with a CSRF token, if it has none: only the
+    /// sign-in page does, so that requests which only get sent to sign-in write
+    /// nothing. Stored at once rather than after the response (tower-sessions' way),
+    /// so that a database that is down gives the 503 page, not an empty 500.
+    pub(crate) async fn ensure_csrf(&mut self) -> Result<(), ConsoleError> {
+        if self.data.csrf.is_empty() {
+            self.data.csrf = new_token()?;
+            self.save().await?;
+            self.session.save().await?;
+        }
+        Ok(())
     }
 
     /// Refuses a form whose token is not this session's, in constant time.
@@ -119,28 +133,24 @@ impl FromRequestParts<ServerState> for Visitor {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| info.0.ip());
-        let path = parts
-            .uri
-            .path_and_query()
-            .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
-        let mut data: SessionData = session.get(KEY).await?.unwrap_or_default();
-        let mut visitor = Visitor {
+        // Where to come back to after signing in: the page asked for; for a form
+        // posted from a session that ran out, the flags (a POST cannot be replayed
+        // as a GET).
+        let path = if parts.method == Method::GET {
+            parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned())
+        } else {
+            "/console/flags".to_owned()
+        };
+        let data: SessionData = session.get(KEY).await?.unwrap_or_default();
+        Ok(Visitor {
             session,
-            data: SessionData::default(),
+            data,
             ip,
             path,
-        };
-        if data.csrf.is_empty() {
-            data.csrf = new_token()?;
-            visitor.data = data;
-            visitor.save().await?;
-            // Stored now rather than after the response (tower-sessions' way), so
-            // that a database that is down gives the 503 page, not an empty 500.
-            visitor.session.save().await?;
-        } else {
-            visitor.data = data;
-        }
-        Ok(visitor)
+        })
     }
 }
 

@@ -9,7 +9,6 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use governor::clock::{Clock, DefaultClock};
 use secrecy::SecretString;
 use serde::Deserialize;
 use vexil_app::{Actor, AppError};
@@ -51,7 +50,11 @@ struct SignInPage {
     error: Option<String>,
 }
 
-pub(crate) async fn page(visitor: Visitor, Query(query): Query<SignInQuery>) -> Response {
+pub(crate) async fn page(
+    mut visitor: Visitor,
+    Query(query): Query<SignInQuery>,
+) -> Result<Response, ConsoleError> {
+    visitor.ensure_csrf().await?;
     let notice = if query.expired.is_some() {
         Some("Your session ended (it was idle too long, or too old). Sign in again.")
     } else if query.signed_out.is_some() {
@@ -69,7 +72,7 @@ pub(crate) async fn page(visitor: Visitor, Query(query): Query<SignInQuery>) -> 
         notice,
         error: None,
     };
-    page::html(StatusCode::OK, &page)
+    Ok(page::html(StatusCode::OK, &page))
 }
 
 pub(crate) async fn submit(
@@ -78,14 +81,11 @@ pub(crate) async fn submit(
     Form(form): Form<SignInForm>,
 ) -> Result<Response, ConsoleError> {
     visitor.check_csrf(form.csrf.as_deref())?;
-    if let Some(ip) = visitor.ip
-        && let Err(not_until) = state.sign_in_limiter.check_key(&ip)
-    {
-        return Err(ConsoleError::RateLimited {
-            retry_after: not_until.wait_time_from(DefaultClock::default().now()),
-        });
+    if let Some(ip) = visitor.ip {
+        state.limit_address(ip)?;
     }
     let name = form.name.unwrap_or_default();
+    state.limit_account("sign-in", name.trim())?;
     let password = SecretString::from(form.password.unwrap_or_default());
     let next = safe_next(form.next.as_deref()).map(str::to_owned);
     match state

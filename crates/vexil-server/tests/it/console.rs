@@ -152,7 +152,10 @@ async fn ops_may_flip_low_only_and_sees_why_not() {
 
 async fn superadmin_elevates_with_totp_for_a_high_risk_flag(backend: Backend) {
     let console = TestConsole::start(backend).await;
-    let browser = console.signed_in("root").await;
+    let browser = console.browser();
+    let signed_in = browser.sign_in("root", PASSWORD).await;
+    let before_elevation = session_cookie(&signed_in);
+    assert!(!before_elevation.is_empty());
     let flags = browser.get("/console/flags").await;
     assert!(row_of(&flags.body, "new_checkout").contains("Turn on · TOTP"));
 
@@ -190,10 +193,23 @@ async fn superadmin_elevates_with_totp_for_a_high_risk_flag(backend: Backend) {
         )
         .await;
     assert_eq!(done.status, 303, "{}", done.body);
-    assert!(
-        !session_cookie(&done).is_empty(),
+    let after_elevation = session_cookie(&done);
+    assert!(!after_elevation.is_empty());
+    assert_ne!(
+        after_elevation, before_elevation,
         "the session id changes at elevation"
     );
+    // The id from before elevation opens nothing any more.
+    let old = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/console/flags", browser.base))
+        .header("cookie", &before_elevation)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), 303, "the pre-elevation session is gone");
     assert_eq!(
         console.row("new_checkout", "prod").await,
         Some((true, Some("root".into())))
@@ -329,10 +345,18 @@ async fn bad_flip_requests_name_what_is_wrong() {
     )
     .await;
     assert_eq!(huge.status, 413, "over the body limit");
+    assert!(
+        huge.header("content-security-policy")
+            .contains("frame-ancestors 'none'")
+    );
+    assert_eq!(huge.header("cache-control"), "no-store");
     assert_eq!(console.row("dark_mode", "prod").await, None);
     assert_eq!(console.actions_since(0).await, [AUTH_SIGN_IN]);
     let page = browser.get("/console/flags?env=qa").await;
     assert_eq!(page.status, 400);
+    let wrong_method = browser.get("/console/flags/dark_mode/flip").await;
+    assert_eq!(wrong_method.status, 405);
+    wrong_method.assert_says("This address does not take that kind of request.");
     let page = browser.get("/console/no-such-page").await;
     assert_eq!(page.status, 404);
     page.assert_contains("There is no page at this address");
@@ -539,4 +563,19 @@ async fn with_the_database_down_the_console_names_the_break_glass_paths() {
         tokio::task::yield_now().await;
     }
     assert_eq!(console.row("dark_mode", "prod").await, None);
+}
+
+#[tokio::test]
+async fn pages_are_gzipped_for_clients_that_ask() {
+    let console = TestConsole::start(Backend::Sqlite).await;
+    let browser = console.signed_in("ops1").await;
+    let response = browser
+        .client
+        .get(format!("{}/console/flags", browser.base))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-encoding"], "gzip");
 }

@@ -148,12 +148,26 @@ async fn sessions_persist_by_id_hash(backend: Backend) {
 
     restarted.delete(&record.id).await.unwrap();
     assert!(store.load(&record.id).await.unwrap().is_none());
-    let expired = Record {
+    let mut expired = Record {
         id: Id::default(),
         data: Default::default(),
         expiry_date: time::OffsetDateTime::now_utc() - time::Duration::seconds(1),
     };
-    store.save(&expired).await.unwrap();
+    store.create(&mut expired).await.unwrap();
     assert!(store.load(&expired.id).await.unwrap().is_none(), "expired");
+    // A deleted session is not brought back by a late save (a request in flight on
+    // an id that sign-out or rotation removed).
+    let mut live = Record {
+        id: Id::default(),
+        data: Default::default(),
+        expiry_date: expiry,
+    };
+    store.create(&mut live).await.unwrap();
+    store.delete(&live.id).await.unwrap();
+    store.save(&live).await.unwrap();
+    assert!(
+        store.load(&live.id).await.unwrap().is_none(),
+        "stays deleted"
+    );
 }
 vexil_testkit::both!(sessions_persist_by_id_hash);

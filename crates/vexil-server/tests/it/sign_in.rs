@@ -211,8 +211,21 @@ async fn an_account_enrols_totp_itself_with_a_confirming_code() {
     let page = browser.get("/console/account").await;
     page.assert_contains("Set up TOTP");
     let csrf = page.csrf();
+    // The password first: a stolen session cookie alone binds no second factor.
+    let refused = browser
+        .post(
+            "/console/account/totp",
+            &[("csrf", &csrf), ("password", "not my password")],
+        )
+        .await;
+    assert_eq!(refused.status, 422);
+    refused.assert_says("wrong password: TOTP set-up needs your current password");
+    assert!(!refused.body.contains("<svg"));
     let started = browser
-        .post("/console/account/totp", &[("csrf", &csrf)])
+        .post(
+            "/console/account/totp",
+            &[("csrf", &csrf), ("password", PASSWORD)],
+        )
         .await;
     assert_eq!(
         (started.status, started.location()),
@@ -267,8 +280,45 @@ async fn an_account_enrols_totp_itself_with_a_confirming_code() {
     );
     // Enrolled accounts cannot replace it from a session.
     let again = browser
-        .post("/console/account/totp", &[("csrf", &csrf)])
+        .post(
+            "/console/account/totp",
+            &[("csrf", &csrf), ("password", PASSWORD)],
+        )
         .await;
     assert_eq!(again.status, 422);
     again.assert_contains("has TOTP enrolled already");
+}
+
+#[tokio::test]
+async fn wrong_totp_codes_lock_elevation() {
+    let console = TestConsole::start(Backend::Sqlite).await;
+    let browser = console.signed_in("root").await;
+    let csrf = browser.csrf().await;
+    let right = console.root_code(0);
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    for _ in 0..5 {
+        let page = browser
+            .post("/console/elevate", &[("csrf", &csrf), ("totp", wrong)])
+            .await;
+        assert_eq!(page.status, 422);
+    }
+    let locked = browser
+        .post("/console/elevate", &[("csrf", &csrf), ("totp", &right)])
+        .await;
+    assert_eq!(locked.status, 429);
+    locked.assert_says("too many wrong TOTP codes for this account");
+    // A seventh attempt within the minute meets the account's burst limit first,
+    // before anything is checked (parallel guesses cannot outrun the audit count).
+    let burst = browser
+        .post("/console/elevate", &[("csrf", &csrf), ("totp", &right)])
+        .await;
+    assert_eq!(burst.status, 429);
+    burst.assert_says("Too many attempts for this account");
+    let mut expected = vec![AUTH_SIGN_IN.to_owned()];
+    expected.extend(std::iter::repeat_n(AUTH_ELEVATE_FAILED.to_owned(), 5));
+    assert_eq!(console.actions_since(0).await, expected);
 }
