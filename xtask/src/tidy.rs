@@ -33,10 +33,12 @@ const CORE_FORBIDDEN_TEXT: [&str; 5] = [
 /// CLI's config, the library's (`Flags::from_env`), the test kit that clears vexil's
 /// variables for a child process, and the library's multi-process test, whose child
 /// knows it is one by a variable.
-const ENV_READERS: [&str; 4] = [
+const ENV_READERS: [&str; 5] = [
     "crates/vexil-cli/src/config.rs",
     "crates/vexil/src/config.rs",
     "crates/vexil/tests/it/processes.rs",
+    // `VEXIL_SCREENSHOTS`: where the browser test saves the README's screenshots.
+    "crates/vexil-server/tests/it/browser.rs",
     "crates/vexil-testkit/src/workdir.rs",
 ];
 
