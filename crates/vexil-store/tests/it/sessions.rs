@@ -1,5 +1,6 @@
 //! Console sessions: stored by id hash, never returned once expired, created only
-//! once per id hash, deleted one by one or in bulk when expired.
+//! once per id hash, updated only while they exist, deleted one by one or in bulk
+//! when expired.
 
 use chrono::TimeDelta;
 use vexil_core::Clock;
@@ -54,9 +55,16 @@ async fn sessions_live_until_they_expire_or_are_deleted(backend: Backend) {
         "expired at its expiry"
     );
 
+    // Saving a session that does not exist (deleted, rotated away) creates nothing.
     db.save_session(&b, "{}", now + TimeDelta::minutes(5))
         .await
         .unwrap();
+    assert_eq!(db.load_session(&b, now).await.unwrap(), None);
+    assert!(
+        db.create_session(&b, "{}", now + TimeDelta::minutes(5))
+            .await
+            .unwrap()
+    );
     assert_eq!(
         db.delete_expired_sessions(now + TimeDelta::minutes(10))
             .await
