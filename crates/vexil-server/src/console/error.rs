@@ -101,7 +101,7 @@ fn app_error(error: AppError) -> Response {
             updated_by,
             updated_at,
         } => ConflictPage {
-            chrome: page::Chrome::anonymous(),
+            chrome: page::Chrome::error(),
             flag,
             env,
             expected: page::on_off(expected),

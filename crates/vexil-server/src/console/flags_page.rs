@@ -27,6 +27,35 @@ pub(crate) struct FlagsQuery {
     sort: Option<String>,
 }
 
+/// The list's filters and sort, without the env: carried by each flip form so that
+/// the page after a flip shows the same list.
+#[derive(Debug, Default, Clone, Deserialize)]
+pub(crate) struct ListView {
+    q: Option<String>,
+    risk: Option<String>,
+    source: Option<String>,
+    value: Option<String>,
+    sort: Option<String>,
+}
+
+impl ListView {
+    /// Reads a flip form's `list` field; anything unknown in it is dropped.
+    pub(crate) fn parse(encoded: &str) -> ListView {
+        serde_urlencoded::from_str(encoded).unwrap_or_default()
+    }
+
+    /// The filters as a query string (only the known names, values re-encoded).
+    pub(crate) fn query(&self) -> String {
+        page::query(&[
+            ("q", self.q.as_deref()),
+            ("risk", self.risk.as_deref()),
+            ("source", self.source.as_deref()),
+            ("value", self.value.as_deref()),
+            ("sort", self.sort.as_deref()),
+        ])
+    }
+}
+
 /// One row as the page shows it; the same struct renders a lone row for htmx.
 pub(crate) struct FlagRow {
     key: String,
@@ -88,6 +117,8 @@ pub(crate) struct FlagRowFragment {
     pub(crate) row: FlagRow,
     pub(crate) csrf: String,
     pub(crate) env: String,
+    /// The list's filters, sent back with the next flip (`ListView::query`).
+    pub(crate) list_query: String,
 }
 
 pub(crate) struct SortLink {
@@ -115,6 +146,7 @@ struct FlagsPage {
     value: String,
     sort: String,
     sort_links: Vec<SortLink>,
+    list_query: String,
 }
 
 /// The columns one may sort by: (query value, header label, descending?).
@@ -250,6 +282,14 @@ fn flags_page<'a>(
         .iter()
         .find(|(e, _)| e == env)
         .map(|(_, drift)| drift.to_string());
+    let list_query = ListView {
+        q: Some(q.clone()),
+        risk: Some(risk.clone()),
+        source: Some(source.clone()),
+        value: Some(value.clone()),
+        sort: Some(sort.clone()),
+    }
+    .query();
     Ok(FlagsPage {
         chrome: operator.chrome("flags"),
         csrf: operator.visitor.csrf().to_owned(),
@@ -269,6 +309,7 @@ fn flags_page<'a>(
         risk,
         source,
         value,
+        list_query,
         sort,
         sort_links,
     })

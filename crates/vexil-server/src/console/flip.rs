@@ -18,7 +18,7 @@ use vexil_core::{Action, Denied, authorize};
 
 use crate::console::elevation::{self, PendingFlip};
 use crate::console::error::ConsoleError;
-use crate::console::flags_page::{FlagRow, FlagRowFragment};
+use crate::console::flags_page::{FlagRow, FlagRowFragment, ListView};
 use crate::console::page;
 use crate::console::session::Operator;
 use crate::state::ServerState;
@@ -34,6 +34,8 @@ pub(crate) struct FlipForm {
     to: Option<String>,
     reason: Option<String>,
     totp: Option<String>,
+    /// The flags list's filters, to come back to (`ListView`).
+    list: Option<String>,
 }
 
 pub(crate) async fn submit(
@@ -73,6 +75,7 @@ pub(crate) async fn submit(
             "the reason is longer than {MAX_REASON_CHARS} characters"
         )));
     }
+    let list = ListView::parse(form.list.as_deref().unwrap_or_default());
     let pending = PendingFlip {
         flag: decl.key().to_string(),
         risk: decl.risk().as_str(),
@@ -137,12 +140,15 @@ pub(crate) async fn submit(
                     row: FlagRow::new(state_now, operator.actor.role, operator.elevated()),
                     csrf: operator.visitor.csrf().to_owned(),
                     env: env.to_string(),
+                    list_query: list.query(),
                 };
                 return Ok(page::html(StatusCode::OK, &fragment));
             }
+            let filters = list.query();
             let target = format!(
-                "/console/flags?{}#flag-{flag_key}",
-                page::query(&[("env", Some(env.as_str()))])
+                "/console/flags?{}{}{filters}#flag-{flag_key}",
+                page::query(&[("env", Some(env.as_str()))]),
+                if filters.is_empty() { "" } else { "&" },
             );
             Ok(Redirect::to(&target).into_response())
         }

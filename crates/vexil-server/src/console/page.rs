@@ -14,6 +14,9 @@ pub(crate) struct Chrome {
     pub(crate) csrf: String,
     /// Which navigation entry is the current page (`aria-current`).
     pub(crate) page: &'static str,
+    /// Show the console's navigation even with no account known (error pages, which
+    /// are drawn without the session: from them, one click goes anywhere).
+    pub(crate) nav: bool,
 }
 
 pub(crate) struct ChromeAccount {
@@ -30,6 +33,15 @@ impl Chrome {
             account: None,
             csrf: String::new(),
             page: "",
+            nav: false,
+        }
+    }
+
+    /// The header of an error page: the navigation, no account.
+    pub(crate) fn error() -> Chrome {
+        Chrome {
+            nav: true,
+            ..Chrome::anonymous()
         }
     }
 
@@ -42,6 +54,7 @@ impl Chrome {
             }),
             csrf: operator.visitor.csrf().to_owned(),
             page,
+            nav: true,
         }
     }
 }
@@ -61,7 +74,7 @@ impl MessagePage {
     pub(crate) fn new(status: StatusCode, title: &str, message: &str) -> MessagePage {
         MessagePage {
             status,
-            chrome: Chrome::anonymous(),
+            chrome: Chrome::error(),
             title: title.to_owned(),
             message: message.to_owned(),
             items: Vec::new(),

@@ -489,6 +489,24 @@ async fn filters_and_sorting_are_query_parameters() {
         assert_eq!(page.status, 200, "{query}");
         assert_eq!(keys(&page.body), expected, "{query}");
     }
+    // A flip keeps the list as it was (without JavaScript, through the redirect);
+    // only the list's own parameters come back, re-encoded.
+    let page = browser
+        .get("/console/flags?env=prod&risk=low&q=banner")
+        .await;
+    page.assert_contains("name=\"list\" value=\"q=banner&#38;risk=low\"");
+    let flipped = browser
+        .flip(
+            "legacy_banner",
+            "prod",
+            false,
+            &[("list", "risk=low&sort=key&next=//evil.example")],
+        )
+        .await;
+    assert_eq!(
+        flipped.location(),
+        "/console/flags?env=prod&risk=low&sort=key#flag-legacy_banner"
+    );
     let page = browser.get("/console/flags?env=prod&risk=extreme").await;
     assert_eq!(page.status, 400);
     page.assert_says("risk=\"extreme\" is not a filter: expected one of low, medium, high");
