@@ -310,11 +310,7 @@ async fn http_flips(base: &str, sessions: &[Session], seconds: u64) -> anyhow::R
             anyhow::Ok(flips)
         }));
     }
-    let mut total = 0;
-    for task in tasks {
-        total += task.await??;
-    }
-    Ok(total as f64 / started.elapsed().as_secs_f64())
+    per_second(tasks, started).await
 }
 
 /// The same flips straight through `App::flip`, on a SQLite file of its own.
@@ -366,6 +362,14 @@ async fn direct_flips(seconds: u64) -> anyhow::Result<f64> {
             anyhow::Ok(flips)
         }));
     }
+    per_second(tasks, started).await
+}
+
+/// The flips of all `tasks` per second since `started`.
+async fn per_second(
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<u64>>>,
+    started: Instant,
+) -> anyhow::Result<f64> {
     let mut total = 0;
     for task in tasks {
         total += task.await??;

@@ -50,6 +50,19 @@ pub fn one_line(text: &str) -> String {
         .collect()
 }
 
+/// An error and its causes on one line (`cannot open the database: connection
+/// refused`), for a log field or a message that must say everything at once.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,14 +41,7 @@ fn to_time(at: DateTime<Utc>) -> Result<OffsetDateTime> {
 
 /// The store's error and its causes on one line (tower-sessions keeps only a string).
 fn backend(error: &vexil_store::StoreError) -> Error {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    Error::Backend(text)
+    Error::Backend(vexil_core::message::error_chain(error))
 }
 
 #[async_trait]

@@ -14,6 +14,7 @@ use std::collections::HashSet;
 use chrono::Utc;
 use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep_until};
+use vexil_core::message::error_chain;
 use vexil_store::{Change, DatabaseUrl, Db, FeedEvent, Receipt, StoreError};
 
 use crate::error::Error;
@@ -252,18 +253,6 @@ fn publish_read(shared: &Shared, rows: &Rows) {
 
 fn backoff(failures: usize) -> Duration {
     BACKOFF[failures.min(BACKOFF.len() - 1)]
-}
-
-/// An error and its causes on one line, for a log field.
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 impl From<StoreError> for Error {

@@ -9,6 +9,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use vexil_app::AppError;
 use vexil_core::Denied;
+use vexil_core::message::error_chain;
 
 use crate::console::page::{self, ConflictPage, MessagePage};
 
@@ -158,16 +159,4 @@ fn unavailable() -> Response {
     );
     page.items = BREAK_GLASS.iter().map(|&item| item.to_owned()).collect();
     page.into_response()
-}
-
-/// An error and its causes on one line, for the log.
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
