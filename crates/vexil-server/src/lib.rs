@@ -2,16 +2,20 @@
 //! `vexil serve` and for every test alike (STYLE.md rule 6): the tests bind a
 //! loopback port and talk HTTP to the same router the binary serves.
 //!
-//! Today it serves `/healthz` and reloads the flags file on request; the console
-//! (issue [D]) and the API (issue [E]) are routes added to `router`.
+//! It serves the web console (issue [D]) and the health probes; the JSON API (issue
+//! [E]) is added to `router` beside them.
 //!
 //! # Layout
 //!
-//! - `serve.rs`: `serve` and `router`.
+//! - `serve.rs`: `serve` and `router`, and the hardening every response gets.
+//! - `state.rs`: `ServerState` (the `App`, the flags file, `ConsoleConfig`, the
+//!   sign-in limiters) and `reload`.
+//! - `health.rs`: `/healthz` (up) and `/readyz` (the database answers).
 //! - `session_store.rs`: `DbSessionStore`, tower-sessions' store on our database.
-//! - `state.rs`: `ServerState` (the `App` and where its flags file is) and `reload`.
+//! - `console/`: the web console (`console/mod.rs` lists its files).
 
 mod console;
+mod health;
 mod serve;
 mod session_store;
 mod state;

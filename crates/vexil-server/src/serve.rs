@@ -16,6 +16,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::console::page::MessagePage;
+use crate::health;
 use crate::state::ServerState;
 
 /// The largest request body accepted: forms and JSON requests are a few hundred bytes.
@@ -40,8 +41,8 @@ const SECURITY_HEADERS: [(&str, &str); 5] = [
 /// Every route, over one shared state, behind the hardening every response gets.
 pub fn router(state: ServerState) -> Router {
     let mut router = Router::new()
-        // Up and serving, whatever the database says (readiness is `/readyz`, issue [E]).
-        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
         .merge(crate::console::routes(&state))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

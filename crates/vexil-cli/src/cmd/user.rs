@@ -100,17 +100,52 @@ fn qr_code(text: &str) -> anyhow::Result<String> {
         .build())
 }
 
+/// Asks on the terminal with echo turned off *before* the prompt is shown, so that
+/// nothing typed as soon as it appears is echoed (rpassword showed the prompt first
+/// and turned echo off after, a window that a fast typist, a paste or a loaded
+/// machine could hit). Echo comes back however the read ends.
+fn prompt_hidden(prompt: &str) -> std::io::Result<String> {
+    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+    use std::io::{BufRead, Write};
+
+    struct Restore<'a> {
+        tty: &'a std::fs::File,
+        saved: rustix::termios::Termios,
+    }
+    impl Drop for Restore<'_> {
+        fn drop(&mut self) {
+            let _ = tcsetattr(self.tty, OptionalActions::Now, &self.saved);
+        }
+    }
+
+    let tty = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/tty")?;
+    let saved = tcgetattr(&tty)?;
+    let mut quiet = saved.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    // The Enter key still moves to the next line.
+    quiet.local_modes.insert(LocalModes::ECHONL);
+    tcsetattr(&tty, OptionalActions::Flush, &quiet)?;
+    let _restore = Restore { tty: &tty, saved };
+    (&tty).write_all(prompt.as_bytes())?;
+    (&tty).flush()?;
+    let mut line = String::new();
+    std::io::BufReader::new(&tty).read_line(&mut line)?;
+    let line = line.strip_suffix('\n').unwrap_or(&line);
+    Ok(line.strip_suffix('\r').unwrap_or(line).to_owned())
+}
+
 /// The new password: asked twice without echo on a terminal, else the whole of stdin
 /// less one trailing line break. Never an argument, where `ps` and shell history
 /// would keep it.
 fn read_password() -> anyhow::Result<SecretString> {
     if std::io::stdin().is_terminal() {
-        let first = SecretString::from(
-            rpassword::prompt_password("password: ").context("cannot read the password")?,
-        );
-        let second = SecretString::from(
-            rpassword::prompt_password("again: ").context("cannot read the password")?,
-        );
+        let first =
+            SecretString::from(prompt_hidden("password: ").context("cannot read the password")?);
+        let second =
+            SecretString::from(prompt_hidden("again: ").context("cannot read the password")?);
         if first.expose_secret() != second.expose_secret() {
             bail!("the two passwords differ; nothing was changed");
         }

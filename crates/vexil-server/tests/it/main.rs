@@ -6,6 +6,7 @@ mod audit_page;
 mod browser;
 mod console;
 mod harness;
+mod outage;
 mod sign_in;
 
 use std::sync::Arc;
@@ -61,6 +62,12 @@ async fn it_serves_reloads_and_stops() {
     let response = get(address, "/healthz").await;
     assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
     assert!(response.ends_with("\r\n\r\nok\n"), "{response}");
+    let ready = get(address, "/readyz").await;
+    assert!(ready.starts_with("HTTP/1.1 200 OK"), "{ready}");
+    assert!(
+        ready.ends_with(r#"{"flags":1,"status":"ready"}"#),
+        "{ready}"
+    );
     let missing = get(address, "/nothing-here").await;
     assert!(missing.starts_with("HTTP/1.1 404"), "{missing}");
     // Every response, found or not, carries the hardening headers.
