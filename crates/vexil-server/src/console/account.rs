@@ -6,7 +6,6 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use qrcode::QrCode;
 use qrcode::render::svg;
@@ -85,11 +84,7 @@ async fn render(
         }
         None => None,
     };
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = page::status_for(&error);
     let page = AccountPage {
         chrome: operator.chrome("account"),
         csrf: operator.visitor.csrf().to_owned(),

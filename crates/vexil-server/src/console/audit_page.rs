@@ -66,8 +66,8 @@ pub(crate) async fn show(
     operator: Operator,
     Query(query): Query<AuditQuery>,
 ) -> Result<Response, ConsoleError> {
-    authorize(operator.actor.role, Action::ViewAudit, false).map_err(vexil_app::AppError::from)?;
-    let text = |v: &Option<String>| v.as_deref().unwrap_or_default().trim().to_owned();
+    authorize(operator.actor.role, Action::ViewAudit, false)?;
+    let text = page::param;
     let (action, flag, account, env) = (
         text(&query.action),
         text(&query.flag),
@@ -91,11 +91,7 @@ pub(crate) async fn show(
         })?),
     };
     if !env.is_empty() {
-        state
-            .app
-            .envs()
-            .parse(&env)
-            .map_err(vexil_app::AppError::from)?;
+        state.app.envs().parse(&env)?;
     }
     let some = |v: &String| (!v.is_empty()).then(|| v.clone());
     let filter = AuditFilter {
@@ -110,12 +106,7 @@ pub(crate) async fn show(
         before,
         limit: PAGE + 1,
     };
-    let mut rows = state
-        .app
-        .db()
-        .audit_page(&filter)
-        .await
-        .map_err(vexil_app::AppError::from)?;
+    let mut rows = state.app.db().audit_page(&filter).await?;
     let more = rows.len() > PAGE as usize;
     rows.truncate(PAGE as usize);
     let link = |before: Option<i64>| {

@@ -8,7 +8,6 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::TimeDelta;
 use serde::Deserialize;
@@ -90,17 +89,16 @@ pub(crate) async fn page(
         Some(key) => {
             // Only a role that may flip the flag is shown its pending flip.
             let role = operator.actor.role;
-            authorize(role, Action::ViewFlags, false).map_err(AppError::from)?;
+            authorize(role, Action::ViewFlags, false)?;
             let flags = state.app.flags();
             let decl = flags.get(key).ok_or_else(|| AppError::UnknownFlag {
                 key: key.to_owned(),
             })?;
-            authorize(role, Action::Flip(decl.risk()), true).map_err(AppError::from)?;
+            authorize(role, Action::Flip(decl.risk()), true)?;
             let env = state
                 .app
                 .envs()
-                .parse(query.env.as_deref().unwrap_or_default())
-                .map_err(AppError::from)?;
+                .parse(query.env.as_deref().unwrap_or_default())?;
             let from = query.from.as_deref() == Some("true");
             Some(PendingFlip {
                 flag: decl.key().to_string(),
@@ -126,11 +124,7 @@ pub(crate) async fn page_for(
     error: Option<String>,
 ) -> Result<Response, ConsoleError> {
     let enrolled = state.app.has_totp(&operator.actor.name).await?;
-    let status = if error.is_some() {
-        StatusCode::UNPROCESSABLE_ENTITY
-    } else {
-        StatusCode::OK
-    };
+    let status = page::status_for(&error);
     let page = ElevatePage {
         chrome: operator.chrome(""),
         csrf: operator.visitor.csrf().to_owned(),

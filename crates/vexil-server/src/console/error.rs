@@ -42,6 +42,26 @@ const BREAK_GLASS: [&str; 3] = [
     "vexil serve keeps running: this page comes back by itself when the database answers.",
 ];
 
+// What a handler asks of the core and the store directly (the role matrix, an env
+// name, the audit log) fails as the use cases would, and is shown the same way.
+impl From<Denied> for ConsoleError {
+    fn from(denied: Denied) -> ConsoleError {
+        ConsoleError::App(denied.into())
+    }
+}
+
+impl From<vexil_core::EnvError> for ConsoleError {
+    fn from(error: vexil_core::EnvError) -> ConsoleError {
+        ConsoleError::App(error.into())
+    }
+}
+
+impl From<vexil_store::StoreError> for ConsoleError {
+    fn from(error: vexil_store::StoreError) -> ConsoleError {
+        ConsoleError::App(error.into())
+    }
+}
+
 impl IntoResponse for ConsoleError {
     fn into_response(self) -> Response {
         match self {

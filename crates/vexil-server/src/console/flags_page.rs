@@ -19,18 +19,15 @@ use crate::state::ServerState;
 #[derive(Debug, Default, Clone, Deserialize)]
 pub(crate) struct FlagsQuery {
     env: Option<String>,
-    /// Words to find in the key or description.
-    q: Option<String>,
-    risk: Option<String>,
-    source: Option<String>,
-    value: Option<String>,
-    sort: Option<String>,
+    #[serde(flatten)]
+    list: ListView,
 }
 
 /// The list's filters and sort, without the env: carried by each flip form so that
 /// the page after a flip shows the same list.
 #[derive(Debug, Default, Clone, Deserialize)]
 pub(crate) struct ListView {
+    /// Words to find in the key or description.
     q: Option<String>,
     risk: Option<String>,
     source: Option<String>,
@@ -44,14 +41,17 @@ impl ListView {
         serde_urlencoded::from_str(encoded).unwrap_or_default()
     }
 
-    /// The filters as a query string (only the known names, values re-encoded).
+    /// The filters as a query string (only the known names, values trimmed and
+    /// re-encoded).
     pub(crate) fn query(&self) -> String {
+        let [q, risk, source, value, sort] =
+            [&self.q, &self.risk, &self.source, &self.value, &self.sort].map(page::param);
         page::query(&[
-            ("q", self.q.as_deref()),
-            ("risk", self.risk.as_deref()),
-            ("source", self.source.as_deref()),
-            ("value", self.value.as_deref()),
-            ("sort", self.sort.as_deref()),
+            ("q", Some(&q)),
+            ("risk", Some(&risk)),
+            ("source", Some(&source)),
+            ("value", Some(&value)),
+            ("sort", Some(&sort)),
         ])
     }
 }
@@ -163,7 +163,7 @@ pub(crate) async fn show(
     operator: Operator,
     Query(query): Query<FlagsQuery>,
 ) -> Result<Response, ConsoleError> {
-    authorize(operator.actor.role, Action::ViewFlags, false).map_err(vexil_app::AppError::from)?;
+    authorize(operator.actor.role, Action::ViewFlags, false)?;
     let env = chosen_env(&state, query.env.as_deref())?;
     let states = state.app.flag_states(Some(&env)).await?;
     let page = flags_page(&operator, &env, &states, &query, state.app.envs().iter())?;
@@ -173,11 +173,7 @@ pub(crate) async fn show(
 /// The env asked for, else this server's own env, else the first configured.
 pub(crate) fn chosen_env(state: &ServerState, asked: Option<&str>) -> Result<Env, ConsoleError> {
     match asked.filter(|e| !e.is_empty()) {
-        Some(name) => Ok(state
-            .app
-            .envs()
-            .parse(name)
-            .map_err(vexil_app::AppError::from)?),
+        Some(name) => Ok(state.app.envs().parse(name)?),
         None => state
             .app
             .process_env()
@@ -194,14 +190,9 @@ fn flags_page<'a>(
     query: &FlagsQuery,
     envs: impl Iterator<Item = &'a Env>,
 ) -> Result<FlagsPage, ConsoleError> {
-    let text = |v: &Option<String>| v.as_deref().unwrap_or_default().trim().to_owned();
-    let (q, risk, source, value) = (
-        text(&query.q),
-        text(&query.risk),
-        text(&query.source),
-        text(&query.value),
-    );
-    let sort = text(&query.sort);
+    let list = &query.list;
+    let [q, risk, source, value, sort] =
+        [&list.q, &list.risk, &list.source, &list.value, &list.sort].map(page::param);
     for (name, given, allowed) in [
         ("risk", &risk, &["low", "medium", "high"][..]),
         ("source", &source, &["db", "env", "yaml"][..]),
@@ -282,14 +273,7 @@ fn flags_page<'a>(
         .iter()
         .find(|(e, _)| e == env)
         .map(|(_, drift)| drift.to_string());
-    let list_query = ListView {
-        q: Some(q.clone()),
-        risk: Some(risk.clone()),
-        source: Some(source.clone()),
-        value: Some(value.clone()),
-        sort: Some(sort.clone()),
-    }
-    .query();
+    let list_query = list.query();
     Ok(FlagsPage {
         chrome: operator.chrome("flags"),
         csrf: operator.visitor.csrf().to_owned(),

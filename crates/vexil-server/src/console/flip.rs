@@ -50,16 +50,13 @@ pub(crate) async fn submit(
     // The role first: a role that may not flip this flag learns nothing more, and
     // nothing happens on its behalf (no elevation, no code spent).
     let role = operator.actor.role;
-    authorize(role, Action::ViewFlags, false).map_err(AppError::from)?;
+    authorize(role, Action::ViewFlags, false)?;
     let flags = app.flags();
     let decl = flags.get(&flag_key).ok_or_else(|| AppError::UnknownFlag {
         key: flag_key.clone(),
     })?;
-    authorize(role, Action::Flip(decl.risk()), true).map_err(AppError::from)?;
-    let env = app
-        .envs()
-        .parse(form.env.as_deref().unwrap_or_default())
-        .map_err(AppError::from)?;
+    authorize(role, Action::Flip(decl.risk()), true)?;
+    let env = app.envs().parse(form.env.as_deref().unwrap_or_default())?;
     let from = boolean("from", form.from.as_deref())?;
     let to = match form.to.as_deref() {
         Some(text) => boolean("to", Some(text))?,

@@ -144,6 +144,20 @@ pub(crate) fn query(pairs: &[(&str, Option<&str>)]) -> String {
     serde_urlencoded::to_string(present).unwrap_or_default()
 }
 
+/// A query or form parameter as text: trimmed, empty when absent.
+pub(crate) fn param(value: &Option<String>) -> String {
+    value.as_deref().unwrap_or_default().trim().to_owned()
+}
+
+/// 422 for a form shown again with its error, else 200.
+pub(crate) fn status_for(error: &Option<String>) -> StatusCode {
+    if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    }
+}
+
 /// "on" or "off".
 pub(crate) fn on_off(value: bool) -> &'static str {
     if value { "on" } else { "off" }
