@@ -79,6 +79,11 @@ impl App {
         self.secret_key.as_ref().ok_or(AppError::NoSecretKey)
     }
 
+    /// This process's own view of its env, if it keeps one.
+    pub fn view(&self) -> Option<&vexil::Flags> {
+        self.view.as_ref()
+    }
+
     pub fn db(&self) -> &Db {
         &self.db
     }

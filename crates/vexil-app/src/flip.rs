@@ -95,6 +95,8 @@ impl App {
                 && expected != before.value
                 && drift.is_none()
             {
+                metrics::counter!("vexil_flip_conflicts_total", "env" => env.to_string(), "via" => flip.via.as_str())
+                    .increment(1);
                 return Err(AppError::Conflict {
                     flag: decl.key().to_string(),
                     env: env.to_string(),
@@ -143,6 +145,13 @@ impl App {
             match written {
                 Some(audit_id) => {
                     tx.commit().await?;
+                    metrics::counter!(
+                        "vexil_flips_total",
+                        "env" => env.to_string(),
+                        "risk" => decl.risk().as_str(),
+                        "via" => flip.via.as_str(),
+                    )
+                    .increment(1);
                     // The flip is done whatever happens next: a view that cannot read
                     // it now gets it from the feed or the TTL.
                     if let Some(view) = self.view.as_ref().filter(|v| v.env() == env.as_str())
@@ -171,6 +180,8 @@ impl App {
                         env_vars,
                         MasterSwitch::On,
                     );
+                    metrics::counter!("vexil_flip_conflicts_total", "env" => env.to_string(), "via" => flip.via.as_str())
+                    .increment(1);
                     return Err(AppError::Conflict {
                         flag: decl.key().to_string(),
                         env: env.to_string(),

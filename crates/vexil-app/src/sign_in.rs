@@ -43,6 +43,7 @@ impl App {
         }
         // Constant work for unknown accounts, and `false` for disabled ones.
         if !self.check_password(&name, password).await? {
+            metrics::counter!("vexil_sign_in_failures_total").increment(1);
             self.audit_sign_in(AUTH_SIGN_IN_FAILED, None, &name, from)
                 .await?;
             return Err(AppError::BadCredentials);
@@ -67,6 +68,7 @@ impl App {
                     .await
             }
             Err(error @ (AppError::TotpInvalid | AppError::TotpReplayed)) => {
+                metrics::counter!("vexil_totp_failures_total").increment(1);
                 self.audit_sign_in(AUTH_ELEVATE_FAILED, Some(actor.id), &actor.name, from)
                     .await?;
                 Err(error)

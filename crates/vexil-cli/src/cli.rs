@@ -99,6 +99,27 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "VEXIL_ELEVATION_MINUTES", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=60))]
     pub(crate) elevation_minutes: u64,
+    /// API requests per second one client address may make (and the burst); 0 turns
+    /// the limit off, e.g. behind a proxy that limits.
+    #[arg(long, env = "VEXIL_API_RATE_LIMIT", default_value_t = 100)]
+    pub(crate) api_rate_limit: u32,
+    /// How long an API token's account (role, enabled, not revoked) is trusted before
+    /// it is read again: a revoked token or a disabled account is refused at most this
+    /// long after the change.
+    #[arg(long, env = "VEXIL_TOKEN_CACHE_SECONDS", default_value_t = 2,
+          value_parser = clap::value_parser!(u64).range(0..=60))]
+    pub(crate) token_cache_seconds: u64,
+    /// `text` (for a terminal) or `json` (one object per line, for a log pipeline).
+    /// Each line of a request carries its id, as sent back in `x-request-id`.
+    #[arg(long, env = "VEXIL_LOG_FORMAT", default_value = "text")]
+    pub(crate) log_format: LogFormat,
+}
+
+/// How `vexil serve` writes its log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Args)]

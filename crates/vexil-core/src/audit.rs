@@ -72,6 +72,18 @@ pub enum Via {
     Sql,
 }
 
+impl Via {
+    /// The name recorded in payloads (and used as a metrics label).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Via::Console => "console",
+            Via::Api => "api",
+            Via::Cli => "cli",
+            Via::Sql => "sql",
+        }
+    }
+}
+
 /// The payload of a `console.flag.flip` row: SPEC §4's four keys, plus how and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FlipPayload<'a> {

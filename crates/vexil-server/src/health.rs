@@ -14,27 +14,58 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 use vexil_store::StoreError;
 
 use crate::state::ServerState;
 
+/// What `/readyz` answers.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Readiness {
+    /// `ready` or `unavailable`.
+    status: &'static str,
+    /// With `ready`: how many flags are declared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    flags: Option<usize>,
+    /// With `unavailable`: why, in fixed words (no host, no error text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<&'static str>,
+}
+
 /// How long `/readyz` waits for the database before it says it is not ready.
 const READY_WITHIN: Duration = Duration::from_secs(2);
 
+/// The process is up and serving.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "probes",
+    responses((status = 200, description = "Always, while the process serves", body = String, content_type = "text/plain", example = "ok\n"))
+)]
 pub(crate) async fn healthz() -> &'static str {
     "ok\n"
 }
 
+/// Whether this server can do its job now: 200 while the database answers within 2 s
+/// and is migrated (a valid flags file is always loaded), 503 with a reason otherwise.
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "probes",
+    responses(
+        (status = 200, description = "Ready", body = Readiness, example = json!({"status": "ready", "flags": 12})),
+        (status = 503, description = "Not ready, with a fixed reason", body = Readiness, example = json!({"status": "unavailable", "reason": "the database does not answer"})),
+    )
+)]
 pub(crate) async fn readyz(State(state): State<ServerState>) -> Response {
     let flags = state.app.flags().len();
     let reason = match tokio::time::timeout(READY_WITHIN, state.app.db().check_migrated()).await {
         Ok(Ok(())) => {
-            return (
-                StatusCode::OK,
-                Json(json!({"status": "ready", "flags": flags})),
-            )
-                .into_response();
+            let ready = Readiness {
+                status: "ready",
+                flags: Some(flags),
+                reason: None,
+            };
+            return (StatusCode::OK, Json(ready)).into_response();
         }
         Ok(Err(error @ (StoreError::NotMigrated { .. } | StoreError::TooNew { .. }))) => {
             tracing::warn!(%error, "not ready");
@@ -49,9 +80,11 @@ pub(crate) async fn readyz(State(state): State<ServerState>) -> Response {
             "the database does not answer"
         }
     };
-    (
-        StatusCode::SERVICE_UNAVAILABLE,
-        Json(json!({"status": "unavailable", "reason": reason})),
-    )
-        .into_response()
+    metrics::counter!("vexil_database_errors_total", "surface" => "readyz").increment(1);
+    let unavailable = Readiness {
+        status: "unavailable",
+        flags: None,
+        reason: Some(reason),
+    };
+    (StatusCode::SERVICE_UNAVAILABLE, Json(unavailable)).into_response()
 }

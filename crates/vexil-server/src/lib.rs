@@ -14,13 +14,18 @@
 //! - `session_store.rs`: `DbSessionStore`, tower-sessions' store on our database.
 //! - `console/`: the web console (`console/mod.rs` lists its files).
 
+mod api;
 mod console;
 mod health;
+mod metrics;
+mod routes;
 mod serve;
 mod session_store;
 mod state;
 
 pub use console::SESSION_COOKIE;
-pub use serve::{router, serve};
+pub use api::{ApiDoc, CODES};
+pub use routes::{Route, Surface, route_table};
+pub use serve::{REQUEST_ID, router, serve};
 pub use session_store::DbSessionStore;
-pub use state::{ConsoleConfig, Reloaded, ServerState};
+pub use state::{ApiConfig, ConsoleConfig, Reloaded, ServerState};

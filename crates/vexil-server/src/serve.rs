@@ -8,15 +8,17 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
-use axum::routing::get;
+use axum::middleware;
 use tokio::net::TcpListener;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::console::page::MessagePage;
 use crate::health;
+use crate::routes::{self, Entry, Surface};
 use crate::state::ServerState;
 
 /// The largest request body accepted: forms and JSON requests are a few hundred bytes.
@@ -38,27 +40,61 @@ const SECURITY_HEADERS: [(&str, &str); 5] = [
     ("cache-control", "no-store"),
 ];
 
+/// The probes: up, ready, metrics.
+pub(crate) fn probes() -> Vec<Entry> {
+    let p = Surface::Probe;
+    vec![
+        routes::get(p, "/healthz", health::healthz),
+        routes::get(p, "/readyz", health::readyz),
+        routes::get(p, "/metrics", crate::metrics::render),
+    ]
+}
+
 /// Every route, over one shared state, behind the hardening every response gets.
 pub fn router(state: ServerState) -> Router {
-    let mut router = Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
+    crate::metrics::handle();
+    let mut router = routes::mount(probes())
         .merge(crate::console::routes(&state))
+        .merge(crate::api::router(&state))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Inside the route layers, so that the route template is known.
+        .route_layer(middleware::from_fn(crate::metrics::record))
         .with_state(state)
         // Inside the header layers, so that a 413 carries them too.
-        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES));
+        .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(crate::api::json_errors));
     for (name, value) in SECURITY_HEADERS {
         router = router.layer(SetResponseHeaderLayer::if_not_present(
             HeaderName::from_static(name),
             HeaderValue::from_static(value),
         ));
     }
+    let request_id = HeaderName::from_static(REQUEST_ID);
     router
         .layer(CompressionLayer::new())
-        // One span per request: the errors a handler logs carry its method and path.
-        .layer(TraceLayer::new_for_http())
+        // One span per request, carrying its id: every line a handler logs names it.
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// The header that carries a request's id, in the request (a proxy's, kept) and in
+/// the response.
+pub const REQUEST_ID: &str = "x-request-id";
+
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = request
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!(
+        "request",
+        id = %id,
+        method = %request.method(),
+        path = %request.uri().path(),
+    )
 }
 
 /// Any other path: a page that says so, not an empty body.
@@ -122,5 +158,9 @@ async fn housekeeping(state: ServerState) {
             tracing::warn!(%error, "could not delete expired console sessions");
         }
         state.sign_in_limiter.retain_recent();
+        if let Some(limiter) = state.api_limiter.get() {
+            limiter.retain_recent();
+        }
+        crate::metrics::handle().run_upkeep();
     }
 }

@@ -1,16 +1,20 @@
-//! `ServerState`: what every request handler shares (cheap to clone), and
-//! `ConsoleConfig`, the console's session and sign-in settings.
+//! `ServerState`: what every request handler shares (cheap to clone);
+//! `ConsoleConfig`, the console's session and sign-in settings; `ApiConfig`, the
+//! API's limits.
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::{Clock, DefaultClock, QuantaInstant};
+use governor::middleware::NoOpMiddleware;
+use tower_governor::governor::SharedRateLimiter;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use vexil_app::App;
 
+use crate::api::auth::TokenCache;
 use crate::console::error::ConsoleError;
 
 #[derive(Clone)]
@@ -27,6 +31,36 @@ pub struct ServerState {
     /// counts failures once they are recorded, so a burst of parallel attempts would
     /// all be checked before the first failure lands; this bounds the burst.
     pub(crate) account_limiter: Arc<DefaultKeyedRateLimiter<String>>,
+    pub api: Arc<ApiConfig>,
+    /// Accounts by token hash, for `ApiConfig::token_ttl`.
+    pub(crate) tokens: Arc<TokenCache>,
+    /// The API's per-address limiter, once the router made it: housekeeping forgets
+    /// addresses it has not seen lately.
+    pub(crate) api_limiter: Arc<OnceLock<ApiLimiter>>,
+}
+
+pub(crate) type ApiLimiter = SharedRateLimiter<IpAddr, NoOpMiddleware<QuantaInstant>>;
+
+/// How the API behaves. The defaults: 100 requests a second per client address (a
+/// burst of as many), and a token's account re-read at least every 2 seconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    /// Requests per second one client address may make to `/api/v1`, and the burst;
+    /// 0 turns the limit off (behind a proxy that limits, or to measure).
+    pub requests_per_second: u32,
+    /// How long a token's account (its role, whether it is enabled, whether the token
+    /// is revoked) is trusted without reading it again, on the app's clock; zero reads
+    /// it on every request.
+    pub token_ttl: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> ApiConfig {
+        ApiConfig {
+            requests_per_second: 100,
+            token_ttl: Duration::from_secs(2),
+        }
+    }
 }
 
 /// How console sessions behave. The defaults are the issue's: 30 minutes idle, 12
@@ -71,6 +105,15 @@ pub struct Reloaded {
 
 impl ServerState {
     pub fn new(app: Arc<App>, flags_file: PathBuf, config: ConsoleConfig) -> ServerState {
+        ServerState::with_api(app, flags_file, config, ApiConfig::default())
+    }
+
+    pub fn with_api(
+        app: Arc<App>,
+        flags_file: PathBuf,
+        config: ConsoleConfig,
+        api: ApiConfig,
+    ) -> ServerState {
         let quota = Quota::per_minute(config.sign_in_attempts_per_minute);
         ServerState {
             app,
@@ -78,6 +121,9 @@ impl ServerState {
             sign_in_limiter: Arc::new(RateLimiter::keyed(quota)),
             account_limiter: Arc::new(RateLimiter::keyed(Quota::per_minute(ACCOUNT_ATTEMPTS))),
             config: Arc::new(config),
+            api: Arc::new(api),
+            tokens: Arc::new(TokenCache::default()),
+            api_limiter: Arc::new(OnceLock::new()),
         }
     }
 

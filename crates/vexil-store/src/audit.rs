@@ -85,6 +85,7 @@ impl WriteTx {
             .fetch_one(&mut **tx)
             .await?
         });
+        self.audited.push(entry.action);
         Ok(id)
     }
 }

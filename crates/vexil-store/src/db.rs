@@ -58,6 +58,8 @@ pub struct WriteTx {
     // Declared first, so dropped first: the transaction ends before the gate opens.
     pub(crate) tx: Tx,
     _gate: Option<OwnedMutexGuard<()>>,
+    /// The actions of the audit rows written, counted in metrics once committed.
+    pub(crate) audited: Vec<&'static str>,
 }
 
 pub(crate) enum Tx {
@@ -237,11 +239,13 @@ impl Db {
                 Ok(WriteTx {
                     tx: Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
                     _gate: Some(gate),
+                    audited: Vec::new(),
                 })
             }
             Pool::Postgres(pool) => Ok(WriteTx {
                 tx: Tx::Postgres(pool.begin().await?),
                 _gate: None,
+                audited: Vec::new(),
             }),
         }
     }
@@ -284,6 +288,9 @@ impl WriteTx {
         match self.tx {
             Tx::Sqlite(tx) => tx.commit().await?,
             Tx::Postgres(tx) => tx.commit().await?,
+        }
+        for action in self.audited {
+            metrics::counter!("vexil_audit_rows_written_total", "action" => action).increment(1);
         }
         Ok(())
     }

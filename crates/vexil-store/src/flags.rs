@@ -170,6 +170,9 @@ impl WriteTx {
                 .bind(sqlx::types::Json(&audit.payload))
                 .fetch_optional(&mut **tx)
                 .await?;
+            if written.is_some() {
+                self.audited.push(audit.action);
+            }
             return Ok(written);
         }
         // SQLite has no data-modifying CTEs: two statements, each a hop to the

@@ -20,21 +20,24 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 use vexil_core::{Envs, FlagSet};
-use vexil_server::{ConsoleConfig, ServerState};
+use vexil_server::{ApiConfig, ConsoleConfig, ServerState};
 
-use crate::cli::{GlobalArgs, ServeArgs};
+use crate::cli::{GlobalArgs, LogFormat, ServeArgs};
 use crate::{Outcome, config, output};
 
 pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Outcome> {
     // Logs from the library and the server (the database going down, reloads) go to
     // stderr; `RUST_LOG` narrows or widens them.
-    let _ = tracing_subscriber::fmt()
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .try_init();
+        .with_env_filter(filter);
+    let _ = match args.log_format {
+        LogFormat::Text => logs.try_init(),
+        // One JSON object per line, with the request's span (its id) in each.
+        LogFormat::Json => logs.json().with_current_span(true).try_init(),
+    };
 
     // `--demo`: everything in a directory that lives as long as the server.
     let demo_dir = if args.demo {
@@ -119,7 +122,11 @@ pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result
         elevation: Duration::from_secs(args.elevation_minutes * 60),
         ..ConsoleConfig::default()
     };
-    let state = ServerState::new(Arc::new(app), global.flags.clone(), console);
+    let api = ApiConfig {
+        requests_per_second: args.api_rate_limit,
+        token_ttl: Duration::from_secs(args.token_cache_seconds),
+    };
+    let state = ServerState::with_api(Arc::new(app), global.flags.clone(), console, api);
 
     let listener = tokio::net::TcpListener::bind(&args.bind)
         .await
@@ -162,8 +169,9 @@ pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result
 /// The example flags file, built in, so that `--demo` runs from any directory.
 const DEMO_FLAGS: &str = include_str!("../../../../examples/feature_flags.yaml");
 
-/// One account per role, with a random password printed once, and TOTP for the
-/// superadmin (its enrolment URI printed once): who a first-time user signs in as.
+/// One account per role, with a random password printed once, TOTP for the
+/// superadmin (its enrolment URI printed once) and an API token for the ops account:
+/// who a first-time user signs in as, and what a first API call sends.
 async fn demo_accounts(app: &vexil_app::App) -> anyhow::Result<()> {
     use secrecy::ExposeSecret;
     use vexil_core::Role;
@@ -189,6 +197,11 @@ async fn demo_accounts(app: &vexil_app::App) -> anyhow::Result<()> {
     output::line(format_args!(
         "root's TOTP (add it to an authenticator app): {}",
         uri.expose_secret()
+    ))?;
+    let (_, token) = app.create_token(vexil_app::Admin::Cli, "operator").await?;
+    output::line(format_args!(
+        "operator's API token (Authorization: Bearer …): {}",
+        token.expose_secret()
     ))?;
     Ok(())
 }

@@ -20,17 +20,48 @@ mod sign_in;
 use axum::Router;
 use axum::middleware;
 use axum::response::Redirect;
-use axum::routing::{get, post};
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
 
+use crate::routes::{self, Entry, Surface};
 use crate::session_store::DbSessionStore;
 use crate::state::ServerState;
 
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "vexil_session";
 
-/// The console's routes, with their session layer; and its static files, without.
+/// The console's pages, which run behind its session layer.
+pub(crate) fn pages() -> Vec<Entry> {
+    use routes::{get, post};
+    let c = Surface::Console;
+    vec![
+        get(c, "/console", || async { Redirect::to("/console/flags") }),
+        get(c, "/console/sign-in", sign_in::page),
+        post(c, "/console/sign-in", sign_in::submit),
+        post(c, "/console/sign-out", sign_in::sign_out),
+        get(c, "/console/flags", flags_page::show),
+        post(c, "/console/flags/{flag_key}/flip", flip::submit),
+        get(c, "/console/elevate", elevation::page),
+        post(c, "/console/elevate", elevation::submit),
+        get(c, "/console/account", account::page),
+        post(c, "/console/account/totp", account::begin_totp),
+        post(c, "/console/account/totp/confirm", account::confirm_totp),
+        get(c, "/console/audit", audit_page::show),
+    ]
+}
+
+/// What the console serves without a session: the way in and its static files.
+pub(crate) fn open_routes() -> Vec<Entry> {
+    use routes::get;
+    let s = Surface::Static;
+    vec![
+        get(s, "/", || async { Redirect::to("/console/flags") }),
+        get(s, "/static/console.css", assets::stylesheet),
+        get(s, "/static/htmx.min.js", assets::htmx),
+    ]
+}
+
+/// The console's routes, its pages behind the session layer.
 pub(crate) fn routes(state: &ServerState) -> Router<ServerState> {
     let idle = time::Duration::try_from(state.config.idle_timeout).unwrap_or(time::Duration::MAX);
     let sessions = SessionManagerLayer::new(DbSessionStore::new(state.app.db().clone()))
@@ -40,25 +71,8 @@ pub(crate) fn routes(state: &ServerState) -> Router<ServerState> {
         .with_secure(state.config.secure_cookies)
         .with_path("/")
         .with_expiry(Expiry::OnInactivity(idle));
-    let pages = Router::new()
-        .route("/console", get(|| async { Redirect::to("/console/flags") }))
-        .route("/console/sign-in", get(sign_in::page).post(sign_in::submit))
-        .route("/console/sign-out", post(sign_in::sign_out))
-        .route("/console/flags", get(flags_page::show))
-        .route("/console/flags/{flag_key}/flip", post(flip::submit))
-        .route(
-            "/console/elevate",
-            get(elevation::page).post(elevation::submit),
-        )
-        .route("/console/account", get(account::page))
-        .route("/console/account/totp", post(account::begin_totp))
-        .route("/console/account/totp/confirm", post(account::confirm_totp))
-        .route("/console/audit", get(audit_page::show))
+    let pages = routes::mount(pages())
         .layer(middleware::from_fn(htmx::adapt))
         .layer(sessions);
-    Router::new()
-        .route("/", get(|| async { Redirect::to("/console/flags") }))
-        .route("/static/console.css", get(assets::stylesheet))
-        .route("/static/htmx.min.js", get(assets::htmx))
-        .merge(pages)
+    routes::mount(open_routes()).merge(pages)
 }

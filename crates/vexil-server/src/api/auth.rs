@@ -1,0 +1,121 @@
+//! `Caller`: the account an API request acts for, from `Authorization: Bearer
+//! <token>`; and `TokenCache`, which spares the database a lookup per request.
+//!
+//! The cache maps the token's SHA-256 (never the token) to the account as it was read,
+//! for `ApiConfig::token_ttl` on the app's clock (2 s by default). The role is
+//! therefore at most that old, and a revoked token or a disabled account is refused
+//! at most that long after the change: the "within a few seconds". Unknown
+//! tokens are not cached, so a new token works at once; a flood of bad tokens meets
+//! the per-address limit instead.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header;
+use axum::http::request::Parts;
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use sha2::{Digest, Sha256};
+use vexil_app::{Actor, AppError};
+
+use crate::api::error::ApiError;
+use crate::state::ServerState;
+
+/// The longest `Authorization` value looked at: a vexil token is 68 characters.
+const MAX_TOKEN_CHARS: usize = 256;
+
+const MALFORMED: &str = "malformed Authorization header: expected `Bearer <token>`";
+
+/// Entries kept at most; past it the cache starts again empty (a few kilobytes each
+/// way, and only ever reached by many distinct valid tokens).
+const MAX_ENTRIES: usize = 10_000;
+
+/// The account a request acts for: its token was valid, and its account enabled,
+/// at most `token_ttl` ago.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub(crate) actor: Actor,
+    /// The client's address, as audit rows record it (`unknown` without one).
+    pub(crate) from: String,
+}
+
+/// Accounts by token hash, each with when it was read.
+#[derive(Default)]
+pub(crate) struct TokenCache {
+    entries: Mutex<HashMap<[u8; 32], (Actor, DateTime<Utc>)>>,
+}
+
+impl TokenCache {
+    fn get(&self, hash: &[u8; 32], now: DateTime<Utc>, ttl: Duration) -> Option<Actor> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let (actor, read_at) = entries.get(hash)?;
+        let age = (now - *read_at).to_std().unwrap_or(Duration::MAX);
+        (age < ttl).then(|| actor.clone())
+    }
+
+    fn put(&self, hash: [u8; 32], actor: Actor, now: DateTime<Utc>) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(hash, (actor, now));
+    }
+}
+
+impl FromRequestParts<ServerState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &ServerState,
+    ) -> Result<Caller, ApiError> {
+        let from = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or_else(|| "unknown".to_owned(), |info| info.0.ip().to_string());
+        let token = bearer(parts)?;
+        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let app = &state.app;
+        let now = app.now();
+        let ttl = state.api.token_ttl;
+        if let Some(actor) = state.tokens.get(&hash, now, ttl) {
+            return Ok(Caller { actor, from });
+        }
+        let actor = app
+            .actor_for_token(&SecretString::from(token))
+            .await
+            .map_err(|error| match error {
+                AppError::BadToken => ApiError::Unauthenticated("invalid or revoked API token"),
+                other => ApiError::App(other),
+            })?;
+        if !ttl.is_zero() {
+            state.tokens.put(hash, actor.clone(), now);
+        }
+        Ok(Caller { actor, from })
+    }
+}
+
+/// The token of `Authorization: Bearer <token>`, or why there is none.
+fn bearer(parts: &Parts) -> Result<String, ApiError> {
+    let value = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .ok_or(ApiError::Unauthenticated(
+            "no Authorization header: send `Authorization: Bearer <token>` (from `vexil token create`)",
+        ))?;
+    let malformed = || ApiError::Unauthenticated(MALFORMED);
+    let text = value.to_str().map_err(|_| malformed())?;
+    let (scheme, token) = text.split_once(' ').ok_or_else(malformed)?;
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer")
+        || token.is_empty()
+        || token.len() > MAX_TOKEN_CHARS
+        || token.contains(char::is_whitespace)
+    {
+        return Err(malformed());
+    }
+    Ok(token.to_owned())
+}

@@ -1,0 +1,240 @@
+//! `GET /api/v1/flags?env=`, `GET /api/v1/flags/{key}?env=` and
+//! `POST /api/v1/flags/{key}/flip`: the flags page and its flip form, as JSON.
+//!
+//! A flip checks, in this order: the token, the key's shape, the body, the role (a
+//! role that may not flip this flag learns nothing more and spends no code), the env,
+//! then TOTP where the flag needs it. A `totp` sent for a flag that needs none is not
+//! checked and not spent.
+
+// utoipa's `params(Type)` expands to a path the lint calls over-qualified.
+#![allow(unused_qualifications)]
+
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use vexil_app::{AppError, FlagState, Flip};
+use vexil_core::audit::Via;
+use vexil_core::rbac::requirement;
+use vexil_core::{Action, authorize};
+
+use crate::api::auth::Caller;
+use crate::api::error::{ApiError, ErrorBody};
+use crate::api::json::{ApiJson, ApiQuery, FlagKeyPath};
+use crate::state::ServerState;
+
+/// The longest reason kept with a flip (as in the console).
+const MAX_REASON_CHARS: usize = 500;
+
+/// One flag in one env, as this server resolves it (SPEC §10).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub(crate) struct FlagView {
+    key: String,
+    env: String,
+    /// The effective value.
+    value: bool,
+    /// What decided it: `db`, `env` or `yaml`.
+    #[schema(example = "db")]
+    source: &'static str,
+    /// `low`, `medium` or `high`.
+    risk: &'static str,
+    description: String,
+    /// The DB row's value, if there is a row, whether or not the env's master switch
+    /// (`FLAG_CONSOLE_FEATURE_FLAGS_DB`) lets it decide `value`.
+    db_value: Option<bool>,
+    /// Who wrote the DB row, if there is one (`null` for direct SQL).
+    updated_by: Option<String>,
+    updated_at: Option<DateTime<Utc>>,
+    /// `FLAG_X=1` when a DB row makes the process variable dormant.
+    dormant_env_var: Option<String>,
+}
+
+impl From<FlagState> for FlagView {
+    fn from(state: FlagState) -> FlagView {
+        FlagView {
+            key: state.key,
+            env: state.env.to_string(),
+            value: state.value,
+            source: state.source.as_str(),
+            risk: state.risk.as_str(),
+            description: state.description,
+            db_value: state.row_value,
+            updated_by: state.updated_by,
+            updated_at: state.updated_at,
+            dormant_env_var: state.dormant_env_var,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct EnvQuery {
+    /// The env to read: `staging` or `prod`.
+    env: String,
+}
+
+/// Every declared flag in one env, in file order.
+#[utoipa::path(
+    get,
+    path = "/api/v1/flags",
+    tag = "flags",
+    params(EnvQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every declared flag in the env", body = Vec<FlagView>),
+        (status = "4XX", description = "unauthenticated, forbidden, invalid_request, unknown_env, rate_limited", body = ErrorBody),
+        (status = 503, description = "unavailable", body = ErrorBody),
+    )
+)]
+pub(crate) async fn list(
+    State(state): State<ServerState>,
+    caller: Caller,
+    ApiQuery(query): ApiQuery<EnvQuery>,
+) -> Result<ApiJson<Vec<FlagView>>, ApiError> {
+    authorize(caller.actor.role, Action::ViewFlags, false)?;
+    let env = state.app.envs().parse(&query.env)?;
+    let states = state.app.flag_states(Some(&env)).await?;
+    Ok(ApiJson(
+        states.states.into_iter().map(FlagView::from).collect(),
+    ))
+}
+
+/// One flag in one env.
+#[utoipa::path(
+    get,
+    path = "/api/v1/flags/{key}",
+    tag = "flags",
+    params(("key" = String, Path, description = "The flag key, `^[a-z][a-z0-9_]{0,63}$`"), EnvQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The flag in the env", body = FlagView),
+        (status = "4XX", description = "unauthenticated, forbidden, not_found, invalid_request, unknown_env, rate_limited", body = ErrorBody),
+        (status = 503, description = "unavailable", body = ErrorBody),
+    )
+)]
+pub(crate) async fn show(
+    State(state): State<ServerState>,
+    caller: Caller,
+    FlagKeyPath(key): FlagKeyPath,
+    ApiQuery(query): ApiQuery<EnvQuery>,
+) -> Result<ApiJson<FlagView>, ApiError> {
+    authorize(caller.actor.role, Action::ViewFlags, false)?;
+    let env = state.app.envs().parse(&query.env)?;
+    Ok(ApiJson(one_flag(&state, &key, &env).await?))
+}
+
+async fn one_flag(
+    state: &ServerState,
+    key: &str,
+    env: &vexil_core::Env,
+) -> Result<FlagView, ApiError> {
+    let states = state.app.flag_states(Some(env)).await?;
+    let found = states.states.into_iter().find(|s| s.key == key);
+    found
+        .map(FlagView::from)
+        .ok_or_else(|| AppError::UnknownFlag { key: key.to_owned() }.into())
+}
+
+/// A flip as asked for.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FlipRequest {
+    /// `staging` or `prod`.
+    env: String,
+    /// The value the caller saw: a flip from a value no longer in force is refused
+    /// (`conflict`), never applied blindly.
+    from: bool,
+    to: bool,
+    /// A fresh TOTP code, for a flag whose flip needs elevation (`risk: high`).
+    #[schema(example = "123456")]
+    totp: Option<String>,
+    /// Why, kept in the audit row (500 characters at most).
+    reason: Option<String>,
+}
+
+/// What a flip did.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct FlipResponse {
+    /// The id of the flip's `console.flag.flip` audit row.
+    audit_id: i64,
+    from: bool,
+    to: bool,
+    /// The flag in the env after the flip.
+    flag: FlagView,
+}
+
+/// Flips one flag in one env, audited in the same transaction.
+#[utoipa::path(
+    post,
+    path = "/api/v1/flags/{key}/flip",
+    tag = "flags",
+    params(("key" = String, Path, description = "The flag key")),
+    request_body = FlipRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Flipped", body = FlipResponse),
+        (status = 409, description = "conflict (the body's `current` is the value in force) or no_change", body = ErrorBody),
+        (status = "4XX", description = "unauthenticated, forbidden, elevation_required, totp_invalid, not_found, payload_too_large, invalid_request, unknown_env, rate_limited", body = ErrorBody),
+        (status = 503, description = "unavailable", body = ErrorBody),
+    )
+)]
+pub(crate) async fn flip(
+    State(state): State<ServerState>,
+    caller: Caller,
+    FlagKeyPath(key): FlagKeyPath,
+    ApiJson(request): ApiJson<FlipRequest>,
+) -> Result<ApiJson<FlipResponse>, ApiError> {
+    let app = &state.app;
+    let role = caller.actor.role;
+    authorize(role, Action::ViewFlags, false)?;
+    let flags = app.flags();
+    let decl = flags
+        .get(&key)
+        .ok_or_else(|| AppError::UnknownFlag { key: key.clone() })?;
+    let action = Action::Flip(decl.risk());
+    // The role alone first: elevation is asked for only of a role that suffices.
+    authorize(role, action, true)?;
+    let env = app.envs().parse(&request.env)?;
+    let reason = request
+        .reason
+        .as_deref()
+        .map(str::trim)
+        .filter(|r| !r.is_empty());
+    if reason.is_some_and(|r| r.chars().count() > MAX_REASON_CHARS) {
+        return Err(ApiError::Invalid(format!(
+            "reason: longer than {MAX_REASON_CHARS} characters"
+        )));
+    }
+    let elevated = if requirement(action).elevation {
+        let code = request.totp.as_deref().map(str::trim).unwrap_or_default();
+        if code.is_empty() {
+            // Says `elevation_required`, from the one matrix.
+            authorize(role, action, false)?;
+        }
+        app.elevate(&caller.actor, code, &caller.from).await?;
+        true
+    } else {
+        false
+    };
+    let flipped = app
+        .flip(
+            &caller.actor,
+            &Flip {
+                flag_key: &key,
+                env: env.as_str(),
+                expected_from: Some(request.from),
+                to: request.to,
+                elevated,
+                reason,
+                via: Via::Api,
+            },
+        )
+        .await?;
+    Ok(ApiJson(FlipResponse {
+        audit_id: flipped.audit_id,
+        from: flipped.from,
+        to: flipped.to,
+        flag: one_flag(&state, &key, &env).await?,
+    }))
+}

@@ -1,0 +1,86 @@
+//! `/metrics` in Prometheus text format, and the per-request metrics. Every metric
+//! is described in `docs/metrics.md`.
+//!
+//! One recorder per process (the `metrics` facade is process-global): the first
+//! server to start installs it, and every other server in the process (tests run
+//! several) renders the same one. Labels are bounded: routes are axum's templates
+//! (`/api/v1/flags/{key}`), never raw paths, and no flag key or account name is a
+//! label.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use crate::state::ServerState;
+
+/// Latency buckets, in seconds: a page is a few milliseconds; a flip on PostgreSQL
+/// tens; anything past a second is an incident.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// The process's recorder, installed on first use.
+pub(crate) fn handle() -> &'static PrometheusHandle {
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full("vexil_http_request_duration_seconds".to_owned()),
+                &LATENCY_BUCKETS,
+            )
+            .unwrap_or_else(|_| PrometheusBuilder::new());
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        // Another recorder already installed (an embedding program's own) keeps
+        // receiving the metrics; this handle then renders what reached it only.
+        if metrics::set_global_recorder(recorder).is_err() {
+            tracing::warn!("a metrics recorder was already installed; /metrics shows only vexil's build info");
+        }
+        metrics::gauge!("vexil_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+        handle
+    })
+}
+
+/// Counts each request and times it, by method, route template and status.
+pub(crate) async fn record(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    let labels = [("method", method), ("route", route), ("status", status)];
+    metrics::counter!("vexil_http_requests_total", &labels).increment(1);
+    metrics::histogram!("vexil_http_request_duration_seconds", &labels)
+        .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Every metric, in Prometheus text format (0.0.4).
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "probes",
+    responses((status = 200, description = "Prometheus text format; every metric is described in docs/metrics.md", body = String, content_type = "text/plain"))
+)]
+pub(crate) async fn render(State(state): State<ServerState>) -> Response {
+    if let Some(age) = state.app.view().and_then(|view| view.health().snapshot_age()) {
+        metrics::gauge!("vexil_snapshot_age_seconds").set(age.as_secs_f64());
+    }
+    let handle = handle();
+    handle.run_upkeep();
+    let mut response = handle.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
+}
