@@ -23,8 +23,8 @@ mod serve;
 mod session_store;
 mod state;
 
-pub use console::SESSION_COOKIE;
 pub use api::{ApiDoc, CODES};
+pub use console::SESSION_COOKIE;
 pub use routes::{Route, Surface, route_table};
 pub use serve::{REQUEST_ID, router, serve};
 pub use session_store::DbSessionStore;

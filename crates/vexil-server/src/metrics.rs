@@ -40,7 +40,9 @@ pub(crate) fn handle() -> &'static PrometheusHandle {
         // Another recorder already installed (an embedding program's own) keeps
         // receiving the metrics; this handle then renders what reached it only.
         if metrics::set_global_recorder(recorder).is_err() {
-            tracing::warn!("a metrics recorder was already installed; /metrics shows only vexil's build info");
+            tracing::warn!(
+                "a metrics recorder was already installed; /metrics shows only vexil's build info"
+            );
         }
         metrics::gauge!("vexil_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
         handle
@@ -72,7 +74,11 @@ pub(crate) async fn record(request: Request, next: Next) -> Response {
     responses((status = 200, description = "Prometheus text format; every metric is described in docs/metrics.md", body = String, content_type = "text/plain"))
 )]
 pub(crate) async fn render(State(state): State<ServerState>) -> Response {
-    if let Some(age) = state.app.view().and_then(|view| view.health().snapshot_age()) {
+    if let Some(age) = state
+        .app
+        .view()
+        .and_then(|view| view.health().snapshot_age())
+    {
         metrics::gauge!("vexil_snapshot_age_seconds").set(age.as_secs_f64());
     }
     let handle = handle();

@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock, QuantaInstant};
 use governor::middleware::NoOpMiddleware;
-use tower_governor::governor::SharedRateLimiter;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use tower_governor::governor::SharedRateLimiter;
 use vexil_app::App;
 
 use crate::api::auth::TokenCache;
@@ -64,7 +64,8 @@ impl Default for ApiConfig {
 }
 
 /// How console sessions behave. The defaults are the issue's: 30 minutes idle, 12
-/// hours at most, 10 minutes of elevation, 10 sign-in attempts a minute per address.
+/// hours at most, 10 minutes of elevation, 10 sign-in attempts a minute per address
+/// and 6 per account.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsoleConfig {
     /// Mark the session cookie `Secure`: set when the public URL is https. Plain http
@@ -79,6 +80,9 @@ pub struct ConsoleConfig {
     /// Sign-in attempts one client address may make per minute (a burst of as many,
     /// then one every `60 / n` seconds).
     pub sign_in_attempts_per_minute: NonZeroU32,
+    /// Sign-in or elevation attempts one account may make per minute, whatever the
+    /// address (a burst of as many).
+    pub account_attempts_per_minute: NonZeroU32,
 }
 
 impl Default for ConsoleConfig {
@@ -89,13 +93,10 @@ impl Default for ConsoleConfig {
             absolute_timeout: Duration::from_secs(12 * 60 * 60),
             elevation: Duration::from_secs(10 * 60),
             sign_in_attempts_per_minute: NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN),
+            account_attempts_per_minute: NonZeroU32::new(6).unwrap_or(NonZeroU32::MIN),
         }
     }
 }
-
-/// Sign-in or elevation attempts one account may make per minute, whatever the
-/// address (a burst of as many).
-const ACCOUNT_ATTEMPTS: NonZeroU32 = NonZeroU32::new(6).unwrap();
 
 /// What a reload did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -119,7 +120,9 @@ impl ServerState {
             app,
             flags_file,
             sign_in_limiter: Arc::new(RateLimiter::keyed(quota)),
-            account_limiter: Arc::new(RateLimiter::keyed(Quota::per_minute(ACCOUNT_ATTEMPTS))),
+            account_limiter: Arc::new(RateLimiter::keyed(Quota::per_minute(
+                config.account_attempts_per_minute,
+            ))),
             config: Arc::new(config),
             api: Arc::new(api),
             tokens: Arc::new(TokenCache::default()),

@@ -2,7 +2,9 @@
 //! module per command).
 
 mod break_glass;
+mod callers;
 mod check;
+mod permissions;
 mod processes;
 mod serve;
 mod shape;

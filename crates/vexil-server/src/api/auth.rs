@@ -42,22 +42,31 @@ pub(crate) struct Caller {
     pub(crate) from: String,
 }
 
+/// An account as read for a token, and when.
+type Cached = (Actor, DateTime<Utc>);
+
 /// Accounts by token hash, each with when it was read.
 #[derive(Default)]
 pub(crate) struct TokenCache {
-    entries: Mutex<HashMap<[u8; 32], (Actor, DateTime<Utc>)>>,
+    entries: Mutex<HashMap<[u8; 32], Cached>>,
 }
 
 impl TokenCache {
     fn get(&self, hash: &[u8; 32], now: DateTime<Utc>, ttl: Duration) -> Option<Actor> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let (actor, read_at) = entries.get(hash)?;
         let age = (now - *read_at).to_std().unwrap_or(Duration::MAX);
         (age < ttl).then(|| actor.clone())
     }
 
     fn put(&self, hash: [u8; 32], actor: Actor, now: DateTime<Utc>) {
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self
+            .entries
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }

@@ -20,20 +20,76 @@ use vexil_core::message::error_chain;
 
 /// Every error code the API answers with: its status and when it is used.
 pub const CODES: [(&str, StatusCode, &str); 14] = [
-    ("unauthenticated", StatusCode::UNAUTHORIZED, "No `Authorization: Bearer` header, a malformed one, or a token that is unknown, revoked, or whose account is disabled or deleted."),
-    ("forbidden", StatusCode::FORBIDDEN, "The account's role may not do this (SPEC §5); elevation would not help."),
-    ("elevation_required", StatusCode::FORBIDDEN, "The role suffices but the action needs TOTP elevation: send `totp` with a fresh code (the account must have TOTP enrolled)."),
-    ("totp_invalid", StatusCode::FORBIDDEN, "The `totp` code is wrong, expired or already used."),
-    ("not_found", StatusCode::NOT_FOUND, "No such flag, or no such route."),
-    ("method_not_allowed", StatusCode::METHOD_NOT_ALLOWED, "The route exists but does not take this method."),
-    ("conflict", StatusCode::CONFLICT, "`from` is not the value in force: the body's `current` says what is, its source, who set it and when. Nothing was written."),
-    ("no_change", StatusCode::CONFLICT, "The flag already has the value asked for. Nothing was written."),
-    ("payload_too_large", StatusCode::PAYLOAD_TOO_LARGE, "The request body is over 64 KiB."),
-    ("invalid_request", StatusCode::UNPROCESSABLE_ENTITY, "A malformed body, parameter or path: the message names the field."),
-    ("unknown_env", StatusCode::UNPROCESSABLE_ENTITY, "The env is not one of the configured envs."),
-    ("rate_limited", StatusCode::TOO_MANY_REQUESTS, "Too many requests from this address, or too many wrong TOTP codes for this account: `Retry-After` says when to try again."),
-    ("unavailable", StatusCode::SERVICE_UNAVAILABLE, "The database does not answer. Nothing was written; the break-glass CLI (`vexil flip`) works with database access alone."),
-    ("internal", StatusCode::INTERNAL_SERVER_ERROR, "Anything else; the server log has the details under the response's `x-request-id`."),
+    (
+        "unauthenticated",
+        StatusCode::UNAUTHORIZED,
+        "No `Authorization: Bearer` header, a malformed one, or a token that is unknown, revoked, or whose account is disabled or deleted.",
+    ),
+    (
+        "forbidden",
+        StatusCode::FORBIDDEN,
+        "The account's role may not do this (SPEC §5); elevation would not help.",
+    ),
+    (
+        "elevation_required",
+        StatusCode::FORBIDDEN,
+        "The role suffices but the action needs TOTP elevation: send `totp` with a fresh code (the account must have TOTP enrolled).",
+    ),
+    (
+        "totp_invalid",
+        StatusCode::FORBIDDEN,
+        "The `totp` code is wrong, expired or already used.",
+    ),
+    (
+        "not_found",
+        StatusCode::NOT_FOUND,
+        "No such flag, or no such route.",
+    ),
+    (
+        "method_not_allowed",
+        StatusCode::METHOD_NOT_ALLOWED,
+        "The route exists but does not take this method.",
+    ),
+    (
+        "conflict",
+        StatusCode::CONFLICT,
+        "`from` is not the value in force: the body's `current` says what is, its source, who set it and when. Nothing was written.",
+    ),
+    (
+        "no_change",
+        StatusCode::CONFLICT,
+        "The flag already has the value asked for. Nothing was written.",
+    ),
+    (
+        "payload_too_large",
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "The request body is over 64 KiB.",
+    ),
+    (
+        "invalid_request",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "A malformed body, parameter or path: the message names the field.",
+    ),
+    (
+        "unknown_env",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "The env is not one of the configured envs.",
+    ),
+    (
+        "rate_limited",
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many requests from this address, or too many wrong TOTP codes for this account: `Retry-After` says when to try again.",
+    ),
+    (
+        "unavailable",
+        StatusCode::SERVICE_UNAVAILABLE,
+        "The database does not answer. Nothing was written; the break-glass CLI (`vexil flip`) works with database access alone.",
+    ),
+    (
+        "internal",
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Anything else; the server log has the details under the response's `x-request-id`.",
+    ),
 ];
 
 /// The body of every error response.

@@ -131,9 +131,12 @@ async fn one_flag(
 ) -> Result<FlagView, ApiError> {
     let states = state.app.flag_states(Some(env)).await?;
     let found = states.states.into_iter().find(|s| s.key == key);
-    found
-        .map(FlagView::from)
-        .ok_or_else(|| AppError::UnknownFlag { key: key.to_owned() }.into())
+    found.map(FlagView::from).ok_or_else(|| {
+        AppError::UnknownFlag {
+            key: key.to_owned(),
+        }
+        .into()
+    })
 }
 
 /// A flip as asked for.

@@ -5,8 +5,8 @@
 
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
-use axum::http::request::Parts;
 use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -86,8 +86,7 @@ impl<S: Send + Sync> FromRequestParts<S> for FlagKeyPath {
         let Path(key) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|rejection| ApiError::Invalid(tidy(&rejection.body_text())))?;
-        FlagKey::parse(&key)
-            .map_err(|error| ApiError::Invalid(format!("key: {error}")))?;
+        FlagKey::parse(&key).map_err(|error| ApiError::Invalid(format!("key: {error}")))?;
         Ok(FlagKeyPath(key))
     }
 }

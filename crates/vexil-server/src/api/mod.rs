@@ -155,7 +155,9 @@ impl utoipa::Modify for BearerScheme {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("A token from `vexil token create NAME` (`vxl_` and 64 hex digits)"))
+                    .description(Some(
+                        "A token from `vexil token create NAME` (`vxl_` and 64 hex digits)",
+                    ))
                     .build(),
             ),
         );
@@ -178,7 +180,9 @@ pub(crate) async fn json_errors(request: Request, next: Next) -> Response {
         return response;
     }
     match response.status() {
-        StatusCode::NOT_FOUND => ApiError::NoRoute(vexil_core::message::one_line(&path).to_string()).into_response(),
+        StatusCode::NOT_FOUND => {
+            ApiError::NoRoute(vexil_core::message::one_line(&path)).into_response()
+        }
         StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed.into_response(),
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge.into_response(),
         _ => response,

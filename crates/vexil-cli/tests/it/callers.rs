@@ -1,0 +1,803 @@
+//! How the permission table is walked: the world (one SQLite database, a server on a
+//! loopback port with a test clock, the real binary), the callers of each door, one
+//! request per cell, and the check that a refused cell changed nothing.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use chrono::{TimeDelta, Utc};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use vexil_app::{Admin, App, SecretKey, code_at};
+use vexil_core::{Clock, EnvSnapshot, Envs, Role};
+use vexil_server::{ApiConfig, ConsoleConfig, ServerState, Surface, route_table};
+use vexil_store::{AuditFilter, Backend};
+use vexil_testkit::{Run, TestClock, TestDb};
+
+use crate::permissions::{OPEN_ROUTES, READ_ONLY_COMMANDS, Risk, TABLE};
+use crate::site::Site;
+
+const PASSWORD: &str = "correct horse battery";
+
+const FLAGS: &str = "\
+dark_mode:
+  default: false
+  description: Dark theme.
+  risk: low
+search_typo_tolerance:
+  default: true
+  description: Fuzzy search.
+  risk: medium
+new_checkout:
+  default: false
+  description: The new checkout.
+  risk: high
+";
+
+/// What a cell must come to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Expect {
+    Page,
+    Redirect,
+    SignIn,
+    Denied,
+    Elevate,
+    Refused(u16),
+    Flips,
+    Audits(u16, &'static [&'static str]),
+    Ok,
+    Err(u16, &'static str),
+    Exit(i32),
+    DbAccess,
+    Na,
+}
+
+/// One cell: a row's request, by one caller (its column), and what must happen.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Cell {
+    pub(crate) what: &'static str,
+    pub(crate) risk: Risk,
+    pub(crate) caller: usize,
+    pub(crate) expect: Expect,
+}
+
+const CALLERS: [&str; 8] = [
+    "anon",
+    "disabled",
+    "revoked",
+    "readonly",
+    "support",
+    "ops",
+    "superadmin",
+    "super+T",
+];
+
+/// The accounts acting in columns 3 to 6.
+const ROLE_ACCOUNTS: [&str; 4] = ["reader", "helper", "ops1", "admin"];
+
+struct World {
+    site: Site,
+    app: Arc<App>,
+    clock: Arc<TestClock>,
+    base: String,
+    /// API tokens by account name; `revoked` is ops2's, revoked.
+    tokens: std::collections::HashMap<&'static str, String>,
+    revoked: String,
+    /// root's TOTP URI (the console's and the API's elevated caller).
+    root_totp: String,
+    /// The CLI's elevated callers, one per risk (the CLI reads the real clock, and a
+    /// code is accepted once per account).
+    cli_roots: Vec<(Risk, String)>,
+    fresh: std::sync::atomic::AtomicUsize,
+    _test_db: TestDb,
+}
+
+/// Everything a refused cell must leave as it was.
+#[derive(Debug, PartialEq, Eq)]
+struct Snapshot {
+    flags: Vec<(String, String, bool, Option<String>)>,
+    users: Vec<(String, String, bool)>,
+    tokens: Vec<(i64, bool)>,
+    audit: Vec<(i64, String)>,
+}
+
+/// Walks every cell; returns how many were walked (all but `Na`).
+pub(crate) async fn walk(cells: &[Cell]) -> usize {
+    check_coverage();
+    let world = World::new().await;
+    let mut walked = 0;
+    for cell in cells {
+        if cell.expect == Expect::Na {
+            continue;
+        }
+        walked += 1;
+        world.run(cell).await;
+    }
+    walked
+}
+
+/// Every route and every command has a row, or is listed as open / read-only.
+fn check_coverage() {
+    let rows: BTreeSet<&str> = TABLE.iter().map(|row| row.what).collect();
+    for route in route_table() {
+        let name = format!("{} {}", route.method, route.path);
+        let listed = rows.contains(name.as_str()) || OPEN_ROUTES.contains(&name.as_str());
+        assert!(
+            listed,
+            "{name} ({:?}) has no row in the permission table",
+            route.surface
+        );
+        let open = matches!(
+            route.surface,
+            Surface::Probe | Surface::Docs | Surface::Static
+        );
+        assert_eq!(
+            open,
+            OPEN_ROUTES.contains(&name.as_str()),
+            "{name}: open or not"
+        );
+    }
+    let site = Site::new("sqlite://unused.db".into());
+    for command in commands(&site, &[]) {
+        assert!(
+            rows.contains(command.as_str()) || READ_ONLY_COMMANDS.contains(&command.as_str()),
+            "`{command}` has no row in the permission table and is not listed as read-only"
+        );
+    }
+}
+
+/// The commands `vexil help` lists, with their subcommands.
+fn commands(site: &Site, parent: &[&str]) -> Vec<String> {
+    let mut args: Vec<&str> = parent.to_vec();
+    args.push("--help");
+    let help = site.run(&args);
+    let mut found = Vec::new();
+    let listing = help.stdout.split("Commands:").nth(1).unwrap_or_default();
+    for line in listing.lines().take_while(|l| !l.trim().is_empty()) {
+        let name = line.split_whitespace().next().unwrap_or_default();
+        if name.is_empty() || name == "help" {
+            continue;
+        }
+        let mut path = parent.to_vec();
+        path.push(name);
+        found.push(format!("vexil {}", path.join(" ")));
+        found.extend(commands(site, &path));
+    }
+    found
+}
+
+impl World {
+    async fn new() -> World {
+        let test_db = TestDb::new(Backend::Sqlite).await;
+        let mut site = Site::new(test_db.url_string());
+        let flags_file = site.dir.write("feature_flags.yaml", FLAGS);
+        let key = SecretKey::generate();
+        site.secret_key = Some(key.to_hex().expose_secret().to_owned());
+        let clock = Arc::new(TestClock::at(Utc::now()));
+        let envs = Envs::runbook();
+        let master = vec![("FLAG_CONSOLE_FEATURE_FLAGS_DB".to_owned(), "1".to_owned())];
+        let app = App::new(
+            test_db.db.clone(),
+            vexil::read_flag_set(&flags_file).unwrap(),
+            envs.clone(),
+            Some(envs.parse("prod").unwrap()),
+            EnvSnapshot::capture(master),
+            clock.clone(),
+        )
+        .with_secret_key(key);
+        let password = SecretString::from(PASSWORD);
+        let add = |name: &'static str, role| {
+            let app = &app;
+            let password = &password;
+            async move {
+                app.add_user(Admin::Cli, name, role, password)
+                    .await
+                    .unwrap()
+            }
+        };
+        for (name, role) in [
+            ("reader", Role::Readonly),
+            ("helper", Role::Support),
+            ("ops1", Role::Ops),
+            ("ops2", Role::Ops),
+            ("admin", Role::Superadmin),
+            ("root", Role::Superadmin),
+            ("gone_api", Role::Ops),
+            ("gone_cli", Role::Ops),
+            ("root_low", Role::Superadmin),
+            ("root_medium", Role::Superadmin),
+            ("root_high", Role::Superadmin),
+        ] {
+            add(name, role).await;
+        }
+        let totp = |name: &'static str| {
+            let app = &app;
+            async move {
+                app.enrol_totp(Admin::Cli, name)
+                    .await
+                    .unwrap()
+                    .expose_secret()
+                    .to_owned()
+            }
+        };
+        let root_totp = totp("root").await;
+        let mut cli_roots = Vec::new();
+        for (risk, name) in [
+            (Risk::Low, "root_low"),
+            (Risk::Medium, "root_medium"),
+            (Risk::High, "root_high"),
+        ] {
+            cli_roots.push((risk, totp(name).await));
+        }
+        let mut tokens = std::collections::HashMap::new();
+        for name in [
+            "reader", "helper", "ops1", "admin", "root", "gone_api", "ops2",
+        ] {
+            let (_, token) = app.create_token(Admin::Cli, name).await.unwrap();
+            tokens.insert(name, token.expose_secret().to_owned());
+        }
+        let revoked_id = app
+            .tokens()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|t| t.user_name == "ops2")
+            .unwrap()
+            .id;
+        app.revoke_token(Admin::Cli, revoked_id).await.unwrap();
+        app.disable_user(Admin::Cli, "gone_api").await.unwrap();
+        app.disable_user(Admin::Cli, "gone_cli").await.unwrap();
+        let revoked = tokens["ops2"].clone();
+
+        let console = ConsoleConfig {
+            sign_in_attempts_per_minute: std::num::NonZeroU32::new(10_000).unwrap(),
+            account_attempts_per_minute: std::num::NonZeroU32::new(10_000).unwrap(),
+            ..ConsoleConfig::default()
+        };
+        let api = ApiConfig {
+            requests_per_second: 0,
+            ..ApiConfig::default()
+        };
+        let state = ServerState::with_api(Arc::new(app), flags_file, console, api);
+        let app = state.app.clone();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address: SocketAddr = listener.local_addr().unwrap();
+        tokio::spawn(vexil_server::serve(listener, state, std::future::pending()));
+        World {
+            site,
+            app,
+            clock,
+            base: format!("http://{address}"),
+            tokens,
+            revoked,
+            root_totp,
+            cli_roots,
+            fresh: std::sync::atomic::AtomicUsize::new(0),
+            _test_db: test_db,
+        }
+    }
+
+    fn flag(risk: Risk) -> &'static str {
+        match risk {
+            Risk::Any | Risk::Low => "dark_mode",
+            Risk::Medium => "search_typo_tolerance",
+            Risk::High => "new_checkout",
+        }
+    }
+
+    /// The flag's value in prod now.
+    async fn value(&self, flag: &str) -> bool {
+        let prod = self.app.envs().parse("prod").unwrap();
+        let states = self.app.flag_states(Some(&prod)).await.unwrap();
+        states.states.iter().find(|s| s.key == flag).unwrap().value
+    }
+
+    /// A TOTP code for root that has not been used: the clock moves a step on first.
+    fn next_root_code(&self) -> String {
+        self.clock.advance(TimeDelta::seconds(31));
+        let at = u64::try_from(self.clock.now().timestamp()).unwrap();
+        code_at(&self.root_totp, at).unwrap()
+    }
+
+    async fn snapshot(&self) -> Snapshot {
+        let db = self.app.db();
+        let mut flags: Vec<_> = db
+            .flag_rows()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.flag_key, r.env, r.value, r.updated_by))
+            .collect();
+        flags.sort();
+        let users = db
+            .users()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|u| (u.name, u.role, u.disabled))
+            .collect();
+        let tokens = db
+            .tokens()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| (t.id, t.revoked_at.is_some()))
+            .collect();
+        let audit = db
+            .audit_page(&AuditFilter {
+                limit: 100_000,
+                ..AuditFilter::default()
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.id, r.action))
+            .collect();
+        Snapshot {
+            flags,
+            users,
+            tokens,
+            audit,
+        }
+    }
+
+    async fn run(&self, cell: &Cell) {
+        let label = format!(
+            "{} [{:?}] as {}",
+            cell.what, cell.risk, CALLERS[cell.caller]
+        );
+        let flag = World::flag(cell.risk);
+        if let Some(command) = cell.what.strip_prefix("vexil ") {
+            let before = self.snapshot().await;
+            let run = self.cli(command, cell, flag).await;
+            let after = self.snapshot().await;
+            match cell.expect {
+                Expect::Exit(code) => {
+                    assert_eq!(run.code, Some(code), "{label}: {run:?}");
+                    assert_eq!(before, after, "{label}: refused, yet something changed");
+                }
+                Expect::Flips => {
+                    assert_eq!(run.code, Some(0), "{label}: {run:?}");
+                    assert_flipped(&label, &before, &after, flag);
+                }
+                Expect::DbAccess => {
+                    assert_eq!(run.code, Some(0), "{label}: {run:?}");
+                    // Each change is audited; `migrate` (already done) writes nothing.
+                    let audited: &[&str] = match command {
+                        "user add" => &["console.user.add"],
+                        "user set-role" => &["console.user.set_role"],
+                        "user totp" => &["console.user.totp_enrol"],
+                        "user disable" => &["console.user.disable"],
+                        "token create" => &["console.user.token_create"],
+                        "token revoke" => &["console.user.token_revoke"],
+                        _ => &[],
+                    };
+                    assert_eq!(new_actions(&before, &after), audited, "{label}");
+                }
+                other => panic!("{label}: {other:?} is not a CLI outcome"),
+            }
+            return;
+        }
+        let (method, path) = cell.what.split_once(' ').unwrap();
+        if path.starts_with("/api/") {
+            let client = self.api_client(cell.caller);
+            let before = self.snapshot().await;
+            let (status, body) = self.api(&client, method, path, cell, flag).await;
+            let after = self.snapshot().await;
+            match cell.expect {
+                Expect::Ok => {
+                    assert_eq!(status, 200, "{label}: {body}");
+                    assert_eq!(before, after, "{label}: a read changed something");
+                }
+                Expect::Err(want, code) => {
+                    assert_eq!(
+                        (status, body["error"].as_str()),
+                        (want, Some(code)),
+                        "{label}: {body}"
+                    );
+                    assert_eq!(before, after, "{label}: refused, yet something changed");
+                }
+                Expect::Flips => {
+                    assert_eq!(status, 200, "{label}: {body}");
+                    assert_flipped(&label, &before, &after, flag);
+                }
+                other => panic!("{label}: {other:?} is not an API outcome"),
+            }
+            return;
+        }
+        let (client, name, password) = self.console_client(cell.caller).await;
+        let before = self.snapshot().await;
+        let (status, location) = self
+            .console((&client, &name, &password), method, path, cell, flag)
+            .await;
+        let after = self.snapshot().await;
+        let unchanged =
+            |what: &str| assert_eq!(before, after, "{label}: {what}, yet something changed");
+        let said = format!("{label}: answered {status} {location}");
+        match cell.expect {
+            Expect::Page => {
+                assert_eq!(status, 200, "{said}");
+                unchanged("a page");
+            }
+            Expect::Redirect => {
+                assert_eq!(status, 303, "{said}");
+                assert!(!location.starts_with("/console/sign-in"), "{said}");
+                unchanged("a redirect");
+            }
+            Expect::SignIn => {
+                assert_eq!(status, 303, "{said}");
+                assert!(location.starts_with("/console/sign-in"), "{said}");
+                unchanged("sent to sign in");
+            }
+            Expect::Denied => {
+                assert_eq!(status, 403, "{said}");
+                unchanged("denied");
+            }
+            Expect::Elevate => {
+                assert_eq!(status, 303, "{said}");
+                assert!(location.starts_with("/console/elevate"), "{said}");
+                unchanged("sent to elevate");
+            }
+            Expect::Refused(want) => {
+                assert_eq!(status, want, "{said}");
+                unchanged("refused");
+            }
+            Expect::Flips => {
+                assert_eq!(status, 303, "{said}");
+                assert!(location.starts_with("/console/flags"), "{said}");
+                assert_flipped(&label, &before, &after, flag);
+            }
+            Expect::Audits(want, actions) => {
+                assert_eq!(status, want, "{said}");
+                assert_eq!(
+                    (&before.flags, &before.users, &before.tokens),
+                    (&after.flags, &after.users, &after.tokens),
+                    "{label}"
+                );
+                assert_eq!(new_actions(&before, &after), actions, "{label}");
+            }
+            other => panic!("{label}: {other:?} is not a console outcome"),
+        }
+    }
+
+    // ---- the CLI ----
+
+    async fn cli(&self, command: &str, cell: &Cell, flag: &str) -> Run {
+        let mut args: Vec<String> = command.split(' ').map(str::to_owned).collect();
+        let mut stdin = None;
+        match command {
+            "flip" => {
+                let on = !self.value(flag).await;
+                args.extend([flag.into(), "--env".into(), "prod".into()]);
+                args.push(if on { "--on" } else { "--off" }.into());
+                let actor = match cell.caller {
+                    0 => None,
+                    1 => Some("gone_cli".to_owned()),
+                    3..=6 => Some(ROLE_ACCOUNTS[cell.caller - 3].to_owned()),
+                    7 => {
+                        let (_, uri) = self
+                            .cli_roots
+                            .iter()
+                            .find(|(r, _)| *r == cell.risk)
+                            .unwrap();
+                        let now = u64::try_from(Utc::now().timestamp()).unwrap();
+                        args.extend(["--totp".into(), code_at(uri, now).unwrap()]);
+                        Some(format!("root_{}", World::risk_name(cell.risk)))
+                    }
+                    _ => unreachable!("no CLI caller {}", cell.caller),
+                };
+                if let Some(actor) = actor {
+                    args.extend(["--as".into(), actor]);
+                }
+            }
+            "user add" => {
+                args.extend(["newbie".into(), "--role".into(), "ops".into()]);
+                stdin = Some(format!("{PASSWORD}\n"));
+            }
+            "user set-role" => args.extend(["newbie".into(), "readonly".into()]),
+            "user totp" | "user disable" => args.push("newbie".into()),
+            "token create" => args.push("ops1".into()),
+            "token revoke" => {
+                let tokens = self.app.tokens().await.unwrap();
+                let live = tokens
+                    .iter()
+                    .find(|t| t.revoked_at.is_none() && t.user_name == "ops1")
+                    .unwrap();
+                args.push(live.id.to_string());
+            }
+            _ => {}
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let site = &self.site;
+        match stdin {
+            Some(input) => site.run_with_stdin(&args, &input),
+            None => site.run(&args),
+        }
+    }
+
+    fn risk_name(risk: Risk) -> &'static str {
+        match risk {
+            Risk::Low => "low",
+            Risk::Medium => "medium",
+            Risk::High => "high",
+            Risk::Any => "any",
+        }
+    }
+
+    // ---- the API ----
+
+    fn api_client(&self, caller: usize) -> reqwest::Client {
+        let token = match caller {
+            0 => None,
+            1 => Some(self.tokens["gone_api"].clone()),
+            2 => Some(self.revoked.clone()),
+            3..=6 => Some(self.tokens[ROLE_ACCOUNTS[caller - 3]].clone()),
+            _ => Some(self.tokens["root"].clone()),
+        };
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(token) = token {
+            headers.insert("authorization", format!("Bearer {token}").parse().unwrap());
+        }
+        reqwest::Client::builder()
+            .default_headers(headers)
+            .build()
+            .unwrap()
+    }
+
+    async fn api(
+        &self,
+        client: &reqwest::Client,
+        method: &str,
+        path: &str,
+        cell: &Cell,
+        flag: &str,
+    ) -> (u16, Value) {
+        let path = path.replace("{key}", flag);
+        let url = format!("{}{path}", self.base);
+        let request = if method == "POST" {
+            let from = self.value(flag).await;
+            let mut body = json!({"env": "prod", "from": from, "to": !from});
+            if cell.caller == 7 {
+                body["totp"] = json!(self.next_root_code());
+            }
+            client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body.to_string())
+        } else if path.starts_with("/api/v1/flags") {
+            client.get(format!("{url}?env=prod"))
+        } else {
+            client.get(url)
+        };
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let body = response.json_value().await;
+        (status, body)
+    }
+
+    // ---- the console ----
+
+    fn fresh_name(&self) -> String {
+        let n = self
+            .fresh
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        format!("gone{n}")
+    }
+
+    /// A client as caller `caller` on the console, with a new session each time, and
+    /// the name (and password) it signs in with.
+    async fn console_client(&self, caller: usize) -> (reqwest::Client, String, String) {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if caller == 2 {
+            headers.insert(
+                "authorization",
+                format!("Bearer {}", self.revoked).parse().unwrap(),
+            );
+        }
+        let client = reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .default_headers(headers)
+            .build()
+            .unwrap();
+        let name = match caller {
+            0 => return (client, "nobody".to_owned(), PASSWORD.to_owned()),
+            // A token is no password.
+            2 => return (client, "ops2".to_owned(), self.revoked.clone()),
+            1 => {
+                let name = self.fresh_name();
+                self.app
+                    .add_user(Admin::Cli, &name, Role::Ops, &SecretString::from(PASSWORD))
+                    .await
+                    .unwrap();
+                name
+            }
+            3..=6 => ROLE_ACCOUNTS[caller - 3].to_owned(),
+            _ => "root".to_owned(),
+        };
+        let (status, _) = self.sign_in(&client, &name, PASSWORD).await;
+        assert_eq!(status, 303, "{name} signs in");
+        if caller == 1 {
+            self.app.disable_user(Admin::Cli, &name).await.unwrap();
+        }
+        if caller == 7 {
+            let csrf = self.csrf(&client).await;
+            let code = self.next_root_code();
+            let (status, _) = self
+                .post(
+                    &client,
+                    "/console/elevate",
+                    &[("csrf", &csrf), ("totp", &code)],
+                )
+                .await;
+            assert_eq!(status, 303, "root elevates");
+        }
+        (client, name, PASSWORD.to_owned())
+    }
+
+    async fn sign_in(&self, client: &reqwest::Client, name: &str, password: &str) -> (u16, String) {
+        let page = client
+            .get(format!("{}/console/sign-in", self.base))
+            .send()
+            .await
+            .unwrap();
+        let csrf = csrf_of(&page.text().await.unwrap());
+        self.post(
+            client,
+            "/console/sign-in",
+            &[("csrf", &csrf), ("name", name), ("password", password)],
+        )
+        .await
+    }
+
+    /// The session's CSRF token, or nothing when there is no session to have one.
+    async fn csrf(&self, client: &reqwest::Client) -> String {
+        let page = client
+            .get(format!("{}/console/account", self.base))
+            .send()
+            .await
+            .unwrap();
+        if page.status() != 200 {
+            return String::new();
+        }
+        csrf_of(&page.text().await.unwrap())
+    }
+
+    async fn post(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, String) {
+        let response = client
+            .post(format!("{}{path}", self.base))
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        let location = response
+            .headers()
+            .get("location")
+            .map_or(String::new(), |v| v.to_str().unwrap().to_owned());
+        (response.status().as_u16(), location)
+    }
+
+    async fn console(
+        &self,
+        (client, name, password): (&reqwest::Client, &str, &str),
+        method: &str,
+        path: &str,
+        cell: &Cell,
+        flag: &str,
+    ) -> (u16, String) {
+        let from = self.value(flag).await;
+        let (from_text, to_text) = (from.to_string(), (!from).to_string());
+        let path = path.replace("{flag_key}", flag);
+        if method == "GET" {
+            let query = match path.as_str() {
+                "/console/flags" => "?env=prod".to_owned(),
+                "/console/elevate" => format!("?flag={flag}&env=prod&from={from}&to={}", !from),
+                _ => String::new(),
+            };
+            let response = client
+                .get(format!("{}{path}{query}", self.base))
+                .send()
+                .await
+                .unwrap();
+            let location = response
+                .headers()
+                .get("location")
+                .map_or(String::new(), |v| v.to_str().unwrap().to_owned());
+            return (response.status().as_u16(), location);
+        }
+        if path == "/console/sign-in" {
+            return self.sign_in(client, name, password).await;
+        }
+        let csrf = self.csrf(client).await;
+        let code;
+        let form: Vec<(&str, &str)> = match path.as_str() {
+            "/console/elevate" => {
+                code = if cell.caller == 7 {
+                    self.next_root_code()
+                } else {
+                    "000000".to_owned()
+                };
+                vec![("csrf", &csrf), ("totp", &code)]
+            }
+            "/console/account/totp" => vec![("csrf", &csrf), ("password", PASSWORD)],
+            "/console/account/totp/confirm" => vec![("csrf", &csrf), ("code", "000000")],
+            p if p.ends_with("/flip") => vec![
+                ("csrf", &csrf),
+                ("env", "prod"),
+                ("from", &from_text),
+                ("to", &to_text),
+            ],
+            _ => vec![("csrf", &csrf)],
+        };
+        self.post(client, &path, &form).await
+    }
+}
+
+/// The flag changed in prod and the audit log gained its flip row (and, for an
+/// elevated API flip, the elevation's), nothing else.
+#[track_caller]
+fn assert_flipped(label: &str, before: &Snapshot, after: &Snapshot, flag: &str) {
+    let value = |s: &Snapshot| {
+        s.flags
+            .iter()
+            .find(|f| f.0 == flag && f.1 == "prod")
+            .map(|f| f.2)
+    };
+    assert_ne!(
+        value(before),
+        value(after),
+        "{label}: the flag did not change"
+    );
+    assert!(value(after).is_some(), "{label}: no row");
+    let actions = new_actions(before, after);
+    assert!(
+        actions.contains(&"console.flag.flip"),
+        "{label}: {actions:?}"
+    );
+    assert!(
+        actions
+            .iter()
+            .all(|a| ["console.flag.flip", "console.auth.elevate"].contains(a)),
+        "{label}: {actions:?}"
+    );
+    assert_eq!(
+        (&before.users, &before.tokens),
+        (&after.users, &after.tokens),
+        "{label}"
+    );
+}
+
+fn new_actions<'a>(before: &Snapshot, after: &'a Snapshot) -> Vec<&'a str> {
+    let known: BTreeSet<i64> = before.audit.iter().map(|(id, _)| *id).collect();
+    let mut actions: Vec<(i64, &str)> = after
+        .audit
+        .iter()
+        .filter(|(id, _)| !known.contains(id))
+        .map(|(id, action)| (*id, action.as_str()))
+        .collect();
+    actions.sort();
+    actions.into_iter().map(|(_, a)| a).collect()
+}
+
+fn csrf_of(body: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = body.find(marker).expect("a form with a CSRF token") + marker.len();
+    body[start..start + 64].to_owned()
+}
+
+trait JsonValue {
+    async fn json_value(self) -> Value;
+}
+
+impl JsonValue for reqwest::Response {
+    async fn json_value(self) -> Value {
+        let text = self.text().await.unwrap();
+        serde_json::from_str(&text).unwrap_or(Value::String(text))
+    }
+}

@@ -1,0 +1,155 @@
+//! The permission table: SPEC §5 as it holds on every door. Every console route,
+//! every API route and every state-changing CLI command, for each caller and (where a
+//! flag is involved) each risk, with the outcome expected. `the_table_holds` walks it
+//! against a real server on a loopback port and the real binary, over one SQLite
+//! database, and for every refused cell checks that no flag, account, token or audit
+//! row changed.
+//!
+//! A route the server serves (`vexil_server::route_table`) or a command the binary
+//! lists (`vexil help`) without a row here fails the test.
+//!
+//! Callers, in column order:
+//! - `anon`: no session, no token, no `--as`;
+//! - `disabled`: an account disabled after it signed in / got its token;
+//! - `revoked`: a revoked token (on the console, a Bearer header opens nothing; the
+//!   CLI takes no tokens: `n/a`);
+//! - `readonly`, `support`, `ops`, `superadmin`: signed in / its token / `--as`;
+//! - `super+T`: a superadmin with TOTP: an elevated console session, `totp` in the
+//!   API body, `--totp` on the command line.
+
+use crate::callers::{Cell, Expect, walk};
+
+use Expect::*;
+
+/// Risk of the flag a row acts on; `Any` where no flag is involved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Risk {
+    Any,
+    Low,
+    Medium,
+    High,
+}
+
+/// One row: what is asked (`METHOD /path`, or `vexil command`), the flag's risk, and
+/// the outcome for each caller in column order.
+pub(crate) struct Row {
+    pub(crate) what: &'static str,
+    pub(crate) risk: Risk,
+    pub(crate) outcomes: [Expect; 8],
+}
+
+const fn row(what: &'static str, risk: Risk, outcomes: [Expect; 8]) -> Row {
+    Row {
+        what,
+        risk,
+        outcomes,
+    }
+}
+
+// Shorthands. Console: `Page` 200 and nothing written; `SignIn` 303 to the sign-in
+// page and nothing written; `Denied` a 403 page and nothing written; `Elevate` 303 to
+// the elevation page and nothing written; `Flips` the flag changed with its audit row;
+// `Audits(status, actions)` exactly those audit rows and nothing else.
+// API: `Ok` 200 and nothing written; `Err(status, code)` and nothing written.
+// CLI: `Exit(code)` and nothing written; `Na` not a caller on that door.
+const FORBID: Expect = Err(403, "forbidden");
+const ELEV: Expect = Err(403, "elevation_required");
+const UNAUTH: Expect = Err(401, "unauthenticated");
+const SIGNED_IN: Expect = Audits(303, &["console.auth.sign_in"]);
+const SIGN_IN_FAILED: Expect = Audits(401, &["console.auth.sign_in_failed"]);
+const SIGNED_OUT: Expect = Audits(303, &["console.auth.sign_out"]);
+const ELEVATED: Expect = Audits(303, &["console.auth.elevate"]);
+const NO_TOTP: Expect = Refused(422);
+const USAGE: Expect = Exit(2);
+const REFUSED: Expect = Exit(1);
+
+#[rustfmt::skip]
+pub(crate) const TABLE: &[Row] = &[
+    //                                                           anon      disabled  revoked   readonly  support   ops       superadmin super+T
+    // The console (HTML, a session cookie).
+    row("GET /console",                              Risk::Any,    [Redirect, Redirect, Redirect, Redirect, Redirect, Redirect, Redirect, Redirect]),
+    row("GET /console/sign-in",                      Risk::Any,    [Page,     Page,     Page,     Page,     Page,     Page,     Page,     Page]),
+    row("POST /console/sign-in",                     Risk::Any,    [SIGN_IN_FAILED, SIGN_IN_FAILED, SIGN_IN_FAILED, SIGNED_IN, SIGNED_IN, SIGNED_IN, SIGNED_IN, SIGNED_IN]),
+    row("POST /console/sign-out",                    Risk::Any,    [SignIn,   SignIn,   SignIn,   SIGNED_OUT, SIGNED_OUT, SIGNED_OUT, SIGNED_OUT, SIGNED_OUT]),
+    row("GET /console/flags",                        Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Page,     Page,     Page]),
+    row("POST /console/flags/{flag_key}/flip",       Risk::Low,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Flips,    Flips,    Flips]),
+    row("POST /console/flags/{flag_key}/flip",       Risk::Medium, [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Flips,    Flips]),
+    row("POST /console/flags/{flag_key}/flip",       Risk::High,   [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Elevate,  Flips]),
+    row("GET /console/elevate",                      Risk::High,   [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Page,     Page]),
+    row("POST /console/elevate",                     Risk::Any,    [SignIn,   SignIn,   SignIn,   NO_TOTP,  NO_TOTP,  NO_TOTP,  NO_TOTP,  ELEVATED]),
+    row("GET /console/account",                      Risk::Any,    [SignIn,   SignIn,   SignIn,   Page,     Page,     Page,     Page,     Page]),
+    row("POST /console/account/totp",                Risk::Any,    [SignIn,   SignIn,   SignIn,   Redirect, Redirect, Redirect, Redirect, Refused(422)]),
+    row("POST /console/account/totp/confirm",        Risk::Any,    [SignIn,   SignIn,   SignIn,   Refused(400), Refused(400), Refused(400), Refused(400), Refused(400)]),
+    row("GET /console/audit",                        Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Page,     Page,     Page]),
+    // The JSON API (a Bearer token).
+    row("GET /api/v1/flags",                         Risk::Any,    [UNAUTH,   UNAUTH,   UNAUTH,   FORBID,   FORBID,   Ok,       Ok,       Ok]),
+    row("GET /api/v1/flags/{key}",                   Risk::Any,    [UNAUTH,   UNAUTH,   UNAUTH,   FORBID,   FORBID,   Ok,       Ok,       Ok]),
+    row("POST /api/v1/flags/{key}/flip",             Risk::Low,    [UNAUTH,   UNAUTH,   UNAUTH,   FORBID,   FORBID,   Flips,    Flips,    Flips]),
+    row("POST /api/v1/flags/{key}/flip",             Risk::Medium, [UNAUTH,   UNAUTH,   UNAUTH,   FORBID,   FORBID,   FORBID,   Flips,    Flips]),
+    row("POST /api/v1/flags/{key}/flip",             Risk::High,   [UNAUTH,   UNAUTH,   UNAUTH,   FORBID,   FORBID,   FORBID,   ELEV,     Flips]),
+    row("GET /api/v1/audit",                         Risk::Any,    [UNAUTH,   UNAUTH,   UNAUTH,   FORBID,   FORBID,   Ok,       Ok,       Ok]),
+    row("GET /api/v1/me",                            Risk::Any,    [UNAUTH,   UNAUTH,   UNAUTH,   Ok,       Ok,       Ok,       Ok,       Ok]),
+    // The break-glass CLI (database access, and `--as NAME` where an account acts).
+    row("vexil flip",                                Risk::Low,    [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  Flips,    Flips,    Flips]),
+    row("vexil flip",                                Risk::Medium, [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  Flips,    Flips]),
+    row("vexil flip",                                Risk::High,   [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  REFUSED,  Flips]),
+    // Account administration takes no `--as`: database access is the credential (the
+    // bootstrap and break-glass path, SPEC §9). Each is audited with `"via": "cli"`.
+    row("vexil user add",                            Risk::Any,    [DbAccess, Na,       Na,       Na,       Na,       Na,       Na,       Na]),
+    row("vexil user set-role",                       Risk::Any,    [DbAccess, Na,       Na,       Na,       Na,       Na,       Na,       Na]),
+    row("vexil user totp",                           Risk::Any,    [DbAccess, Na,       Na,       Na,       Na,       Na,       Na,       Na]),
+    row("vexil user disable",                        Risk::Any,    [DbAccess, Na,       Na,       Na,       Na,       Na,       Na,       Na]),
+    row("vexil token create",                        Risk::Any,    [DbAccess, Na,       Na,       Na,       Na,       Na,       Na,       Na]),
+    row("vexil token revoke",                        Risk::Any,    [DbAccess, Na,       Na,       Na,       Na,       Na,       Na,       Na]),
+    row("vexil migrate",                             Risk::Any,    [DbAccess, Na,       Na,       Na,       Na,       Na,       Na,       Na]),
+];
+
+/// Routes that need no account at all, and commands that change nothing: outside the
+/// table by design, and listed so that a new one is a decision, not an accident.
+pub(crate) const OPEN_ROUTES: &[&str] = &[
+    "GET /",
+    "GET /healthz",
+    "GET /readyz",
+    "GET /metrics",
+    "GET /static/console.css",
+    "GET /static/htmx.min.js",
+    "GET /api/openapi.json",
+    "GET /api/docs",
+    "GET /api/docs/",
+    "GET /api/docs/{*rest}",
+];
+pub(crate) const READ_ONLY_COMMANDS: &[&str] = &[
+    "vexil check",
+    "vexil user list",
+    "vexil flags list",
+    "vexil token list",
+    "vexil audit",
+    "vexil audit show",
+    "vexil serve",
+    "vexil instances",
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_table_holds() {
+    let cells: Vec<Cell> = TABLE
+        .iter()
+        .flat_map(|row| {
+            row.outcomes
+                .iter()
+                .enumerate()
+                .map(move |(caller, expect)| Cell {
+                    what: row.what,
+                    risk: row.risk,
+                    caller,
+                    expect: *expect,
+                })
+        })
+        .collect();
+    let walked = walk(&cells).await;
+    // The size of the table, for the record (the closing note quotes it).
+    println!(
+        "permission table: {} rows, {} cells, {walked} walked",
+        TABLE.len(),
+        cells.len()
+    );
+}
