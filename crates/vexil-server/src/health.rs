@@ -21,14 +21,15 @@ use crate::state::ServerState;
 /// What `/readyz` answers.
 #[derive(serde::Serialize, utoipa::ToSchema)]
 pub(crate) struct Readiness {
-    /// `ready` or `unavailable`.
-    status: &'static str,
+    // In alphabetical order, as the body has always been written.
     /// With `ready`: how many flags are declared.
     #[serde(skip_serializing_if = "Option::is_none")]
     flags: Option<usize>,
     /// With `unavailable`: why, in fixed words (no host, no error text).
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<&'static str>,
+    /// `ready` or `unavailable`.
+    status: &'static str,
 }
 
 /// How long `/readyz` waits for the database before it says it is not ready.

@@ -37,7 +37,7 @@ pub(crate) enum ConsoleError {
 
 /// The break-glass paths, named on every page that says the database is down.
 const BREAK_GLASS: [&str; 3] = [
-    "Flip from a shell with database access: vexil flip <flag_key> --env <env> --to on|off (audited, no console needed).",
+    "Flip from a shell with database access: vexil flip <flag_key> --env <env> --on|--off --as <your account> (audited, no console needed).",
     "If vexil's database itself is lost, set the flag's FLAG_<KEY>=1 or 0 on the app and restart it (the runbook's Option A): the env layer decides while no DB row does.",
     "vexil serve keeps running: this page comes back by itself when the database answers.",
 ];

@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use vexil_app::{Admin, App, SecretKey, code_at};
 use vexil_core::{Clock, EnvSnapshot, Envs, Role};
-use vexil_server::{ConsoleConfig, ServerState};
+use vexil_server::{ApiConfig, ConsoleConfig, ServerState};
 use vexil_store::{AuditFilter, AuditRow, Backend, Db};
 use vexil_testkit::{TestClock, TestDb};
 
@@ -41,7 +41,7 @@ pub(crate) struct TestConsole {
     pub(crate) address: SocketAddr,
     pub(crate) state: ServerState,
     pub(crate) clock: Arc<TestClock>,
-    _test_db: TestDb,
+    test_db: TestDb,
     /// root's TOTP URI (superadmin, enrolled).
     pub(crate) root_totp: String,
     /// Audit rows written by the set-up (accounts, root's TOTP), left out of `audit`.
@@ -56,6 +56,7 @@ pub(crate) struct Options {
     pub(crate) env_vars: Vec<(String, String)>,
     /// The database the server uses, if not the test database directly (a proxy).
     pub(crate) db: Option<Db>,
+    pub(crate) api: ApiConfig,
 }
 
 impl Default for Options {
@@ -65,6 +66,7 @@ impl Default for Options {
             // DB rows count (the runbook's master switch, on).
             env_vars: vec![("FLAG_CONSOLE_FEATURE_FLAGS_DB".into(), "1".into())],
             db: None,
+            api: ApiConfig::default(),
         }
     }
 }
@@ -121,7 +123,7 @@ impl TestConsole {
             .await
             .unwrap()
             .len();
-        let state = ServerState::new(Arc::new(app), flags_file, options.config);
+        let state = ServerState::with_api(Arc::new(app), flags_file, options.config, options.api);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -132,7 +134,7 @@ impl TestConsole {
             address,
             state,
             clock,
-            _test_db: test_db,
+            test_db: test_db,
             root_totp,
             setup_rows,
             _dir: dir,
@@ -158,6 +160,25 @@ impl TestConsole {
         let page = browser.sign_in(name, PASSWORD).await;
         assert_eq!(page.status, 303, "{name} signs in: {}", page.body);
         browser
+    }
+
+    pub(crate) fn test_db(&self) -> &TestDb {
+        &self.test_db
+    }
+
+    /// A new API token for `name`.
+    pub(crate) async fn token(&self, name: &str) -> String {
+        let (_, token) = self.state.app.create_token(Admin::Cli, name).await.unwrap();
+        token.expose_secret().to_owned()
+    }
+
+    /// An API client that sends `token`.
+    pub(crate) fn api(&self, token: &str) -> Api {
+        Api {
+            client: reqwest::Client::new(),
+            base: format!("http://{}", self.address),
+            authorization: Some(format!("Bearer {token}")),
+        }
     }
 
     /// The code root's authenticator shows now, `steps` 30-second steps from now.
@@ -352,6 +373,103 @@ impl Browser {
         ];
         form.extend_from_slice(extra);
         self.post(&format!("/console/flags/{flag}/flip"), &form)
+            .await
+    }
+}
+
+/// A JSON API client: each call sends the `Authorization` header it was made with.
+pub(crate) struct Api {
+    pub(crate) client: reqwest::Client,
+    pub(crate) base: String,
+    pub(crate) authorization: Option<String>,
+}
+
+/// An API answer: its status, headers and body (JSON, or a string if it was not).
+#[derive(Debug)]
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) headers: reqwest::header::HeaderMap,
+    pub(crate) body: serde_json::Value,
+}
+
+impl Reply {
+    /// The error code of an error answer.
+    pub(crate) fn code(&self) -> &str {
+        self.body["error"].as_str().unwrap_or_default()
+    }
+
+    pub(crate) fn message(&self) -> &str {
+        self.body["message"].as_str().unwrap_or_default()
+    }
+
+    /// Asserts an error answer: its status, its code, and words of its message.
+    #[track_caller]
+    pub(crate) fn assert_error(&self, status: u16, code: &str, says: &str) {
+        assert_eq!((self.status, self.code()), (status, code), "{self:?}");
+        assert!(self.message().contains(says), "{says:?} not in {self:?}");
+        assert_eq!(
+            self.headers.get("content-type").unwrap(),
+            "application/json",
+            "{self:?}"
+        );
+    }
+}
+
+impl Api {
+    pub(crate) fn without_token(&self) -> Api {
+        Api {
+            client: self.client.clone(),
+            base: self.base.clone(),
+            authorization: None,
+        }
+    }
+
+    pub(crate) fn with_authorization(&self, value: &str) -> Api {
+        Api {
+            authorization: Some(value.to_owned()),
+            ..self.without_token()
+        }
+    }
+
+    pub(crate) async fn send(&self, request: reqwest::RequestBuilder) -> Reply {
+        let request = match &self.authorization {
+            Some(value) => request.header("authorization", value),
+            None => request,
+        };
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub(crate) async fn get(&self, path: &str) -> Reply {
+        self.send(self.client.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    /// POSTs `body` as JSON text (sent as given, so that tests can send bad JSON).
+    pub(crate) async fn post(&self, path: &str, body: &str) -> Reply {
+        let request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_owned());
+        self.send(request).await
+    }
+
+    /// Flips `flag` in prod from `from`, with these extra JSON fields.
+    pub(crate) async fn flip(&self, flag: &str, from: bool, extra: serde_json::Value) -> Reply {
+        let mut body = serde_json::json!({"env": "prod", "from": from, "to": !from});
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        self.post(&format!("/api/v1/flags/{flag}/flip"), &body.to_string())
             .await
     }
 }

@@ -2,6 +2,7 @@
 //! reload with an invalid file keeps the last valid declarations, and shutdown lets it
 //! return.
 
+mod api;
 mod audit_page;
 mod browser;
 mod console;

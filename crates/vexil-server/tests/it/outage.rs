@@ -33,7 +33,7 @@ async fn with_the_database_down_the_console_names_the_break_glass_paths() {
     ] {
         assert_eq!(page.status, 503, "{}", page.body);
         page.assert_contains("The database is not answering");
-        page.assert_says("vexil flip <flag_key> --env <env> --to on|off");
+        page.assert_says("vexil flip <flag_key> --env <env> --on|--off --as <your account>");
         page.assert_contains("Option A");
         assert!(
             !page.body.contains("sqlx") && !page.body.contains("127.0.0.1"),
