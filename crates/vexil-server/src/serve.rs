@@ -58,8 +58,8 @@ pub fn router(state: ServerState) -> Router {
         .merge(crate::api::router(&state))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        // Inside the route layers, so that the route template is known.
-        .route_layer(middleware::from_fn(crate::metrics::record))
+        // On each route (whose template is then known) and on the fallbacks.
+        .layer(middleware::from_fn(crate::metrics::record))
         .with_state(state)
         // Inside the header layers, so that a 413 carries them too.
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))

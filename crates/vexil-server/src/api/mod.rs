@@ -134,7 +134,7 @@ async fn openapi_json() -> impl IntoResponse {
         crate::metrics::render,
     ),
     components(schemas(error::ErrorBody, error::CurrentValue)),
-    modifiers(&BearerScheme),
+    modifiers(&BearerScheme, &ErrorCodes),
     tags(
         (name = "flags", description = "Flags and flips"),
         (name = "audit", description = "The audit log"),
@@ -161,6 +161,33 @@ impl utoipa::Modify for BearerScheme {
                     .build(),
             ),
         );
+    }
+}
+
+/// `ErrorBody.error` as the enum of `CODES`, each with its status and meaning, so the
+/// document lists every code the API answers with.
+struct ErrorCodes;
+
+impl utoipa::Modify for ErrorCodes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::RefOr;
+        use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let Some(RefOr::T(Schema::Object(body))) = components.schemas.get_mut("ErrorBody") else {
+            return;
+        };
+        let table: String = CODES
+            .iter()
+            .map(|(code, status, meaning)| format!("- `{code}` ({}): {meaning}\n", status.as_u16()))
+            .collect();
+        let codes = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(CODES.iter().map(|(code, _, _)| *code)))
+            .description(Some(format!("A stable error code:\n{table}")))
+            .build();
+        body.properties.insert("error".to_owned(), codes.into());
     }
 }
 

@@ -161,6 +161,7 @@ fn app_error(error: AppError) -> Response {
 }
 
 fn too_many(message: &str, retry_after: Duration) -> Response {
+    metrics::counter!("vexil_rate_limited_total", "surface" => "console").increment(1);
     let seconds = retry_after.as_secs().max(1);
     let mut page = MessagePage::new(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", message);
     page.items.push(format!("Try again in {seconds} s."));
@@ -172,6 +173,7 @@ fn too_many(message: &str, retry_after: Duration) -> Response {
 }
 
 fn unavailable() -> Response {
+    metrics::counter!("vexil_database_errors_total", "surface" => "console").increment(1);
     let mut page = MessagePage::new(
         StatusCode::SERVICE_UNAVAILABLE,
         "The database is not answering",

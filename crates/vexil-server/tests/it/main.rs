@@ -3,6 +3,8 @@
 //! return.
 
 mod api;
+mod api_docs;
+mod api_limits;
 mod audit_page;
 mod browser;
 mod console;

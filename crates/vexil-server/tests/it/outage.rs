@@ -1,4 +1,4 @@
-//! The database down under a running console: every page is a 503 that names the
+//! The database down under a running console: every page (and API answer) is a 503 that names the
 //! break-glass paths and nothing internal, `/readyz` says not ready while
 //! `/healthz` stays up, and the console comes back by itself.
 
@@ -21,6 +21,7 @@ async fn with_the_database_down_the_console_names_the_break_glass_paths() {
         },
     )
     .await;
+    let api = console.api(&console.token("ops1").await);
     let browser = console.signed_in("ops1").await;
     let csrf = browser.csrf().await;
     assert_eq!(browser.get("/console/flags").await.status, 200);
@@ -40,6 +41,19 @@ async fn with_the_database_down_the_console_names_the_break_glass_paths() {
             "{}",
             page.body
         );
+    }
+    // The API says the same in its own shape.
+    for reply in [
+        api.get("/api/v1/flags?env=prod").await,
+        api.flip("dark_mode", false, serde_json::json!({})).await,
+    ] {
+        reply.assert_error(
+            503,
+            "unavailable",
+            "the database does not answer; nothing was written",
+        );
+        assert!(reply.message().contains("vexil flip"), "{reply:?}");
+        assert!(!reply.message().contains("127.0.0.1"), "{reply:?}");
     }
     // The probes: up, not ready, and no more said to an anonymous caller than that.
     assert_eq!(browser.get("/healthz").await.status, 200);
