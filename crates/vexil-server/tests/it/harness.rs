@@ -134,7 +134,7 @@ impl TestConsole {
             address,
             state,
             clock,
-            test_db: test_db,
+            test_db,
             root_totp,
             setup_rows,
             _dir: dir,
