@@ -2,6 +2,8 @@
 //!
 //! - `cargo xtask tidy`: checks the architecture invariants of ARCHITECTURE.md that a
 //!   program can check (also run by `cargo test --workspace`, see `tidy.rs`).
+//! - `cargo xtask cli-docs`: writes `docs/cli.md` from the binary's clap definitions
+//!   (`cli_docs.rs`; a test fails when it is out of date).
 //! - `cargo xtask audit-rows URL N`: appends N generated audit rows to the migrated
 //!   database at URL, for benchmarks and load tests (`vexil_testkit::seed`).
 //! - `cargo xtask propagation [sqlite|postgres] [FLIPS]`: how long a flip takes to
@@ -9,6 +11,7 @@
 //! - `cargo xtask console-bench [SECONDS]`: the console's page time, req/s, flip
 //!   throughput and memory on the release binary (`console_bench.rs`).
 
+mod cli_docs;
 mod console_bench;
 mod propagation;
 mod tidy;
@@ -33,6 +36,16 @@ fn main() -> ExitCode {
                     eprintln!("tidy: {problem}");
                 }
                 ExitCode::from(1)
+            }
+            Err(error) => {
+                eprintln!("error: {error:#}");
+                ExitCode::from(2)
+            }
+        },
+        ["cli-docs"] => match cli_docs::write(&tidy::workspace_root()) {
+            Ok(()) => {
+                println!("wrote {}", cli_docs::PATH);
+                ExitCode::SUCCESS
             }
             Err(error) => {
                 eprintln!("error: {error:#}");
@@ -87,7 +100,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask tidy | cargo xtask audit-rows DATABASE_URL ROWS | cargo xtask propagation sqlite|postgres [FLIPS] | cargo xtask console-bench [SECONDS]"
+                "usage: cargo xtask tidy | cargo xtask cli-docs | cargo xtask audit-rows DATABASE_URL ROWS | cargo xtask propagation sqlite|postgres [FLIPS] | cargo xtask console-bench [SECONDS]"
             );
             ExitCode::from(2)
         }

@@ -135,6 +135,7 @@ pub(crate) struct InstancesArgs {
 pub(crate) enum AuditCommand {
     /// One audit row and, for a flip, which live processes of its env apply it yet.
     Show {
+        /// The audit row's id (the first column of `vexil audit`).
         id: i64,
         #[command(flatten)]
         json: JsonArgs,
@@ -152,6 +153,7 @@ pub(crate) struct JsonArgs {
 pub(crate) enum UserCommand {
     /// Create an account. The password is read from stdin (asked twice on a terminal).
     Add {
+        /// The account's name: lower-case letters, digits and `_`, starting with a letter.
         name: String,
         /// readonly, support, ops or superadmin.
         #[arg(long)]
@@ -160,22 +162,39 @@ pub(crate) enum UserCommand {
     /// List the accounts.
     List(JsonArgs),
     /// Change an account's role.
-    SetRole { name: String, role: String },
+    SetRole {
+        /// The account.
+        name: String,
+        /// readonly, support, ops or superadmin.
+        role: String,
+    },
     /// Disable an account for good (its audit rows stay).
-    Disable { name: String },
+    Disable {
+        /// The account.
+        name: String,
+    },
     /// Enrol TOTP for an account (replacing any earlier secret); prints the otpauth://
     /// URI once.
-    Totp { name: String },
+    Totp {
+        /// The account.
+        name: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum TokenCommand {
     /// Create an API token for an account; it is printed once and stored only hashed.
-    Create { name: String },
+    Create {
+        /// The account the token acts for (its role applies at each request).
+        name: String,
+    },
     /// List the tokens (never the tokens themselves).
     List(JsonArgs),
     /// Revoke a token for good.
-    Revoke { id: i64 },
+    Revoke {
+        /// The token's id (from `vexil token list`).
+        id: i64,
+    },
 }
 
 #[derive(Debug, Subcommand)]

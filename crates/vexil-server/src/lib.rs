@@ -2,17 +2,20 @@
 //! `vexil serve` and for every test alike (STYLE.md rule 6): the tests bind a
 //! loopback port and talk HTTP to the same router the binary serves.
 //!
-//! It serves the web console (issue [D]) and the health probes; the JSON API (issue
-//! [E]) is added to `router` beside them.
+//! It serves the web console (issue [D]), the JSON API with its OpenAPI document
+//! (issue [E]), the health probes and `/metrics`.
 //!
 //! # Layout
 //!
-//! - `serve.rs`: `serve` and `router`, and the hardening every response gets.
-//! - `state.rs`: `ServerState` (the `App`, the flags file, `ConsoleConfig`, the
-//!   sign-in limiters) and `reload`.
+//! - `serve.rs`: `serve` and `router`, the hardening every response gets, request ids.
+//! - `routes.rs`: `route_table`, every route as data; the router is mounted from it.
+//! - `state.rs`: `ServerState` (the `App`, the flags file, `ConsoleConfig`,
+//!   `ApiConfig`, the limiters, the token cache) and `reload`.
 //! - `health.rs`: `/healthz` (up) and `/readyz` (the database answers).
+//! - `metrics.rs`: `/metrics` and the per-request metrics.
 //! - `session_store.rs`: `DbSessionStore`, tower-sessions' store on our database.
 //! - `console/`: the web console (`console/mod.rs` lists its files).
+//! - `api/`: the JSON API (`api/mod.rs` lists its files).
 
 mod api;
 mod console;

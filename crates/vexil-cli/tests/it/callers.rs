@@ -1,8 +1,7 @@
-//! How the permission table is walked: the world (one SQLite database, a server on a
-//! loopback port with a test clock, the real binary), the callers of each door, one
-//! request per cell, and the check that a refused cell changed nothing.
+//! The permission table's world (one SQLite database, a server on a loopback port
+//! with a test clock, the real binary) and its callers: who each column is on each
+//! door, and the one request a cell sends.
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -11,11 +10,12 @@ use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use vexil_app::{Admin, App, SecretKey, code_at};
 use vexil_core::{Clock, EnvSnapshot, Envs, Role};
-use vexil_server::{ApiConfig, ConsoleConfig, ServerState, Surface, route_table};
-use vexil_store::{AuditFilter, Backend};
+use vexil_server::{ApiConfig, ConsoleConfig, ServerState};
+use vexil_store::Backend;
 use vexil_testkit::{Run, TestClock, TestDb};
 
-use crate::permissions::{OPEN_ROUTES, READ_ONLY_COMMANDS, Risk, TABLE};
+use crate::cells::Cell;
+use crate::permissions::Risk;
 use crate::site::Site;
 
 const PASSWORD: &str = "correct horse battery";
@@ -35,50 +35,12 @@ new_checkout:
   risk: high
 ";
 
-/// What a cell must come to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Expect {
-    Page,
-    Redirect,
-    SignIn,
-    Denied,
-    Elevate,
-    Refused(u16),
-    Flips,
-    Audits(u16, &'static [&'static str]),
-    Ok,
-    Err(u16, &'static str),
-    Exit(i32),
-    DbAccess,
-    Na,
-}
-
-/// One cell: a row's request, by one caller (its column), and what must happen.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Cell {
-    pub(crate) what: &'static str,
-    pub(crate) risk: Risk,
-    pub(crate) caller: usize,
-    pub(crate) expect: Expect,
-}
-
-const CALLERS: [&str; 8] = [
-    "anon",
-    "disabled",
-    "revoked",
-    "readonly",
-    "support",
-    "ops",
-    "superadmin",
-    "super+T",
-];
-
 /// The accounts acting in columns 3 to 6.
 const ROLE_ACCOUNTS: [&str; 4] = ["reader", "helper", "ops1", "admin"];
 
-struct World {
+pub(crate) struct World {
     site: Site,
-    app: Arc<App>,
+    pub(crate) app: Arc<App>,
     clock: Arc<TestClock>,
     base: String,
     /// API tokens by account name; `revoked` is ops2's, revoked.
@@ -93,82 +55,8 @@ struct World {
     _test_db: TestDb,
 }
 
-/// Everything a refused cell must leave as it was.
-#[derive(Debug, PartialEq, Eq)]
-struct Snapshot {
-    flags: Vec<(String, String, bool, Option<String>)>,
-    users: Vec<(String, String, bool)>,
-    tokens: Vec<(i64, bool)>,
-    audit: Vec<(i64, String)>,
-}
-
-/// Walks every cell; returns how many were walked (all but `Na`).
-pub(crate) async fn walk(cells: &[Cell]) -> usize {
-    check_coverage();
-    let world = World::new().await;
-    let mut walked = 0;
-    for cell in cells {
-        if cell.expect == Expect::Na {
-            continue;
-        }
-        walked += 1;
-        world.run(cell).await;
-    }
-    walked
-}
-
-/// Every route and every command has a row, or is listed as open / read-only.
-fn check_coverage() {
-    let rows: BTreeSet<&str> = TABLE.iter().map(|row| row.what).collect();
-    for route in route_table() {
-        let name = format!("{} {}", route.method, route.path);
-        let listed = rows.contains(name.as_str()) || OPEN_ROUTES.contains(&name.as_str());
-        assert!(
-            listed,
-            "{name} ({:?}) has no row in the permission table",
-            route.surface
-        );
-        let open = matches!(
-            route.surface,
-            Surface::Probe | Surface::Docs | Surface::Static
-        );
-        assert_eq!(
-            open,
-            OPEN_ROUTES.contains(&name.as_str()),
-            "{name}: open or not"
-        );
-    }
-    let site = Site::new("sqlite://unused.db".into());
-    for command in commands(&site, &[]) {
-        assert!(
-            rows.contains(command.as_str()) || READ_ONLY_COMMANDS.contains(&command.as_str()),
-            "`{command}` has no row in the permission table and is not listed as read-only"
-        );
-    }
-}
-
-/// The commands `vexil help` lists, with their subcommands.
-fn commands(site: &Site, parent: &[&str]) -> Vec<String> {
-    let mut args: Vec<&str> = parent.to_vec();
-    args.push("--help");
-    let help = site.run(&args);
-    let mut found = Vec::new();
-    let listing = help.stdout.split("Commands:").nth(1).unwrap_or_default();
-    for line in listing.lines().take_while(|l| !l.trim().is_empty()) {
-        let name = line.split_whitespace().next().unwrap_or_default();
-        if name.is_empty() || name == "help" {
-            continue;
-        }
-        let mut path = parent.to_vec();
-        path.push(name);
-        found.push(format!("vexil {}", path.join(" ")));
-        found.extend(commands(site, &path));
-    }
-    found
-}
-
 impl World {
-    async fn new() -> World {
+    pub(crate) async fn new() -> World {
         let test_db = TestDb::new(Backend::Sqlite).await;
         let mut site = Site::new(test_db.url_string());
         let flags_file = site.dir.write("feature_flags.yaml", FLAGS);
@@ -278,7 +166,7 @@ impl World {
         }
     }
 
-    fn flag(risk: Risk) -> &'static str {
+    pub(crate) fn flag(risk: Risk) -> &'static str {
         match risk {
             Risk::Any | Risk::Low => "dark_mode",
             Risk::Medium => "search_typo_tolerance",
@@ -287,183 +175,20 @@ impl World {
     }
 
     /// The flag's value in prod now.
-    async fn value(&self, flag: &str) -> bool {
+    pub(crate) async fn value(&self, flag: &str) -> bool {
         let prod = self.app.envs().parse("prod").unwrap();
         let states = self.app.flag_states(Some(&prod)).await.unwrap();
         states.states.iter().find(|s| s.key == flag).unwrap().value
     }
 
     /// A TOTP code for root that has not been used: the clock moves a step on first.
-    fn next_root_code(&self) -> String {
+    pub(crate) fn next_root_code(&self) -> String {
         self.clock.advance(TimeDelta::seconds(31));
         let at = u64::try_from(self.clock.now().timestamp()).unwrap();
         code_at(&self.root_totp, at).unwrap()
     }
 
-    async fn snapshot(&self) -> Snapshot {
-        let db = self.app.db();
-        let mut flags: Vec<_> = db
-            .flag_rows()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|r| (r.flag_key, r.env, r.value, r.updated_by))
-            .collect();
-        flags.sort();
-        let users = db
-            .users()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|u| (u.name, u.role, u.disabled))
-            .collect();
-        let tokens = db
-            .tokens()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|t| (t.id, t.revoked_at.is_some()))
-            .collect();
-        let audit = db
-            .audit_page(&AuditFilter {
-                limit: 100_000,
-                ..AuditFilter::default()
-            })
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|r| (r.id, r.action))
-            .collect();
-        Snapshot {
-            flags,
-            users,
-            tokens,
-            audit,
-        }
-    }
-
-    async fn run(&self, cell: &Cell) {
-        let label = format!(
-            "{} [{:?}] as {}",
-            cell.what, cell.risk, CALLERS[cell.caller]
-        );
-        let flag = World::flag(cell.risk);
-        if let Some(command) = cell.what.strip_prefix("vexil ") {
-            let before = self.snapshot().await;
-            let run = self.cli(command, cell, flag).await;
-            let after = self.snapshot().await;
-            match cell.expect {
-                Expect::Exit(code) => {
-                    assert_eq!(run.code, Some(code), "{label}: {run:?}");
-                    assert_eq!(before, after, "{label}: refused, yet something changed");
-                }
-                Expect::Flips => {
-                    assert_eq!(run.code, Some(0), "{label}: {run:?}");
-                    assert_flipped(&label, &before, &after, flag);
-                }
-                Expect::DbAccess => {
-                    assert_eq!(run.code, Some(0), "{label}: {run:?}");
-                    // Each change is audited; `migrate` (already done) writes nothing.
-                    let audited: &[&str] = match command {
-                        "user add" => &["console.user.add"],
-                        "user set-role" => &["console.user.set_role"],
-                        "user totp" => &["console.user.totp_enrol"],
-                        "user disable" => &["console.user.disable"],
-                        "token create" => &["console.user.token_create"],
-                        "token revoke" => &["console.user.token_revoke"],
-                        _ => &[],
-                    };
-                    assert_eq!(new_actions(&before, &after), audited, "{label}");
-                }
-                other => panic!("{label}: {other:?} is not a CLI outcome"),
-            }
-            return;
-        }
-        let (method, path) = cell.what.split_once(' ').unwrap();
-        if path.starts_with("/api/") {
-            let client = self.api_client(cell.caller);
-            let before = self.snapshot().await;
-            let (status, body) = self.api(&client, method, path, cell, flag).await;
-            let after = self.snapshot().await;
-            match cell.expect {
-                Expect::Ok => {
-                    assert_eq!(status, 200, "{label}: {body}");
-                    assert_eq!(before, after, "{label}: a read changed something");
-                }
-                Expect::Err(want, code) => {
-                    assert_eq!(
-                        (status, body["error"].as_str()),
-                        (want, Some(code)),
-                        "{label}: {body}"
-                    );
-                    assert_eq!(before, after, "{label}: refused, yet something changed");
-                }
-                Expect::Flips => {
-                    assert_eq!(status, 200, "{label}: {body}");
-                    assert_flipped(&label, &before, &after, flag);
-                }
-                other => panic!("{label}: {other:?} is not an API outcome"),
-            }
-            return;
-        }
-        let (client, name, password) = self.console_client(cell.caller).await;
-        let before = self.snapshot().await;
-        let (status, location) = self
-            .console((&client, &name, &password), method, path, cell, flag)
-            .await;
-        let after = self.snapshot().await;
-        let unchanged =
-            |what: &str| assert_eq!(before, after, "{label}: {what}, yet something changed");
-        let said = format!("{label}: answered {status} {location}");
-        match cell.expect {
-            Expect::Page => {
-                assert_eq!(status, 200, "{said}");
-                unchanged("a page");
-            }
-            Expect::Redirect => {
-                assert_eq!(status, 303, "{said}");
-                assert!(!location.starts_with("/console/sign-in"), "{said}");
-                unchanged("a redirect");
-            }
-            Expect::SignIn => {
-                assert_eq!(status, 303, "{said}");
-                assert!(location.starts_with("/console/sign-in"), "{said}");
-                unchanged("sent to sign in");
-            }
-            Expect::Denied => {
-                assert_eq!(status, 403, "{said}");
-                unchanged("denied");
-            }
-            Expect::Elevate => {
-                assert_eq!(status, 303, "{said}");
-                assert!(location.starts_with("/console/elevate"), "{said}");
-                unchanged("sent to elevate");
-            }
-            Expect::Refused(want) => {
-                assert_eq!(status, want, "{said}");
-                unchanged("refused");
-            }
-            Expect::Flips => {
-                assert_eq!(status, 303, "{said}");
-                assert!(location.starts_with("/console/flags"), "{said}");
-                assert_flipped(&label, &before, &after, flag);
-            }
-            Expect::Audits(want, actions) => {
-                assert_eq!(status, want, "{said}");
-                assert_eq!(
-                    (&before.flags, &before.users, &before.tokens),
-                    (&after.flags, &after.users, &after.tokens),
-                    "{label}"
-                );
-                assert_eq!(new_actions(&before, &after), actions, "{label}");
-            }
-            other => panic!("{label}: {other:?} is not a console outcome"),
-        }
-    }
-
-    // ---- the CLI ----
-
-    async fn cli(&self, command: &str, cell: &Cell, flag: &str) -> Run {
+    pub(crate) async fn cli(&self, command: &str, cell: &Cell, flag: &str) -> Run {
         let mut args: Vec<String> = command.split(' ').map(str::to_owned).collect();
         let mut stdin = None;
         match command {
@@ -527,7 +252,7 @@ impl World {
 
     // ---- the API ----
 
-    fn api_client(&self, caller: usize) -> reqwest::Client {
+    pub(crate) fn api_client(&self, caller: usize) -> reqwest::Client {
         let token = match caller {
             0 => None,
             1 => Some(self.tokens["gone_api"].clone()),
@@ -545,7 +270,7 @@ impl World {
             .unwrap()
     }
 
-    async fn api(
+    pub(crate) async fn api(
         &self,
         client: &reqwest::Client,
         method: &str,
@@ -587,7 +312,7 @@ impl World {
 
     /// A client as caller `caller` on the console, with a new session each time, and
     /// the name (and password) it signs in with.
-    async fn console_client(&self, caller: usize) -> (reqwest::Client, String, String) {
+    pub(crate) async fn console_client(&self, caller: usize) -> (reqwest::Client, String, String) {
         let mut headers = reqwest::header::HeaderMap::new();
         if caller == 2 {
             headers.insert(
@@ -683,7 +408,7 @@ impl World {
         (response.status().as_u16(), location)
     }
 
-    async fn console(
+    pub(crate) async fn console(
         &self,
         (client, name, password): (&reqwest::Client, &str, &str),
         method: &str,
@@ -739,59 +464,13 @@ impl World {
     }
 }
 
-/// The flag changed in prod and the audit log gained its flip row (and, for an
-/// elevated API flip, the elevation's), nothing else.
-#[track_caller]
-fn assert_flipped(label: &str, before: &Snapshot, after: &Snapshot, flag: &str) {
-    let value = |s: &Snapshot| {
-        s.flags
-            .iter()
-            .find(|f| f.0 == flag && f.1 == "prod")
-            .map(|f| f.2)
-    };
-    assert_ne!(
-        value(before),
-        value(after),
-        "{label}: the flag did not change"
-    );
-    assert!(value(after).is_some(), "{label}: no row");
-    let actions = new_actions(before, after);
-    assert!(
-        actions.contains(&"console.flag.flip"),
-        "{label}: {actions:?}"
-    );
-    assert!(
-        actions
-            .iter()
-            .all(|a| ["console.flag.flip", "console.auth.elevate"].contains(a)),
-        "{label}: {actions:?}"
-    );
-    assert_eq!(
-        (&before.users, &before.tokens),
-        (&after.users, &after.tokens),
-        "{label}"
-    );
-}
-
-fn new_actions<'a>(before: &Snapshot, after: &'a Snapshot) -> Vec<&'a str> {
-    let known: BTreeSet<i64> = before.audit.iter().map(|(id, _)| *id).collect();
-    let mut actions: Vec<(i64, &str)> = after
-        .audit
-        .iter()
-        .filter(|(id, _)| !known.contains(id))
-        .map(|(id, action)| (*id, action.as_str()))
-        .collect();
-    actions.sort();
-    actions.into_iter().map(|(_, a)| a).collect()
-}
-
-fn csrf_of(body: &str) -> String {
+pub(crate) fn csrf_of(body: &str) -> String {
     let marker = "name=\"csrf\" value=\"";
     let start = body.find(marker).expect("a form with a CSRF token") + marker.len();
     body[start..start + 64].to_owned()
 }
 
-trait JsonValue {
+pub(crate) trait JsonValue {
     async fn json_value(self) -> Value;
 }
 

@@ -3,6 +3,7 @@
 
 mod break_glass;
 mod callers;
+mod cells;
 mod check;
 mod permissions;
 mod processes;

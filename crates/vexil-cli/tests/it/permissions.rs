@@ -17,7 +17,7 @@
 //! - `super+T`: a superadmin with TOTP: an elevated console session, `totp` in the
 //!   API body, `--totp` on the command line.
 
-use crate::callers::{Cell, Expect, walk};
+use crate::cells::{Cell, Expect, walk};
 
 use Expect::*;
 

@@ -29,8 +29,11 @@ impl Drop for Server {
 
 impl Server {
     fn start(site: &Site) -> Server {
-        let mut child = site
-            .command(&["serve", "--bind", "127.0.0.1:0"])
+        Server::spawn(site.command(&["serve", "--bind", "127.0.0.1:0"]))
+    }
+
+    fn spawn(mut command: Command) -> Server {
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -74,10 +77,15 @@ impl Server {
 
 /// `GET path` over a plain socket: the status line and the body.
 fn get(address: &str, path: &str) -> (String, String) {
+    get_with(address, path, "")
+}
+
+/// `GET path` with extra header lines (each ending in `\r\n`).
+fn get_with(address: &str, path: &str, headers: &str) -> (String, String) {
     let mut stream = TcpStream::connect(address).unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\n{headers}Connection: close\r\n\r\n"
     )
     .unwrap();
     let mut response = String::new();
@@ -146,7 +154,7 @@ async fn serve_demo_prints_one_account_per_role_and_cleans_up() {
         .spawn()
         .unwrap();
     let stdout = BufReader::new(child.stdout.take().unwrap());
-    let lines: Vec<String> = stdout.lines().map_while(Result::ok).take(6).collect();
+    let lines: Vec<String> = stdout.lines().map_while(Result::ok).take(7).collect();
     let server = Server {
         stderr: {
             let stderr = child.stderr.take().unwrap();
@@ -195,6 +203,20 @@ async fn serve_demo_prints_one_account_per_role_and_cleans_up() {
     let line = server.wait_for("vexil listening on http://");
     let address = line.rsplit("http://").next().unwrap().to_owned();
     assert_eq!(get(&address, "/healthz").0, "HTTP/1.1 200 OK");
+    // The ops account's API token, for a first API call.
+    let token = lines[6]
+        .strip_prefix("operator's API token (Authorization: Bearer …): ")
+        .unwrap_or_else(|| panic!("{}", lines[6]));
+    let (status, body) = get_with(
+        &address,
+        "/api/v1/me",
+        &format!("Authorization: Bearer {token}\r\n"),
+    );
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    assert_eq!(
+        body,
+        r#"{"name":"operator","role":"ops","totp_enrolled":false}"#
+    );
     assert!(
         !site.dir.path().join("unused.db").exists(),
         "DATABASE_URL is not used"
@@ -206,5 +228,32 @@ async fn serve_demo_prints_one_account_per_role_and_cleans_up() {
     assert!(
         !std::path::Path::new(&dir).exists(),
         "{dir} outlived the server"
+    );
+}
+
+/// `VEXIL_LOG_FORMAT=json`: one JSON object per line, and the lines of a request
+/// carry its id (here a proxy's, which the server keeps and sends back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_carry_the_request_id() {
+    let test_db = TestDb::new(Backend::Sqlite).await;
+    let site = Site::new(test_db.url_string());
+    site.dir.write("feature_flags.yaml", VALID);
+    let mut command = site.command(&["serve", "--bind", "127.0.0.1:0"]);
+    command
+        .env("VEXIL_LOG_FORMAT", "json")
+        .env("RUST_LOG", "info,tower_http=debug");
+    let server = Server::spawn(command);
+    let line = server.wait_for("vexil listening on http://");
+    let address = line.rsplit("http://").next().unwrap().to_owned();
+    let (status, _) = get_with(&address, "/healthz", "x-request-id: lb-7f3a\r\n");
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let logged = server.wait_for("lb-7f3a");
+    let entry: serde_json::Value =
+        serde_json::from_str(&logged).unwrap_or_else(|e| panic!("{e}: {logged}"));
+    assert_eq!(entry["span"]["id"], "lb-7f3a", "{entry}");
+    assert_eq!(entry["span"]["path"], "/healthz", "{entry}");
+    assert!(
+        entry["timestamp"].is_string() && entry["level"].is_string(),
+        "{entry}"
     );
 }
