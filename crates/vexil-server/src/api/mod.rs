@@ -5,6 +5,15 @@
 //! checked against the role matrix with `vexil_core::authorize` before it reads
 //! anything, limited per client address (`ApiConfig::requests_per_second`), and
 //! answered with JSON, errors included (`ApiError`, one table of codes).
+//!
+//! # Layout
+//!
+//! - `error.rs`: `CODES` and `ApiError`, mapped once to status and body.
+//! - `auth.rs`: `Caller` (the Bearer token's account) and `TokenCache`.
+//! - `json.rs`: extractors whose rejections speak the API's error shape.
+//! - `flags.rs`: list, one flag, flip.
+//! - `audit.rs`: the audit log, a page at a time.
+//! - `me.rs`: the token's account.
 
 mod audit;
 pub(crate) mod auth;

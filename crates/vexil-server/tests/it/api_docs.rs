@@ -174,3 +174,122 @@ fn metric_names(text: &str) -> BTreeSet<String> {
         })
         .collect()
 }
+
+/// Every `curl` in `docs/api.md`, run in order against a real server: the status in
+/// its `# →` line, and the answer holding what the JSON shown after it shows (ids,
+/// times and messages aside).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_examples_in_docs_api_md_run() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md"))
+        .expect("docs/api.md");
+    let console = TestConsole::start(Backend::Sqlite).await;
+    let token = console.token("ops1").await;
+    let root_token = console.token("root").await;
+    let home = tempfile::tempdir().unwrap();
+    // curl reads its defaults from $HOME/.curlrc: the status on a last line of its own.
+    std::fs::write(
+        home.path().join(".curlrc"),
+        "write-out = \"\\n%{http_code}\"\n",
+    )
+    .unwrap();
+
+    let blocks = fenced_blocks(&doc);
+    let mut ran = 0;
+    for (i, (lang, body)) in blocks.iter().enumerate() {
+        if lang != "sh" {
+            continue;
+        }
+        let status: u16 = body
+            .lines()
+            .find_map(|l| l.strip_prefix("# → "))
+            .unwrap_or_else(|| panic!("no `# →` status in {body}"))
+            .parse()
+            .unwrap();
+        let output = tokio::process::Command::new("bash")
+            .arg("-c")
+            .arg(body)
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", home.path())
+            .env("VEXIL", format!("http://{}", console.address))
+            .env("TOKEN", &token)
+            .env("ROOT_TOKEN", &root_token)
+            .env("TOTP", console.root_code(0))
+            .output()
+            .await
+            .expect("bash and curl");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let (answer, got) = stdout.rsplit_once('\n').unwrap_or(("", &stdout));
+        assert_eq!(got.parse::<u16>().ok(), Some(status), "{body}\n→ {stdout}");
+        if let Some((lang, shown)) = blocks.get(i + 1)
+            && lang == "json"
+        {
+            let shown: serde_json::Value =
+                serde_json::from_str(shown).unwrap_or_else(|e| panic!("{e}: {shown}"));
+            let answer: serde_json::Value =
+                serde_json::from_str(answer).unwrap_or_else(|e| panic!("{e}: {answer}"));
+            holds(&shown, &answer, body);
+        }
+        ran += 1;
+    }
+    assert!(ran >= 8, "only {ran} examples");
+
+    // The error table is `CODES`, row for row.
+    for (code, status, _) in CODES {
+        let row = format!("| `{code}` | {} |", status.as_u16());
+        assert!(doc.contains(&row), "docs/api.md lacks {row}");
+    }
+    console.stop().await;
+}
+
+/// The fenced code blocks of a Markdown text: (language, body).
+fn fenced_blocks(text: &str) -> Vec<(String, String)> {
+    let mut blocks = Vec::new();
+    let mut current: Option<(String, String)> = None;
+    for line in text.lines() {
+        match (&mut current, line.strip_prefix("```")) {
+            (None, Some(lang)) => current = Some((lang.trim().to_owned(), String::new())),
+            (Some(_), Some(_)) => blocks.extend(current.take()),
+            (Some((_, body)), None) => {
+                body.push_str(line);
+                body.push('\n');
+            }
+            (None, None) => {}
+        }
+    }
+    blocks
+}
+
+/// `answer` has every key `shown` has, with the same values, except the ones that
+/// differ from run to run.
+#[track_caller]
+fn holds(shown: &serde_json::Value, answer: &serde_json::Value, example: &str) {
+    use serde_json::Value;
+    const VARIES: [&str; 6] = [
+        "audit_id",
+        "id",
+        "created_at",
+        "updated_at",
+        "message",
+        "description",
+    ];
+    match (shown, answer) {
+        (Value::Object(shown), Value::Object(answer)) => {
+            for (key, value) in shown {
+                let got = answer
+                    .get(key)
+                    .unwrap_or_else(|| panic!("no {key:?} in {answer:?} for {example}"));
+                if !VARIES.contains(&key.as_str()) {
+                    holds(value, got, example);
+                }
+            }
+        }
+        (Value::Array(shown), Value::Array(answer)) => {
+            assert!(!answer.is_empty() || shown.is_empty(), "{example}");
+            if let (Some(shown), Some(got)) = (shown.first(), answer.first()) {
+                holds(shown, got, example);
+            }
+        }
+        _ => assert_eq!(shown, answer, "{example}"),
+    }
+}
