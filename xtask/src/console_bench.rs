@@ -22,10 +22,10 @@ use vexil_core::audit::Via;
 use vexil_core::{EnvSnapshot, Envs, Role};
 
 const FLAGS: usize = 1_000;
-const SESSIONS: usize = 8;
-const PASSWORD: &str = "benchmark password";
+pub(crate) const SESSIONS: usize = 8;
+pub(crate) const PASSWORD: &str = "benchmark password";
 
-struct Server(Child);
+pub(crate) struct Server(pub(crate) Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -133,7 +133,7 @@ pub(crate) fn run(seconds: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn flags_yaml() -> String {
+pub(crate) fn flags_yaml() -> String {
     let mut yaml = String::new();
     for i in 0..FLAGS {
         let risk = ["low", "low", "medium", "high"][i % 4];
@@ -145,13 +145,13 @@ fn flags_yaml() -> String {
     yaml
 }
 
-fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
+pub(crate) fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("vexil-console-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
 }
 
-fn run_ok(mut command: Command) -> anyhow::Result<()> {
+pub(crate) fn run_ok(mut command: Command) -> anyhow::Result<()> {
     let output = command.output()?;
     if !output.status.success() {
         bail!("{command:?}: {}", String::from_utf8_lossy(&output.stderr));
@@ -159,13 +159,13 @@ fn run_ok(mut command: Command) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn free_port() -> anyhow::Result<u16> {
+pub(crate) fn free_port() -> anyhow::Result<u16> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port())
 }
 
-fn rss_mb(pid: u32) -> anyhow::Result<f64> {
+pub(crate) fn rss_mb(pid: u32) -> anyhow::Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kb: f64 = status
         .lines()
@@ -314,7 +314,7 @@ async fn http_flips(base: &str, sessions: &[Session], seconds: u64) -> anyhow::R
 }
 
 /// The same flips straight through `App::flip`, on a SQLite file of its own.
-async fn direct_flips(seconds: u64) -> anyhow::Result<f64> {
+pub(crate) async fn direct_flips(seconds: u64) -> anyhow::Result<f64> {
     let test_db = vexil_testkit::TestDb::new(vexil_store::Backend::Sqlite).await;
     let flags = vexil_core::FlagSet::parse("bench.yaml", flags_yaml().as_bytes())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -366,7 +366,7 @@ async fn direct_flips(seconds: u64) -> anyhow::Result<f64> {
 }
 
 /// The flips of all `tasks` per second since `started`.
-async fn per_second(
+pub(crate) async fn per_second(
     tasks: Vec<tokio::task::JoinHandle<anyhow::Result<u64>>>,
     started: Instant,
 ) -> anyhow::Result<f64> {

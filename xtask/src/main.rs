@@ -10,7 +10,11 @@
 //!   reach three processes that link the library (`propagation.rs`).
 //! - `cargo xtask console-bench [SECONDS]`: the console's page time, req/s, flip
 //!   throughput and memory on the release binary (`console_bench.rs`).
+//! - `cargo run --release -p xtask -- api-bench [SECONDS]`: the API's req/s and p99
+//!   against a bare axum server, and flips through the API against `App::flip` built
+//!   the same way (`api_bench.rs`).
 
+mod api_bench;
 mod cli_docs;
 mod console_bench;
 mod propagation;
@@ -80,6 +84,24 @@ fn main() -> ExitCode {
                 }
             }
         }
+        ["api-bench", rest @ ..] => {
+            let seconds = match rest {
+                [] => Ok(10),
+                [n] => n.parse::<u64>(),
+                _ => "".parse::<u64>(),
+            };
+            let result = match seconds {
+                Ok(seconds) if seconds > 0 => api_bench::run(seconds),
+                _ => Err(anyhow::anyhow!("SECONDS must be a positive whole number")),
+            };
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(error) => {
+                    eprintln!("error: {error:#}");
+                    ExitCode::from(2)
+                }
+            }
+        }
         ["console-bench", rest @ ..] => {
             let seconds = match rest {
                 [] => Ok(10),
@@ -100,7 +122,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask tidy | cargo xtask cli-docs | cargo xtask audit-rows DATABASE_URL ROWS | cargo xtask propagation sqlite|postgres [FLIPS] | cargo xtask console-bench [SECONDS]"
+                "usage: cargo xtask tidy | cargo xtask cli-docs | cargo xtask audit-rows DATABASE_URL ROWS | cargo xtask propagation sqlite|postgres [FLIPS] | cargo xtask console-bench [SECONDS] | cargo xtask api-bench [SECONDS]"
             );
             ExitCode::from(2)
         }

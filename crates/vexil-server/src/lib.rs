@@ -11,6 +11,7 @@
 //! - `routes.rs`: `route_table`, every route as data; the router is mounted from it.
 //! - `state.rs`: `ServerState` (the `App`, the flags file, `ConsoleConfig`,
 //!   `ApiConfig`, the limiters, the token cache) and `reload`.
+//! - `flag_cache.rs`: each env's flag states for the API, until something changes.
 //! - `health.rs`: `/healthz` (up) and `/readyz` (the database answers).
 //! - `metrics.rs`: `/metrics` and the per-request metrics.
 //! - `session_store.rs`: `DbSessionStore`, tower-sessions' store on our database.
@@ -19,6 +20,7 @@
 
 mod api;
 mod console;
+mod flag_cache;
 mod health;
 mod metrics;
 mod routes;

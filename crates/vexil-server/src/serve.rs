@@ -131,6 +131,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
+    let changes = tokio::spawn(follow_changes(state.clone()));
     let served = axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),
@@ -138,6 +139,7 @@ pub async fn serve(
     .with_graceful_shutdown(shutdown)
     .await;
     housekeeping.abort();
+    changes.abort();
     served
 }
 
@@ -163,4 +165,18 @@ async fn housekeeping(state: ServerState) {
         }
         crate::metrics::handle().run_upkeep();
     }
+}
+
+/// How often the change feed looks for commits on SQLite (PostgreSQL notifies).
+const FEED_POLL: Duration = Duration::from_millis(100);
+
+/// Marks the API's flag cache stale on every change to a flag row, wherever it was
+/// made. If the feed ends (it reconnects by itself; this is a last resort), the
+/// cache's one-second age limit still bounds what it serves.
+async fn follow_changes(state: ServerState) {
+    let mut feed = state.app.db().change_feed(FEED_POLL);
+    while feed.events.recv().await.is_some() {
+        state.flag_cache.invalidate();
+    }
+    tracing::warn!("the change feed ended; flag reads rely on the cache's age limit");
 }

@@ -16,6 +16,7 @@ use vexil_app::App;
 
 use crate::api::auth::TokenCache;
 use crate::console::error::ConsoleError;
+use crate::flag_cache::FlagCache;
 
 #[derive(Clone)]
 pub struct ServerState {
@@ -32,6 +33,8 @@ pub struct ServerState {
     /// all be checked before the first failure lands; this bounds the burst.
     pub(crate) account_limiter: Arc<DefaultKeyedRateLimiter<String>>,
     pub api: Arc<ApiConfig>,
+    /// Each env's flag states for the API, until something changes.
+    pub(crate) flag_cache: Arc<FlagCache>,
     /// Accounts by token hash, for `ApiConfig::token_ttl`.
     pub(crate) tokens: Arc<TokenCache>,
     /// The API's per-address limiter, once the router made it: housekeeping forgets
@@ -126,6 +129,7 @@ impl ServerState {
             config: Arc::new(config),
             api: Arc::new(api),
             tokens: Arc::new(TokenCache::default()),
+            flag_cache: Arc::new(FlagCache::default()),
             api_limiter: Arc::new(OnceLock::new()),
         }
     }
@@ -159,6 +163,7 @@ impl ServerState {
         let flags = vexil::read_flag_set(&self.flags_file)?;
         let count = flags.len();
         self.app.replace_flags(flags).await;
+        self.flag_cache.invalidate();
         Ok(Reloaded { flags: count })
     }
 }

@@ -10,6 +10,8 @@
 #![allow(unused_qualifications)]
 
 use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -49,19 +51,19 @@ pub(crate) struct FlagView {
     dormant_env_var: Option<String>,
 }
 
-impl From<FlagState> for FlagView {
-    fn from(state: FlagState) -> FlagView {
+impl From<&FlagState> for FlagView {
+    fn from(state: &FlagState) -> FlagView {
         FlagView {
-            key: state.key,
+            key: state.key.clone(),
             env: state.env.to_string(),
             value: state.value,
             source: state.source.as_str(),
             risk: state.risk.as_str(),
-            description: state.description,
+            description: state.description.clone(),
             db_value: state.row_value,
-            updated_by: state.updated_by,
+            updated_by: state.updated_by.clone(),
             updated_at: state.updated_at,
-            dormant_env_var: state.dormant_env_var,
+            dormant_env_var: state.dormant_env_var.clone(),
         }
     }
 }
@@ -91,13 +93,16 @@ pub(crate) async fn list(
     State(state): State<ServerState>,
     caller: Caller,
     ApiQuery(query): ApiQuery<EnvQuery>,
-) -> Result<ApiJson<Vec<FlagView>>, ApiError> {
+) -> Result<Response, ApiError> {
     authorize(caller.actor.role, Action::ViewFlags, false)?;
     let env = state.app.envs().parse(&query.env)?;
-    let states = state.app.flag_states(Some(&env)).await?;
-    Ok(ApiJson(
-        states.states.into_iter().map(FlagView::from).collect(),
-    ))
+    let cached = state.flag_cache.states(&state.app, &env).await?;
+    let body = cached.list_json.get_or_init(|| {
+        let views: Vec<FlagView> = cached.states.states.iter().map(FlagView::from).collect();
+        // Serialising plain structs of strings, bools and dates cannot fail.
+        serde_json::to_vec(&views).unwrap_or_default().into()
+    });
+    Ok(([(header::CONTENT_TYPE, "application/json")], body.clone()).into_response())
 }
 
 /// One flag in one env.
@@ -129,8 +134,8 @@ async fn one_flag(
     key: &str,
     env: &vexil_core::Env,
 ) -> Result<FlagView, ApiError> {
-    let states = state.app.flag_states(Some(env)).await?;
-    let found = states.states.into_iter().find(|s| s.key == key);
+    let cached = state.flag_cache.states(&state.app, env).await?;
+    let found = cached.states.states.iter().find(|s| s.key == key);
     found.map(FlagView::from).ok_or_else(|| {
         AppError::UnknownFlag {
             key: key.to_owned(),
@@ -234,6 +239,7 @@ pub(crate) async fn flip(
             },
         )
         .await?;
+    state.flag_cache.invalidate();
     Ok(ApiJson(FlipResponse {
         audit_id: flipped.audit_id,
         from: flipped.from,

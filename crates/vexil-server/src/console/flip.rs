@@ -122,7 +122,11 @@ pub(crate) async fn submit(
         reason,
         via: Via::Console,
     };
-    match app.flip(&operator.actor, &flip).await {
+    let flipped = app.flip(&operator.actor, &flip).await;
+    if flipped.is_ok() {
+        state.flag_cache.invalidate();
+    }
+    match flipped {
         Ok(_) => {
             if headers.get("hx-request").is_some_and(|v| v == "true") {
                 let states = app.flag_states(Some(&env)).await?;
