@@ -316,3 +316,44 @@ async fn bad_input_is_named_and_changes_nothing() {
     assert_eq!(console.row("dark_mode", "prod").await, None);
     console.stop().await;
 }
+
+/// The API's cached flag states: a caller reads its own flip at once, and a change
+/// made elsewhere (here the runbook's SQL, as a script would run it) as soon as the
+/// server's change feed reports it.
+async fn reads_follow_changes_made_anywhere(backend: Backend) {
+    let console = TestConsole::start(backend).await;
+    let ops = console.api(&console.token("ops1").await);
+    let value = |reply: &crate::harness::Reply| reply.body["value"].as_bool();
+    let read = || ops.get("/api/v1/flags/dark_mode?env=prod");
+    assert_eq!(value(&read().await), Some(false));
+    assert_eq!(ops.flip("dark_mode", false, json!({})).await.status, 200);
+    assert_eq!(value(&read().await), Some(true), "its own flip, at once");
+
+    console
+        .test_db()
+        .execute(
+            "UPDATE console_feature_flags SET value = 0, updated_at = CURRENT_TIMESTAMP \
+             WHERE flag_key = 'dark_mode' AND env = 'prod'",
+        )
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let reply = read().await;
+        if value(&reply) == Some(false) {
+            assert_eq!(
+                reply.body["updated_by"],
+                json!(null),
+                "direct SQL names no one"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the SQL change never showed: {reply:?}"
+        );
+        tokio::task::yield_now().await;
+    }
+    console.stop().await;
+}
+vexil_testkit::both!(reads_follow_changes_made_anywhere);
