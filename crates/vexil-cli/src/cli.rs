@@ -101,7 +101,8 @@ pub(crate) struct ServeArgs {
     pub(crate) elevation_minutes: u64,
     /// API requests per second one client address may make (and the burst); 0 turns
     /// the limit off, e.g. behind a proxy that limits.
-    #[arg(long, env = "VEXIL_API_RATE_LIMIT", default_value_t = 100)]
+    #[arg(long, env = "VEXIL_API_RATE_LIMIT", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
     pub(crate) api_rate_limit: u32,
     /// How long an API token's account (role, enabled, not revoked) is trusted before
     /// it is read again: a revoked token or a disabled account is refused at most this

@@ -10,7 +10,7 @@
 //!   the flags file, and by the server's own change feed (`serve.rs`) for changes
 //!   made anywhere else (another server, the CLI, direct SQL), within the feed's
 //!   latency (PostgreSQL `NOTIFY`: at once; SQLite: its poll, 100 ms);
-//! - it is younger than `MAX_AGE` (1 s), which bounds what the feed does not carry
+//! - it is younger than `ApiConfig::flag_cache_max_age` (1 s), which bounds what the feed does not carry
 //!   (the live processes' reports behind the env layer and drift) and the time a
 //!   missed notification could matter.
 //!
@@ -25,14 +25,12 @@ use axum::body::Bytes;
 use vexil_app::{App, AppError, FlagStates};
 use vexil_core::Env;
 
-/// The oldest entry served.
-pub(crate) const MAX_AGE: Duration = Duration::from_secs(1);
-
 /// States by env, each with the generation it was computed at.
-#[derive(Default)]
 pub(crate) struct FlagCache {
     generation: AtomicU64,
     entries: Mutex<HashMap<String, Entry>>,
+    /// The oldest entry served (`ApiConfig::flag_cache_max_age`, 1 s).
+    max_age: Duration,
 }
 
 struct Entry {
@@ -49,16 +47,25 @@ pub(crate) struct CachedStates {
 }
 
 impl FlagCache {
+    pub(crate) fn new(max_age: Duration) -> FlagCache {
+        FlagCache {
+            generation: AtomicU64::new(0),
+            entries: Mutex::new(HashMap::new()),
+            max_age,
+        }
+    }
+
     /// `env`'s states: the cached ones if still good, else read now.
     pub(crate) async fn states(&self, app: &App, env: &Env) -> Result<Arc<CachedStates>, AppError> {
         // Read before computing: a change that lands meanwhile bumps the generation,
         // and the entry stored below is then already stale.
         let generation = self.generation.load(Ordering::Acquire);
+        let started = Instant::now();
         {
             let entries = self.lock();
             if let Some(entry) = entries.get(env.as_str())
                 && entry.generation == generation
-                && entry.computed_at.elapsed() < MAX_AGE
+                && entry.computed_at.elapsed() < self.max_age
             {
                 return Ok(entry.states.clone());
             }
@@ -67,11 +74,20 @@ impl FlagCache {
             states: app.flag_states(Some(env)).await?,
             list_json: OnceLock::new(),
         });
-        self.lock().insert(
+        let mut entries = self.lock();
+        // A slower read of an older generation does not replace a newer one.
+        if entries
+            .get(env.as_str())
+            .is_some_and(|entry| entry.generation > generation)
+        {
+            return Ok(states);
+        }
+        entries.insert(
             env.to_string(),
             Entry {
                 generation,
-                computed_at: Instant::now(),
+                // When the read began: the data is at most this old.
+                computed_at: started,
                 states: states.clone(),
             },
         );

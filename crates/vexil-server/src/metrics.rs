@@ -52,7 +52,14 @@ pub(crate) fn handle() -> &'static PrometheusHandle {
 /// Counts each request and times it, by method, route template and status.
 pub(crate) async fn record(request: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = request.method().as_str().to_owned();
+    // Only the standard methods by name: any other string a client sends would be
+    // a new series each time.
+    let method = match request.method().as_str() {
+        known @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => {
+            known.to_owned()
+        }
+        _ => "other".to_owned(),
+    };
     let route = request
         .extensions()
         .get::<MatchedPath>()

@@ -10,6 +10,7 @@ use axum::Router;
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware;
 use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -61,6 +62,9 @@ pub fn router(state: ServerState) -> Router {
         // On each route (whose template is then known) and on the fallbacks.
         .layer(middleware::from_fn(crate::metrics::record))
         .with_state(state)
+        // A handler that panics answers 500 (as JSON under /api/, by `json_errors`)
+        // instead of dropping the connection.
+        .layer(CatchPanicLayer::new())
         // Inside the header layers, so that a 413 carries them too.
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(middleware::from_fn(crate::api::json_errors));
@@ -77,6 +81,30 @@ pub fn router(state: ServerState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        .layer(middleware::map_request(keep_only_plain_request_ids))
+}
+
+/// A proxy's request id is kept only if it is a plain token (letters, digits, `.`,
+/// `_`, `-`, at most 64): anything else would go into every log line of the request
+/// as the caller wrote it. It is dropped, and the server makes its own.
+async fn keep_only_plain_request_ids(
+    mut request: axum::http::Request<axum::body::Body>,
+) -> axum::http::Request<axum::body::Body> {
+    let plain = |value: &HeaderValue| {
+        let bytes = value.as_bytes();
+        (1..=64).contains(&bytes.len())
+            && bytes
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(b))
+    };
+    if request
+        .headers()
+        .get(REQUEST_ID)
+        .is_some_and(|value| !plain(value))
+    {
+        request.headers_mut().remove(REQUEST_ID);
+    }
+    request
 }
 
 /// The header that carries a request's id, in the request (a proxy's, kept) and in

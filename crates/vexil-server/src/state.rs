@@ -45,7 +45,8 @@ pub struct ServerState {
 pub(crate) type ApiLimiter = SharedRateLimiter<IpAddr, NoOpMiddleware<QuantaInstant>>;
 
 /// How the API behaves. The defaults: 100 requests a second per client address (a
-/// burst of as many), and a token's account re-read at least every 2 seconds.
+/// burst of as many), a token's account re-read at least every 2 seconds, and flag
+/// lists at most a second old.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiConfig {
     /// Requests per second one client address may make to `/api/v1`, and the burst;
@@ -55,6 +56,10 @@ pub struct ApiConfig {
     /// is revoked) is trusted without reading it again, on the app's clock; zero reads
     /// it on every request.
     pub token_ttl: Duration,
+    /// How long the API may serve a flag list computed earlier, if no change was seen
+    /// meanwhile (the live processes' reports, which the change feed does not carry,
+    /// are at most this old).
+    pub flag_cache_max_age: Duration,
 }
 
 impl Default for ApiConfig {
@@ -62,6 +67,7 @@ impl Default for ApiConfig {
         ApiConfig {
             requests_per_second: 100,
             token_ttl: Duration::from_secs(2),
+            flag_cache_max_age: Duration::from_secs(1),
         }
     }
 }
@@ -118,6 +124,7 @@ impl ServerState {
         config: ConsoleConfig,
         api: ApiConfig,
     ) -> ServerState {
+        let max_age = api.flag_cache_max_age;
         let quota = Quota::per_minute(config.sign_in_attempts_per_minute);
         ServerState {
             app,
@@ -129,7 +136,7 @@ impl ServerState {
             config: Arc::new(config),
             api: Arc::new(api),
             tokens: Arc::new(TokenCache::default()),
-            flag_cache: Arc::new(FlagCache::default()),
+            flag_cache: Arc::new(FlagCache::new(max_age)),
             api_limiter: Arc::new(OnceLock::new()),
         }
     }
@@ -147,13 +154,19 @@ impl ServerState {
     /// Takes one attempt at `what` (`sign-in`, `totp`) from `account`'s allowance;
     /// each kind of attempt has its own.
     pub(crate) fn limit_account(&self, what: &str, account: &str) -> Result<(), ConsoleError> {
+        self.account_attempt(what, account)
+            .map_err(|retry_after| ConsoleError::RateLimited {
+                what: "Too many attempts for this account. Nothing was checked.",
+                retry_after,
+            })
+    }
+
+    /// One attempt at `what` from `account`'s allowance, or how long to wait.
+    pub(crate) fn account_attempt(&self, what: &str, account: &str) -> Result<(), Duration> {
         let key: String = format!("{what}:{}", account.chars().take(64).collect::<String>());
         self.account_limiter
             .check_key(&key)
-            .map_err(|not_until| ConsoleError::RateLimited {
-                what: "Too many attempts for this account. Nothing was checked.",
-                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
-            })
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
     /// Reads the flags file again (SIGHUP). An invalid or unreadable file changes

@@ -37,6 +37,35 @@ pub enum StoreError {
 }
 
 impl StoreError {
+    /// Whether the database is out of reach (down, unreachable, timed out, shutting
+    /// down, busy past the timeout) or not in a state to serve (not migrated), as
+    /// opposed to a query that failed on its own merits (a bug, bad data): the first
+    /// is an outage to report as such, the second an internal error.
+    pub fn is_unavailable(&self) -> bool {
+        match self {
+            StoreError::Connect { .. }
+            | StoreError::NotMigrated { .. }
+            | StoreError::TooNew { .. } => true,
+            StoreError::Query(error) => match error {
+                sqlx::Error::Io(_)
+                | sqlx::Error::Tls(_)
+                | sqlx::Error::Protocol(_)
+                | sqlx::Error::PoolTimedOut
+                | sqlx::Error::PoolClosed
+                | sqlx::Error::WorkerCrashed => true,
+                // PostgreSQL: connection exceptions (08…) and operator intervention
+                // (57P…: shutdown, crash); SQLite: busy or locked past the timeout.
+                sqlx::Error::Database(error) => error.code().is_some_and(|code| {
+                    code.starts_with("08")
+                        || code.starts_with("57P")
+                        || ["5", "6", "261", "262", "517"].contains(&code.as_ref())
+                }),
+                _ => false,
+            },
+            StoreError::Migrate { .. } | StoreError::Corrupt { .. } => false,
+        }
+    }
+
     /// Whether the database refused a write because a unique key already exists
     /// (two operators creating the same account at once).
     pub fn is_unique_violation(&self) -> bool {

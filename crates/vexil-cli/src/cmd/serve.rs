@@ -125,6 +125,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result
     let api = ApiConfig {
         requests_per_second: args.api_rate_limit,
         token_ttl: Duration::from_secs(args.token_cache_seconds),
+        ..ApiConfig::default()
     };
     let state = ServerState::with_api(Arc::new(app), global.flags.clone(), console, api);
 

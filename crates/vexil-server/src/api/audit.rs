@@ -39,7 +39,8 @@ pub(crate) struct AuditQuery {
     /// Before this instant.
     until: Option<String>,
     /// Rows per page, 1 to 500 (default 50).
-    limit: Option<u32>,
+    #[param(value_type = Option<u32>)]
+    limit: Option<String>,
     /// The `next` of the previous page: only rows older than it.
     before: Option<String>,
 }
@@ -101,15 +102,21 @@ pub(crate) async fn list(
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<ApiJson<AuditPage>, ApiError> {
     authorize(caller.actor.role, Action::ViewAudit, false)?;
-    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    // An empty parameter (`?action=&flag=x`, as SPEC §10 writes the query) is absent.
+    let limit = match given(&query.limit) {
+        None => DEFAULT_LIMIT,
+        Some(text) => text.parse::<u32>().map_err(|_| {
+            ApiError::Invalid(format!(
+                "limit: {text:?} is not a whole number from 1 to {MAX_LIMIT}"
+            ))
+        })?,
+    };
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::Invalid(format!(
             "limit: {limit} is out of range: 1 to {MAX_LIMIT}"
         )));
     }
-    let before = query
-        .before
-        .as_deref()
+    let before = given(&query.before)
         .map(|cursor| {
             cursor
                 .parse::<i64>()
@@ -127,16 +134,17 @@ pub(crate) async fn list(
             .map(|text| parse_instant(text).map_err(|e| ApiError::Invalid(format!("{field}: {e}"))))
             .transpose()
     };
-    if let Some(env) = &query.env {
+    if let Some(env) = given(&query.env) {
         state.app.envs().parse(env)?;
     }
+    let owned = |value: &Option<String>| given(value).map(str::to_owned);
     let filter = AuditFilter {
-        action: query.action.clone(),
-        flag: query.flag.clone(),
-        actor: query.actor.clone(),
-        env: query.env.clone(),
-        since: instant("since", query.since.as_deref())?,
-        until: instant("until", query.until.as_deref())?,
+        action: owned(&query.action),
+        flag: owned(&query.flag),
+        actor: owned(&query.actor),
+        env: owned(&query.env),
+        since: instant("since", given(&query.since))?,
+        until: instant("until", given(&query.until))?,
         before,
         // One more than asked: whether there is a next page.
         limit: limit + 1,
@@ -152,4 +160,9 @@ pub(crate) async fn list(
         entries: rows.into_iter().map(AuditEntry::from).collect(),
         next,
     }))
+}
+
+/// A query parameter's value, or `None` when it is absent or empty.
+fn given(value: &Option<String>) -> Option<&str> {
+    value.as_deref().map(str::trim).filter(|v| !v.is_empty())
 }

@@ -129,6 +129,10 @@ pub(crate) enum ApiError {
     TooLarge,
     #[error("too many requests from this address; try again in {} s", .0.as_secs().max(1))]
     RateLimited(Duration),
+    /// Something on the server's side, with what the log says (the caller gets the
+    /// generic message).
+    #[error("{0}")]
+    Internal(&'static str),
     #[error(transparent)]
     App(#[from] AppError),
 }
@@ -161,6 +165,7 @@ impl ApiError {
             ApiError::MethodNotAllowed => "method_not_allowed",
             ApiError::TooLarge => "payload_too_large",
             ApiError::RateLimited(_) => "rate_limited",
+            ApiError::Internal(_) => "internal",
             ApiError::App(error) => match error {
                 AppError::BadToken => "unauthenticated",
                 AppError::Denied(Denied::Forbidden { .. }) => "forbidden",
@@ -172,7 +177,7 @@ impl ApiError {
                 AppError::UnknownEnv(_) => "unknown_env",
                 AppError::Conflict { .. } => "conflict",
                 AppError::NoChange { .. } => "no_change",
-                AppError::Store(_) => "unavailable",
+                AppError::Store(error) if error.is_unavailable() => "unavailable",
                 _ => "internal",
             },
         }
@@ -197,7 +202,7 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let message = match &self {
-            ApiError::App(AppError::Store(error)) => {
+            ApiError::App(AppError::Store(error)) if code == "unavailable" => {
                 metrics::counter!("vexil_database_errors_total", "surface" => "api").increment(1);
                 tracing::error!(error = %error_chain(error), "the database failed");
                 "the database does not answer; nothing was written. The break-glass CLI \
@@ -230,6 +235,9 @@ impl IntoResponse for ApiError {
             message,
             current,
         };
+        if code == "rate_limited" {
+            metrics::counter!("vexil_rate_limited_total", "surface" => "api").increment(1);
+        }
         let mut response = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(

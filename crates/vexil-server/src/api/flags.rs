@@ -168,8 +168,9 @@ pub(crate) struct FlipResponse {
     audit_id: i64,
     from: bool,
     to: bool,
-    /// The flag in the env after the flip.
-    flag: FlagView,
+    /// The flag in the env after the flip; `null` in the rare case that it could not
+    /// be read back (the flip is done: `audit_id` is its row).
+    flag: Option<FlagView>,
 }
 
 /// Flips one flag in one env, audited in the same transaction.
@@ -220,6 +221,12 @@ pub(crate) async fn flip(
             // Says `elevation_required`, from the one matrix.
             authorize(role, action, false)?;
         }
+        // Per account, in memory, as the console does: the audit-log lock counts
+        // failures once recorded, so a burst of parallel guesses would all be
+        // checked before it sees one.
+        state
+            .account_attempt("totp", &caller.actor.name)
+            .map_err(ApiError::RateLimited)?;
         app.elevate(&caller.actor, code, &caller.from).await?;
         true
     } else {
@@ -240,10 +247,19 @@ pub(crate) async fn flip(
         )
         .await?;
     state.flag_cache.invalidate();
+    // The flip is committed: if its state cannot be read back now, say so in the
+    // answer rather than fail it (a retry would only meet a conflict).
+    let flag = match one_flag(&state, &key, &env).await {
+        Ok(flag) => Some(flag),
+        Err(error) => {
+            tracing::warn!(%error, "a flip was done but its state could not be read back");
+            None
+        }
+    };
     Ok(ApiJson(FlipResponse {
         audit_id: flipped.audit_id,
         from: flipped.from,
         to: flipped.to,
-        flag: one_flag(&state, &key, &env).await?,
+        flag,
     }))
 }

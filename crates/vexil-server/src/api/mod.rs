@@ -22,6 +22,7 @@ mod flags;
 mod json;
 mod me;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,7 +34,6 @@ use axum::response::{IntoResponse, Response};
 use governor::middleware::NoOpMiddleware;
 use tower_governor::GovernorLayer;
 use tower_governor::governor::GovernorConfigBuilder;
-use tower_governor::key_extractor::PeerIpKeyExtractor;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 
@@ -76,12 +76,51 @@ pub(crate) fn router(state: &ServerState) -> Router<ServerState> {
     if let Some(layer) = rate_limit(state) {
         api = api.layer(layer);
     }
+    // No validator badge: it would call validator.swagger.io, which the CSP (rightly)
+    // blocks and an offline install cannot reach.
     let swagger = utoipa_swagger_ui::SwaggerUi::new("/api/docs")
-        .config(utoipa_swagger_ui::Config::from("/api/openapi.json"));
+        .config(utoipa_swagger_ui::Config::from("/api/openapi.json").validator_url("none"));
     api.merge(swagger)
 }
 
-type Limiter = GovernorLayer<PeerIpKeyExtractor, NoOpMiddleware, axum::body::Body>;
+type Limiter = GovernorLayer<ClientKey, NoOpMiddleware, axum::body::Body>;
+
+/// The TCP peer's address, an IPv6 peer by its /64 (one host can hold a whole /64
+/// and would otherwise get a fresh allowance per address). Behind a reverse proxy
+/// every client shares the proxy's address: keep the proxy's own limits, or set the
+/// limit to 0 and let the proxy do it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientKey;
+
+impl tower_governor::key_extractor::KeyExtractor for ClientKey {
+    type Key = IpAddr;
+
+    fn extract<T>(
+        &self,
+        request: &axum::http::Request<T>,
+    ) -> Result<IpAddr, tower_governor::GovernorError> {
+        let peer = request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip())
+            .ok_or(tower_governor::GovernorError::UnableToExtractKey)?;
+        Ok(client_key(peer))
+    }
+}
+
+/// An address as the limiter counts it.
+pub(crate) fn client_key(peer: IpAddr) -> IpAddr {
+    match peer {
+        IpAddr::V4(_) => peer,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+            }
+        },
+    }
+}
 
 /// The per-address limit as a layer, and its limiter kept in the state for
 /// housekeeping; `None` when the limit is off (`requests_per_second` 0).
@@ -93,7 +132,7 @@ fn rate_limit(state: &ServerState) -> Option<Limiter> {
     // A burst of one second's worth, then one request every 1/n s (tower_governor's
     // `per_second(n)` means one every n seconds: CRATES.md P13).
     let config = GovernorConfigBuilder::default()
-        .key_extractor(PeerIpKeyExtractor)
+        .key_extractor(ClientKey)
         .period(Duration::from_secs(1) / per_second)
         .burst_size(per_second)
         .finish()?;
@@ -103,9 +142,14 @@ fn rate_limit(state: &ServerState) -> Option<Limiter> {
         use tower_governor::GovernorError;
         let wait = match error {
             GovernorError::TooManyRequests { wait_time, .. } => Duration::from_secs(wait_time),
-            _ => Duration::from_secs(1),
+            // No peer address to key on (a router served without `serve`): a bug of
+            // the embedding, not the caller's doing.
+            other => {
+                tracing::error!(error = ?other, "the API's rate limiter could not key the request");
+                return ApiError::Internal("the rate limiter has no client address")
+                    .into_response();
+            }
         };
-        metrics::counter!("vexil_rate_limited_total", "surface" => "api").increment(1);
         ApiError::RateLimited(wait).into_response()
     }))
 }
@@ -215,12 +259,37 @@ pub(crate) async fn json_errors(request: Request, next: Next) -> Response {
     if is_json {
         return response;
     }
-    match response.status() {
-        StatusCode::NOT_FOUND => {
-            ApiError::NoRoute(vexil_core::message::one_line(&path)).into_response()
-        }
-        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed.into_response(),
-        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge.into_response(),
-        _ => response,
+    let mut answer = match response.status() {
+        StatusCode::NOT_FOUND => ApiError::NoRoute(vexil_core::message::one_line(&path)),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge,
+        // A handler that panicked (`CatchPanicLayer` answered plain text).
+        StatusCode::INTERNAL_SERVER_ERROR => ApiError::Internal("the request failed"),
+        _ => return response,
+    }
+    .into_response();
+    // A 405 says which methods the route takes (RFC 9110).
+    if let Some(allow) = response.headers().get(axum::http::header::ALLOW) {
+        answer
+            .headers_mut()
+            .insert(axum::http::header::ALLOW, allow.clone());
+    }
+    answer
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use super::client_key;
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64() {
+        let key = |text: &str| client_key(text.parse::<IpAddr>().unwrap()).to_string();
+        assert_eq!(key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::");
+        assert_eq!(key("2001:db8:1:2:ffff::1"), "2001:db8:1:2::");
+        assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));
+        assert_eq!(key("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(key("192.0.2.7"), "192.0.2.7");
     }
 }

@@ -144,7 +144,7 @@ fn app_error(error: AppError) -> Response {
         | AppError::TotpAlreadyEnrolled { .. } => {
             MessagePage::new(StatusCode::UNPROCESSABLE_ENTITY, "TOTP", &message).into_response()
         }
-        AppError::Store(error) => {
+        AppError::Store(error) if error.is_unavailable() => {
             tracing::error!(error = %error_chain(&error), "the database failed");
             unavailable()
         }

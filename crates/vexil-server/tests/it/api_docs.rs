@@ -109,6 +109,22 @@ async fn every_response_carries_a_request_id() {
         .await
         .unwrap();
     assert_eq!(kept.headers()["x-request-id"], "lb-7f3a");
+    // Anything but a plain token is replaced, never logged as sent.
+    for forged in ["a b", "x".repeat(65).as_str(), "id\twith-tab", "ünïcode"] {
+        let sent = reqwest::header::HeaderValue::from_bytes(forged.as_bytes()).unwrap();
+        let replaced = browser
+            .client
+            .get(format!("{}/healthz", browser.base))
+            .header("x-request-id", sent)
+            .send()
+            .await
+            .unwrap();
+        let id = replaced.headers()["x-request-id"]
+            .to_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert_eq!(id.len(), 36, "{forged:?} → {id:?}");
+    }
     console.stop().await;
 }
 
@@ -140,10 +156,19 @@ async fn metrics_count_what_happens_and_are_documented() {
     ] {
         metrics.assert_contains(line);
     }
-    // Unmatched paths share one label: a scan cannot grow the series without bound.
+    // Unmatched paths share one label, and made-up methods one: a scan cannot grow
+    // the series without bound.
     browser.get("/no/such/page/4711").await;
+    let odd = reqwest::Method::from_bytes(b"FROBNICATE4711").unwrap();
+    browser
+        .client
+        .request(odd, format!("{}/healthz", browser.base))
+        .send()
+        .await
+        .unwrap();
     let again = browser.get("/metrics").await;
     again.assert_contains(r#"route="unmatched""#);
+    again.assert_contains(r#"method="other""#);
     assert!(!again.body.contains("4711"));
 
     let documented = std::fs::read_to_string(concat!(

@@ -160,3 +160,46 @@ async fn a_burst_from_one_address_is_limited_and_others_are_served() {
     assert_eq!(console.browser().get("/healthz").await.status, 200);
     console.stop().await;
 }
+
+/// Wrong TOTP codes through the API meet the per-account limit in memory, so a
+/// parallel burst cannot try more codes than the audit-log lock would allow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_totp_guesses_is_limited_per_account() {
+    let console = TestConsole::start(Backend::Sqlite).await;
+    let root = console.api(&console.token("root").await);
+    let guesses: Vec<_> = (0..12)
+        .map(|i| {
+            let root = root.clone();
+            let body = serde_json::json!({"totp": format!("{:06}", 100_000 + i)});
+            tokio::spawn(async move { root.flip("new_checkout", false, body).await })
+        })
+        .collect();
+    let mut replies = Vec::new();
+    for guess in guesses {
+        replies.push(guess.await.unwrap());
+    }
+    let limited = replies
+        .iter()
+        .filter(|r| r.code() == "rate_limited")
+        .count();
+    let refused = replies
+        .iter()
+        .filter(|r| r.code() == "totp_invalid")
+        .count();
+    assert_eq!(limited + refused, 12, "{replies:?}");
+    assert!(refused <= 6, "{refused} codes were checked");
+    assert!(
+        replies
+            .iter()
+            .filter(|r| r.status == 429)
+            .all(|r| r.headers.contains_key("retry-after"))
+    );
+    let checked = console
+        .actions_since(0)
+        .await
+        .iter()
+        .filter(|a| *a == "console.auth.elevate_failed")
+        .count();
+    assert_eq!(checked, refused);
+    console.stop().await;
+}

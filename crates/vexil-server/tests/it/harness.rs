@@ -378,6 +378,7 @@ impl Browser {
 }
 
 /// A JSON API client: each call sends the `Authorization` header it was made with.
+#[derive(Clone)]
 pub(crate) struct Api {
     pub(crate) client: reqwest::Client,
     pub(crate) base: String,
