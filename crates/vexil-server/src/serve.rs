@@ -166,8 +166,11 @@ pub async fn serve(
     )
     .with_graceful_shutdown(shutdown)
     .await;
+    // Stopped and waited for: nothing of this server runs after `serve` returns.
     housekeeping.abort();
     changes.abort();
+    let _ = housekeeping.await;
+    let _ = changes.await;
     served
 }
 

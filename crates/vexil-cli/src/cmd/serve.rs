@@ -164,7 +164,36 @@ pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result
     vexil_server::serve(listener, state, shutdown)
         .await
         .context("the server stopped")?;
+    if let Some(dir) = demo_dir {
+        remove_demo_dir(dir.keep()).await;
+    }
     Ok(Outcome::Success)
+}
+
+/// Deletes the demo's directory. Background work (the change feed's connection,
+/// the view's refresh, SQLite's worker threads) winds down on other threads after
+/// the server stops, and may still touch the database's `-wal`/`-shm` files for a
+/// moment: a removal racing it fails with "directory not empty", so it is tried
+/// again for up to two seconds, and a last failure is said, never ignored.
+async fn remove_demo_dir(path: std::path::PathBuf) {
+    let mut attempts = 0;
+    loop {
+        match std::fs::remove_dir_all(&path) {
+            Ok(()) => return,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return,
+            Err(_) if attempts < 40 => {
+                attempts += 1;
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Err(error) => {
+                output::diagnostic(format_args!(
+                    "warning: could not remove the demo directory {}: {error}",
+                    path.display()
+                ));
+                return;
+            }
+        }
+    }
 }
 
 /// The example flags file, built in, so that `--demo` runs from any directory.
