@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::console_bench::{
-    PASSWORD, SESSIONS, Server, direct_flips, free_port, per_second, run_ok, tempfile_dir,
+    SESSIONS, Server, add_user, direct_flips, free_port, per_second, run_ok, tempfile_dir,
 };
 
 const FLAGS: usize = 100;
@@ -68,14 +68,7 @@ pub(crate) fn run(seconds: u64) -> anyhow::Result<()> {
     let mut tokens = Vec::new();
     for i in 0..SESSIONS {
         let name = format!("bench{i}");
-        let mut add = vexil_cmd(&["user", "add", &name, "--role", "ops"]);
-        add.stdin(Stdio::piped()).stdout(Stdio::null());
-        let mut child = add.spawn()?;
-        use std::io::Write;
-        writeln!(child.stdin.take().context("stdin")?, "{PASSWORD}")?;
-        if !child.wait()?.success() {
-            bail!("vexil user add failed");
-        }
+        add_user(vexil_cmd(&["user", "add", &name, "--role", "ops"]))?;
         let output = vexil_cmd(&["token", "create", &name]).output()?;
         let text = String::from_utf8_lossy(&output.stdout);
         let token = text

@@ -62,14 +62,13 @@ pub(crate) fn run(seconds: u64) -> anyhow::Result<()> {
     };
     run_ok(vexil_cmd(&["migrate"]))?;
     for i in 0..SESSIONS {
-        let mut add = vexil_cmd(&["user", "add", &format!("bench{i}"), "--role", "ops"]);
-        add.stdin(Stdio::piped()).stdout(Stdio::null());
-        let mut child = add.spawn()?;
-        use std::io::Write;
-        writeln!(child.stdin.take().context("stdin")?, "{PASSWORD}")?;
-        if !child.wait()?.success() {
-            bail!("vexil user add failed");
-        }
+        add_user(vexil_cmd(&[
+            "user",
+            "add",
+            &format!("bench{i}"),
+            "--role",
+            "ops",
+        ]))?;
     }
 
     let port = free_port()?;
@@ -149,6 +148,18 @@ pub(crate) fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
     let dir = std::env::temp_dir().join(format!("vexil-console-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     Ok(dir)
+}
+
+/// Runs a `vexil user add …` command with the benchmark password on stdin.
+pub(crate) fn add_user(mut add: Command) -> anyhow::Result<()> {
+    add.stdin(Stdio::piped()).stdout(Stdio::null());
+    let mut child = add.spawn()?;
+    use std::io::Write;
+    writeln!(child.stdin.take().context("stdin")?, "{PASSWORD}")?;
+    if !child.wait()?.success() {
+        bail!("vexil user add failed");
+    }
+    Ok(())
 }
 
 pub(crate) fn run_ok(mut command: Command) -> anyhow::Result<()> {

@@ -84,42 +84,8 @@ fn main() -> ExitCode {
                 }
             }
         }
-        ["api-bench", rest @ ..] => {
-            let seconds = match rest {
-                [] => Ok(10),
-                [n] => n.parse::<u64>(),
-                _ => "".parse::<u64>(),
-            };
-            let result = match seconds {
-                Ok(seconds) if seconds > 0 => api_bench::run(seconds),
-                _ => Err(anyhow::anyhow!("SECONDS must be a positive whole number")),
-            };
-            match result {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    eprintln!("error: {error:#}");
-                    ExitCode::from(2)
-                }
-            }
-        }
-        ["console-bench", rest @ ..] => {
-            let seconds = match rest {
-                [] => Ok(10),
-                [n] => n.parse::<u64>(),
-                _ => "".parse::<u64>(),
-            };
-            let result = match seconds {
-                Ok(seconds) if seconds > 0 => console_bench::run(seconds),
-                _ => Err(anyhow::anyhow!("SECONDS must be a positive whole number")),
-            };
-            match result {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(error) => {
-                    eprintln!("error: {error:#}");
-                    ExitCode::from(2)
-                }
-            }
-        }
+        ["api-bench", rest @ ..] => finish(seconds(rest).and_then(api_bench::run)),
+        ["console-bench", rest @ ..] => finish(seconds(rest).and_then(console_bench::run)),
         _ => {
             eprintln!(
                 "usage: cargo xtask tidy | cargo xtask cli-docs | cargo xtask audit-rows DATABASE_URL ROWS | cargo xtask propagation sqlite|postgres [FLIPS] | cargo xtask console-bench [SECONDS] | cargo xtask api-bench [SECONDS]"
@@ -142,4 +108,27 @@ fn audit_rows(url: &str, rows: &str) -> anyhow::Result<i64> {
         db.close().await;
         Ok(vexil_testkit::seed::audit_rows(&url, rows).await?)
     })
+}
+
+/// A benchmark's optional SECONDS argument (default 10).
+fn seconds(rest: &[&str]) -> anyhow::Result<u64> {
+    match rest {
+        [] => Ok(10),
+        [n] => match n.parse::<u64>() {
+            Ok(seconds) if seconds > 0 => Ok(seconds),
+            _ => Err(anyhow::anyhow!("SECONDS must be a positive whole number")),
+        },
+        _ => Err(anyhow::anyhow!("one SECONDS argument at most")),
+    }
+}
+
+/// Exit 0, or print the error and exit 2.
+fn finish(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(2)
+        }
+    }
 }

@@ -55,6 +55,23 @@ pub const ACTIONS: [&str; 17] = [
     AUTH_ELEVATE_FAILED,
 ];
 
+/// The longest reason kept with a change, in characters.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// A reason longer than [`MAX_REASON_CHARS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the reason is longer than {MAX_REASON_CHARS} characters")]
+pub struct ReasonTooLong;
+
+/// A reason as an operator gave it, for the audit row: trimmed, none when empty,
+/// refused when longer than [`MAX_REASON_CHARS`]. One rule for every door.
+pub fn reason(text: Option<&str>) -> Result<Option<&str>, ReasonTooLong> {
+    match text.map(str::trim).filter(|r| !r.is_empty()) {
+        Some(r) if r.chars().count() > MAX_REASON_CHARS => Err(ReasonTooLong),
+        given => Ok(given),
+    }
+}
+
 /// `target_type` of rows about a flag.
 pub const TARGET_FEATURE_FLAG: &str = "feature_flag";
 /// `target_type` of rows about an account (and its tokens).

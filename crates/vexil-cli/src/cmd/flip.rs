@@ -14,6 +14,8 @@ pub(crate) async fn run(global: &GlobalArgs, args: &FlipArgs) -> anyhow::Result<
     } else {
         config::Needs::Flags
     };
+    // Before anything is read or a code spent: the same rule as the console's.
+    let reason = vexil_core::audit::reason(args.reason.as_deref())?;
     let app = config::app(global, needs).await?;
     let actor = app.actor(&args.actor).await?;
     // A code elevates this one flip; it is used up even if the flip is then refused.
@@ -30,7 +32,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: &FlipArgs) -> anyhow::Result<
         expected_from: None,
         to: args.on,
         elevated,
-        reason: args.reason.as_deref(),
+        reason,
         via: Via::Cli,
     };
     let flipped = app.flip(&actor, &flip).await?;

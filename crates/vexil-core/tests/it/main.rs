@@ -1,5 +1,6 @@
 //! vexil-core's integration tests: one binary, one module per feature (STYLE.md rule 7).
 
+mod audit;
 mod decl;
 mod decl_roundtrip;
 mod rbac;

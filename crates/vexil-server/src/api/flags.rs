@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use vexil_app::{AppError, FlagState, Flip};
-use vexil_core::audit::Via;
+use vexil_core::audit::{self, Via};
 use vexil_core::rbac::requirement;
 use vexil_core::{Action, authorize};
 
@@ -24,9 +24,6 @@ use crate::api::auth::Caller;
 use crate::api::error::{ApiError, ErrorBody};
 use crate::api::json::{ApiJson, ApiQuery, FlagKeyPath};
 use crate::state::ServerState;
-
-/// The longest reason kept with a flip (as in the console).
-const MAX_REASON_CHARS: usize = 500;
 
 /// One flag in one env, as this server resolves it (SPEC §10).
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -205,16 +202,8 @@ pub(crate) async fn flip(
     // The role alone first: elevation is asked for only of a role that suffices.
     authorize(role, action, true)?;
     let env = app.envs().parse(&request.env)?;
-    let reason = request
-        .reason
-        .as_deref()
-        .map(str::trim)
-        .filter(|r| !r.is_empty());
-    if reason.is_some_and(|r| r.chars().count() > MAX_REASON_CHARS) {
-        return Err(ApiError::Invalid(format!(
-            "reason: longer than {MAX_REASON_CHARS} characters"
-        )));
-    }
+    let reason = audit::reason(request.reason.as_deref())
+        .map_err(|e| ApiError::Invalid(format!("reason: {e}")))?;
     let elevated = if requirement(action).elevation {
         let code = request.totp.as_deref().map(str::trim).unwrap_or_default();
         if code.is_empty() {

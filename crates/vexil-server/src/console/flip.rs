@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use chrono::TimeDelta;
 use serde::Deserialize;
 use vexil_app::{AppError, Flip};
-use vexil_core::audit::Via;
+use vexil_core::audit::{self, Via};
 use vexil_core::{Action, Denied, authorize};
 
 use crate::console::elevation::{self, PendingFlip};
@@ -22,9 +22,6 @@ use crate::console::flags_page::{FlagRow, FlagRowFragment, ListView};
 use crate::console::page;
 use crate::console::session::Operator;
 use crate::state::ServerState;
-
-/// The longest reason kept with a flip.
-const MAX_REASON_CHARS: usize = 500;
 
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct FlipForm {
@@ -62,16 +59,8 @@ pub(crate) async fn submit(
         Some(text) => boolean("to", Some(text))?,
         None => !from,
     };
-    let reason = form
-        .reason
-        .as_deref()
-        .map(str::trim)
-        .filter(|r| !r.is_empty());
-    if reason.is_some_and(|r| r.chars().count() > MAX_REASON_CHARS) {
-        return Err(ConsoleError::BadRequest(format!(
-            "the reason is longer than {MAX_REASON_CHARS} characters"
-        )));
-    }
+    let reason = audit::reason(form.reason.as_deref())
+        .map_err(|e| ConsoleError::BadRequest(e.to_string()))?;
     let list = ListView::parse(form.list.as_deref().unwrap_or_default());
     let pending = PendingFlip {
         flag: decl.key().to_string(),
