@@ -19,6 +19,8 @@
 //! - [`rbac`]: `Role` and the role matrix of SPEC §5, as one table behind
 //!   `authorize`.
 //! - [`audit`]: the audit log's fixed action names and payloads (SPEC §4).
+//! - [`promotion`]: staging → prod promotion as a state machine (SPEC §7): `mark`,
+//!   `apply`, `due_expiry`, the typed confirmation phrase.
 //! - [`clock`]: the `Clock` trait; the test clock (in `vexil-testkit`) and, from
 //!   issue [B] on, the binary's system clock implement it outside this crate.
 //! - [`message`]: how outside text appears in one-line messages.
@@ -48,6 +50,7 @@ pub mod decl;
 pub mod env_var;
 pub mod key;
 pub mod message;
+pub mod promotion;
 pub mod rbac;
 pub mod reported;
 pub mod resolve;

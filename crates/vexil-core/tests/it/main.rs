@@ -3,5 +3,6 @@
 mod audit;
 mod decl;
 mod decl_roundtrip;
+mod promotion;
 mod rbac;
 mod resolve;
