@@ -16,6 +16,7 @@
 //! - `users.rs`: `users`, the accounts behind the role matrix, and their TOTP state.
 //! - `sessions.rs`: `console_sessions`, the console's sessions, keyed by a hash.
 //! - `tokens.rs`: `api_tokens`, stored as SHA-256 hashes.
+//! - `promotions.rs`: `console_promotions`, where each staging → prod promotion is.
 //! - `error.rs`: `StoreError`.
 //!
 //! A method that changes state takes the audit entry it writes (`NewAudit`) as an
@@ -29,6 +30,7 @@ mod error;
 mod flags;
 mod instances;
 mod migrate;
+mod promotions;
 mod sessions;
 mod tokens;
 mod url;
@@ -41,6 +43,7 @@ pub use error::StoreError;
 pub use flags::{Expected, FlagRow, FlagValue};
 pub use instances::{InstanceReport, Receipt};
 pub use migrate::MigrationReport;
+pub use promotions::{NewPromotion, PromotionMove, PromotionRow};
 pub use tokens::TokenRow;
 pub use url::{Backend, DatabaseUrl, UrlError};
 pub use users::{NewUser, UserRow};

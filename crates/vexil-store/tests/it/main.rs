@@ -4,6 +4,7 @@
 mod audit;
 mod flags;
 mod migrate;
+mod promotions;
 mod sessions;
 mod sql;
 

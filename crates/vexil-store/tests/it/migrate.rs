@@ -16,12 +16,13 @@ async fn migrate_applies_once_and_says_what_it_did(backend: Backend) {
             (1, "init".to_owned()),
             (2, "change feed".to_owned()),
             (3, "instances".to_owned()),
-            (4, "sessions".to_owned())
+            (4, "sessions".to_owned()),
+            (5, "promotions".to_owned())
         ]
     );
-    assert_eq!(report.version, 4);
+    assert_eq!(report.version, 5);
     let again = test_db.db.migrate().await.unwrap();
-    assert_eq!((again.applied.len(), again.version), (0, 4));
+    assert_eq!((again.applied.len(), again.version), (0, 5));
     test_db.db.check_migrated().await.unwrap();
 }
 both!(migrate_applies_once_and_says_what_it_did);
@@ -30,13 +31,13 @@ async fn an_unmigrated_database_says_run_vexil_migrate(backend: Backend) {
     let test_db = TestDb::unmigrated(backend).await;
     let error = test_db.db.check_migrated().await.unwrap_err();
     assert!(
-        matches!(error, StoreError::NotMigrated { at: 0, need: 4, .. }),
+        matches!(error, StoreError::NotMigrated { at: 0, need: 5, .. }),
         "{error:?}"
     );
     assert!(
         error
             .to_string()
-            .ends_with("is not migrated (at migration 0, this vexil needs 4): run `vexil migrate`")
+            .ends_with("is not migrated (at migration 0, this vexil needs 5): run `vexil migrate`")
     );
 }
 both!(an_unmigrated_database_says_run_vexil_migrate);

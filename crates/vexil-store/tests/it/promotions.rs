@@ -1,0 +1,144 @@
+//! `console_promotions` on both databases: one open promotion per flag (held by the
+//! database), moves that happen only from the state that was read, and listings.
+
+use chrono::TimeDelta;
+use serde_json::json;
+use vexil_core::Clock;
+use vexil_store::{Backend, NewAudit, NewPromotion, PromotionMove};
+use vexil_testkit::{TestClock, TestDb};
+
+use crate::both;
+
+async fn one_open_promotion_per_flag_and_moves_from_the_state_read(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    let db = &test_db.db;
+    let now = TestClock::fixed().now();
+    let new = NewPromotion {
+        flag_key: "dark_mode",
+        marked_by: "alice",
+        marked_at: now,
+        soak_ends_at: now + TimeDelta::hours(24),
+        staging_audit_id: None,
+        prod_audit_id: None,
+    };
+    let audit = |id: i64| NewAudit {
+        created_at: now,
+        admin_id: None,
+        action: vexil_core::audit::FLAG_MARK_PROMOTE,
+        target_type: vexil_core::audit::TARGET_FEATURE_FLAG,
+        target_id: "dark_mode".to_owned(),
+        payload: json!({"promotion": id}),
+    };
+
+    let mut tx = db.begin_write().await.unwrap();
+    let id = tx.insert_promotion(&new).await.unwrap().expect("opened");
+    tx.append_audit(&audit(id)).await.unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = db.begin_write().await.unwrap();
+    assert_eq!(
+        tx.insert_promotion(&new).await.unwrap(),
+        None,
+        "one open per flag"
+    );
+    drop(tx);
+    // Another flag is not affected.
+    let mut tx = db.begin_write().await.unwrap();
+    let other = NewPromotion {
+        flag_key: "new_checkout",
+        ..new.clone()
+    };
+    let other_id = tx.insert_promotion(&other).await.unwrap().expect("opened");
+    tx.commit().await.unwrap();
+
+    let row = db.promotion(id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            row.flag_key.as_str(),
+            row.state.as_str(),
+            row.marked_by.as_str()
+        ),
+        ("dark_mode", "pending", "alice")
+    );
+    assert_eq!(
+        (row.marked_at, row.soak_ends_at),
+        (now, now + TimeDelta::hours(24))
+    );
+    assert_eq!((row.approved_by, row.ended_at), (None, None));
+
+    // Approve from pending; a second writer that also read "pending" moves nothing.
+    let approve = PromotionMove {
+        from: "pending",
+        to: "approved",
+        approved_by: Some("bob"),
+        approved_at: Some(now + TimeDelta::hours(25)),
+        ended_at: None,
+        reason: None,
+    };
+    let mut tx = db.begin_write().await.unwrap();
+    assert!(tx.move_promotion(id, &approve).await.unwrap());
+    tx.commit().await.unwrap();
+    let mut tx = db.begin_write().await.unwrap();
+    assert!(
+        !tx.move_promotion(id, &approve).await.unwrap(),
+        "already moved"
+    );
+    let seen = tx.promotion(id).await.unwrap().unwrap();
+    assert_eq!(seen.state, "approved");
+    drop(tx);
+
+    // Promoted: it is closed, and the flag can be marked again.
+    let promote = PromotionMove {
+        from: "approved",
+        to: "promoted",
+        approved_by: None,
+        approved_at: None,
+        ended_at: Some(now + TimeDelta::hours(26)),
+        reason: None,
+    };
+    let mut tx = db.begin_write().await.unwrap();
+    assert!(tx.move_promotion(id, &promote).await.unwrap());
+    tx.commit().await.unwrap();
+    let row = db.promotion(id).await.unwrap().unwrap();
+    assert_eq!(row.state, "promoted");
+    assert_eq!(
+        row.approved_by.as_deref(),
+        Some("bob"),
+        "kept from the approval"
+    );
+    assert_eq!(row.approved_at, Some(now + TimeDelta::hours(25)));
+    assert_eq!(row.ended_at, Some(now + TimeDelta::hours(26)));
+    let mut tx = db.begin_write().await.unwrap();
+    let again = tx.insert_promotion(&new).await.unwrap();
+    assert!(
+        again.is_some(),
+        "a closed promotion does not block a new one"
+    );
+    tx.commit().await.unwrap();
+
+    // The database refuses a state the machine does not have.
+    let bogus = PromotionMove {
+        from: "pending",
+        to: "shipped",
+        approved_by: None,
+        approved_at: None,
+        ended_at: None,
+        reason: None,
+    };
+    let mut tx = db.begin_write().await.unwrap();
+    assert!(tx.move_promotion(other_id, &bogus).await.is_err());
+    drop(tx);
+
+    let all = db.promotions(None, 10).await.unwrap();
+    assert_eq!(
+        all.iter().map(|p| p.id).collect::<Vec<_>>(),
+        [again.unwrap(), other_id, id]
+    );
+    let pending = db.promotions(Some("pending"), 10).await.unwrap();
+    assert_eq!(pending.len(), 2);
+    let open = db.open_promotions().await.unwrap();
+    assert_eq!(
+        open.iter().map(|p| p.id).collect::<Vec<_>>(),
+        [other_id, again.unwrap()]
+    );
+}
+both!(one_open_promotion_per_flag_and_moves_from_the_state_read);
