@@ -4,7 +4,7 @@
 //! added without its document entry or its permission row fails a test.
 
 use axum::handler::Handler;
-use axum::routing::MethodRouter;
+use axum::routing::{MethodFilter, MethodRouter};
 
 use crate::state::ServerState;
 
@@ -42,12 +42,7 @@ where
     H: Handler<T, ServerState>,
     T: 'static,
 {
-    let route = Route {
-        method: "GET",
-        path,
-        surface,
-    };
-    (route, axum::routing::get(handler))
+    entry(MethodFilter::GET, "GET", surface, path, handler)
 }
 
 /// `POST path`, answered by `handler`.
@@ -56,12 +51,27 @@ where
     H: Handler<T, ServerState>,
     T: 'static,
 {
+    entry(MethodFilter::POST, "POST", surface, path, handler)
+}
+
+/// The route as listed and what answers it, from one method: they cannot disagree.
+fn entry<H, T>(
+    filter: MethodFilter,
+    method: &'static str,
+    surface: Surface,
+    path: &'static str,
+    handler: H,
+) -> Entry
+where
+    H: Handler<T, ServerState>,
+    T: 'static,
+{
     let route = Route {
-        method: "POST",
+        method,
         path,
         surface,
     };
-    (route, axum::routing::post(handler))
+    (route, axum::routing::on(filter, handler))
 }
 
 /// A router answering each entry (methods on one path merge).

@@ -401,11 +401,7 @@ impl World {
             .send()
             .await
             .unwrap();
-        let location = response
-            .headers()
-            .get("location")
-            .map_or(String::new(), |v| v.to_str().unwrap().to_owned());
-        (response.status().as_u16(), location)
+        status_and_location(&response)
     }
 
     pub(crate) async fn console(
@@ -430,11 +426,7 @@ impl World {
                 .send()
                 .await
                 .unwrap();
-            let location = response
-                .headers()
-                .get("location")
-                .map_or(String::new(), |v| v.to_str().unwrap().to_owned());
-            return (response.status().as_u16(), location);
+            return status_and_location(&response);
         }
         if path == "/console/sign-in" {
             return self.sign_in(client, name, password).await;
@@ -462,6 +454,15 @@ impl World {
         };
         self.post(client, &path, &form).await
     }
+}
+
+/// A console answer as the table judges it: its status and where it redirects.
+fn status_and_location(response: &reqwest::Response) -> (u16, String) {
+    let location = response
+        .headers()
+        .get("location")
+        .map_or(String::new(), |v| v.to_str().unwrap().to_owned());
+    (response.status().as_u16(), location)
 }
 
 pub(crate) fn csrf_of(body: &str) -> String {

@@ -9,7 +9,7 @@
 //! the per-address limit instead.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -38,8 +38,16 @@ const MAX_ENTRIES: usize = 10_000;
 #[derive(Debug, Clone)]
 pub(crate) struct Caller {
     pub(crate) actor: Actor,
-    /// The client's address, as audit rows record it (`unknown` without one).
-    pub(crate) from: String,
+    /// The client's address, for audit rows (`Caller::from`).
+    peer: Option<IpAddr>,
+}
+
+impl Caller {
+    /// The client's address as audit rows record it (`unknown` without one).
+    pub(crate) fn from(&self) -> String {
+        self.peer
+            .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
+    }
 }
 
 /// An account as read for a token, and when.
@@ -81,17 +89,17 @@ impl FromRequestParts<ServerState> for Caller {
         parts: &mut Parts,
         state: &ServerState,
     ) -> Result<Caller, ApiError> {
-        let from = parts
+        let peer = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(|| "unknown".to_owned(), |info| info.0.ip().to_string());
+            .map(|info| info.0.ip());
         let token = bearer(parts)?;
         let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let app = &state.app;
         let now = app.now();
         let ttl = state.api.token_ttl;
         if let Some(actor) = state.tokens.get(&hash, now, ttl) {
-            return Ok(Caller { actor, from });
+            return Ok(Caller { actor, peer });
         }
         let actor = app
             .actor_for_token(&SecretString::from(token))
@@ -103,7 +111,7 @@ impl FromRequestParts<ServerState> for Caller {
         if !ttl.is_zero() {
             state.tokens.put(hash, actor.clone(), now);
         }
-        Ok(Caller { actor, from })
+        Ok(Caller { actor, peer })
     }
 }
 

@@ -216,7 +216,7 @@ pub(crate) async fn flip(
         state
             .account_attempt("totp", &caller.actor.name)
             .map_err(ApiError::RateLimited)?;
-        app.elevate(&caller.actor, code, &caller.from).await?;
+        app.elevate(&caller.actor, code, &caller.from()).await?;
         true
     } else {
         false

@@ -247,11 +247,12 @@ impl utoipa::Modify for ErrorCodes {
 /// Under `/api/`, the answers no handler gives (no route, wrong method, body over the
 /// limit) in the API's JSON shape rather than as console pages or plain text.
 pub(crate) async fn json_errors(request: Request, next: Next) -> Response {
-    let path = request.uri().path().to_owned();
-    let response = next.run(request).await;
+    let path = request.uri().path();
     if !path.starts_with("/api/") || path.starts_with("/api/docs") {
-        return response;
+        return next.run(request).await;
     }
+    let path = path.to_owned();
+    let response = next.run(request).await;
     let is_json = response
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
