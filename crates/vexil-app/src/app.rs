@@ -31,6 +31,8 @@ pub struct App {
     /// This process's own view of its env's flags, if it keeps one (`vexil serve`): a
     /// flip made here is read into it at once, before any notification arrives.
     pub(crate) view: Option<vexil::Flags>,
+    /// When open promotions expire, and whether four eyes are required.
+    pub(crate) windows: vexil_core::promotion::Windows,
 }
 
 /// An account that exists and is not disabled: the only thing a use case accepts as
@@ -60,6 +62,7 @@ impl App {
             clock,
             secret_key: None,
             view: None,
+            windows: vexil_core::promotion::Windows::default(),
         }
     }
 

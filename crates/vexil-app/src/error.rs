@@ -2,7 +2,9 @@
 //! API and the CLI to each say it their way (and map it to a status or exit code once).
 
 use chrono::{DateTime, Utc};
+use vexil_core::audit::ReasonTooLong;
 use vexil_core::message::one_line;
+use vexil_core::promotion::{ConfirmationError, MarkError, TransitionError};
 use vexil_core::{Denied, EnvError, Source};
 use vexil_store::StoreError;
 
@@ -92,6 +94,22 @@ pub enum AppError {
     SignInLocked { retry_after: std::time::Duration },
     #[error("too many wrong TOTP codes for this account; try again in {} s", retry_after.as_secs().max(1))]
     ElevationLocked { retry_after: std::time::Duration },
+    #[error("no promotion {id}")]
+    UnknownPromotion { id: i64 },
+    #[error("cannot mark {flag} active for prod: {reason}")]
+    CannotMark { flag: String, reason: MarkError },
+    /// The state machine refused the step; nothing was changed (but an expiry that
+    /// was due has been written).
+    #[error("promotion {id} of {flag}: {error}")]
+    Promotion {
+        id: i64,
+        flag: String,
+        error: TransitionError,
+    },
+    #[error(transparent)]
+    Confirmation(#[from] ConfirmationError),
+    #[error(transparent)]
+    ReasonTooLong(#[from] ReasonTooLong),
     #[error("no audit row {id}")]
     UnknownAuditRow { id: i64 },
     #[error("audit row {id} is not a flag change: only a flip has propagation receipts")]

@@ -3,7 +3,7 @@
 
 use serde_json::json;
 use vexil_core::audit::{FLAG_FLIP, FlipPayload, TARGET_FEATURE_FLAG, Via};
-use vexil_core::{Action, EnvSnapshot, MasterSwitch, authorize, resolve};
+use vexil_core::{Action, Env, EnvSnapshot, FlagDecl, MasterSwitch, authorize, resolve};
 use vexil_store::{Expected, NewAudit};
 
 use crate::app::{Actor, App, EnvLayer};
@@ -123,6 +123,7 @@ impl App {
                 via: flip.via,
                 reason: flip.reason,
                 drift,
+                promotion_id: None,
             };
             let audit = NewAudit {
                 created_at: self.clock.now(),
@@ -145,20 +146,7 @@ impl App {
             match written {
                 Some(audit_id) => {
                     tx.commit().await?;
-                    metrics::counter!(
-                        "vexil_flips_total",
-                        "env" => env.to_string(),
-                        "risk" => decl.risk().as_str(),
-                        "via" => flip.via.as_str(),
-                    )
-                    .increment(1);
-                    // The flip is done whatever happens next: a view that cannot read
-                    // it now gets it from the feed or the TTL.
-                    if let Some(view) = self.view.as_ref().filter(|v| v.env() == env.as_str())
-                        && let Err(error) = view.invalidate(decl.key().as_str()).await
-                    {
-                        tracing::warn!(%error, "could not refresh this process's view after a flip");
-                    }
+                    self.flipped(decl, &env, flip.via).await;
                     return Ok(Flipped {
                         from: before.value,
                         to: flip.to,
@@ -193,6 +181,27 @@ impl App {
                     });
                 }
             }
+        }
+    }
+}
+
+impl App {
+    /// After a committed flip (or a promotion's prod write): count it, and read it
+    /// into this process's view when the view is of that env. The flip is done
+    /// whatever happens here: a view that cannot read it now gets it from the feed or
+    /// the TTL.
+    pub(crate) async fn flipped(&self, decl: &FlagDecl, env: &Env, via: Via) {
+        metrics::counter!(
+            "vexil_flips_total",
+            "env" => env.to_string(),
+            "risk" => decl.risk().as_str(),
+            "via" => via.as_str(),
+        )
+        .increment(1);
+        if let Some(view) = self.view.as_ref().filter(|v| v.env() == env.as_str())
+            && let Err(error) = view.invalidate(decl.key().as_str()).await
+        {
+            tracing::warn!(%error, "could not refresh this process's view after a flip");
         }
     }
 }

@@ -12,6 +12,9 @@
 //!   resolves it, with the row behind it and the rows no declaration claims.
 //! - `flip.rs`: `App::flip`, which reads top to bottom: authorize → begin → read
 //!   the current value → conflict? → write the row and its audit row → commit.
+//! - `promotion.rs`: staging → prod promotion (`mark_promote`, `approve`, `promote`,
+//!   `reject`, `expire_due`), each one transaction deciding with
+//!   `vexil_core::promotion` and writing the move with its audit row.
 //! - `instances.rs`: the live processes' reports (`live_instances`) and the
 //!   propagation receipts of one audited change (`receipts`).
 //! - `sign_in.rs`: a console session's life, audited: `sign_in`, `elevate` (TOTP),
@@ -30,6 +33,7 @@ mod error;
 mod flag_state;
 mod flip;
 mod instances;
+mod promotion;
 mod secret_key;
 mod sign_in;
 mod token;
@@ -41,6 +45,7 @@ pub use error::AppError;
 pub use flag_state::{FlagState, FlagStates};
 pub use flip::{Flip, Flipped};
 pub use instances::{GONE_AFTER, ReceiptState, Receipts};
+pub use promotion::{PromoteRequest, PromotionRecord, Stepped};
 pub use secret_key::SecretKey;
 pub use sign_in::{LOCK_WINDOW, MAX_FAILURES};
 pub use token::TOKEN_PREFIX;

@@ -117,4 +117,7 @@ pub struct FlipPayload<'a> {
     /// (the YAML default), and this says so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drift: Option<&'a std::collections::BTreeMap<crate::VarState, usize>>,
+    /// The promotion whose last step this flip is (issue [F]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub promotion_id: Option<i64>,
 }

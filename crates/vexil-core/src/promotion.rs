@@ -18,6 +18,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
 use crate::audit::{FLAG_APPROVED, FLAG_EXPIRED, FLAG_PROMOTED, FLAG_REJECTED};
+use crate::risk::Risk;
 
 /// Where a promotion is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -330,4 +331,32 @@ pub fn apply(
 /// What an operator types to promote a `risk: high` flag, compared exactly.
 pub fn confirmation_phrase(flag_key: &str) -> String {
     format!("promote {flag_key} to prod")
+}
+
+/// Why a promotion's typed confirmation was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfirmationError {
+    #[error("promoting a high-risk flag needs the typed confirmation '{phrase}'")]
+    Missing { phrase: String },
+    #[error("the typed confirmation does not match: type '{phrase}' exactly")]
+    Mismatch { phrase: String },
+}
+
+/// Checks what the operator typed to promote `flag_key`: a `risk: high` flag needs
+/// [`confirmation_phrase`] exactly (no trimming, no case folding: typing it is the
+/// point); other flags need nothing and ignore what was given.
+pub fn check_confirmation(
+    flag_key: &str,
+    risk: Risk,
+    given: Option<&str>,
+) -> Result<(), ConfirmationError> {
+    if risk != Risk::High {
+        return Ok(());
+    }
+    let phrase = confirmation_phrase(flag_key);
+    match given {
+        None | Some("") => Err(ConfirmationError::Missing { phrase }),
+        Some(text) if text == phrase => Ok(()),
+        Some(_) => Err(ConfirmationError::Mismatch { phrase }),
+    }
 }

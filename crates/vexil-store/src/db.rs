@@ -110,11 +110,18 @@ pub(crate) trait Dialect: sqlx::Database {
     /// How a timestamp is bound: fixed-format text on SQLite, `timestamptz` on PostgreSQL.
     type Timestamp;
 
+    /// Appended to a SELECT inside a write to lock the rows it reads until commit:
+    /// `FOR UPDATE` on PostgreSQL; nothing on SQLite, whose writer holds the whole
+    /// database already.
+    const LOCK_ROWS: &'static str;
+
     fn timestamp(at: DateTime<Utc>) -> Self::Timestamp;
 }
 
 impl Dialect for Sqlite {
     type Timestamp = String;
+
+    const LOCK_ROWS: &'static str = "";
 
     /// `2026-11-24 07:35:42.123`: UTC, milliseconds, the format `strftime('%Y-%m-%d
     /// %H:%M:%f')` writes, so vexil's rows and the triggers' rows sort together.
@@ -125,6 +132,8 @@ impl Dialect for Sqlite {
 
 impl Dialect for Postgres {
     type Timestamp = DateTime<Utc>;
+
+    const LOCK_ROWS: &'static str = " FOR UPDATE";
 
     fn timestamp(at: DateTime<Utc>) -> DateTime<Utc> {
         at

@@ -1,11 +1,13 @@
 //! `console_promotions` (migration 0005): where each staging → prod promotion is.
 //! The rules are `vexil_core::promotion`'s; this file only stores their outcome.
-//! Writes run inside a `WriteTx` next to their audit row: `insert_promotion` refuses
-//! a second open promotion for a flag (a partial unique index), and
+//! Writes run inside a `WriteTx` and take the audit row they write: `insert_promotion`
+//! refuses a second open promotion for a flag (a partial unique index), and
 //! `move_promotion` changes a row only if it is still in the state that was read.
+//! Either writes its audit row only when it changed something.
 
 use chrono::{DateTime, Utc};
 
+use crate::audit::NewAudit;
 use crate::db::{Db, Dialect, WriteTx, on_pool, on_tx, parse_timestamp};
 use crate::error::StoreError;
 
@@ -80,18 +82,22 @@ impl Db {
         row.map(promotion_row).transpose()
     }
 
-    /// Promotions newest first: those in `state` if given, at most `limit`.
+    /// Promotions newest first: those in `state` and of `flag_key` if given, at most
+    /// `limit`.
     pub async fn promotions(
         &self,
         state: Option<&str>,
+        flag_key: Option<&str>,
         limit: u32,
     ) -> Result<Vec<PromotionRow>, StoreError> {
         let sql = sqlx::AssertSqlSafe(format!(
-            "{SELECT} WHERE ($1 IS NULL OR state = $1) ORDER BY id DESC LIMIT $2"
+            "{SELECT} WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR flag_key = $2) \
+             ORDER BY id DESC LIMIT $3"
         ));
         let rows: Vec<RawRow> = on_pool!(self, |pool, DB| {
             sqlx::query_as(sql)
                 .bind(state)
+                .bind(flag_key)
                 .bind(i64::from(limit))
                 .fetch_all(pool)
                 .await?
@@ -112,12 +118,14 @@ impl Db {
 }
 
 impl WriteTx {
-    /// Opens a promotion and returns its id; `None` when the flag already has an open
-    /// one (nothing is written). The caller appends its audit row in this `WriteTx`.
+    /// Opens a promotion and appends its audit row (`audit`, given the new id); returns
+    /// the promotion's id and the audit row's. `None` when the flag already has an open
+    /// promotion: nothing is written.
     pub async fn insert_promotion(
         &mut self,
         new: &NewPromotion<'_>,
-    ) -> Result<Option<i64>, StoreError> {
+        audit: impl FnOnce(i64) -> NewAudit,
+    ) -> Result<Option<(i64, i64)>, StoreError> {
         let id: Option<i64> = on_tx!(self, |tx, DB| {
             sqlx::query_scalar(
                 "INSERT INTO console_promotions \
@@ -135,14 +143,38 @@ impl WriteTx {
             .fetch_optional(&mut **tx)
             .await?
         });
-        Ok(id)
+        match id {
+            Some(id) => Ok(Some((id, self.append_audit(&audit(id)).await?))),
+            None => Ok(None),
+        }
     }
 
-    /// Promotion `id` as this transaction sees it (under SQLite's write lock; on
-    /// PostgreSQL, `move_promotion`'s condition is what holds).
-    pub async fn promotion(&mut self, id: i64) -> Result<Option<PromotionRow>, StoreError> {
-        let sql = sqlx::AssertSqlSafe(format!("{SELECT} WHERE id = $1"));
+    /// The flag's open promotion, if it has one.
+    pub async fn open_promotion(
+        &mut self,
+        flag_key: &str,
+    ) -> Result<Option<PromotionRow>, StoreError> {
+        let sql = sqlx::AssertSqlSafe(format!(
+            "{SELECT} WHERE flag_key = $1 AND state IN ('pending', 'approved')"
+        ));
         let row: Option<RawRow> = on_tx!(self, |tx, DB| {
+            sqlx::query_as(sql)
+                .bind(flag_key)
+                .fetch_optional(&mut **tx)
+                .await?
+        });
+        row.map(promotion_row).transpose()
+    }
+
+    /// Promotion `id`, locked until this transaction ends: a second writer of the
+    /// same promotion waits here, then reads what the first one committed, so it
+    /// judges the flag's rows and the promotion as of one moment.
+    pub async fn promotion(&mut self, id: i64) -> Result<Option<PromotionRow>, StoreError> {
+        let row: Option<RawRow> = on_tx!(self, |tx, DB| {
+            let sql = sqlx::AssertSqlSafe(format!(
+                "{SELECT} WHERE id = $1{}",
+                <DB as Dialect>::LOCK_ROWS
+            ));
             sqlx::query_as(sql)
                 .bind(id)
                 .fetch_optional(&mut **tx)
@@ -152,12 +184,15 @@ impl WriteTx {
     }
 
     /// Moves promotion `id` from `change.from` to `change.to`, if it is still in
-    /// `from`: `false` (nothing written) when another writer moved it first.
+    /// `from`, and appends `audit`; returns the audit row's id. `None` (nothing
+    /// written) when another writer moved it first: on PostgreSQL the UPDATE waits
+    /// for that writer's commit and then finds the state changed.
     pub async fn move_promotion(
         &mut self,
         id: i64,
         change: &PromotionMove<'_>,
-    ) -> Result<bool, StoreError> {
+        audit: &NewAudit,
+    ) -> Result<Option<i64>, StoreError> {
         let rows = on_tx!(self, |tx, DB| {
             sqlx::query(
                 "UPDATE console_promotions SET state = $3, \
@@ -177,7 +212,11 @@ impl WriteTx {
             .await?
             .rows_affected()
         });
-        Ok(rows == 1)
+        if rows == 1 {
+            Ok(Some(self.append_audit(audit).await?))
+        } else {
+            Ok(None)
+        }
     }
 }
 

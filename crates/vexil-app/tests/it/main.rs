@@ -4,6 +4,7 @@
 mod account;
 mod flip;
 mod instances;
+mod promotion;
 mod sign_in;
 mod token;
 mod totp;
@@ -56,6 +57,22 @@ impl TestApp {
     pub(crate) fn with_view(mut self, view: vexil::Flags) -> TestApp {
         self.app = self.app.with_view(view);
         self
+    }
+
+    /// Another `App` on the same database through a pool of its own, as another
+    /// server process would have.
+    pub(crate) async fn another(&self) -> App {
+        let db = vexil_store::Db::connect_existing(self._test_db.url())
+            .await
+            .unwrap();
+        App::new(
+            db,
+            example_flags(),
+            Envs::runbook(),
+            Some(Env::STAGING),
+            EnvSnapshot::default(),
+            self.clock.clone(),
+        )
     }
 
     /// Runs `sql` outside vexil, as an operator with database access would.

@@ -31,23 +31,44 @@ async fn one_open_promotion_per_flag_and_moves_from_the_state_read(backend: Back
     };
 
     let mut tx = db.begin_write().await.unwrap();
-    let id = tx.insert_promotion(&new).await.unwrap().expect("opened");
-    tx.append_audit(&audit(id)).await.unwrap();
+    let (id, audit_id) = tx
+        .insert_promotion(&new, audit)
+        .await
+        .unwrap()
+        .expect("opened");
     tx.commit().await.unwrap();
+    let mark_row = audit_rows(db).await;
+    assert_eq!(mark_row.len(), 1);
+    assert_eq!(mark_row[0].id, audit_id);
+    assert_eq!(mark_row[0].payload, json!({"promotion": id}));
     let mut tx = db.begin_write().await.unwrap();
     assert_eq!(
-        tx.insert_promotion(&new).await.unwrap(),
+        tx.insert_promotion(&new, audit).await.unwrap(),
         None,
         "one open per flag"
     );
-    drop(tx);
+    assert_eq!(
+        tx.open_promotion("dark_mode").await.unwrap().map(|p| p.id),
+        Some(id)
+    );
+    assert_eq!(tx.open_promotion("new_checkout").await.unwrap(), None);
+    tx.commit().await.unwrap();
+    assert_eq!(
+        audit_rows(db).await.len(),
+        1,
+        "no audit row for a refused mark"
+    );
     // Another flag is not affected.
     let mut tx = db.begin_write().await.unwrap();
     let other = NewPromotion {
         flag_key: "new_checkout",
         ..new.clone()
     };
-    let other_id = tx.insert_promotion(&other).await.unwrap().expect("opened");
+    let (other_id, _) = tx
+        .insert_promotion(&other, audit)
+        .await
+        .unwrap()
+        .expect("opened");
     tx.commit().await.unwrap();
 
     let row = db.promotion(id).await.unwrap().unwrap();
@@ -75,16 +96,28 @@ async fn one_open_promotion_per_flag_and_moves_from_the_state_read(backend: Back
         reason: None,
     };
     let mut tx = db.begin_write().await.unwrap();
-    assert!(tx.move_promotion(id, &approve).await.unwrap());
-    tx.commit().await.unwrap();
-    let mut tx = db.begin_write().await.unwrap();
     assert!(
-        !tx.move_promotion(id, &approve).await.unwrap(),
+        tx.move_promotion(id, &approve, &audit(id))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    tx.commit().await.unwrap();
+    let before = audit_rows(db).await.len();
+    let mut tx = db.begin_write().await.unwrap();
+    assert_eq!(
+        tx.move_promotion(id, &approve, &audit(id)).await.unwrap(),
+        None,
         "already moved"
     );
     let seen = tx.promotion(id).await.unwrap().unwrap();
     assert_eq!(seen.state, "approved");
-    drop(tx);
+    tx.commit().await.unwrap();
+    assert_eq!(
+        audit_rows(db).await.len(),
+        before,
+        "no audit row for a lost move"
+    );
 
     // Promoted: it is closed, and the flag can be marked again.
     let promote = PromotionMove {
@@ -96,7 +129,12 @@ async fn one_open_promotion_per_flag_and_moves_from_the_state_read(backend: Back
         reason: None,
     };
     let mut tx = db.begin_write().await.unwrap();
-    assert!(tx.move_promotion(id, &promote).await.unwrap());
+    assert!(
+        tx.move_promotion(id, &promote, &audit(id))
+            .await
+            .unwrap()
+            .is_some()
+    );
     tx.commit().await.unwrap();
     let row = db.promotion(id).await.unwrap().unwrap();
     assert_eq!(row.state, "promoted");
@@ -108,7 +146,11 @@ async fn one_open_promotion_per_flag_and_moves_from_the_state_read(backend: Back
     assert_eq!(row.approved_at, Some(now + TimeDelta::hours(25)));
     assert_eq!(row.ended_at, Some(now + TimeDelta::hours(26)));
     let mut tx = db.begin_write().await.unwrap();
-    let again = tx.insert_promotion(&new).await.unwrap();
+    let again = tx
+        .insert_promotion(&new, audit)
+        .await
+        .unwrap()
+        .map(|(id, _)| id);
     assert!(
         again.is_some(),
         "a closed promotion does not block a new one"
@@ -125,16 +167,25 @@ async fn one_open_promotion_per_flag_and_moves_from_the_state_read(backend: Back
         reason: None,
     };
     let mut tx = db.begin_write().await.unwrap();
-    assert!(tx.move_promotion(other_id, &bogus).await.is_err());
+    assert!(
+        tx.move_promotion(other_id, &bogus, &audit(other_id))
+            .await
+            .is_err()
+    );
     drop(tx);
 
-    let all = db.promotions(None, 10).await.unwrap();
+    let all = db.promotions(None, None, 10).await.unwrap();
     assert_eq!(
         all.iter().map(|p| p.id).collect::<Vec<_>>(),
         [again.unwrap(), other_id, id]
     );
-    let pending = db.promotions(Some("pending"), 10).await.unwrap();
+    let pending = db.promotions(Some("pending"), None, 10).await.unwrap();
     assert_eq!(pending.len(), 2);
+    let of_flag = db.promotions(None, Some("dark_mode"), 10).await.unwrap();
+    assert_eq!(
+        of_flag.iter().map(|p| p.id).collect::<Vec<_>>(),
+        [again.unwrap(), id]
+    );
     let open = db.open_promotions().await.unwrap();
     assert_eq!(
         open.iter().map(|p| p.id).collect::<Vec<_>>(),
@@ -142,3 +193,12 @@ async fn one_open_promotion_per_flag_and_moves_from_the_state_read(backend: Back
     );
 }
 both!(one_open_promotion_per_flag_and_moves_from_the_state_read);
+
+async fn audit_rows(db: &vexil_store::Db) -> Vec<vexil_store::AuditRow> {
+    db.audit_page(&vexil_store::AuditFilter {
+        limit: 100,
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
