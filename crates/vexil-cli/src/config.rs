@@ -12,11 +12,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use secrecy::ExposeSecret;
 use vexil_app::{App, SecretKey};
 use vexil_core::decl::MAX_FILE_BYTES;
 use vexil_core::message::one_line;
+use vexil_core::promotion::Windows;
 use vexil_core::{Clock, Env, EnvSnapshot, Envs, FlagSet};
 use vexil_store::{DatabaseUrl, Db};
 
@@ -128,6 +129,7 @@ pub(crate) async fn app(global: &GlobalArgs, needs: Needs) -> anyhow::Result<App
         flag_env(),
         Arc::new(SystemClock),
     );
+    let app = app.with_promotion_windows(promotion_windows()?);
     if matches!(needs, Needs::FlagsAndKey | Needs::Key)
         && let Some(key) = secret_key(&db)?
     {
@@ -204,3 +206,54 @@ pub(crate) fn secret_key(db: &Db) -> anyhow::Result<Option<SecretKey>> {
 pub(crate) fn parse_time(flag: &str, text: &str) -> anyhow::Result<DateTime<Utc>> {
     vexil_core::parse_instant(text).map_err(|error| anyhow::anyhow!("{flag} {error}"))
 }
+
+/// The promotion rules of this deployment (issue [F]), from the environment only:
+/// every process (`vexil serve` and the CLI) must apply the same ones, so they are
+/// not options one command line could change.
+///
+/// - `VEXIL_PROMOTION_DISTINCT_APPROVER`: `1`/`true`/`on` (or `0`/`false`/`off`, the
+///   default): the approver must not be the account that marked it.
+/// - `VEXIL_PROMOTION_PENDING_DAYS` (1–90, default 7): a pending promotion expires
+///   this long after its soak ended.
+/// - `VEXIL_PROMOTION_APPROVAL_HOURS` (1–720, default 72): an approval expires this
+///   long after it was given, if not promoted.
+pub(crate) fn promotion_windows() -> anyhow::Result<Windows> {
+    let defaults = Windows::default();
+    let number =
+        |name: &str, range: std::ops::RangeInclusive<i64>| -> anyhow::Result<Option<i64>> {
+            let Some(raw) = std::env::var_os(name) else {
+                return Ok(None);
+            };
+            let raw = raw.to_string_lossy();
+            match raw.trim().parse::<i64>() {
+                Ok(n) if range.contains(&n) => Ok(Some(n)),
+                _ => anyhow::bail!(
+                    "{name} must be a whole number from {} to {}, not {}",
+                    range.start(),
+                    range.end(),
+                    format_args!("'{}'", one_line(&raw))
+                ),
+            }
+        };
+    let distinct_approver = match std::env::var_os(DISTINCT_APPROVER_VAR) {
+        None => defaults.distinct_approver,
+        Some(raw) => {
+            let raw = raw.to_string_lossy();
+            vexil_core::env_var::parse_switch(&raw).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{DISTINCT_APPROVER_VAR} must be 1 or 0 (true/false, on/off), not {}",
+                    format_args!("'{}'", one_line(&raw))
+                )
+            })?
+        }
+    };
+    Ok(Windows {
+        pending_after_soak: number("VEXIL_PROMOTION_PENDING_DAYS", 1..=90)?
+            .map_or(defaults.pending_after_soak, TimeDelta::days),
+        approval: number("VEXIL_PROMOTION_APPROVAL_HOURS", 1..=720)?
+            .map_or(defaults.approval, TimeDelta::hours),
+        distinct_approver,
+    })
+}
+
+const DISTINCT_APPROVER_VAR: &str = "VEXIL_PROMOTION_DISTINCT_APPROVER";

@@ -250,15 +250,22 @@ pub fn due_expiry(
     if changes.prod_changed {
         return Some(ExpiryReason::ProdChanged);
     }
-    match (promotion.state, promotion.approved_at) {
-        (PromotionState::Pending, _)
-            if now >= promotion.soak_ends_at + windows.pending_after_soak =>
-        {
+    match expires_at(promotion, windows) {
+        Some(at) if now >= at && promotion.state == PromotionState::Pending => {
             Some(ExpiryReason::PendingTooLong)
         }
-        (PromotionState::Approved, Some(at)) if now >= at + windows.approval => {
-            Some(ExpiryReason::ApprovalUnused)
-        }
+        Some(at) if now >= at => Some(ExpiryReason::ApprovalUnused),
+        _ => None,
+    }
+}
+
+/// When an open promotion expires if nothing else happens: a pending one
+/// `pending_after_soak` after its soak ends, an approved one `approval` after it was
+/// approved. `None` for an ended one.
+pub fn expires_at(promotion: &Promotion, windows: &Windows) -> Option<DateTime<Utc>> {
+    match (promotion.state, promotion.approved_at) {
+        (PromotionState::Pending, _) => Some(promotion.soak_ends_at + windows.pending_after_soak),
+        (PromotionState::Approved, Some(at)) => Some(at + windows.approval),
         _ => None,
     }
 }

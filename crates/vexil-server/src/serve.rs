@@ -174,14 +174,30 @@ pub async fn serve(
     served
 }
 
-/// Deletes expired sessions (a stolen cookie of an expired session opens nothing
-/// anyway; this keeps the table small) and forgets addresses with no recent sign-in
-/// attempt. A failure is logged and tried again next time.
+/// Expires the promotions whose expiry is due (issue [F]: at most a minute late;
+/// safe with several servers, which each try and at most one writes), deletes
+/// expired sessions (a stolen cookie of an expired session opens nothing anyway; this
+/// keeps the table small) and forgets addresses with no recent sign-in attempt. A
+/// failure is logged and tried again next time.
 async fn housekeeping(state: ServerState) {
     let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
+        match state.app.expire_due(state.app.now()).await {
+            Ok(expired) => {
+                for stepped in expired {
+                    let promotion = &stepped.record.promotion;
+                    tracing::info!(
+                        promotion = stepped.record.id,
+                        flag = %stepped.record.flag_key,
+                        reason = promotion.reason.as_deref().unwrap_or_default(),
+                        "promotion expired"
+                    );
+                }
+            }
+            Err(error) => tracing::warn!(%error, "could not expire due promotions"),
+        }
         if let Err(error) = state
             .app
             .db()

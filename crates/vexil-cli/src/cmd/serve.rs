@@ -92,7 +92,8 @@ pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result
         process_env.clone(),
         config::flag_env(),
         Arc::new(config::SystemClock),
-    );
+    )
+    .with_promotion_windows(config::promotion_windows()?);
     if let Some(env) = &process_env {
         let view = vexil::Flags::builder()
             .env(env.as_str())

@@ -17,9 +17,10 @@ use utoipa::ToSchema;
 use vexil_app::AppError;
 use vexil_core::Denied;
 use vexil_core::message::error_chain;
+use vexil_core::promotion::TransitionError;
 
 /// Every error code the API answers with: its status and when it is used.
-pub const CODES: [(&str, StatusCode, &str); 14] = [
+pub const CODES: [(&str, StatusCode, &str); 16] = [
     (
         "unauthenticated",
         StatusCode::UNAUTHORIZED,
@@ -43,7 +44,7 @@ pub const CODES: [(&str, StatusCode, &str); 14] = [
     (
         "not_found",
         StatusCode::NOT_FOUND,
-        "No such flag, or no such route.",
+        "No such flag, promotion or route.",
     ),
     (
         "method_not_allowed",
@@ -59,6 +60,16 @@ pub const CODES: [(&str, StatusCode, &str); 14] = [
         "no_change",
         StatusCode::CONFLICT,
         "The flag already has the value asked for. Nothing was written.",
+    ),
+    (
+        "invalid_state",
+        StatusCode::CONFLICT,
+        "The flag or promotion is not in a state that allows this step: not on in staging or already on in prod (mark), already open, soak not over (the message says when it ends), not pending, not approved, already ended, or expired (a due expiry is written before this answer). Nothing else was written.",
+    ),
+    (
+        "confirmation_required",
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "Promoting a high-risk flag needs `confirmation` set to the exact phrase `promote <flag> to prod` (the promotion's `confirmation_phrase`); it was missing or different. Nothing was written and no TOTP code was spent.",
     ),
     (
         "payload_too_large",
@@ -173,7 +184,18 @@ impl ApiError {
                 | AppError::TotpNotEnrolled { .. } => "elevation_required",
                 AppError::TotpInvalid | AppError::TotpReplayed => "totp_invalid",
                 AppError::ElevationLocked { .. } => "rate_limited",
-                AppError::UnknownFlag { .. } => "not_found",
+                AppError::UnknownFlag { .. } | AppError::UnknownPromotion { .. } => "not_found",
+                AppError::Promotion {
+                    error: TransitionError::SameApprover { .. },
+                    ..
+                } => "forbidden",
+                AppError::Promotion {
+                    error: TransitionError::ReasonRequired,
+                    ..
+                }
+                | AppError::ReasonTooLong(_) => "invalid_request",
+                AppError::Promotion { .. } | AppError::CannotMark { .. } => "invalid_state",
+                AppError::Confirmation(_) => "confirmation_required",
                 AppError::UnknownEnv(_) => "unknown_env",
                 AppError::Conflict { .. } => "conflict",
                 AppError::NoChange { .. } => "no_change",

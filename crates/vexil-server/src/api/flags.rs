@@ -17,7 +17,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use vexil_app::{AppError, FlagState, Flip};
 use vexil_core::audit::{self, Via};
-use vexil_core::rbac::requirement;
 use vexil_core::{Action, authorize};
 
 use crate::api::auth::Caller;
@@ -204,23 +203,9 @@ pub(crate) async fn flip(
     let env = app.envs().parse(&request.env)?;
     let reason = audit::reason(request.reason.as_deref())
         .map_err(|e| ApiError::Invalid(format!("reason: {e}")))?;
-    let elevated = if requirement(action).elevation {
-        let code = request.totp.as_deref().map(str::trim).unwrap_or_default();
-        if code.is_empty() {
-            // Says `elevation_required`, from the one matrix.
-            authorize(role, action, false)?;
-        }
-        // Per account, in memory, as the console does: the audit-log lock counts
-        // failures once recorded, so a burst of parallel guesses would all be
-        // checked before it sees one.
-        state
-            .account_attempt("totp", &caller.actor.name)
-            .map_err(ApiError::RateLimited)?;
-        app.elevate(&caller.actor, code, &caller.from()).await?;
-        true
-    } else {
-        false
-    };
+    let elevated = caller
+        .elevate_for(&state, action, request.totp.as_deref())
+        .await?;
     let flipped = app
         .flip(
             &caller.actor,

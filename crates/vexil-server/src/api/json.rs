@@ -1,5 +1,5 @@
 //! Extractors whose rejections speak the API's error shape: `ApiJson` for bodies,
-//! `ApiQuery` for query strings, `FlagKeyPath` for `{key}`. axum's own rejections
+//! `ApiQuery` for query strings, `FlagKeyPath` for `{key}`, `IdPath` for `{id}`. axum's own rejections
 //! answer plain text; these answer `invalid_request` and name the field at fault
 //! (serde's path, e.g. `from: invalid type: string "yes", expected a boolean`).
 
@@ -88,6 +88,24 @@ impl<S: Send + Sync> FromRequestParts<S> for FlagKeyPath {
             .map_err(|rejection| ApiError::Invalid(tidy(&rejection.body_text())))?;
         FlagKey::parse(&key).map_err(|error| ApiError::Invalid(format!("key: {error}")))?;
         Ok(FlagKeyPath(key))
+    }
+}
+
+/// An `{id}` path segment that is a positive whole number, or `invalid_request`.
+pub(crate) struct IdPath(pub(crate) i64);
+
+impl<S: Send + Sync> FromRequestParts<S> for IdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<IdPath, ApiError> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|rejection| ApiError::Invalid(tidy(&rejection.body_text())))?;
+        id.parse::<i64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .map(IdPath)
+            .ok_or_else(|| ApiError::Invalid("id: expected a positive whole number".to_owned()))
     }
 }
 

@@ -12,6 +12,7 @@
 //! - `auth.rs`: `Caller` (the Bearer token's account) and `TokenCache`.
 //! - `json.rs`: extractors whose rejections speak the API's error shape.
 //! - `flags.rs`: list, one flag, flip.
+//! - `promotions.rs`: mark, list, show, approve, promote, reject; `PromotionView`.
 //! - `audit.rs`: the audit log, a page at a time.
 //! - `me.rs`: the token's account.
 
@@ -21,6 +22,7 @@ pub(crate) mod error;
 mod flags;
 mod json;
 mod me;
+mod promotions;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -42,6 +44,7 @@ use crate::routes::{self, Entry, Route, Surface};
 use crate::state::ServerState;
 
 pub use error::CODES;
+pub use promotions::PromotionView;
 
 /// The API's routes.
 pub(crate) fn routes() -> Vec<Entry> {
@@ -51,6 +54,12 @@ pub(crate) fn routes() -> Vec<Entry> {
         get(a, "/api/v1/flags", flags::list),
         get(a, "/api/v1/flags/{key}", flags::show),
         post(a, "/api/v1/flags/{key}/flip", flags::flip),
+        post(a, "/api/v1/flags/{key}/promotions", promotions::mark),
+        get(a, "/api/v1/promotions", promotions::list),
+        get(a, "/api/v1/promotions/{id}", promotions::show),
+        post(a, "/api/v1/promotions/{id}/approve", promotions::approve),
+        post(a, "/api/v1/promotions/{id}/promote", promotions::promote),
+        post(a, "/api/v1/promotions/{id}/reject", promotions::reject),
         get(a, "/api/v1/audit", audit::list),
         get(a, "/api/v1/me", me::show),
         get(Surface::Docs, "/api/openapi.json", openapi_json),
@@ -169,7 +178,7 @@ async fn openapi_json() -> impl IntoResponse {
 #[openapi(
     info(
         title = "vexil",
-        description = "Feature flags for staging and prod: read them, flip them (audited), read the audit log. \
+        description = "Feature flags for staging and prod: read them, flip them (audited), promote them from staging to prod, read the audit log. \
                        Authenticate with `Authorization: Bearer <token>` from `vexil token create NAME`; \
                        the account's role applies as in the console (SPEC §5). Every error is \
                        `{\"error\": \"<code>\", \"message\": \"...\"}`; the codes are listed in `docs/api.md`.",
@@ -179,6 +188,12 @@ async fn openapi_json() -> impl IntoResponse {
         flags::list,
         flags::show,
         flags::flip,
+        promotions::mark,
+        promotions::list,
+        promotions::show,
+        promotions::approve,
+        promotions::promote,
+        promotions::reject,
         audit::list,
         me::show,
         openapi_json,
@@ -190,6 +205,7 @@ async fn openapi_json() -> impl IntoResponse {
     modifiers(&BearerScheme, &ErrorCodes),
     tags(
         (name = "flags", description = "Flags and flips"),
+        (name = "promotions", description = "Staging → prod promotions: mark, soak, approve, promote"),
         (name = "audit", description = "The audit log"),
         (name = "accounts", description = "The calling account"),
         (name = "probes", description = "Health and metrics, no account needed"),

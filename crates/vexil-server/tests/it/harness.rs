@@ -37,6 +37,20 @@ legacy_banner:
   risk: low
 ";
 
+/// Two more flags with no soak, for promotion tests: one low-risk, one high.
+pub(crate) const NO_SOAK_FLAGS: &str = "\
+weekly_digest:
+  default: false
+  soak_period_hours: 0
+  description: Weekly summary e-mail.
+  risk: low
+card_vault:
+  default: false
+  soak_period_hours: 0
+  description: Card numbers in the new vault.
+  risk: high
+";
+
 pub(crate) struct TestConsole {
     pub(crate) address: SocketAddr,
     pub(crate) state: ServerState,
@@ -57,6 +71,8 @@ pub(crate) struct Options {
     /// The database the server uses, if not the test database directly (a proxy).
     pub(crate) db: Option<Db>,
     pub(crate) api: ApiConfig,
+    /// The flags file's text (`FLAGS` unless a test needs more).
+    pub(crate) flags: String,
 }
 
 impl Default for Options {
@@ -67,6 +83,7 @@ impl Default for Options {
             env_vars: vec![("FLAG_CONSOLE_FEATURE_FLAGS_DB".into(), "1".into())],
             db: None,
             api: ApiConfig::default(),
+            flags: FLAGS.to_owned(),
         }
     }
 }
@@ -81,7 +98,7 @@ impl TestConsole {
     pub(crate) async fn start_with(test_db: TestDb, options: Options) -> TestConsole {
         let dir = tempfile::tempdir().unwrap();
         let flags_file = dir.path().join("feature_flags.yaml");
-        std::fs::write(&flags_file, FLAGS).unwrap();
+        std::fs::write(&flags_file, &options.flags).unwrap();
         let flags = vexil::read_flag_set(&flags_file).unwrap();
         let clock = Arc::new(TestClock::fixed());
         let envs = Envs::runbook();

@@ -10,6 +10,7 @@ mod browser;
 mod console;
 mod harness;
 mod outage;
+mod promotions;
 mod sign_in;
 
 use std::sync::Arc;
