@@ -522,6 +522,7 @@ fn move_of<'a>(next: &'a Promotion, transition: Transition) -> PromotionMove<'a>
         approved_by: next.approved_by.as_deref().filter(|_| approved),
         approved_at: next.approved_at.filter(|_| approved),
         ended_at: next.ended_at,
+        ended_by: next.ended_by.as_deref(),
         reason: next.reason.as_deref(),
     }
 }
@@ -553,6 +554,7 @@ fn promotion_of(row: &PromotionRow) -> Result<Promotion, AppError> {
         approved_by: row.approved_by.clone(),
         approved_at: row.approved_at,
         ended_at: row.ended_at,
+        ended_by: row.ended_by.clone(),
         reason: row.reason.clone(),
     })
 }

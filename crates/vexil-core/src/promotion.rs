@@ -83,6 +83,18 @@ pub enum ExpiryReason {
 }
 
 impl ExpiryReason {
+    pub const ALL: [ExpiryReason; 4] = [
+        ExpiryReason::StagingChanged,
+        ExpiryReason::ProdChanged,
+        ExpiryReason::PendingTooLong,
+        ExpiryReason::ApprovalUnused,
+    ];
+
+    /// The reason named `text`, as stored.
+    pub fn parse(text: &str) -> Option<ExpiryReason> {
+        ExpiryReason::ALL.into_iter().find(|r| r.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ExpiryReason::StagingChanged => "staging_changed",
@@ -141,6 +153,8 @@ pub struct Promotion {
     pub approved_at: Option<DateTime<Utc>>,
     /// When it was promoted, rejected or expired.
     pub ended_at: Option<DateTime<Utc>>,
+    /// Who promoted or rejected it (`None` for an expiry: vexil ends it).
+    pub ended_by: Option<String>,
     /// A rejection's or an expiry's reason.
     pub reason: Option<String>,
 }
@@ -192,6 +206,7 @@ pub fn mark(
         approved_by: None,
         approved_at: None,
         ended_at: None,
+        ended_by: None,
         reason: None,
     })
 }
@@ -309,19 +324,21 @@ pub fn apply(
             next.approved_at = Some(now);
             (PromotionState::Approved, FLAG_APPROVED)
         }
-        Event::Promote { by: _ } => {
+        Event::Promote { by } => {
             if from != PromotionState::Approved {
                 return Err(TransitionError::NotApproved { state: from });
             }
             next.ended_at = Some(now);
+            next.ended_by = Some(by.to_owned());
             (PromotionState::Promoted, FLAG_PROMOTED)
         }
-        Event::Reject { by: _, reason } => {
+        Event::Reject { by, reason } => {
             let reason = reason.trim();
             if reason.is_empty() {
                 return Err(TransitionError::ReasonRequired);
             }
             next.ended_at = Some(now);
+            next.ended_by = Some(by.to_owned());
             next.reason = Some(reason.to_owned());
             (PromotionState::Rejected, FLAG_REJECTED)
         }

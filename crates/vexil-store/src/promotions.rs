@@ -27,6 +27,7 @@ pub struct PromotionRow {
     pub approved_by: Option<String>,
     pub approved_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
+    pub ended_by: Option<String>,
     pub reason: Option<String>,
 }
 
@@ -49,6 +50,7 @@ pub struct PromotionMove<'a> {
     pub approved_by: Option<&'a str>,
     pub approved_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
+    pub ended_by: Option<&'a str>,
     pub reason: Option<&'a str>,
 }
 
@@ -65,11 +67,12 @@ type RawRow = (
     Option<String>,
     Option<String>,
     Option<String>,
+    Option<String>,
 );
 
 const SELECT: &str = "SELECT id, flag_key, state, marked_by, CAST(marked_at AS TEXT), \
                       CAST(soak_ends_at AS TEXT), staging_audit_id, prod_audit_id, approved_by, \
-                      CAST(approved_at AS TEXT), CAST(ended_at AS TEXT), reason \
+                      CAST(approved_at AS TEXT), CAST(ended_at AS TEXT), ended_by, reason \
                       FROM console_promotions";
 
 impl Db {
@@ -198,7 +201,8 @@ impl WriteTx {
                 "UPDATE console_promotions SET state = $3, \
                  approved_by = COALESCE($4, approved_by), \
                  approved_at = COALESCE($5, approved_at), \
-                 ended_at = COALESCE($6, ended_at), reason = COALESCE($7, reason) \
+                 ended_at = COALESCE($6, ended_at), ended_by = COALESCE($8, ended_by), \
+                 reason = COALESCE($7, reason) \
                  WHERE id = $1 AND state = $2",
             )
             .bind(id)
@@ -208,6 +212,7 @@ impl WriteTx {
             .bind(change.approved_at.map(<DB as Dialect>::timestamp))
             .bind(change.ended_at.map(<DB as Dialect>::timestamp))
             .bind(change.reason)
+            .bind(change.ended_by)
             .execute(&mut **tx)
             .await?
             .rows_affected()
@@ -233,6 +238,7 @@ fn promotion_row(raw: RawRow) -> Result<PromotionRow, StoreError> {
         approved_by,
         approved_at,
         ended_at,
+        ended_by,
         reason,
     ) = raw;
     let optional = |text: Option<String>| text.as_deref().map(parse_timestamp).transpose();
@@ -248,6 +254,7 @@ fn promotion_row(raw: RawRow) -> Result<PromotionRow, StoreError> {
         approved_by,
         approved_at: optional(approved_at)?,
         ended_at: optional(ended_at)?,
+        ended_by,
         reason,
     })
 }

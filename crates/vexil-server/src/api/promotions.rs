@@ -44,6 +44,8 @@ pub struct PromotionView {
     pub approved_at: Option<DateTime<Utc>>,
     /// When it was promoted, rejected or expired.
     pub ended_at: Option<DateTime<Utc>>,
+    /// Who promoted or rejected it (`null` for an expiry).
+    pub ended_by: Option<String>,
     /// A rejection's reason, or an expiry's (`staging_changed`, `prod_changed`,
     /// `pending_too_long`, `approval_unused`).
     pub reason: Option<String>,
@@ -71,6 +73,7 @@ impl PromotionView {
             approved_by: p.approved_by.clone(),
             approved_at: p.approved_at,
             ended_at: p.ended_at,
+            ended_by: p.ended_by.clone(),
             reason: p.reason.clone(),
             expires_at: promotion::expires_at(p, app.promotion_windows()),
             confirmation_phrase: (risk == Some(vexil_core::Risk::High))

@@ -18,6 +18,8 @@ CREATE TABLE console_promotions (
     approved_by     TEXT,
     approved_at     TEXT,
     ended_at        TEXT,
+    -- Who promoted or rejected it (NULL for an expiry: vexil ends it).
+    ended_by        TEXT,
     -- A rejection's reason, or an expiry's.
     reason          TEXT
 );

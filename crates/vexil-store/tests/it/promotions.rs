@@ -93,6 +93,7 @@ async fn one_open_promotion_per_flag_and_moves_from_the_state_read(backend: Back
         approved_by: Some("bob"),
         approved_at: Some(now + TimeDelta::hours(25)),
         ended_at: None,
+        ended_by: None,
         reason: None,
     };
     let mut tx = db.begin_write().await.unwrap();
@@ -126,6 +127,7 @@ async fn one_open_promotion_per_flag_and_moves_from_the_state_read(backend: Back
         approved_by: None,
         approved_at: None,
         ended_at: Some(now + TimeDelta::hours(26)),
+        ended_by: Some("carol"),
         reason: None,
     };
     let mut tx = db.begin_write().await.unwrap();
@@ -145,6 +147,7 @@ async fn one_open_promotion_per_flag_and_moves_from_the_state_read(backend: Back
     );
     assert_eq!(row.approved_at, Some(now + TimeDelta::hours(25)));
     assert_eq!(row.ended_at, Some(now + TimeDelta::hours(26)));
+    assert_eq!(row.ended_by.as_deref(), Some("carol"));
     let mut tx = db.begin_write().await.unwrap();
     let again = tx
         .insert_promotion(&new, audit)
@@ -164,6 +167,7 @@ async fn one_open_promotion_per_flag_and_moves_from_the_state_read(backend: Back
         approved_by: None,
         approved_at: None,
         ended_at: None,
+        ended_by: None,
         reason: None,
     };
     let mut tx = db.begin_write().await.unwrap();
