@@ -1,4 +1,5 @@
-//! The console's static files, built into the binary: its stylesheet and htmx 2.0.11
+//! The console's static files, built into the binary: its stylesheet, its one script
+//! (the promotions countdown) and htmx 2.0.11
 //! (vendored from npm, BSD-0; sha256 d6fdc75f…f717, as CRATES.md records). Nothing
 //! is loaded from another origin.
 
@@ -15,6 +16,18 @@ pub(crate) async fn stylesheet() -> impl IntoResponse {
             (header::CACHE_CONTROL, CACHE),
         ],
         include_str!("../../static/console.css"),
+    )
+}
+
+/// The promotions page's live countdown (the only script of our own: the CSP allows
+/// scripts from this origin only, never inline).
+pub(crate) async fn script() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, CACHE),
+        ],
+        include_str!("../../static/console.js"),
     )
 }
 

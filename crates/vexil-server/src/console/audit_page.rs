@@ -8,17 +8,21 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
-use vexil_core::audit::{ACTIONS, TARGET_FEATURE_FLAG};
+use vexil_core::audit::{ACTIONS, FLAG_EXPIRED, TARGET_FEATURE_FLAG};
 use vexil_core::{Action, authorize, parse_instant};
 use vexil_store::{AuditFilter, AuditRow};
 
 use crate::console::error::ConsoleError;
 use crate::console::page::{self, Chrome, utc};
+use crate::console::promotions_page::PromotionCard;
 use crate::console::session::Operator;
 use crate::state::ServerState;
 
 /// Rows per page.
 const PAGE: u32 = 50;
+
+/// A flag's promotions shown above its history.
+const PROMOTIONS: u32 = 20;
 
 #[derive(Debug, Default, Deserialize)]
 pub(crate) struct AuditQuery {
@@ -59,6 +63,8 @@ struct AuditPage {
     older: Option<String>,
     /// The newest page's link, when this is not it.
     newest: Option<String>,
+    /// With a flag filter: the flag's promotions, newest first.
+    recent: Vec<PromotionCard>,
 }
 
 pub(crate) async fn show(
@@ -125,6 +131,14 @@ pub(crate) async fn show(
         )
     };
     let older = more.then(|| link(rows.last().map(|row| row.id)));
+    let mut recent = Vec::new();
+    if !flag.is_empty() {
+        let now = state.app.now();
+        let (role, elevated) = (operator.actor.role, operator.elevated());
+        for record in state.app.promotions(None, Some(&flag), PROMOTIONS).await? {
+            recent.push(PromotionCard::new(&state, &record, now, role, elevated));
+        }
+    }
     let newest = before.is_some().then(|| link(None));
     let page = AuditPage {
         chrome: operator.chrome("audit"),
@@ -139,6 +153,7 @@ pub(crate) async fn show(
         until,
         older,
         newest,
+        recent,
     };
     Ok(page::html(StatusCode::OK, &page))
 }
@@ -154,7 +169,15 @@ fn row_view(row: &AuditRow) -> RowView {
     RowView {
         id: row.id,
         when: utc(row.created_at),
-        account: row.admin_name.clone().unwrap_or_else(|| "—".to_owned()),
+        // No account: direct SQL, or vexil itself expiring a promotion.
+        account: row.admin_name.clone().unwrap_or_else(|| {
+            if row.action == FLAG_EXPIRED {
+                "vexil"
+            } else {
+                "—"
+            }
+            .to_owned()
+        }),
         action: row.action.clone(),
         target: format!("{} {}", row.target_type, row.target_id),
         flag: (row.target_type == TARGET_FEATURE_FLAG).then(|| row.target_id.clone()),

@@ -137,6 +137,30 @@ pub(crate) async fn page_for(
     Ok(page::html(status, &page))
 }
 
+/// Elevates `operator`'s session with `code` (limited per account, audited either
+/// way). A refused code is `Ok(Some(error))`, for the caller to show where it fits.
+pub(crate) async fn try_code(
+    state: &ServerState,
+    operator: &mut Operator,
+    code: &str,
+) -> Result<Option<AppError>, ConsoleError> {
+    state.limit_account("totp", &operator.actor.name)?;
+    match state
+        .app
+        .elevate(&operator.actor, code, &operator.visitor.from())
+        .await
+    {
+        Ok(()) => {
+            let span = TimeDelta::from_std(state.config.elevation).unwrap_or(TimeDelta::zero());
+            let until = operator.now + span;
+            operator.elevate(until).await?;
+            Ok(None)
+        }
+        Err(error @ (AppError::TotpInvalid | AppError::TotpReplayed)) => Ok(Some(error)),
+        Err(error) => Err(error.into()),
+    }
+}
+
 pub(crate) async fn submit(
     State(state): State<ServerState>,
     mut operator: Operator,
@@ -144,20 +168,12 @@ pub(crate) async fn submit(
 ) -> Result<Response, ConsoleError> {
     operator.visitor.check_csrf(form.csrf.as_deref())?;
     let code = form.totp.unwrap_or_default();
-    state.limit_account("totp", &operator.actor.name)?;
-    match state
-        .app
-        .elevate(&operator.actor, &code, &operator.visitor.from())
-        .await
-    {
-        Ok(()) => {
-            let span = TimeDelta::from_std(state.config.elevation).unwrap_or(TimeDelta::zero());
-            let until = operator.now + span;
-            operator.elevate(until).await?;
+    match try_code(&state, &mut operator, &code).await? {
+        None => {
             let target = safe_next(form.next.as_deref()).unwrap_or("/console/flags");
             Ok(Redirect::to(target).into_response())
         }
-        Err(error @ (AppError::TotpInvalid | AppError::TotpReplayed)) => {
+        Some(error) => {
             page_for(
                 &state,
                 &operator,
@@ -167,6 +183,5 @@ pub(crate) async fn submit(
             )
             .await
         }
-        Err(error) => Err(error.into()),
     }
 }

@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use vexil_app::AppError;
 use vexil_core::Denied;
 use vexil_core::message::error_chain;
+use vexil_core::promotion::TransitionError;
 
 use crate::console::page::{self, ConflictPage, MessagePage};
 
@@ -110,6 +111,36 @@ fn app_error(error: AppError) -> Response {
         AppError::UnknownFlag { .. } => {
             MessagePage::new(StatusCode::NOT_FOUND, "No such flag", &message).into_response()
         }
+        AppError::UnknownPromotion { .. } => {
+            MessagePage::new(StatusCode::NOT_FOUND, "No such promotion", &message).into_response()
+        }
+        AppError::Promotion {
+            error: TransitionError::SameApprover { .. },
+            ..
+        } => MessagePage::new(StatusCode::FORBIDDEN, "Not allowed", &message).into_response(),
+        AppError::Promotion {
+            error: TransitionError::ReasonRequired,
+            ..
+        }
+        | AppError::ReasonTooLong(_) => MessagePage::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "A reason is needed",
+            &message,
+        )
+        .into_response(),
+        AppError::Promotion { .. } | AppError::CannotMark { .. } => {
+            let mut page = MessagePage::new(StatusCode::CONFLICT, "Not possible now", &message);
+            page.items.push(
+                "Nothing else was changed. The promotions page shows where each one is.".to_owned(),
+            );
+            page.into_response()
+        }
+        AppError::Confirmation(_) => MessagePage::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Type the confirmation",
+            &format!("{message}. Nothing was changed and no TOTP code was used."),
+        )
+        .into_response(),
         AppError::UnknownEnv(_) => {
             MessagePage::new(StatusCode::BAD_REQUEST, "No such env", &message).into_response()
         }

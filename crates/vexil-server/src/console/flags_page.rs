@@ -3,12 +3,15 @@
 //! link one can paste into an incident channel), and a flip control on each row the
 //! signed-in role may flip.
 
+use std::collections::HashMap;
+
 use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use vexil_app::{FlagState, FlagStates};
+use vexil_core::promotion::PromotionState;
 use vexil_core::{Action, Denied, Env, Role, authorize};
 
 use crate::console::error::ConsoleError;
@@ -77,6 +80,10 @@ pub(crate) struct FlagRow {
     needs_totp: bool,
     /// Why the role may not flip it.
     denied: Option<String>,
+    /// A staging row that is on, for a role that may mark it: "Mark active for prod".
+    can_mark: bool,
+    /// The flag's open promotion, linked instead of the mark button.
+    open_promotion: Option<i64>,
 }
 
 impl FlagRow {
@@ -106,7 +113,18 @@ impl FlagRow {
             can_flip,
             needs_totp,
             denied,
+            can_mark: state.env == Env::STAGING
+                && state.value
+                && authorize(role, Action::MarkPromote, false).is_ok(),
+            open_promotion: None,
         }
+    }
+
+    /// The row with its flag's open promotion, if any (`open` by flag key).
+    pub(crate) fn with_promotion(mut self, open: &HashMap<String, i64>) -> FlagRow {
+        self.open_promotion = open.get(&self.key).copied();
+        self.can_mark &= self.open_promotion.is_none();
+        self
     }
 }
 
@@ -166,8 +184,30 @@ pub(crate) async fn show(
     authorize(operator.actor.role, Action::ViewFlags, false)?;
     let env = chosen_env(&state, query.env.as_deref())?;
     let states = state.app.flag_states(Some(&env)).await?;
-    let page = flags_page(&operator, &env, &states, &query, state.app.envs().iter())?;
+    let open = open_promotions(&state).await?;
+    let page = flags_page(
+        &operator,
+        &env,
+        &states,
+        &query,
+        state.app.envs().iter(),
+        &open,
+    )?;
     Ok(page::html(StatusCode::OK, &page))
+}
+
+/// Each flag's open promotion, by flag key.
+pub(crate) async fn open_promotions(
+    state: &ServerState,
+) -> Result<HashMap<String, i64>, ConsoleError> {
+    let app = &state.app;
+    let mut open = HashMap::new();
+    for wanted in [PromotionState::Pending, PromotionState::Approved] {
+        for record in app.promotions(Some(wanted), None, 500).await? {
+            open.insert(record.flag_key, record.id);
+        }
+    }
+    Ok(open)
 }
 
 /// The env asked for, else this server's own env, else the first configured.
@@ -189,6 +229,7 @@ fn flags_page<'a>(
     states: &FlagStates,
     query: &FlagsQuery,
     envs: impl Iterator<Item = &'a Env>,
+    open: &HashMap<String, i64>,
 ) -> Result<FlagsPage, ConsoleError> {
     let list = &query.list;
     let [q, risk, source, value, sort] =
@@ -240,7 +281,7 @@ fn flags_page<'a>(
     let elevated = operator.elevated();
     let rows = shown
         .iter()
-        .map(|s| FlagRow::new(s, operator.actor.role, elevated))
+        .map(|s| FlagRow::new(s, operator.actor.role, elevated).with_promotion(open))
         .collect();
     let sort_links = SORTS
         .iter()

@@ -10,7 +10,6 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::TimeDelta;
 use serde::Deserialize;
 use vexil_app::{AppError, Flip};
 use vexil_core::audit::{self, Via};
@@ -18,7 +17,7 @@ use vexil_core::{Action, Denied, authorize};
 
 use crate::console::elevation::{self, PendingFlip};
 use crate::console::error::ConsoleError;
-use crate::console::flags_page::{FlagRow, FlagRowFragment, ListView};
+use crate::console::flags_page::{FlagRow, FlagRowFragment, ListView, open_promotions};
 use crate::console::page;
 use crate::console::session::Operator;
 use crate::state::ServerState;
@@ -72,34 +71,22 @@ pub(crate) async fn submit(
     };
 
     // A code sent with the flip elevates the session first (audited either way).
-    if let Some(code) = form
+    let code = form
         .totp
         .as_deref()
         .map(str::trim)
-        .filter(|c| !c.is_empty())
+        .filter(|c| !c.is_empty());
+    if let Some(code) = code
+        && let Some(error) = elevation::try_code(&state, &mut operator, code).await?
     {
-        state.limit_account("totp", &operator.actor.name)?;
-        match app
-            .elevate(&operator.actor, code, &operator.visitor.from())
-            .await
-        {
-            Ok(()) => {
-                let span = TimeDelta::from_std(state.config.elevation).unwrap_or(TimeDelta::zero());
-                let until = operator.now + span;
-                operator.elevate(until).await?;
-            }
-            Err(error @ (AppError::TotpInvalid | AppError::TotpReplayed)) => {
-                return elevation::page_for(
-                    &state,
-                    &operator,
-                    Some(pending),
-                    None,
-                    Some(error.to_string()),
-                )
-                .await;
-            }
-            Err(error) => return Err(error.into()),
-        }
+        return elevation::page_for(
+            &state,
+            &operator,
+            Some(pending),
+            None,
+            Some(error.to_string()),
+        )
+        .await;
     }
 
     let flip = Flip {
@@ -126,8 +113,10 @@ pub(crate) async fn submit(
                     .ok_or_else(|| AppError::UnknownFlag {
                         key: flag_key.clone(),
                     })?;
+                let open = open_promotions(&state).await?;
                 let fragment = FlagRowFragment {
-                    row: FlagRow::new(state_now, operator.actor.role, operator.elevated()),
+                    row: FlagRow::new(state_now, operator.actor.role, operator.elevated())
+                        .with_promotion(&open),
                     csrf: operator.visitor.csrf().to_owned(),
                     env: env.to_string(),
                     list_query: list.query(),

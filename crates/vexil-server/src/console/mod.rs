@@ -14,6 +14,7 @@ mod flags_page;
 mod flip;
 mod htmx;
 pub(crate) mod page;
+pub(crate) mod promotions_page;
 pub(crate) mod session;
 mod sign_in;
 
@@ -47,6 +48,27 @@ pub(crate) fn pages() -> Vec<Entry> {
         post(c, "/console/account/totp", account::begin_totp),
         post(c, "/console/account/totp/confirm", account::confirm_totp),
         get(c, "/console/audit", audit_page::show),
+        get(c, "/console/promotions", promotions_page::show),
+        post(
+            c,
+            "/console/flags/{flag_key}/promotions",
+            promotions_page::mark,
+        ),
+        post(
+            c,
+            "/console/promotions/{id}/approve",
+            promotions_page::approve,
+        ),
+        post(
+            c,
+            "/console/promotions/{id}/promote",
+            promotions_page::promote,
+        ),
+        post(
+            c,
+            "/console/promotions/{id}/reject",
+            promotions_page::reject,
+        ),
     ]
 }
 
@@ -58,6 +80,7 @@ pub(crate) fn open_routes() -> Vec<Entry> {
         get(s, "/", || async { Redirect::to("/console/flags") }),
         get(s, "/static/console.css", assets::stylesheet),
         get(s, "/static/htmx.min.js", assets::htmx),
+        get(s, "/static/console.js", assets::script),
     ]
 }
 

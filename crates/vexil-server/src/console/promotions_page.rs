@@ -1,0 +1,302 @@
+//! Promotions in the console (SPEC §7, issue [F]): `GET /console/promotions` lists the
+//! open ones (state, soak remaining, who did what, the steps the operator may take)
+//! and the recent ended ones; `POST /console/flags/<flag_key>/promotions` marks a
+//! flag from its staging row; `POST /console/promotions/<id>/approve|promote|reject`
+//! move one. Every form carries the CSRF token and answers POST-redirect-GET.
+//!
+//! Promoting a high-risk flag asks for the confirmation phrase, typed, and a TOTP
+//! code when the session is not elevated: the phrase is checked first, so a wrong
+//! phrase spends no code.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use vexil_app::{AppError, PromoteRequest, PromotionRecord};
+use vexil_core::audit::Via;
+use vexil_core::promotion::{self, ExpiryReason, PromotionState, check_confirmation};
+use vexil_core::{Action, Risk, Role, authorize};
+
+use crate::console::elevation;
+use crate::console::error::ConsoleError;
+use crate::console::page::{self, Chrome, utc};
+use crate::console::session::Operator;
+use crate::state::ServerState;
+
+/// Ended promotions shown under the open ones.
+const RECENT: u32 = 20;
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct PromotionsQuery {
+    /// The promotion a step just moved, highlighted with a notice.
+    done: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct StepForm {
+    csrf: Option<String>,
+    /// A rejection's reason.
+    reason: Option<String>,
+    /// A high-risk promote's typed phrase.
+    confirmation: Option<String>,
+    totp: Option<String>,
+}
+
+/// One promotion as the page shows it.
+pub(crate) struct PromotionCard {
+    pub(crate) id: i64,
+    pub(crate) flag: String,
+    pub(crate) risk: &'static str,
+    pub(crate) state: &'static str,
+    pub(crate) marked_by: String,
+    pub(crate) marked_at: String,
+    pub(crate) soak_ends_at: String,
+    /// RFC 3339, for the live countdown (`<time datetime>`).
+    pub(crate) soak_ends_iso: String,
+    /// "3 h 12 min" while the soak runs; `None` once it has ended.
+    pub(crate) soak_left: Option<String>,
+    pub(crate) approved: Option<String>,
+    pub(crate) ended: Option<String>,
+    pub(crate) reason: Option<String>,
+    pub(crate) expires_at: Option<String>,
+    pub(crate) can_approve: bool,
+    pub(crate) can_promote: bool,
+    pub(crate) can_reject: bool,
+    /// The phrase to type (high-risk flags).
+    pub(crate) phrase: Option<String>,
+    /// The promote form asks for a TOTP code (high risk, session not elevated).
+    pub(crate) needs_totp: bool,
+}
+
+impl PromotionCard {
+    pub(crate) fn new(
+        state: &ServerState,
+        record: &PromotionRecord,
+        now: DateTime<Utc>,
+        role: Role,
+        elevated: bool,
+    ) -> PromotionCard {
+        let flags = state.app.flags();
+        let risk = flags.get(&record.flag_key).map(vexil_core::FlagDecl::risk);
+        let p = &record.promotion;
+        let may = |action| authorize(role, action, true).is_ok();
+        let soak_over = now >= p.soak_ends_at;
+        let high = risk == Some(Risk::High);
+        let by_at = |by: Option<&String>, at: Option<DateTime<Utc>>| {
+            at.map(|at| match by {
+                Some(by) => format!("{by}, {}", utc(at)),
+                None => format!("vexil, {}", utc(at)),
+            })
+        };
+        PromotionCard {
+            id: record.id,
+            flag: record.flag_key.clone(),
+            risk: risk.map_or("undeclared", Risk::as_str),
+            state: p.state.as_str(),
+            marked_by: p.marked_by.clone(),
+            marked_at: utc(p.marked_at),
+            soak_ends_at: utc(p.soak_ends_at),
+            soak_ends_iso: p
+                .soak_ends_at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            soak_left: (!soak_over).then(|| remaining(p.soak_ends_at - now)),
+            approved: by_at(p.approved_by.as_ref(), p.approved_at),
+            ended: by_at(p.ended_by.as_ref(), p.ended_at),
+            reason: p.reason.as_deref().map(|reason| {
+                ExpiryReason::parse(reason).map_or_else(|| reason.to_owned(), |r| r.to_string())
+            }),
+            expires_at: promotion::expires_at(p, state.app.promotion_windows()).map(utc),
+            can_approve: p.state == PromotionState::Pending
+                && soak_over
+                && may(Action::ApprovePromotion),
+            can_promote: p.state == PromotionState::Approved
+                && risk.is_some_and(|risk| may(Action::Promote(risk))),
+            can_reject: p.state.is_open() && may(Action::RejectPromotion),
+            phrase: high.then(|| promotion::confirmation_phrase(&record.flag_key)),
+            needs_totp: high && !elevated,
+        }
+    }
+}
+
+/// "2 d 3 h", "3 h 12 min", "4 min", "under a minute".
+fn remaining(left: chrono::TimeDelta) -> String {
+    let minutes = left.num_minutes();
+    match (minutes / (24 * 60), minutes / 60 % 24, minutes % 60) {
+        (0, 0, 0) => "under a minute".to_owned(),
+        (0, 0, m) => format!("{m} min"),
+        (0, h, m) => format!("{h} h {m} min"),
+        (d, h, _) => format!("{d} d {h} h"),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "promotions.html")]
+struct PromotionsPage {
+    chrome: Chrome,
+    csrf: String,
+    open: Vec<PromotionCard>,
+    recent: Vec<PromotionCard>,
+    notice: Option<String>,
+    pending_days: i64,
+    approval_hours: i64,
+    distinct_approver: bool,
+}
+
+pub(crate) async fn show(
+    State(state): State<ServerState>,
+    operator: Operator,
+    Query(query): Query<PromotionsQuery>,
+) -> Result<Response, ConsoleError> {
+    let role = operator.actor.role;
+    authorize(role, Action::ViewFlags, false)?;
+    let app = &state.app;
+    let now = app.now();
+    let elevated = operator.elevated();
+    let card = |record: &PromotionRecord| PromotionCard::new(&state, record, now, role, elevated);
+    let mut open = Vec::new();
+    for wanted in [PromotionState::Approved, PromotionState::Pending] {
+        open.extend(
+            app.promotions(Some(wanted), None, 500)
+                .await?
+                .iter()
+                .map(card),
+        );
+    }
+    let recent = app
+        .promotions(None, None, RECENT + u32::try_from(open.len()).unwrap_or(0))
+        .await?
+        .iter()
+        .filter(|record| !record.promotion.state.is_open())
+        .take(RECENT as usize)
+        .map(card)
+        .collect();
+    let done = query.done.as_deref().and_then(|id| id.parse::<i64>().ok());
+    let notice = match done {
+        Some(id) => {
+            let record = app.promotion(id).await?;
+            Some(format!(
+                "Promotion {id} of {} is {} now.",
+                record.flag_key, record.promotion.state
+            ))
+        }
+        None => None,
+    };
+    let windows = app.promotion_windows();
+    let page = PromotionsPage {
+        chrome: operator.chrome("promotions"),
+        csrf: operator.visitor.csrf().to_owned(),
+        open,
+        recent,
+        notice,
+        pending_days: windows.pending_after_soak.num_days(),
+        approval_hours: windows.approval.num_hours(),
+        distinct_approver: windows.distinct_approver,
+    };
+    Ok(page::html(StatusCode::OK, &page))
+}
+
+/// A promotion id from the path, or a clear refusal.
+fn promotion_id(text: &str) -> Result<i64, ConsoleError> {
+    text.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| {
+            ConsoleError::BadRequest(format!(
+                "promotion id {}: expected a positive whole number",
+                vexil_core::message::one_line(text)
+            ))
+        })
+}
+
+/// Back to the list, the moved promotion named.
+fn done(id: i64) -> Response {
+    Redirect::to(&format!("/console/promotions?done={id}#promotion-{id}")).into_response()
+}
+
+pub(crate) async fn mark(
+    State(state): State<ServerState>,
+    Path(flag_key): Path<String>,
+    operator: Operator,
+    Form(form): Form<StepForm>,
+) -> Result<Response, ConsoleError> {
+    operator.visitor.check_csrf(form.csrf.as_deref())?;
+    authorize(operator.actor.role, Action::MarkPromote, false)?;
+    let stepped = state
+        .app
+        .mark_promote(&operator.actor, &flag_key, Via::Console)
+        .await?;
+    Ok(done(stepped.record.id))
+}
+
+pub(crate) async fn approve(
+    State(state): State<ServerState>,
+    Path(id): Path<String>,
+    operator: Operator,
+    Form(form): Form<StepForm>,
+) -> Result<Response, ConsoleError> {
+    operator.visitor.check_csrf(form.csrf.as_deref())?;
+    let id = promotion_id(&id)?;
+    authorize(operator.actor.role, Action::ApprovePromotion, false)?;
+    state.app.approve(&operator.actor, id, Via::Console).await?;
+    Ok(done(id))
+}
+
+pub(crate) async fn reject(
+    State(state): State<ServerState>,
+    Path(id): Path<String>,
+    operator: Operator,
+    Form(form): Form<StepForm>,
+) -> Result<Response, ConsoleError> {
+    operator.visitor.check_csrf(form.csrf.as_deref())?;
+    let id = promotion_id(&id)?;
+    authorize(operator.actor.role, Action::RejectPromotion, false)?;
+    let reason = form.reason.unwrap_or_default();
+    state
+        .app
+        .reject(&operator.actor, id, &reason, Via::Console)
+        .await?;
+    Ok(done(id))
+}
+
+pub(crate) async fn promote(
+    State(state): State<ServerState>,
+    Path(id): Path<String>,
+    mut operator: Operator,
+    Form(form): Form<StepForm>,
+) -> Result<Response, ConsoleError> {
+    operator.visitor.check_csrf(form.csrf.as_deref())?;
+    let id = promotion_id(&id)?;
+    let role = operator.actor.role;
+    authorize(role, Action::Promote(Risk::Low), false)?;
+    let app = &state.app;
+    let record = app.promotion(id).await?;
+    let flags = app.flags();
+    let decl = flags
+        .get(&record.flag_key)
+        .ok_or_else(|| AppError::UnknownFlag {
+            key: record.flag_key.clone(),
+        })?;
+    authorize(role, Action::Promote(decl.risk()), true)?;
+    let confirmation = form.confirmation.as_deref();
+    check_confirmation(&record.flag_key, decl.risk(), confirmation).map_err(AppError::from)?;
+    if let Some(code) = form
+        .totp
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        && let Some(refused) = elevation::try_code(&state, &mut operator, code).await?
+    {
+        return Err(refused.into());
+    }
+    let request = PromoteRequest {
+        elevated: operator.elevated(),
+        confirmation,
+        via: Via::Console,
+    };
+    app.promote(&operator.actor, id, &request).await?;
+    state.flag_cache.invalidate();
+    Ok(done(id))
+}

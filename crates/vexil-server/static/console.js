@@ -1,0 +1,22 @@
+// The promotions page's live countdown: each <time data-countdown datetime="…">
+// counts down to its instant. Without JavaScript the server's text ("in 3 h 12 min")
+// and the timestamp beside it stay, correct as of the page load.
+(function () {
+  "use strict";
+  function left(ms) {
+    if (ms <= 0) return "now: reload to approve";
+    var s = Math.floor(ms / 1000), d = Math.floor(s / 86400), h = Math.floor(s / 3600) % 24,
+        m = Math.floor(s / 60) % 60, r = s % 60;
+    if (d > 0) return "in " + d + " d " + h + " h";
+    if (h > 0) return "in " + h + " h " + m + " min";
+    return "in " + m + " min " + r + " s";
+  }
+  function tick() {
+    var now = Date.now();
+    document.querySelectorAll("time[data-countdown]").forEach(function (el) {
+      el.textContent = left(Date.parse(el.getAttribute("datetime")) - now);
+    });
+  }
+  tick();
+  setInterval(tick, 1000);
+})();
