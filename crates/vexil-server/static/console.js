@@ -8,7 +8,7 @@
     var s = Math.floor(ms / 1000), d = Math.floor(s / 86400), h = Math.floor(s / 3600) % 24,
         m = Math.floor(s / 60) % 60, r = s % 60;
     if (d > 0) return "in " + d + " d " + h + " h";
-    if (h > 0) return "in " + h + " h " + m + " min";
+    if (h > 0) return "in " + h + " h " + m + " min " + r + " s";
     return "in " + m + " min " + r + " s";
   }
   function tick() {
