@@ -16,21 +16,26 @@ use vexil_testkit::{Run, TestClock, TestDb};
 
 use crate::cells::Cell;
 use crate::permissions::Risk;
+use crate::prepared::{Step, confirmation};
 use crate::site::Site;
 
 const PASSWORD: &str = "correct horse battery";
 
+/// No soak: a promotion cell may approve at once (the CLI reads the real clock).
 const FLAGS: &str = "\
 dark_mode:
   default: false
+  soak_period_hours: 0
   description: Dark theme.
   risk: low
 search_typo_tolerance:
   default: true
+  soak_period_hours: 0
   description: Fuzzy search.
   risk: medium
 new_checkout:
   default: false
+  soak_period_hours: 0
   description: The new checkout.
   risk: high
 ";
@@ -49,8 +54,9 @@ pub(crate) struct World {
     /// root's TOTP URI (the console's and the API's elevated caller).
     root_totp: String,
     /// The CLI's elevated callers, one per risk (the CLI reads the real clock, and a
-    /// code is accepted once per account).
+    /// code is accepted once per account), and the one that promotes.
     cli_roots: Vec<(Risk, String)>,
+    cli_promoter: String,
     fresh: std::sync::atomic::AtomicUsize,
     _test_db: TestDb,
 }
@@ -96,6 +102,7 @@ impl World {
             ("root_low", Role::Superadmin),
             ("root_medium", Role::Superadmin),
             ("root_high", Role::Superadmin),
+            ("root_promote", Role::Superadmin),
         ] {
             add(name, role).await;
         }
@@ -118,6 +125,7 @@ impl World {
         ] {
             cli_roots.push((risk, totp(name).await));
         }
+        let cli_promoter = totp("root_promote").await;
         let mut tokens = std::collections::HashMap::new();
         for name in [
             "reader", "helper", "ops1", "admin", "root", "gone_api", "ops2",
@@ -161,6 +169,7 @@ impl World {
             revoked,
             root_totp,
             cli_roots,
+            cli_promoter,
             fresh: std::sync::atomic::AtomicUsize::new(0),
             _test_db: test_db,
         }
@@ -188,10 +197,34 @@ impl World {
         code_at(&self.root_totp, at).unwrap()
     }
 
-    pub(crate) async fn cli(&self, command: &str, cell: &Cell, flag: &str) -> Run {
+    pub(crate) async fn cli(&self, command: &str, cell: &Cell, flag: &str, id: Option<i64>) -> Run {
         let mut args: Vec<String> = command.split(' ').map(str::to_owned).collect();
         let mut stdin = None;
         match command {
+            "promotion mark" | "promotion approve" | "promotion promote" | "promotion reject" => {
+                args.push(id.map_or_else(|| flag.to_owned(), |id| id.to_string()));
+                let actor = match cell.caller {
+                    0 => None,
+                    1 => Some("gone_cli"),
+                    3..=6 => Some(ROLE_ACCOUNTS[cell.caller - 3]),
+                    _ => Some("root_promote"),
+                };
+                if let Some(actor) = actor {
+                    args.extend(["--as".into(), actor.into()]);
+                }
+                if command == "promotion reject" {
+                    args.extend(["--reason".into(), "a permission cell".into()]);
+                }
+                if command == "promotion promote" {
+                    if let Some(phrase) = confirmation(flag_risk(cell.risk), flag) {
+                        args.extend(["--confirm".into(), phrase]);
+                    }
+                    if cell.caller == 7 {
+                        let now = u64::try_from(Utc::now().timestamp()).unwrap();
+                        args.extend(["--totp".into(), code_at(&self.cli_promoter, now).unwrap()]);
+                    }
+                }
+            }
             "flip" => {
                 let on = !self.value(flag).await;
                 args.extend([flag.into(), "--env".into(), "prod".into()]);
@@ -277,10 +310,29 @@ impl World {
         path: &str,
         cell: &Cell,
         flag: &str,
+        id: Option<i64>,
     ) -> (u16, Value) {
-        let path = path.replace("{key}", flag);
+        let path = path
+            .replace("{key}", flag)
+            .replace("{id}", &id.unwrap_or_default().to_string());
         let url = format!("{}{path}", self.base);
-        let request = if method == "POST" {
+        let promotion = Step::of(cell.what);
+        let request = if method == "POST" && promotion.is_some() {
+            let mut body = json!({});
+            if promotion == Some(Step::Promote) {
+                body["confirmation"] = json!(confirmation(flag_risk(cell.risk), flag));
+                if cell.caller == 7 {
+                    body["totp"] = json!(self.next_root_code());
+                }
+            }
+            if promotion == Some(Step::Reject) {
+                body["reason"] = json!("a permission cell");
+            }
+            client
+                .post(url)
+                .header("content-type", "application/json")
+                .body(body.to_string())
+        } else if method == "POST" {
             let from = self.value(flag).await;
             let mut body = json!({"env": "prod", "from": from, "to": !from});
             if cell.caller == 7 {
@@ -411,10 +463,14 @@ impl World {
         path: &str,
         cell: &Cell,
         flag: &str,
+        id: Option<i64>,
     ) -> (u16, String) {
         let from = self.value(flag).await;
         let (from_text, to_text) = (from.to_string(), (!from).to_string());
-        let path = path.replace("{flag_key}", flag);
+        let path = path
+            .replace("{flag_key}", flag)
+            .replace("{id}", &id.unwrap_or_default().to_string());
+        let phrase = confirmation(flag_risk(cell.risk), flag).unwrap_or_default();
         if method == "GET" {
             let query = match path.as_str() {
                 "/console/flags" => "?env=prod".to_owned(),
@@ -444,6 +500,8 @@ impl World {
             }
             "/console/account/totp" => vec![("csrf", &csrf), ("password", PASSWORD)],
             "/console/account/totp/confirm" => vec![("csrf", &csrf), ("code", "000000")],
+            p if p.ends_with("/promote") => vec![("csrf", &csrf), ("confirmation", &phrase)],
+            p if p.ends_with("/reject") => vec![("csrf", &csrf), ("reason", "a permission cell")],
             p if p.ends_with("/flip") => vec![
                 ("csrf", &csrf),
                 ("env", "prod"),
@@ -479,5 +537,14 @@ impl JsonValue for reqwest::Response {
     async fn json_value(self) -> Value {
         let text = self.text().await.unwrap();
         serde_json::from_str(&text).unwrap_or(Value::String(text))
+    }
+}
+
+/// The flag risk a row's risk stands for (`Any` acts on the low-risk flag).
+fn flag_risk(risk: Risk) -> vexil_core::Risk {
+    match risk {
+        Risk::Any | Risk::Low => vexil_core::Risk::Low,
+        Risk::Medium => vexil_core::Risk::Medium,
+        Risk::High => vexil_core::Risk::High,
     }
 }

@@ -25,6 +25,9 @@ pub(crate) enum Expect {
     Ok,
     Err(u16, &'static str),
     Exit(i32),
+    /// A promotion moved: this status (a CLI's exit code), exactly these new audit
+    /// rows, and no account or token changed.
+    Moves(u16, &'static [&'static str]),
     DbAccess,
     Na,
 }
@@ -57,6 +60,7 @@ pub(crate) struct Snapshot {
     users: Vec<(String, String, bool)>,
     tokens: Vec<(i64, bool)>,
     audit: Vec<(i64, String)>,
+    promotions: Vec<(i64, String)>,
 }
 
 /// Walks every cell; returns how many were walked (all but `Na`).
@@ -159,11 +163,19 @@ impl World {
             .into_iter()
             .map(|r| (r.id, r.action))
             .collect();
+        let promotions = db
+            .promotions(None, None, 10_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| (p.id, p.state))
+            .collect();
         Snapshot {
             flags,
             users,
             tokens,
             audit,
+            promotions,
         }
     }
 
@@ -173,11 +185,16 @@ impl World {
             cell.what, cell.risk, CALLERS[cell.caller]
         );
         let flag = World::flag(cell.risk);
+        let id = self.prepare(cell, flag).await;
         if let Some(command) = cell.what.strip_prefix("vexil ") {
             let before = self.snapshot().await;
-            let run = self.cli(command, cell, flag).await;
+            let run = self.cli(command, cell, flag, id).await;
             let after = self.snapshot().await;
             match cell.expect {
+                Expect::Moves(code, actions) => {
+                    assert_eq!(run.code, Some(i32::from(code)), "{label}: {run:?}");
+                    assert_moved(&label, &before, &after, actions);
+                }
                 Expect::Exit(code) => {
                     assert_eq!(run.code, Some(code), "{label}: {run:?}");
                     assert_eq!(before, after, "{label}: refused, yet something changed");
@@ -208,9 +225,13 @@ impl World {
         if path.starts_with("/api/") {
             let client = self.api_client(cell.caller);
             let before = self.snapshot().await;
-            let (status, body) = self.api(&client, method, path, cell, flag).await;
+            let (status, body) = self.api(&client, method, path, cell, flag, id).await;
             let after = self.snapshot().await;
             match cell.expect {
+                Expect::Moves(want, actions) => {
+                    assert_eq!(status, want, "{label}: {body}");
+                    assert_moved(&label, &before, &after, actions);
+                }
                 Expect::Ok => {
                     assert_eq!(status, 200, "{label}: {body}");
                     assert_eq!(before, after, "{label}: a read changed something");
@@ -234,7 +255,7 @@ impl World {
         let (client, name, password) = self.console_client(cell.caller).await;
         let before = self.snapshot().await;
         let (status, location) = self
-            .console((&client, &name, &password), method, path, cell, flag)
+            .console((&client, &name, &password), method, path, cell, flag, id)
             .await;
         let after = self.snapshot().await;
         let unchanged =
@@ -272,6 +293,11 @@ impl World {
                 assert_eq!(status, 303, "{said}");
                 assert!(location.starts_with("/console/flags"), "{said}");
                 assert_flipped(&label, &before, &after, flag);
+            }
+            Expect::Moves(want, actions) => {
+                assert_eq!(status, want, "{said}");
+                assert!(location.starts_with("/console/promotions"), "{said}");
+                assert_moved(&label, &before, &after, actions);
             }
             Expect::Audits(want, actions) => {
                 assert_eq!(status, want, "{said}");
@@ -321,6 +347,25 @@ fn assert_flipped(label: &str, before: &Snapshot, after: &Snapshot, flag: &str) 
         (&after.users, &after.tokens),
         "{label}"
     );
+}
+
+/// A promotion was opened or moved, with exactly `actions` as new audit rows (a
+/// promote's flip among them), and no account or token changed.
+#[track_caller]
+fn assert_moved(label: &str, before: &Snapshot, after: &Snapshot, actions: &[&str]) {
+    assert_ne!(
+        before.promotions, after.promotions,
+        "{label}: no promotion moved"
+    );
+    assert_eq!(new_actions(before, after), actions, "{label}");
+    assert_eq!(
+        (&before.users, &before.tokens),
+        (&after.users, &after.tokens),
+        "{label}"
+    );
+    if !actions.contains(&"console.flag.flip") {
+        assert_eq!(before.flags, after.flags, "{label}: a flag changed");
+    }
 }
 
 fn new_actions<'a>(before: &Snapshot, after: &'a Snapshot) -> Vec<&'a str> {

@@ -6,6 +6,7 @@ mod callers;
 mod cells;
 mod check;
 mod permissions;
+mod prepared;
 mod processes;
 mod serve;
 mod shape;

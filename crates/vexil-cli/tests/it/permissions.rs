@@ -62,6 +62,17 @@ const ELEVATED: Expect = Audits(303, &["console.auth.elevate"]);
 const NO_TOTP: Expect = Refused(422);
 const USAGE: Expect = Exit(2);
 const REFUSED: Expect = Exit(1);
+// Promotions: each step's audit rows (a promote writes the prod flip with its row; an
+// elevated API promote also audits the elevation).
+const MARKED: &[&str] = &["console.flag.mark_promote"];
+const APPROVED: &[&str] = &["console.flag.approved"];
+const PROMOTED: &[&str] = &["console.flag.flip", "console.flag.promoted"];
+const PROMOTED_T: &[&str] = &[
+    "console.auth.elevate",
+    "console.flag.flip",
+    "console.flag.promoted",
+];
+const REJECTED: &[&str] = &["console.flag.rejected"];
 
 #[rustfmt::skip]
 pub(crate) const TABLE: &[Row] = &[
@@ -81,6 +92,13 @@ pub(crate) const TABLE: &[Row] = &[
     row("POST /console/account/totp",                Risk::Any,    [SignIn,   SignIn,   SignIn,   Redirect, Redirect, Redirect, Redirect, Refused(422)]),
     row("POST /console/account/totp/confirm",        Risk::Any,    [SignIn,   SignIn,   SignIn,   Refused(400), Refused(400), Refused(400), Refused(400), Refused(400)]),
     row("GET /console/audit",                        Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Page,     Page,     Page]),
+    row("GET /console/promotions",                   Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Page,     Page,     Page]),
+    row("POST /console/flags/{flag_key}/promotions", Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Moves(303, MARKED), Moves(303, MARKED)]),
+    row("POST /console/promotions/{id}/approve",     Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Moves(303, APPROVED), Moves(303, APPROVED)]),
+    row("POST /console/promotions/{id}/promote",     Risk::Low,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Moves(303, PROMOTED), Moves(303, PROMOTED)]),
+    row("POST /console/promotions/{id}/promote",     Risk::Medium, [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Moves(303, PROMOTED), Moves(303, PROMOTED)]),
+    row("POST /console/promotions/{id}/promote",     Risk::High,   [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Denied,   Moves(303, PROMOTED)]),
+    row("POST /console/promotions/{id}/reject",      Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Moves(303, REJECTED), Moves(303, REJECTED)]),
     // The JSON API (a Bearer token).
     row("GET /api/v1/flags",                         Risk::Any,    [UNAUTH,   UNAUTH,   UNAUTH,   FORBID,   FORBID,   Ok,       Ok,       Ok]),
     row("GET /api/v1/flags/{key}",                   Risk::Any,    [UNAUTH,   UNAUTH,   UNAUTH,   FORBID,   FORBID,   Ok,       Ok,       Ok]),
@@ -89,6 +107,14 @@ pub(crate) const TABLE: &[Row] = &[
     row("POST /api/v1/flags/{key}/flip",             Risk::High,   [UNAUTH,   UNAUTH,   UNAUTH,   FORBID,   FORBID,   FORBID,   ELEV,     Flips]),
     row("GET /api/v1/audit",                         Risk::Any,    [UNAUTH,   UNAUTH,   UNAUTH,   FORBID,   FORBID,   Ok,       Ok,       Ok]),
     row("GET /api/v1/me",                            Risk::Any,    [UNAUTH,   UNAUTH,   UNAUTH,   Ok,       Ok,       Ok,       Ok,       Ok]),
+    row("GET /api/v1/promotions",                    Risk::Any,    [UNAUTH,   UNAUTH,   UNAUTH,   FORBID,   FORBID,   Ok,       Ok,       Ok]),
+    row("GET /api/v1/promotions/{id}",               Risk::Any,    [UNAUTH,   UNAUTH,   UNAUTH,   FORBID,   FORBID,   Ok,       Ok,       Ok]),
+    row("POST /api/v1/flags/{key}/promotions",       Risk::Any,    [UNAUTH,   UNAUTH,   UNAUTH,   FORBID,   FORBID,   FORBID,   Moves(201, MARKED), Moves(201, MARKED)]),
+    row("POST /api/v1/promotions/{id}/approve",      Risk::Any,    [UNAUTH,   UNAUTH,   UNAUTH,   FORBID,   FORBID,   FORBID,   Moves(200, APPROVED), Moves(200, APPROVED)]),
+    row("POST /api/v1/promotions/{id}/promote",      Risk::Low,    [UNAUTH,   UNAUTH,   UNAUTH,   FORBID,   FORBID,   FORBID,   Moves(200, PROMOTED), Moves(200, PROMOTED)]),
+    row("POST /api/v1/promotions/{id}/promote",      Risk::Medium, [UNAUTH,   UNAUTH,   UNAUTH,   FORBID,   FORBID,   FORBID,   Moves(200, PROMOTED), Moves(200, PROMOTED)]),
+    row("POST /api/v1/promotions/{id}/promote",      Risk::High,   [UNAUTH,   UNAUTH,   UNAUTH,   FORBID,   FORBID,   FORBID,   ELEV,     Moves(200, PROMOTED_T)]),
+    row("POST /api/v1/promotions/{id}/reject",       Risk::Any,    [UNAUTH,   UNAUTH,   UNAUTH,   FORBID,   FORBID,   FORBID,   Moves(200, REJECTED), Moves(200, REJECTED)]),
     // The break-glass CLI (database access, and `--as NAME` where an account acts).
     row("vexil flip",                                Risk::Low,    [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  Flips,    Flips,    Flips]),
     row("vexil flip",                                Risk::Medium, [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  Flips,    Flips]),
@@ -113,6 +139,7 @@ pub(crate) const OPEN_ROUTES: &[&str] = &[
     "GET /metrics",
     "GET /static/console.css",
     "GET /static/htmx.min.js",
+    "GET /static/console.js",
     "GET /api/openapi.json",
     "GET /api/docs",
     "GET /api/docs/",

@@ -1,0 +1,100 @@
+//! The permission table's promotion rows: before each such cell, the world is put in
+//! the state the row acts on (through the use cases, as root), so that every cell,
+//! allowed or refused, meets the same starting point: the flag on in staging and off
+//! in prod, no other open promotion, and for a step the promotion it moves.
+
+use vexil_app::{Actor, Flip};
+use vexil_core::audit::Via;
+use vexil_core::promotion::{PromotionState, confirmation_phrase};
+use vexil_core::{Env, Risk as FlagRisk};
+
+use crate::callers::World;
+use crate::cells::Cell;
+
+/// What a promotion row does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Step {
+    Mark,
+    Read,
+    Approve,
+    Promote,
+    Reject,
+}
+
+impl Step {
+    /// The promotion step a row asks for, or `None` for a row about something else.
+    pub(crate) fn of(what: &str) -> Option<Step> {
+        if !what.contains("promotion") {
+            return None;
+        }
+        Some(
+            if what.starts_with("GET ") || what.ends_with(" list") || what.ends_with(" show") {
+                Step::Read
+            } else if what.ends_with("/promotions") || what.ends_with(" mark") {
+                Step::Mark
+            } else if what.ends_with("approve") {
+                Step::Approve
+            } else if what.ends_with("promote") {
+                Step::Promote
+            } else {
+                Step::Reject
+            },
+        )
+    }
+}
+
+impl World {
+    /// Sets the world up for `cell` if it is a promotion row; returns the promotion
+    /// its request names (none for a mark, which names the flag).
+    pub(crate) async fn prepare(&self, cell: &Cell, flag: &str) -> Option<i64> {
+        let step = Step::of(cell.what)?;
+        let app = &self.app;
+        let root = app.actor("root").await.unwrap();
+        for open in [PromotionState::Pending, PromotionState::Approved] {
+            for p in app.promotions(Some(open), Some(flag), 10).await.unwrap() {
+                app.reject(&root, p.id, "reset for the next cell", Via::Cli)
+                    .await
+                    .unwrap();
+            }
+        }
+        self.set(&root, flag, &Env::STAGING, true).await;
+        self.set(&root, flag, &Env::PROD, false).await;
+        if step == Step::Mark {
+            return None;
+        }
+        let id = app
+            .mark_promote(&root, flag, Via::Cli)
+            .await
+            .unwrap()
+            .record
+            .id;
+        if step == Step::Promote {
+            app.approve(&root, id, Via::Cli).await.unwrap();
+        }
+        Some(id)
+    }
+
+    async fn set(&self, root: &Actor, flag: &str, env: &Env, to: bool) {
+        let states = self.app.flag_states(Some(env)).await.unwrap();
+        let now = states.states.iter().find(|s| s.key == flag).unwrap();
+        // The use cases judge by the row when there is one, whatever the switch.
+        if now.row_value.unwrap_or(now.value) == to {
+            return;
+        }
+        let flip = Flip {
+            flag_key: flag,
+            env: env.as_str(),
+            expected_from: None,
+            to,
+            elevated: true,
+            reason: Some("set up a permission cell"),
+            via: Via::Cli,
+        };
+        self.app.flip(root, &flip).await.unwrap();
+    }
+}
+
+/// The typed confirmation a promote of `flag` sends: the phrase for a high-risk flag.
+pub(crate) fn confirmation(risk: FlagRisk, flag: &str) -> Option<String> {
+    (risk == FlagRisk::High).then(|| confirmation_phrase(flag))
+}
