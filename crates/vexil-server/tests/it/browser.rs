@@ -13,7 +13,6 @@ use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
-use vexil_core::Clock;
 use vexil_store::Backend;
 
 use crate::harness::{FLAGS, NO_SOAK_FLAGS, Options, PASSWORD, TestConsole};
