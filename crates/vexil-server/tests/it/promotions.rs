@@ -526,3 +526,74 @@ async fn through_the_console(backend: Backend) {
     console.stop().await;
 }
 vexil_testkit::both!(through_the_console);
+
+/// `vexil serve`'s housekeeping expires due promotions: one already stale when the
+/// server starts is expired by its first round, with no request.
+async fn the_server_expires_due_promotions(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    // Before the server: a promotion marked by another process, then staging changed
+    // by direct SQL.
+    let flags =
+        vexil_core::FlagSet::parse("flags.yaml", format!("{FLAGS}{NO_SOAK_FLAGS}").as_bytes())
+            .unwrap();
+    let app = vexil_app::App::new(
+        test_db.db.clone(),
+        flags,
+        vexil_core::Envs::runbook(),
+        None,
+        vexil_core::EnvSnapshot::default(),
+        std::sync::Arc::new(vexil_testkit::TestClock::fixed()),
+    );
+    let password = secrecy::SecretString::from("correct horse battery");
+    app.add_user(
+        vexil_app::Admin::Cli,
+        "earlier",
+        vexil_core::Role::Superadmin,
+        &password,
+    )
+    .await
+    .unwrap();
+    let earlier = app.actor("earlier").await.unwrap();
+    let flip = vexil_app::Flip {
+        flag_key: "dark_mode",
+        env: "staging",
+        expected_from: None,
+        to: true,
+        elevated: false,
+        reason: None,
+        via: vexil_core::audit::Via::Cli,
+    };
+    app.flip(&earlier, &flip).await.unwrap();
+    let id = app
+        .mark_promote(&earlier, "dark_mode", vexil_core::audit::Via::Cli)
+        .await
+        .unwrap()
+        .record
+        .id;
+    test_db
+        .execute("UPDATE console_feature_flags SET value = 0 WHERE flag_key = 'dark_mode' AND env = 'staging'")
+        .await
+        .unwrap();
+
+    let options = Options {
+        flags: format!("{FLAGS}{NO_SOAK_FLAGS}"),
+        ..Options::default()
+    };
+    let console = TestConsole::start_with(test_db, options).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let record = console.state.app.promotion(id).await.unwrap();
+        if record.promotion.state == vexil_core::promotion::PromotionState::Expired {
+            assert_eq!(record.promotion.reason.as_deref(), Some("staging_changed"));
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still {}",
+            record.promotion.state
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    console.stop().await;
+}
+vexil_testkit::both!(the_server_expires_due_promotions);
