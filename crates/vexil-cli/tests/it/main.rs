@@ -7,6 +7,7 @@ mod cells;
 mod check;
 mod permissions;
 mod processes;
+mod promotion;
 mod serve;
 mod shape;
 mod site;
