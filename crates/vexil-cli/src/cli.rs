@@ -64,6 +64,10 @@ pub(crate) enum Command {
     Token(TokenCommand),
     /// Flip a flag in one env: the break-glass path, audited like any flip.
     Flip(FlipArgs),
+    /// Promote a flag from staging to prod: mark it, let it soak, approve, promote
+    /// (or reject).
+    #[command(subcommand)]
+    Promotion(PromotionCommand),
     /// Read the audit log, newest first; `audit show ID` for one row and which live
     /// processes apply it yet.
     Audit(AuditArgs),
@@ -208,6 +212,88 @@ pub(crate) enum FlagsCommand {
         #[command(flatten)]
         json: JsonArgs,
     },
+}
+
+/// `vexil promotion …` (SPEC §7). No `Debug`: `promote` holds a TOTP code.
+#[derive(Subcommand)]
+pub(crate) enum PromotionCommand {
+    /// Mark a flag that is on in staging and off in prod active for prod: a pending
+    /// promotion whose soak (the flag's `soak_period_hours`) starts now.
+    Mark {
+        /// The flag's key.
+        key: String,
+        /// The account acting (superadmin).
+        #[arg(long = "as", value_name = "NAME")]
+        actor: String,
+        #[command(flatten)]
+        json: JsonArgs,
+    },
+    /// List promotions, newest first.
+    List {
+        /// Only promotions in this state: pending, approved, promoted, rejected or
+        /// expired.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only promotions of this flag.
+        #[arg(long, value_name = "KEY")]
+        flag: Option<String>,
+        /// At most this many, 1 to 500.
+        #[arg(long, value_name = "N", default_value_t = 50)]
+        limit: u32,
+        #[command(flatten)]
+        json: JsonArgs,
+    },
+    /// One promotion: its state, soak, approval, when it expires, and for a
+    /// high-risk flag the phrase that promotes it.
+    Show {
+        /// The promotion's id (the first column of `vexil promotion list`).
+        id: i64,
+        #[command(flatten)]
+        json: JsonArgs,
+    },
+    /// Approve a pending promotion whose soak has ended.
+    Approve {
+        /// The promotion's id.
+        id: i64,
+        /// The account acting (superadmin).
+        #[arg(long = "as", value_name = "NAME")]
+        actor: String,
+        #[command(flatten)]
+        json: JsonArgs,
+    },
+    /// Promote an approved promotion: the flag goes on in prod (a `console.flag.flip`
+    /// row) and the promotion ends, in one transaction.
+    Promote(PromoteArgs),
+    /// Reject a pending or approved promotion, with a reason.
+    Reject {
+        /// The promotion's id.
+        id: i64,
+        /// The account acting (superadmin).
+        #[arg(long = "as", value_name = "NAME")]
+        actor: String,
+        /// Why, for the audit log.
+        #[arg(long, value_parser = clap::builder::NonEmptyStringValueParser::new())]
+        reason: String,
+        #[command(flatten)]
+        json: JsonArgs,
+    },
+}
+
+#[derive(Args)]
+pub(crate) struct PromoteArgs {
+    /// The promotion's id.
+    pub(crate) id: i64,
+    /// The account acting (superadmin).
+    #[arg(long = "as", value_name = "NAME")]
+    pub(crate) actor: String,
+    /// For a high-risk flag, the phrase `promote <key> to prod`, typed exactly.
+    #[arg(long, value_name = "PHRASE")]
+    pub(crate) confirm: Option<String>,
+    /// A current TOTP code of the account, needed for a high-risk flag.
+    #[arg(long, value_name = "CODE")]
+    pub(crate) totp: Option<String>,
+    #[command(flatten)]
+    pub(crate) json: JsonArgs,
 }
 
 #[derive(Args)]

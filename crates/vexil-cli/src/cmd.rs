@@ -6,6 +6,7 @@ mod flags;
 mod flip;
 mod instances;
 mod migrate;
+mod promotion;
 mod serve;
 mod token;
 mod user;
@@ -22,6 +23,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Flags(command) => flags::run(global, command).await,
         Command::Token(command) => token::run(global, command).await,
         Command::Flip(args) => flip::run(global, &args).await,
+        Command::Promotion(command) => promotion::run(global, command).await,
         Command::Audit(args) => audit::run(global, &args).await,
         Command::Instances(args) => instances::run(global, &args).await,
         Command::Serve(args) => serve::run(global, &args).await,

@@ -15,9 +15,11 @@
 //! - `1`: the command ran and the answer is no: `check` found errors; a request was
 //!   refused (role, elevation or a TOTP code that is wrong, reused or not enrolled,
 //!   a conflict, no change to make, a disabled account, an existing account, a
-//!   revoked token).
+//!   revoked token, a promotion step its state does not allow or a confirmation
+//!   phrase that is missing or different).
 //! - `2`: the command could not run: bad usage (clap's own code) or input (unknown
-//!   flag, env or account), an unreadable file, an unreachable or unmigrated database.
+//!   flag, env, account or promotion), an unreadable file, an unreachable or
+//!   unmigrated database.
 
 mod cli;
 mod cmd;
@@ -79,7 +81,10 @@ fn exit_code(error: &anyhow::Error) -> u8 {
             | AppError::TokenRevoked { .. }
             | AppError::TotpNotEnrolled { .. }
             | AppError::TotpInvalid
-            | AppError::TotpReplayed,
+            | AppError::TotpReplayed
+            | AppError::CannotMark { .. }
+            | AppError::Promotion { .. }
+            | AppError::Confirmation(_),
         ) => 1,
         _ => 2,
     }

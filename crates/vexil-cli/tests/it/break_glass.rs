@@ -10,13 +10,13 @@ use crate::VEXIL;
 use crate::site::Site;
 
 #[track_caller]
-fn ok(run: &Run) -> &str {
+pub(crate) fn ok(run: &Run) -> &str {
     assert_eq!(run.code, Some(0), "{run:?}");
     &run.stdout
 }
 
 #[track_caller]
-fn fails(run: &Run, code: i32, stderr: &str) {
+pub(crate) fn fails(run: &Run, code: i32, stderr: &str) {
     assert_eq!(
         (run.code, run.stderr.as_str(), run.stdout.as_str()),
         (Some(code), stderr, ""),

@@ -8,6 +8,7 @@ mod check;
 mod permissions;
 mod prepared;
 mod processes;
+mod promotion;
 mod serve;
 mod shape;
 mod site;
