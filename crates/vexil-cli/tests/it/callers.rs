@@ -175,6 +175,11 @@ impl World {
         }
     }
 
+    /// Runs `sql` on the world's database, as an operator with database access would.
+    pub(crate) async fn execute(&self, sql: &str) {
+        self._test_db.execute(sql).await.unwrap();
+    }
+
     pub(crate) fn flag(risk: Risk) -> &'static str {
         match risk {
             Risk::Any | Risk::Low => "dark_mode",

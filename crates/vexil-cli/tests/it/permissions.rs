@@ -119,6 +119,12 @@ pub(crate) const TABLE: &[Row] = &[
     row("vexil flip",                                Risk::Low,    [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  Flips,    Flips,    Flips]),
     row("vexil flip",                                Risk::Medium, [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  Flips,    Flips]),
     row("vexil flip",                                Risk::High,   [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  REFUSED,  Flips]),
+    row("vexil promotion mark",                      Risk::Any,    [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  Moves(0, MARKED), Moves(0, MARKED)]),
+    row("vexil promotion approve",                   Risk::Any,    [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  Moves(0, APPROVED), Moves(0, APPROVED)]),
+    row("vexil promotion promote",                   Risk::Low,    [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  Moves(0, PROMOTED), Moves(0, PROMOTED)]),
+    row("vexil promotion promote",                   Risk::Medium, [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  Moves(0, PROMOTED), Moves(0, PROMOTED)]),
+    row("vexil promotion promote",                   Risk::High,   [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  REFUSED,  Moves(0, PROMOTED)]),
+    row("vexil promotion reject",                    Risk::Any,    [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  Moves(0, REJECTED), Moves(0, REJECTED)]),
     // Account administration takes no `--as`: database access is the credential (the
     // bootstrap and break-glass path, SPEC §9). Each is audited with `"via": "cli"`.
     row("vexil user add",                            Risk::Any,    [DbAccess, Na,       Na,       Na,       Na,       Na,       Na,       Na]),
@@ -154,6 +160,8 @@ pub(crate) const READ_ONLY_COMMANDS: &[&str] = &[
     "vexil audit show",
     "vexil serve",
     "vexil instances",
+    "vexil promotion list",
+    "vexil promotion show",
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

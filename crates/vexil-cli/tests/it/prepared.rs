@@ -68,6 +68,17 @@ impl World {
             .unwrap()
             .record
             .id;
+        if cell.what.starts_with("vexil ") {
+            // The binary reads the real clock, which the world's test clock has run
+            // ahead of (each TOTP code moves it a step): the soak ended a minute ago
+            // by the real clock, as direct SQL would set it.
+            let ended = (chrono::Utc::now() - chrono::TimeDelta::minutes(1))
+                .format("%Y-%m-%d %H:%M:%S%.3f");
+            self.execute(&format!(
+                "UPDATE console_promotions SET soak_ends_at = '{ended}' WHERE id = {id}"
+            ))
+            .await;
+        }
         if step == Step::Promote {
             app.approve(&root, id, Via::Cli).await.unwrap();
         }

@@ -123,7 +123,7 @@ async fn mark_approve_promote(backend: Backend) {
                 "id": id, "flag": "dark_mode", "risk": "low", "state": "pending",
                 "marked_by": "root", "marked_at": "<time>", "soak_ends_at": "<time>",
                 "soak_remaining_seconds": 0, "approved_by": null, "approved_at": null,
-                "ended_at": null, "reason": null, "expires_at": "<time>",
+                "ended_at": null, "ended_by": null, "reason": null, "expires_at": "<time>",
                 "confirmation_phrase": null,
             },
         })
@@ -169,7 +169,7 @@ async fn mark_approve_promote(backend: Backend) {
                 "id": id, "flag": "dark_mode", "risk": "low", "state": "promoted",
                 "marked_by": "root", "marked_at": "<time>", "soak_ends_at": "<time>",
                 "soak_remaining_seconds": 0, "approved_by": "root", "approved_at": "<time>",
-                "ended_at": "<time>", "reason": null, "expires_at": null,
+                "ended_at": "<time>", "ended_by": "root", "reason": null, "expires_at": null,
                 "confirmation_phrase": null,
             },
         })
