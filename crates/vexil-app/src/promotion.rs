@@ -10,16 +10,22 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use vexil_core::audit::{FLAG_FLIP, FLAG_MARK_PROMOTE, FlipPayload, TARGET_FEATURE_FLAG, Via};
 use vexil_core::promotion::{
-    self, Changes, Event, ExpiryReason, Promotion, PromotionState, Transition, TransitionError,
-    Windows, check_confirmation,
+    self, Changes, Event, Promotion, PromotionState, Transition, TransitionError, Windows,
+    check_confirmation,
 };
-use vexil_core::{Action, Env, FlagDecl, MasterSwitch, authorize, resolve};
+use vexil_core::{Action, Env, authorize};
 use vexil_store::{
-    Expected, FlagRow, NewAudit, NewPromotion, PromotionMove, PromotionRow, StoreError, WriteTx,
+    Expected, NewAudit, NewPromotion, PromotionMove, PromotionRow, StoreError, WriteTx,
 };
 
 use crate::app::{Actor, App};
 use crate::error::AppError;
+
+mod expiry;
+mod sides;
+
+use expiry::expire;
+use sides::changes;
 
 /// A promotion and the flag it is about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,14 +52,6 @@ pub struct PromoteRequest<'a> {
     /// What the operator typed; a `risk: high` flag needs its confirmation phrase.
     pub confirmation: Option<&'a str>,
     pub via: Via,
-}
-
-/// The flag's two rows and the values in force, as one transaction reads them.
-struct Sides {
-    staging: Option<FlagRow>,
-    prod: Option<FlagRow>,
-    staging_on: Option<bool>,
-    prod_on: Option<bool>,
 }
 
 impl App {
@@ -99,11 +97,11 @@ impl App {
         flag_key: &str,
         via: Via,
     ) -> Result<Stepped, AppError> {
+        authorize(actor.role, Action::MarkPromote, false)?;
         let flags = self.flags.load();
         let decl = flags.get(flag_key).ok_or_else(|| AppError::UnknownFlag {
             key: flag_key.to_owned(),
         })?;
-        authorize(actor.role, Action::MarkPromote, false)?;
         let key = decl.key().as_str();
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
@@ -148,12 +146,14 @@ impl App {
             }),
         };
         // `None`: another server opened one after our read (PostgreSQL); the index
-        // that refused it is the rule.
-        let (id, audit_id) = tx.insert_promotion(&new, audit).await?.ok_or_else(|| {
-            cannot(promotion::MarkError::AlreadyOpen {
-                state: PromotionState::Pending,
-            })
-        })?;
+        // that refused it is the rule, and a new statement sees the one it holds.
+        let Some((id, audit_id)) = tx.insert_promotion(&new, audit).await? else {
+            let state = match tx.open_promotion(key).await? {
+                Some(row) => state_of(&row)?,
+                None => PromotionState::Pending,
+            };
+            return Err(cannot(promotion::MarkError::AlreadyOpen { state }));
+        };
         tx.commit().await?;
         Ok(Stepped {
             record: PromotionRecord {
@@ -182,7 +182,15 @@ impl App {
         via: Via,
     ) -> Result<Stepped, AppError> {
         authorize(actor.role, Action::RejectPromotion, false)?;
-        let reason = vexil_core::audit::reason(Some(reason))?.unwrap_or("");
+        // Refused before the transaction: a malformed request changes nothing, not
+        // even a due expiry.
+        let Some(reason) = vexil_core::audit::reason(Some(reason))? else {
+            return Err(AppError::Promotion {
+                id,
+                flag: self.promotion(id).await?.flag_key,
+                error: TransitionError::ReasonRequired,
+            });
+        };
         self.step(
             actor,
             id,
@@ -195,6 +203,58 @@ impl App {
         .await
     }
 
+    /// What a promote of `id` asks of `actor` before anything is spent: the role
+    /// (superadmin before the promotion is read, then the flag's risk, elevation
+    /// aside), the typed phrase, and a promotion that, as last read, could be
+    /// promoted now (approved, not expired by the clock). The door then asks for a
+    /// TOTP code when the returned action's requirement says so; `promote` checks
+    /// everything again under lock.
+    pub async fn promote_preflight(
+        &self,
+        actor: &Actor,
+        id: i64,
+        confirmation: Option<&str>,
+    ) -> Result<Action, AppError> {
+        let (record, action) = self.promote_requirement(actor, id, confirmation).await?;
+        let event = Event::Promote { by: &actor.name };
+        let now = self.clock.now();
+        promotion::apply(
+            &record.promotion,
+            &event,
+            now,
+            &self.windows,
+            Changes::default(),
+        )
+        .map_err(|error| AppError::Promotion {
+            id,
+            flag: record.flag_key.clone(),
+            error,
+        })?;
+        Ok(action)
+    }
+
+    /// The role and the typed phrase of a promote, and its action.
+    async fn promote_requirement(
+        &self,
+        actor: &Actor,
+        id: i64,
+        confirmation: Option<&str>,
+    ) -> Result<(PromotionRecord, Action), AppError> {
+        // Every promote needs superadmin: a lower role learns nothing of the promotion.
+        authorize(actor.role, Action::Promote(vexil_core::Risk::Low), false)?;
+        let record = self.promotion(id).await?;
+        let flags = self.flags.load();
+        let decl = flags
+            .get(&record.flag_key)
+            .ok_or_else(|| AppError::UnknownFlag {
+                key: record.flag_key.clone(),
+            })?;
+        let action = Action::Promote(decl.risk());
+        authorize(actor.role, action, true)?;
+        check_confirmation(&record.flag_key, decl.risk(), confirmation)?;
+        Ok((record, action))
+    }
+
     /// Promotes an approved promotion: the prod row, its `console.flag.flip` audit
     /// row and the `console.flag.promoted` row, in one transaction.
     pub async fn promote(
@@ -203,14 +263,15 @@ impl App {
         id: i64,
         request: &PromoteRequest<'_>,
     ) -> Result<Stepped, AppError> {
+        let (record, action) = self
+            .promote_requirement(actor, id, request.confirmation)
+            .await?;
+        authorize(actor.role, action, request.elevated)?;
         let flags = self.flags.load();
-        let flag_key = self.promotion(id).await?.flag_key;
-        let decl = flags
-            .get(&flag_key)
-            .ok_or(AppError::UnknownFlag { key: flag_key })?;
+        let decl = flags.get(&record.flag_key).ok_or(AppError::UnknownFlag {
+            key: record.flag_key,
+        })?;
         let key = decl.key().as_str();
-        authorize(actor.role, Action::Promote(decl.risk()), request.elevated)?;
-        check_confirmation(key, decl.risk(), request.confirmation)?;
         let by = Some(actor);
         // Each pass either commits, is refused, or lost a race that moved the
         // promotion or the prod row forward; the next read sees that, so this ends.
@@ -229,7 +290,8 @@ impl App {
             let payload = FlipPayload {
                 flag: decl.key(),
                 env: &Env::PROD,
-                from: false,
+                // Off: a prod already on has expired the promotion (`changes`).
+                from: sides.prod_on.unwrap_or(false),
                 to: true,
                 via: request.via,
                 reason: None,
@@ -280,32 +342,10 @@ impl App {
         }
     }
 
-    /// Expires every open promotion whose expiry is due at `now` (`due_expiry`),
-    /// each in its own transaction with its `console.flag.expired` row. Safe to run
-    /// from several processes at once: a promotion another process expired first is
-    /// left alone, with no second audit row.
-    pub async fn expire_due(&self, now: DateTime<Utc>) -> Result<Vec<Stepped>, AppError> {
-        let mut expired = Vec::new();
-        for open in self.db.open_promotions().await? {
-            let mut tx = self.db.begin_write().await?;
-            let (row, current) = read(&mut tx, open.id).await?;
-            let flags = self.flags.load();
-            let sides = self
-                .sides(&mut tx, &row.flag_key, flags.get(&row.flag_key))
-                .await?;
-            let Some(reason) =
-                promotion::due_expiry(&current, now, &self.windows, changes(&row, &sides))
-            else {
-                continue;
-            };
-            if let Some(stepped) =
-                expire(&mut tx, &row, &current, now, &self.windows, reason).await?
-            {
-                tx.commit().await?;
-                expired.push(stepped);
-            }
-        }
-        Ok(expired)
+    /// Every open promotion, oldest first.
+    pub async fn open_promotions(&self) -> Result<Vec<PromotionRecord>, AppError> {
+        let rows = self.db.open_promotions().await?;
+        rows.into_iter().map(record).collect()
     }
 
     /// Approve or reject: read, decide, move with the audit row.
@@ -319,11 +359,7 @@ impl App {
         loop {
             let now = self.clock.now();
             let mut tx = self.db.begin_write().await?;
-            let (row, current) = read(&mut tx, id).await?;
-            let flags = self.flags.load();
-            let sides = self
-                .sides(&mut tx, &row.flag_key, flags.get(&row.flag_key))
-                .await?;
+            let (row, current, sides) = self.read_locked(&mut tx, id).await?;
             let (next, transition) =
                 match promotion::apply(&current, &event, now, &self.windows, changes(&row, &sides))
                 {
@@ -382,101 +418,6 @@ impl App {
             error,
         })
     }
-
-    /// The flag's rows in staging and prod and the values in force there (a row if
-    /// there is one, whatever the master switch, as a flip judges "before"; else the
-    /// env's variables; else the default). Values are unknown without a declaration.
-    async fn sides(
-        &self,
-        tx: &mut WriteTx,
-        key: &str,
-        decl: Option<&FlagDecl>,
-    ) -> Result<Sides, AppError> {
-        let staging = tx.flag_row(key, Env::STAGING.as_str()).await?;
-        let prod = tx.flag_row(key, Env::PROD.as_str()).await?;
-        let (staging_on, prod_on) = match decl {
-            Some(decl) => (
-                Some(
-                    self.value_in(tx, decl, &Env::STAGING, staging.as_ref())
-                        .await?,
-                ),
-                Some(self.value_in(tx, decl, &Env::PROD, prod.as_ref()).await?),
-            ),
-            None => (None, None),
-        };
-        Ok(Sides {
-            staging,
-            prod,
-            staging_on,
-            prod_on,
-        })
-    }
-
-    async fn value_in(
-        &self,
-        tx: &mut WriteTx,
-        decl: &FlagDecl,
-        env: &Env,
-        row: Option<&FlagRow>,
-    ) -> Result<bool, AppError> {
-        if let Some(row) = row {
-            return Ok(row.value);
-        }
-        let layer = self.env_layer_in(tx, env).await?;
-        Ok(resolve(decl, None, &layer.snapshot, MasterSwitch::On).value)
-    }
-}
-
-/// What changed since the promotion was marked: a row written again (by vexil or by
-/// SQL: either gives it a new `audit_id`), or a value that no longer holds.
-fn changes(row: &PromotionRow, sides: &Sides) -> Changes {
-    let audit_id = |row: &Option<FlagRow>| row.as_ref().and_then(|r| r.audit_id);
-    Changes {
-        staging_changed: audit_id(&sides.staging) != row.staging_audit_id
-            || sides.staging_on == Some(false),
-        prod_changed: audit_id(&sides.prod) != row.prod_audit_id || sides.prod_on == Some(true),
-    }
-}
-
-/// Moves `current` to expired for `reason`, with its audit row (no account: vexil
-/// expires it). `None` when another writer moved it first.
-async fn expire(
-    tx: &mut WriteTx,
-    row: &PromotionRow,
-    current: &Promotion,
-    now: DateTime<Utc>,
-    windows: &Windows,
-    reason: ExpiryReason,
-) -> Result<Option<Stepped>, AppError> {
-    let (next, transition) = promotion::apply(
-        current,
-        &Event::Expire(reason),
-        now,
-        windows,
-        Changes::default(),
-    )
-    .map_err(|error| AppError::Promotion {
-        id: row.id,
-        flag: row.flag_key.clone(),
-        error,
-    })?;
-    let extra = json!({"detail": reason.to_string()});
-    let audit = step_audit(now, None, row, &next, transition, None, extra);
-    let Some(audit_id) = tx
-        .move_promotion(row.id, &move_of(&next, transition), &audit)
-        .await?
-    else {
-        return Ok(None);
-    };
-    Ok(Some(Stepped {
-        record: PromotionRecord {
-            id: row.id,
-            flag_key: row.flag_key.clone(),
-            promotion: next,
-        },
-        audit_id,
-        flip_audit_id: None,
-    }))
 }
 
 /// The audit row of a transition (SPEC §4: the promotion id, and for a rejection or

@@ -129,7 +129,6 @@ pub(crate) async fn app(global: &GlobalArgs, needs: Needs) -> anyhow::Result<App
         flag_env(),
         Arc::new(SystemClock),
     );
-    let app = app.with_promotion_windows(promotion_windows()?);
     if matches!(needs, Needs::FlagsAndKey | Needs::Key)
         && let Some(key) = secret_key(&db)?
     {

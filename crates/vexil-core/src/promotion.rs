@@ -352,6 +352,17 @@ pub fn apply(
     Ok((next, Transition { from, to, action }))
 }
 
+/// Time left as people read it: `2 d 3 h`, `3 h 12 min`, `12 min`. Minutes round
+/// up, so a soak still running never reads `0 min`.
+pub fn time_left(left: TimeDelta) -> String {
+    let minutes = (left.num_seconds().max(0) + 59) / 60;
+    match (minutes / (24 * 60), minutes / 60 % 24, minutes % 60) {
+        (0, 0, m) => format!("{m} min"),
+        (0, h, m) => format!("{h} h {m} min"),
+        (d, h, _) => format!("{d} d {h} h"),
+    }
+}
+
 /// What an operator types to promote a `risk: high` flag, compared exactly.
 pub fn confirmation_phrase(flag_key: &str) -> String {
     format!("promote {flag_key} to prod")

@@ -10,13 +10,20 @@ use serde::Serialize;
 use vexil_app::{App, AppError, PromoteRequest, Stepped};
 use vexil_core::audit::Via;
 use vexil_core::message::one_line;
-use vexil_core::promotion::{PromotionState, check_confirmation};
+use vexil_core::promotion::{PromotionState, time_left};
 use vexil_core::rbac::requirement;
-use vexil_core::{Action, Risk, authorize};
 use vexil_server::PromotionView;
 
 use crate::cli::{GlobalArgs, PromoteArgs, PromotionCommand};
 use crate::{Outcome, config, output};
+
+/// The app, with this deployment's promotion rules (`VEXIL_PROMOTION_*`): read by
+/// the promotion commands and `serve` only, so that a mistyped setting never stands
+/// in the way of the break-glass commands.
+async fn app(global: &GlobalArgs, needs: config::Needs) -> anyhow::Result<App> {
+    let app = config::app(global, needs).await?;
+    Ok(app.with_promotion_windows(config::promotion_windows()?))
+}
 
 /// The most promotions one listing prints (the API's limit too).
 const MAX_LIMIT: u32 = 500;
@@ -24,7 +31,7 @@ const MAX_LIMIT: u32 = 500;
 pub(crate) async fn run(global: &GlobalArgs, command: PromotionCommand) -> anyhow::Result<Outcome> {
     match command {
         PromotionCommand::Mark { key, actor, json } => {
-            let app = config::app(global, config::Needs::Flags).await?;
+            let app = app(global, config::Needs::Flags).await?;
             let actor = app.actor(&actor).await?;
             let stepped = app.mark_promote(&actor, &key, Via::Cli).await?;
             let soak_ends_at = utc(stepped.record.promotion.soak_ends_at);
@@ -40,7 +47,7 @@ pub(crate) async fn run(global: &GlobalArgs, command: PromotionCommand) -> anyho
         } => list(global, state.as_deref(), flag.as_deref(), limit, json.json).await,
         PromotionCommand::Show { id, json } => show(global, id, json.json).await,
         PromotionCommand::Approve { id, actor, json } => {
-            let app = config::app(global, config::Needs::Flags).await?;
+            let app = app(global, config::Needs::Flags).await?;
             let actor = app.actor(&actor).await?;
             let stepped = app.approve(&actor, id, Via::Cli).await?;
             let done = format!("approved by {}", actor.name);
@@ -53,7 +60,7 @@ pub(crate) async fn run(global: &GlobalArgs, command: PromotionCommand) -> anyho
             reason,
             json,
         } => {
-            let app = config::app(global, config::Needs::Flags).await?;
+            let app = app(global, config::Needs::Flags).await?;
             let actor = app.actor(&actor).await?;
             let stepped = app.reject(&actor, id, &reason, Via::Cli).await?;
             let done = format!("rejected by {}", actor.name);
@@ -71,26 +78,14 @@ async fn promote(global: &GlobalArgs, args: &PromoteArgs) -> anyhow::Result<Outc
     } else {
         config::Needs::Flags
     };
-    let app = config::app(global, needs).await?;
+    let app = app(global, needs).await?;
     let actor = app.actor(&args.actor).await?;
-    // Every promote needs superadmin whatever the flag: a role that may not promote
-    // learns nothing about the promotion, and no code of its is looked at.
-    authorize(actor.role, Action::Promote(Risk::Low), false).map_err(AppError::from)?;
-    let record = app.promotion(args.id).await?;
-    let flags = app.flags();
-    let risk = flags
-        .get(&record.flag_key)
-        .map(vexil_core::FlagDecl::risk)
-        .ok_or_else(|| AppError::UnknownFlag {
-            key: record.flag_key.clone(),
-        })?;
-    let action = Action::Promote(risk);
-    // The role for this flag's risk, elevation aside (that is the code, below).
-    authorize(actor.role, action, true).map_err(AppError::from)?;
-    // The phrase before the code: a mistyped phrase must not spend a code (each is
-    // accepted once, so the operator would wait for the next one), and nothing is
-    // written before both are right.
-    check_confirmation(&record.flag_key, risk, args.confirm.as_deref()).map_err(AppError::from)?;
+    // Role, phrase and state before the code: a mistyped phrase or a promotion not
+    // yet approved must not spend a code (each is accepted once, so the operator
+    // would wait for the next one), and nothing is written before all are right.
+    let action = app
+        .promote_preflight(&actor, args.id, args.confirm.as_deref())
+        .await?;
     let elevated = match &args.totp {
         // Only a promote that needs elevation looks at a code: one given anyway is
         // left unspent for the flip or promote that needs it.
@@ -125,7 +120,7 @@ async fn list(
     if !(1..=MAX_LIMIT).contains(&limit) {
         bail!("--limit {limit}: expected 1 to {MAX_LIMIT}");
     }
-    let app = config::app(global, config::Needs::Flags).await?;
+    let app = app(global, config::Needs::Flags).await?;
     // A misspelt key would list nothing and look like "no promotions": say so instead.
     if let Some(key) = flag
         && app.flags().get(key).is_none()
@@ -181,7 +176,7 @@ async fn list(
 
 /// One promotion as `key: value` lines (the JSON's names), or its `PromotionView`.
 async fn show(global: &GlobalArgs, id: i64, json: bool) -> anyhow::Result<Outcome> {
-    let app = config::app(global, config::Needs::Flags).await?;
+    let app = app(global, config::Needs::Flags).await?;
     let record = app.promotion(id).await?;
     let view = PromotionView::new(&app, &record, app.now());
     if json {
@@ -285,16 +280,7 @@ fn utc(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
 }
 
-/// `1d 2h 5m left`, `3h 0m left`, `12m left`: minutes rounded up, so "0m" never
-/// shows while the soak is still running.
+/// `3 h 12 min left`: the soak still to run, from whole seconds.
 fn remaining(seconds: i64) -> String {
-    let minutes = (seconds + 59) / 60;
-    let (days, hours, minutes) = (minutes / 1440, minutes % 1440 / 60, minutes % 60);
-    if days > 0 {
-        format!("{days}d {hours}h {minutes}m left")
-    } else if hours > 0 {
-        format!("{hours}h {minutes}m left")
-    } else {
-        format!("{minutes}m left")
-    }
+    format!("{} left", time_left(chrono::TimeDelta::seconds(seconds)))
 }

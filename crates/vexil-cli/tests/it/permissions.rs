@@ -97,7 +97,7 @@ pub(crate) const TABLE: &[Row] = &[
     row("POST /console/promotions/{id}/approve",     Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Moves(303, APPROVED), Moves(303, APPROVED)]),
     row("POST /console/promotions/{id}/promote",     Risk::Low,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Moves(303, PROMOTED), Moves(303, PROMOTED)]),
     row("POST /console/promotions/{id}/promote",     Risk::Medium, [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Moves(303, PROMOTED), Moves(303, PROMOTED)]),
-    row("POST /console/promotions/{id}/promote",     Risk::High,   [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Denied,   Moves(303, PROMOTED)]),
+    row("POST /console/promotions/{id}/promote",     Risk::High,   [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Elevate,  Moves(303, PROMOTED)]),
     row("POST /console/promotions/{id}/reject",      Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Moves(303, REJECTED), Moves(303, REJECTED)]),
     // The JSON API (a Bearer token).
     row("GET /api/v1/flags",                         Risk::Any,    [UNAUTH,   UNAUTH,   UNAUTH,   FORBID,   FORBID,   Ok,       Ok,       Ok]),

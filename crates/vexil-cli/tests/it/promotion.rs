@@ -357,7 +357,7 @@ async fn every_refusal_writes_nothing(backend: Backend) {
         ok(&shown).contains(&format!(
             "soak_ends_at: {} UTC (",
             soak_ends_at.format("%Y-%m-%d %H:%M:%S")
-        )) && shown.stdout.contains("m left)\n"),
+        )) && shown.stdout.contains(" left)\n"),
         "{shown:?}"
     );
 
@@ -533,3 +533,49 @@ async fn every_refusal_writes_nothing(backend: Backend) {
     assert!(has_prod_row(&test_db, "checkout_v2").await);
 }
 both!(every_refusal_writes_nothing);
+
+/// The promotion rules come from the environment; a bad value is named and stops the
+/// promotion commands only, never the break-glass ones.
+#[tokio::test]
+async fn a_bad_promotion_setting_is_named_and_blocks_only_promotions() {
+    let (_test_db, site) = site(Backend::Sqlite).await;
+    for (name, value, says) in [
+        (
+            "VEXIL_PROMOTION_PENDING_DAYS",
+            "seven",
+            "error: VEXIL_PROMOTION_PENDING_DAYS must be a whole number from 1 to 90, not 'seven'\n",
+        ),
+        (
+            "VEXIL_PROMOTION_APPROVAL_HOURS",
+            "0",
+            "error: VEXIL_PROMOTION_APPROVAL_HOURS must be a whole number from 1 to 720, not '0'\n",
+        ),
+        (
+            "VEXIL_PROMOTION_DISTINCT_APPROVER",
+            "maybe",
+            "error: VEXIL_PROMOTION_DISTINCT_APPROVER must be 1 or 0 (true/false, on/off), not 'maybe'\n",
+        ),
+    ] {
+        let listed = Run::of(site.command(&["promotion", "list"]).env(name, value));
+        fails(&listed, 2, says);
+        for value_flag in ["--on", "--off"] {
+            let args = [
+                "flip",
+                "dark_mode",
+                "--env",
+                "staging",
+                value_flag,
+                "--as",
+                "root",
+            ];
+            let flipped = Run::of(site.command(&args).env(name, value));
+            assert_eq!(flipped.code, Some(0), "{flipped:?}");
+        }
+    }
+    let fine = Run::of(
+        site.command(&["promotion", "list"])
+            .env("VEXIL_PROMOTION_PENDING_DAYS", "14")
+            .env("VEXIL_PROMOTION_DISTINCT_APPROVER", "1"),
+    );
+    assert_eq!(fine.code, Some(0), "{fine:?}");
+}

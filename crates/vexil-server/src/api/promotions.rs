@@ -4,8 +4,9 @@
 //! `POST /api/v1/promotions/{id}/approve|promote|reject` move them.
 //!
 //! Each checks the role first (a role that may not act learns nothing), then its body.
-//! A promote then checks the typed confirmation (a high-risk flag), and only then a
-//! TOTP code, so a wrong phrase spends no code.
+//! A promote then checks the typed confirmation (a high-risk flag) and that the
+//! promotion can be promoted now (`App::promote_preflight`), and only then a TOTP
+//! code, so a wrong phrase or a promotion not yet approved spends no code.
 
 // utoipa's `params(Type)` expands to a path the lint calls over-qualified.
 #![allow(unused_qualifications)]
@@ -15,9 +16,9 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use vexil_app::{App, AppError, PromoteRequest, PromotionRecord, Stepped};
+use vexil_app::{App, PromoteRequest, PromotionRecord, Stepped};
 use vexil_core::audit::Via;
-use vexil_core::promotion::{self, PromotionState, check_confirmation};
+use vexil_core::promotion::{self, PromotionState};
 use vexil_core::{Action, authorize};
 
 use crate::api::auth::Caller;
@@ -314,20 +315,11 @@ pub(crate) async fn promote(
     ApiJson(body): ApiJson<PromoteBody>,
 ) -> Result<ApiJson<StepResponse>, ApiError> {
     let app = &state.app;
-    let role = caller.actor.role;
-    // Any risk's promote needs superadmin: checked before anything is read.
-    authorize(role, Action::Promote(vexil_core::Risk::Low), false)?;
-    let record = app.promotion(id).await?;
-    let flags = app.flags();
-    let decl = flags
-        .get(&record.flag_key)
-        .ok_or_else(|| AppError::UnknownFlag {
-            key: record.flag_key.clone(),
-        })?;
-    let action = Action::Promote(decl.risk());
-    authorize(role, action, true)?;
-    check_confirmation(&record.flag_key, decl.risk(), body.confirmation.as_deref())
-        .map_err(AppError::from)?;
+    // Role, phrase and state before a code is looked at: a code is spent only on a
+    // promote that can happen.
+    let action = app
+        .promote_preflight(&caller.actor, id, body.confirmation.as_deref())
+        .await?;
     let elevated = caller
         .elevate_for(&state, action, body.totp.as_deref())
         .await?;

@@ -134,9 +134,13 @@ pub(crate) async fn show(
     let mut recent = Vec::new();
     if !flag.is_empty() {
         let now = state.app.now();
-        let (role, elevated) = (operator.actor.role, operator.elevated());
+        let who = (
+            operator.actor.name.as_str(),
+            operator.actor.role,
+            operator.elevated(),
+        );
         for record in state.app.promotions(None, Some(&flag), PROMOTIONS).await? {
-            recent.push(PromotionCard::new(&state, &record, now, role, elevated));
+            recent.push(PromotionCard::new(&state, &record, now, who));
         }
     }
     let newest = before.is_some().then(|| link(None));

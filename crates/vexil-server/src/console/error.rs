@@ -121,10 +121,15 @@ fn app_error(error: AppError) -> Response {
         AppError::Promotion {
             error: TransitionError::ReasonRequired,
             ..
-        }
-        | AppError::ReasonTooLong(_) => MessagePage::new(
+        } => MessagePage::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "A reason is needed",
+            &message,
+        )
+        .into_response(),
+        AppError::ReasonTooLong(_) => MessagePage::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "The reason is too long",
             &message,
         )
         .into_response(),

@@ -11,7 +11,6 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use vexil_app::{FlagState, FlagStates};
-use vexil_core::promotion::PromotionState;
 use vexil_core::{Action, Denied, Env, Role, authorize};
 
 use crate::console::error::ConsoleError;
@@ -113,8 +112,9 @@ impl FlagRow {
             can_flip,
             needs_totp,
             denied,
+            // As the mark judges it: the row when there is one, whatever the switch.
             can_mark: state.env == Env::STAGING
-                && state.value
+                && state.row_value.unwrap_or(state.value)
                 && authorize(role, Action::MarkPromote, false).is_ok(),
             open_promotion: None,
         }
@@ -200,14 +200,8 @@ pub(crate) async fn show(
 pub(crate) async fn open_promotions(
     state: &ServerState,
 ) -> Result<HashMap<String, i64>, ConsoleError> {
-    let app = &state.app;
-    let mut open = HashMap::new();
-    for wanted in [PromotionState::Pending, PromotionState::Approved] {
-        for record in app.promotions(Some(wanted), None, 500).await? {
-            open.insert(record.flag_key, record.id);
-        }
-    }
-    Ok(open)
+    let open = state.app.open_promotions().await?;
+    Ok(open.into_iter().map(|r| (r.flag_key, r.id)).collect())
 }
 
 /// The env asked for, else this server's own env, else the first configured.

@@ -15,9 +15,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use vexil_app::{AppError, PromoteRequest, PromotionRecord};
+use vexil_app::{PromoteRequest, PromotionRecord};
 use vexil_core::audit::Via;
-use vexil_core::promotion::{self, ExpiryReason, PromotionState, check_confirmation};
+use vexil_core::promotion::{self, ExpiryReason, PromotionState, time_left};
+use vexil_core::rbac::requirement;
 use vexil_core::{Action, Risk, Role, authorize};
 
 use crate::console::elevation;
@@ -76,9 +77,9 @@ impl PromotionCard {
         state: &ServerState,
         record: &PromotionRecord,
         now: DateTime<Utc>,
-        role: Role,
-        elevated: bool,
+        (actor, role, elevated): (&str, Role, bool),
     ) -> PromotionCard {
+        let windows = state.app.promotion_windows();
         let flags = state.app.flags();
         let risk = flags.get(&record.flag_key).map(vexil_core::FlagDecl::risk);
         let p = &record.promotion;
@@ -102,33 +103,28 @@ impl PromotionCard {
             soak_ends_iso: p
                 .soak_ends_at
                 .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            soak_left: (!soak_over).then(|| remaining(p.soak_ends_at - now)),
+            soak_left: (!soak_over).then(|| time_left(p.soak_ends_at - now)),
             approved: by_at(p.approved_by.as_ref(), p.approved_at),
             ended: by_at(p.ended_by.as_ref(), p.ended_at),
+            // An expiry's reason is a code, said in words; a rejection's is the
+            // operator's own.
             reason: p.reason.as_deref().map(|reason| {
-                ExpiryReason::parse(reason).map_or_else(|| reason.to_owned(), |r| r.to_string())
+                match (p.state, ExpiryReason::parse(reason)) {
+                    (PromotionState::Expired, Some(code)) => code.to_string(),
+                    _ => reason.to_owned(),
+                }
             }),
-            expires_at: promotion::expires_at(p, state.app.promotion_windows()).map(utc),
+            expires_at: promotion::expires_at(p, windows).map(utc),
             can_approve: p.state == PromotionState::Pending
                 && soak_over
-                && may(Action::ApprovePromotion),
+                && may(Action::ApprovePromotion)
+                && !(windows.distinct_approver && p.marked_by == actor),
             can_promote: p.state == PromotionState::Approved
                 && risk.is_some_and(|risk| may(Action::Promote(risk))),
             can_reject: p.state.is_open() && may(Action::RejectPromotion),
             phrase: high.then(|| promotion::confirmation_phrase(&record.flag_key)),
             needs_totp: high && !elevated,
         }
-    }
-}
-
-/// "2 d 3 h", "3 h 12 min", "4 min", "under a minute".
-fn remaining(left: chrono::TimeDelta) -> String {
-    let minutes = left.num_minutes();
-    match (minutes / (24 * 60), minutes / 60 % 24, minutes % 60) {
-        (0, 0, 0) => "under a minute".to_owned(),
-        (0, 0, m) => format!("{m} min"),
-        (0, h, m) => format!("{h} h {m} min"),
-        (d, h, _) => format!("{d} d {h} h"),
     }
 }
 
@@ -154,17 +150,12 @@ pub(crate) async fn show(
     authorize(role, Action::ViewFlags, false)?;
     let app = &state.app;
     let now = app.now();
-    let elevated = operator.elevated();
-    let card = |record: &PromotionRecord| PromotionCard::new(&state, record, now, role, elevated);
-    let mut open = Vec::new();
-    for wanted in [PromotionState::Approved, PromotionState::Pending] {
-        open.extend(
-            app.promotions(Some(wanted), None, 500)
-                .await?
-                .iter()
-                .map(card),
-        );
-    }
+    let who = (operator.actor.name.as_str(), role, operator.elevated());
+    let card = |record: &PromotionRecord| PromotionCard::new(&state, record, now, who);
+    // Approved first (the next step is theirs), then pending, each oldest first.
+    let mut records = app.open_promotions().await?;
+    records.sort_by_key(|r| (r.promotion.state != PromotionState::Approved, r.id));
+    let open: Vec<PromotionCard> = records.iter().map(card).collect();
     let recent = app
         .promotions(None, None, RECENT + u32::try_from(open.len()).unwrap_or(0))
         .await?
@@ -173,15 +164,17 @@ pub(crate) async fn show(
         .take(RECENT as usize)
         .map(card)
         .collect();
+    // A notice about the promotion a step just moved; an unknown id says nothing.
     let done = query.done.as_deref().and_then(|id| id.parse::<i64>().ok());
     let notice = match done {
-        Some(id) => {
-            let record = app.promotion(id).await?;
-            Some(format!(
+        Some(id) => match app.promotion(id).await {
+            Ok(record) => Some(format!(
                 "Promotion {id} of {} is {} now.",
                 record.flag_key, record.promotion.state
-            ))
-        }
+            )),
+            Err(vexil_app::AppError::UnknownPromotion { .. }) => None,
+            Err(error) => return Err(error.into()),
+        },
         None => None,
     };
     let windows = app.promotion_windows();
@@ -269,27 +262,30 @@ pub(crate) async fn promote(
 ) -> Result<Response, ConsoleError> {
     operator.visitor.check_csrf(form.csrf.as_deref())?;
     let id = promotion_id(&id)?;
-    let role = operator.actor.role;
-    authorize(role, Action::Promote(Risk::Low), false)?;
     let app = &state.app;
-    let record = app.promotion(id).await?;
-    let flags = app.flags();
-    let decl = flags
-        .get(&record.flag_key)
-        .ok_or_else(|| AppError::UnknownFlag {
-            key: record.flag_key.clone(),
-        })?;
-    authorize(role, Action::Promote(decl.risk()), true)?;
     let confirmation = form.confirmation.as_deref();
-    check_confirmation(&record.flag_key, decl.risk(), confirmation).map_err(AppError::from)?;
-    if let Some(code) = form
+    // Role, phrase and state before a code is looked at: a code is spent only on a
+    // promote that needs it and can happen.
+    let action = app
+        .promote_preflight(&operator.actor, id, confirmation)
+        .await?;
+    let code = form
         .totp
         .as_deref()
         .map(str::trim)
-        .filter(|c| !c.is_empty())
+        .filter(|c| !c.is_empty());
+    if requirement(action).elevation
+        && let Some(code) = code
         && let Some(refused) = elevation::try_code(&state, &mut operator, code).await?
     {
         return Err(refused.into());
+    }
+    if requirement(action).elevation && !operator.elevated() {
+        // The elevation ran out while the page was open (or no code was sent):
+        // elevate, then come back to the promotion.
+        let next = format!("/console/promotions#promotion-{id}");
+        let target = format!("/console/elevate?{}", page::query(&[("next", Some(&next))]));
+        return Ok(Redirect::to(&target).into_response());
     }
     let request = PromoteRequest {
         elevated: operator.elevated(),

@@ -11,6 +11,7 @@ mod console;
 mod harness;
 mod outage;
 mod promotions;
+mod promotions_page;
 mod sign_in;
 
 use std::sync::Arc;
