@@ -21,6 +21,8 @@
 //! - [`audit`]: the audit log's fixed action names and payloads (SPEC §4).
 //! - [`promotion`]: staging → prod promotion as a state machine (SPEC §7): `mark`,
 //!   `apply`, `due_expiry`, the typed confirmation phrase.
+//! - [`deprecation`]: the runbook's deprecation table: whether a flag's `FLAG_*`
+//!   variable is in use, dormant, safe to remove or removed, from the evidence.
 //! - [`clock`]: the `Clock` trait; the test clock (in `vexil-testkit`) and, from
 //!   issue [B] on, the binary's system clock implement it outside this crate.
 //! - [`message`]: how outside text appears in one-line messages.
@@ -47,6 +49,7 @@
 pub mod audit;
 pub mod clock;
 pub mod decl;
+pub mod deprecation;
 pub mod env_var;
 pub mod key;
 pub mod message;

@@ -3,6 +3,7 @@
 mod audit;
 mod decl;
 mod decl_roundtrip;
+mod deprecation;
 mod promotion;
 mod rbac;
 mod resolve;
