@@ -15,6 +15,8 @@
 //! - `promotion.rs`: staging → prod promotion (`mark_promote`, `approve`, `promote`,
 //!   `reject`, `expire_due`), each one transaction deciding with
 //!   `vexil_core::promotion` and writing the move with its audit row.
+//! - `deprecation.rs`: the runbook's deprecation table, gathered from rows, flips and
+//!   live processes' reports, judged by `vexil_core::deprecation`.
 //! - `instances.rs`: the live processes' reports (`live_instances`) and the
 //!   propagation receipts of one audited change (`receipts`).
 //! - `sign_in.rs`: a console session's life, audited: `sign_in`, `elevate` (TOTP),
@@ -29,6 +31,7 @@
 
 mod account;
 mod app;
+mod deprecation;
 mod error;
 mod flag_state;
 mod flip;
@@ -41,6 +44,7 @@ mod totp;
 
 pub use account::{Admin, MIN_PASSWORD_CHARS};
 pub use app::{Actor, App};
+pub use deprecation::FlagDeprecation;
 pub use error::AppError;
 pub use flag_state::{FlagState, FlagStates};
 pub use flip::{Flip, Flipped};

@@ -91,6 +91,25 @@ impl WriteTx {
 }
 
 impl Db {
+    /// How many `console.flag.flip` rows each (flag, env) has, whoever wrote them
+    /// (vexil, or a database trigger auditing direct SQL): the deprecation table's
+    /// "at least one console.flag.flip entry per env".
+    pub async fn flip_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+        let env = if self.is_sqlite() {
+            "json_extract(payload, '$.env')"
+        } else {
+            "payload ->> 'env'"
+        };
+        let sql = sqlx::AssertSqlSafe(format!(
+            "SELECT target_id, CAST({env} AS TEXT), COUNT(*) FROM console_audit_log \
+             WHERE action = 'console.flag.flip' AND target_type = 'feature_flag' \
+             AND {env} IS NOT NULL GROUP BY target_id, {env}"
+        ));
+        let rows: Vec<(String, String, i64)> =
+            on_pool!(self, |pool, DB| sqlx::query_as(sql).fetch_all(pool).await?);
+        Ok(rows)
+    }
+
     /// Rows matching `filter`, newest (highest id, the order rows were appended) first.
     ///
     /// Only the filters that are set become SQL conditions, so each query can walk

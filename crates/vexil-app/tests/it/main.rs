@@ -2,6 +2,7 @@
 //! file and a fresh PostgreSQL database (`both!`).
 
 mod account;
+mod deprecation;
 mod flip;
 mod instances;
 mod promotion;

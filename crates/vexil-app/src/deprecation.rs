@@ -1,0 +1,93 @@
+//! `App::deprecation`: the runbook's deprecation table (issue [G]), gathered from
+//! what vexil holds (the DB rows, the audit log's flips, each live process's report
+//! of its `FLAG_*` variables) and judged by `vexil_core::deprecation`. It proposes;
+//! the operator removes the variable.
+
+use std::collections::HashMap;
+
+use vexil_core::deprecation::{Evidence, Verdict, verdicts};
+use vexil_core::{Env, VarState};
+
+use crate::app::App;
+use crate::error::AppError;
+use crate::instances::GONE_AFTER;
+
+/// One declared flag's variable, judged in each env.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagDeprecation {
+    pub key: String,
+    /// `FLAG_<KEY>`.
+    pub variable: String,
+    /// Each env's verdict with the evidence behind it.
+    pub envs: Vec<(Verdict, Evidence)>,
+}
+
+impl App {
+    /// Every declared flag, in file order, judged in every env (the removal criterion
+    /// spans them all); `only` keeps one env's lines in the answer.
+    pub async fn deprecation(&self, only: Option<&Env>) -> Result<Vec<FlagDeprecation>, AppError> {
+        let rows: HashMap<(String, String), bool> = self
+            .db
+            .flag_rows()
+            .await?
+            .into_iter()
+            .map(|r| ((r.flag_key, r.env), r.value))
+            .collect();
+        let flips: HashMap<(String, String), i64> = self
+            .db
+            .flip_counts()
+            .await?
+            .into_iter()
+            .map(|(flag, env, n)| ((flag, env), n))
+            .collect();
+        let mut reports = Vec::new();
+        for env in self.envs.iter() {
+            let live = self
+                .db
+                .instances(Some(env.as_str()), GONE_AFTER, GONE_AFTER)
+                .await?;
+            reports.push((env.clone(), live));
+        }
+        let flags = self.flags.load();
+        let mut table = Vec::new();
+        for decl in flags.iter() {
+            let key = decl.key().as_str();
+            let evidence: Vec<(Env, Evidence)> = reports
+                .iter()
+                .map(|(env, live)| {
+                    let pair = (key.to_owned(), env.as_str().to_owned());
+                    let reported = live
+                        .iter()
+                        .filter(|i| i.live)
+                        // A report lists the variables that are set (of the flags the
+                        // process declares); one it does not list is unset there.
+                        .map(|i| {
+                            let state = i
+                                .env_layer
+                                .get(key)
+                                .map_or(VarState::Unset, |s| VarState::parse(s));
+                            (format!("{} pid {}", i.host, i.pid), state)
+                        })
+                        .collect();
+                    let evidence = Evidence {
+                        row: rows.get(&pair).copied(),
+                        flips: flips.get(&pair).copied().unwrap_or(0).unsigned_abs(),
+                        reported,
+                    };
+                    (env.clone(), evidence)
+                })
+                .collect();
+            let judged = verdicts(&evidence);
+            table.push(FlagDeprecation {
+                key: key.to_owned(),
+                variable: decl.key().env_var_name(),
+                envs: judged
+                    .into_iter()
+                    .zip(evidence.into_iter().map(|(_, e)| e))
+                    .filter(|(verdict, _)| only.is_none_or(|env| *env == verdict.env))
+                    .collect(),
+            });
+        }
+        Ok(table)
+    }
+}
