@@ -76,6 +76,19 @@ pub(crate) enum Command {
     /// The live processes that use the vexil library: who, where, which env, and
     /// their FLAG_* variables as they parsed them.
     Instances(InstancesArgs),
+    /// The runbook's deprecation table: for each flag and env, whether its FLAG_*
+    /// variable is in use, dormant, safe to remove or removed, and why (vexil removes
+    /// nothing).
+    Deprecation(DeprecationArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DeprecationArgs {
+    /// Only this env's lines (the verdict still weighs every env's evidence).
+    #[arg(long)]
+    pub(crate) env: Option<String>,
+    #[command(flatten)]
+    pub(crate) json: JsonArgs,
 }
 
 #[derive(Debug, Args)]

@@ -2,6 +2,7 @@
 
 mod audit;
 mod check;
+mod deprecation;
 mod flags;
 mod flip;
 mod instances;
@@ -26,6 +27,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Promotion(command) => promotion::run(global, command).await,
         Command::Audit(args) => audit::run(global, &args).await,
         Command::Instances(args) => instances::run(global, &args).await,
+        Command::Deprecation(args) => deprecation::run(global, &args).await,
         Command::Serve(args) => serve::run(global, &args).await,
     }
 }

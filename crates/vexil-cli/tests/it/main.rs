@@ -5,6 +5,7 @@ mod break_glass;
 mod callers;
 mod cells;
 mod check;
+mod deprecation;
 mod permissions;
 mod prepared;
 mod processes;

@@ -160,6 +160,7 @@ pub(crate) const READ_ONLY_COMMANDS: &[&str] = &[
     "vexil audit show",
     "vexil serve",
     "vexil instances",
+    "vexil deprecation",
     "vexil promotion list",
     "vexil promotion show",
 ];
