@@ -8,6 +8,7 @@
 mod account;
 mod assets;
 mod audit_page;
+mod deprecation_page;
 mod elevation;
 pub(crate) mod error;
 mod flags_page;
@@ -49,6 +50,7 @@ pub(crate) fn pages() -> Vec<Entry> {
         post(c, "/console/account/totp/confirm", account::confirm_totp),
         get(c, "/console/audit", audit_page::show),
         get(c, "/console/promotions", promotions_page::show),
+        get(c, "/console/deprecation", deprecation_page::show),
         post(
             c,
             "/console/flags/{flag_key}/promotions",

@@ -8,6 +8,7 @@ mod api_limits;
 mod audit_page;
 mod browser;
 mod console;
+mod deprecation_page;
 mod harness;
 mod outage;
 mod promotions;

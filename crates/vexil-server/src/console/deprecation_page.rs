@@ -1,0 +1,74 @@
+//! `GET /console/deprecation`: the runbook's deprecation table (issue [G]), as
+//! `vexil deprecation` prints it: for each flag and env, the verdict on its `FLAG_*`
+//! variable, the evidence, and the live processes that still carry it. Read-only:
+//! removing a variable stays a manual step.
+
+use askama::Template;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+use vexil_core::{Action, authorize};
+
+use crate::console::error::ConsoleError;
+use crate::console::page::{self, Chrome};
+use crate::console::session::Operator;
+use crate::state::ServerState;
+
+struct Line {
+    flag: String,
+    variable: String,
+    env: String,
+    /// `in use`, `dormant`, … and its CSS class (`in-use`, …).
+    status: &'static str,
+    status_class: String,
+    row: &'static str,
+    flips: u64,
+    because: String,
+    set_on: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "deprecation.html")]
+struct DeprecationPage {
+    chrome: Chrome,
+    lines: Vec<Line>,
+    safe: usize,
+}
+
+pub(crate) async fn show(
+    State(state): State<ServerState>,
+    operator: Operator,
+) -> Result<Response, ConsoleError> {
+    authorize(operator.actor.role, Action::ViewFlags, false)?;
+    let table = state.app.deprecation(None).await?;
+    let mut lines = Vec::new();
+    for flag in &table {
+        for (verdict, evidence) in &flag.envs {
+            lines.push(Line {
+                flag: flag.key.clone(),
+                variable: flag.variable.clone(),
+                env: verdict.env.to_string(),
+                status: verdict.status.as_str(),
+                status_class: verdict.status.as_str().replace(' ', "-"),
+                row: match evidence.row {
+                    Some(true) => "on",
+                    Some(false) => "off",
+                    None => "—",
+                },
+                flips: evidence.flips,
+                because: verdict.because.clone(),
+                set_on: evidence.carriers().into_iter().map(str::to_owned).collect(),
+            });
+        }
+    }
+    let safe = lines
+        .iter()
+        .filter(|l| l.status == "safe to remove")
+        .count();
+    let page = DeprecationPage {
+        chrome: operator.chrome("deprecation"),
+        lines,
+        safe,
+    };
+    Ok(page::html(StatusCode::OK, &page))
+}
