@@ -58,7 +58,6 @@ impl App {
                     let pair = (key.to_owned(), env.as_str().to_owned());
                     let reported = live
                         .iter()
-                        .filter(|i| i.live)
                         // A report lists the variables that are set (of the flags the
                         // process declares); one it does not list is unset there.
                         .map(|i| {

@@ -28,7 +28,7 @@ mod serve;
 mod session_store;
 mod state;
 
-pub use api::{ApiDoc, CODES, PromotionView};
+pub use api::{ApiDoc, CODES, PromotionView, StepResponse};
 pub use console::SESSION_COOKIE;
 pub use routes::{Route, Surface, route_table};
 pub use serve::{REQUEST_ID, router, serve};

@@ -6,13 +6,12 @@
 
 use anyhow::bail;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use vexil_app::{App, AppError, PromoteRequest, Stepped};
 use vexil_core::audit::Via;
 use vexil_core::message::one_line;
 use vexil_core::promotion::{PromotionState, time_left};
 use vexil_core::rbac::requirement;
-use vexil_server::PromotionView;
+use vexil_server::{PromotionView, StepResponse};
 
 use crate::cli::{GlobalArgs, PromoteArgs, PromotionCommand};
 use crate::{Outcome, config, output};
@@ -228,15 +227,6 @@ async fn show(global: &GlobalArgs, id: i64, json: bool) -> anyhow::Result<Outcom
     Ok(Outcome::Success)
 }
 
-/// A step's answer, as the API gives it.
-#[derive(Serialize)]
-struct StepView {
-    audit_id: i64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    flip_audit_id: Option<i64>,
-    promotion: PromotionView,
-}
-
 /// Prints a step as `promotion ID of FLAG: DONE (audit row N)AFTER` (a promote also
 /// names its prod flip's row), or as JSON.
 fn step(
@@ -247,11 +237,7 @@ fn step(
     after: &str,
 ) -> anyhow::Result<Outcome> {
     if json {
-        output::json(&StepView {
-            audit_id: stepped.audit_id,
-            flip_audit_id: stepped.flip_audit_id,
-            promotion: PromotionView::new(app, &stepped.record, app.now()),
-        })?;
+        output::json(&StepResponse::new(app, stepped))?;
     } else {
         let flip = stepped
             .flip_audit_id

@@ -44,7 +44,7 @@ use crate::routes::{self, Entry, Route, Surface};
 use crate::state::ServerState;
 
 pub use error::CODES;
-pub use promotions::PromotionView;
+pub use promotions::{PromotionView, StepResponse};
 
 /// The API's routes.
 pub(crate) fn routes() -> Vec<Entry> {

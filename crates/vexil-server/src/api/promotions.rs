@@ -83,9 +83,9 @@ impl PromotionView {
     }
 }
 
-/// What a step did.
+/// What a step did, as the API and the CLI's `--json` answer it.
 #[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct StepResponse {
+pub struct StepResponse {
     /// The audit row of this step (`console.flag.mark_promote`, `approved`, …).
     audit_id: i64,
     /// For a promote: the `console.flag.flip` row of the prod write.
@@ -94,12 +94,18 @@ pub(crate) struct StepResponse {
     promotion: PromotionView,
 }
 
+impl StepResponse {
+    pub fn new(app: &App, stepped: &Stepped) -> StepResponse {
+        StepResponse {
+            audit_id: stepped.audit_id,
+            flip_audit_id: stepped.flip_audit_id,
+            promotion: PromotionView::new(app, &stepped.record, app.now()),
+        }
+    }
+}
+
 fn answer(state: &ServerState, stepped: &Stepped) -> ApiJson<StepResponse> {
-    ApiJson(StepResponse {
-        audit_id: stepped.audit_id,
-        flip_audit_id: stepped.flip_audit_id,
-        promotion: PromotionView::new(&state.app, &stepped.record, state.app.now()),
-    })
+    ApiJson(StepResponse::new(&state.app, stepped))
 }
 
 /// `GET /api/v1/promotions` parameters.
