@@ -17,6 +17,9 @@
 //!   `vexil_core::promotion` and writing the move with its audit row.
 //! - `deprecation.rs`: the runbook's deprecation table, gathered from rows, flips and
 //!   live processes' reports, judged by `vexil_core::deprecation`.
+//! - `code_scan.rs`: `scan_trees`, the direct reads of `FLAG_*` variables in source
+//!   trees (Python, JS/TS, Ruby, Go, Rust, Java) as `file:line`, walked the way git
+//!   ignores files; for `vexil doctor --code`.
 //! - `instances.rs`: the live processes' reports (`live_instances`) and the
 //!   propagation receipts of one audited change (`receipts`).
 //! - `sign_in.rs`: a console session's life, audited: `sign_in`, `elevate` (TOTP),
@@ -31,6 +34,7 @@
 
 mod account;
 mod app;
+pub mod code_scan;
 mod deprecation;
 mod error;
 mod flag_state;

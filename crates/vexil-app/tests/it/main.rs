@@ -1,7 +1,9 @@
 //! vexil-app's use cases against real databases: every test runs on a fresh SQLite
-//! file and a fresh PostgreSQL database (`both!`).
+//! file and a fresh PostgreSQL database (`both!`). The code scan needs no database;
+//! its tests run on real directories.
 
 mod account;
+mod code_scan;
 mod deprecation;
 mod flip;
 mod instances;
