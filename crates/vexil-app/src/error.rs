@@ -110,6 +110,13 @@ pub enum AppError {
     Confirmation(#[from] ConfirmationError),
     #[error(transparent)]
     ReasonTooLong(#[from] ReasonTooLong),
+    /// A reconciling flip that cannot be written; nothing was changed.
+    #[error("cannot reconcile {flag} in {env}: {why}; nothing was changed")]
+    ReconcileRefused {
+        flag: String,
+        env: String,
+        why: String,
+    },
     #[error("no audit row {id}")]
     UnknownAuditRow { id: i64 },
     #[error("audit row {id} is not a flag change: only a flip has propagation receipts")]
@@ -124,6 +131,8 @@ pub enum AppError {
     BadToken,
     #[error("the system's random source failed: {reason}")]
     Random { reason: String },
+    #[error(transparent)]
+    CodeScan(#[from] crate::code_scan::CodeScanError),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -40,6 +40,17 @@ const MAX_ATTEMPTS: u32 = 3;
 
 impl App {
     pub async fn flip(&self, actor: &Actor, flip: &Flip<'_>) -> Result<Flipped, AppError> {
+        self.flip_marked(actor, flip, false).await
+    }
+
+    /// [`App::flip`]; `reconcile` marks the audit row as a reconciling flip
+    /// (`App::reconcile`).
+    pub(crate) async fn flip_marked(
+        &self,
+        actor: &Actor,
+        flip: &Flip<'_>,
+        reconcile: bool,
+    ) -> Result<Flipped, AppError> {
         let flags = self.flags.load();
         let decl = flags
             .get(flip.flag_key)
@@ -124,6 +135,7 @@ impl App {
                 reason: flip.reason,
                 drift,
                 promotion_id: None,
+                reconcile,
             };
             let audit = NewAudit {
                 created_at: self.clock.now(),

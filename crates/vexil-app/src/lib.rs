@@ -20,6 +20,10 @@
 //! - `code_scan.rs`: `scan_trees`, the direct reads of `FLAG_*` variables in source
 //!   trees (Python, JS/TS, Ruby, Go, Rust, Java) as `file:line`, walked the way git
 //!   ignores files; for `vexil doctor --code`.
+//! - `doctor.rs`: the runbook's GA checklist and vexil's own health (`doctor`),
+//!   judged by `vexil_core::doctor`.
+//! - `reconcile.rs`: where live processes run something other than the DB row
+//!   (`reconciliation`), and the reconciling flip (`reconcile`).
 //! - `instances.rs`: the live processes' reports (`live_instances`) and the
 //!   propagation receipts of one audited change (`receipts`).
 //! - `sign_in.rs`: a console session's life, audited: `sign_in`, `elevate` (TOTP),
@@ -36,11 +40,13 @@ mod account;
 mod app;
 pub mod code_scan;
 mod deprecation;
+mod doctor;
 mod error;
 mod flag_state;
 mod flip;
 mod instances;
 mod promotion;
+mod reconcile;
 mod secret_key;
 mod sign_in;
 mod token;
@@ -54,6 +60,7 @@ pub use flag_state::{FlagState, FlagStates};
 pub use flip::{Flip, Flipped};
 pub use instances::{GONE_AFTER, ReceiptState, Receipts};
 pub use promotion::{PromoteRequest, PromotionRecord, Stepped};
+pub use reconcile::{PairFinding, Reconcile, Reconciliation};
 pub use secret_key::SecretKey;
 pub use sign_in::{LOCK_WINDOW, MAX_FAILURES};
 pub use token::TOKEN_PREFIX;

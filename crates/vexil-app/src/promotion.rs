@@ -297,6 +297,7 @@ impl App {
                 reason: None,
                 drift: None,
                 promotion_id: Some(id),
+                reconcile: false,
             };
             let flip_audit = NewAudit {
                 created_at: now,

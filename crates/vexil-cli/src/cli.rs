@@ -80,6 +80,51 @@ pub(crate) enum Command {
     /// variable is in use, dormant, safe to remove or removed, and why (vexil removes
     /// nothing).
     Deprecation(DeprecationArgs),
+    /// The runbook's GA checklist and vexil's own health: each item passes or fails
+    /// with its evidence (exit 0 only when none fails).
+    Doctor(DoctorArgs),
+    /// Where live processes run something other than what the DB and the audit log
+    /// say, and the reconciling flip each line offers (`--flip` writes it).
+    Reconcile(ReconcileArgs),
+}
+
+// No `Debug`: it may hold a TOTP code.
+#[derive(Args)]
+pub(crate) struct ReconcileArgs {
+    /// Write the reconciling flip of this flag (with --env, --as and --reason): the
+    /// proposed value, or --on/--off.
+    #[arg(long, value_name = "KEY", requires_all = ["env", "actor", "reason"])]
+    pub(crate) flip: Option<String>,
+    /// Only this env's lines; with --flip, the env to reconcile.
+    #[arg(long)]
+    pub(crate) env: Option<String>,
+    /// Write on rather than the proposed value.
+    #[arg(long, requires = "flip", conflicts_with = "off")]
+    pub(crate) on: bool,
+    /// Write off rather than the proposed value.
+    #[arg(long, requires = "flip")]
+    pub(crate) off: bool,
+    /// The account acting; its role is checked as for any flip.
+    #[arg(long = "as", value_name = "NAME", requires = "flip")]
+    pub(crate) actor: Option<String>,
+    /// Why, for the audit log (required: the incident, the break-glass change).
+    #[arg(long, requires = "flip")]
+    pub(crate) reason: Option<String>,
+    /// A current TOTP code of the account, needed for a high-risk flag.
+    #[arg(long, value_name = "CODE", requires = "flip")]
+    pub(crate) totp: Option<String>,
+    #[command(flatten)]
+    pub(crate) json: JsonArgs,
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct DoctorArgs {
+    /// A source tree to scan for direct reads of FLAG_* variables (repeatable;
+    /// .gitignore is respected). Without one, that item is skipped.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) code: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(crate) json: JsonArgs,
 }
 
 #[derive(Debug, Args)]

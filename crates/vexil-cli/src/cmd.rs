@@ -3,11 +3,13 @@
 mod audit;
 mod check;
 mod deprecation;
+mod doctor;
 mod flags;
 mod flip;
 mod instances;
 mod migrate;
 mod promotion;
+mod reconcile;
 mod serve;
 mod token;
 mod user;
@@ -28,6 +30,8 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Audit(args) => audit::run(global, &args).await,
         Command::Instances(args) => instances::run(global, &args).await,
         Command::Deprecation(args) => deprecation::run(global, &args).await,
+        Command::Doctor(args) => doctor::run(global, &args).await,
+        Command::Reconcile(args) => reconcile::run(global, &args).await,
         Command::Serve(args) => serve::run(global, &args).await,
     }
 }

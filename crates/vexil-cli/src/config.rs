@@ -100,6 +100,9 @@ pub(crate) enum Needs {
     FlagsAndKey,
     /// The database and the TOTP secret key (`user totp`).
     Key,
+    /// The flags file, and the database whatever its schema (`doctor`, whose job is
+    /// to report an old schema rather than refuse it).
+    FlagsAnySchema,
 }
 
 /// The env this process belongs to (`VEXIL_ENV` / `--process-env`), if it says.
@@ -114,13 +117,15 @@ pub(crate) fn process_env(global: &GlobalArgs, envs: &Envs) -> anyhow::Result<Op
 /// Everything a use case needs, or the first reason it cannot run.
 pub(crate) async fn app(global: &GlobalArgs, needs: Needs) -> anyhow::Result<App> {
     let flags = match needs {
-        Needs::Flags | Needs::FlagsAndKey => flag_set(global)?,
+        Needs::Flags | Needs::FlagsAndKey | Needs::FlagsAnySchema => flag_set(global)?,
         Needs::Database | Needs::Key => FlagSet::default(),
     };
     let envs = Envs::runbook();
     let process_env = process_env(global, &envs)?;
     let db = open_database(global).await?;
-    db.check_migrated().await?;
+    if needs != Needs::FlagsAnySchema {
+        db.check_migrated().await?;
+    }
     let app = App::new(
         db.clone(),
         flags,

@@ -84,7 +84,8 @@ fn exit_code(error: &anyhow::Error) -> u8 {
             | AppError::TotpReplayed
             | AppError::CannotMark { .. }
             | AppError::Promotion { .. }
-            | AppError::Confirmation(_),
+            | AppError::Confirmation(_)
+            | AppError::ReconcileRefused { .. },
         ) => 1,
         _ => 2,
     }

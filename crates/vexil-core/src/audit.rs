@@ -120,4 +120,8 @@ pub struct FlipPayload<'a> {
     /// The promotion whose last step this flip is (issue [F]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub promotion_id: Option<i64>,
+    /// A reconciling flip (issue [G]): it makes the row say what live processes ran
+    /// after a break-glass change.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reconcile: bool,
 }

@@ -23,6 +23,10 @@
 //!   `apply`, `due_expiry`, the typed confirmation phrase.
 //! - [`deprecation`]: the runbook's deprecation table: whether a flag's `FLAG_*`
 //!   variable is in use, dormant, safe to remove or removed, from the evidence.
+//! - [`reconcile`]: where live processes run something other than the DB row, and
+//!   the value a reconciling flip would write.
+//! - [`doctor`]: the runbook's GA checklist and vexil's own health, each item
+//!   passing or failing with its evidence.
 //! - [`clock`]: the `Clock` trait; the test clock (in `vexil-testkit`) and, from
 //!   issue [B] on, the binary's system clock implement it outside this crate.
 //! - [`message`]: how outside text appears in one-line messages.
@@ -50,11 +54,13 @@ pub mod audit;
 pub mod clock;
 pub mod decl;
 pub mod deprecation;
+pub mod doctor;
 pub mod env_var;
 pub mod key;
 pub mod message;
 pub mod promotion;
 pub mod rbac;
+pub mod reconcile;
 pub mod reported;
 pub mod resolve;
 pub mod risk;

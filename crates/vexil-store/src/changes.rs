@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 
 use chrono::{DateTime, Utc};
 
-use crate::db::{Db, Dialect, Pool, on_pool};
+use crate::db::{Db, Dialect, Pool, on_pool, parse_timestamp};
 use crate::error::StoreError;
 
 /// The PostgreSQL channel the triggers notify.
@@ -66,6 +66,13 @@ impl Drop for ChangeFeed {
     fn drop(&mut self) {
         self.pump.abort();
     }
+}
+
+/// [`Db::change_times`]: the database's clock, and each row's last change by it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeTimes {
+    pub now: DateTime<Utc>,
+    pub last: std::collections::HashMap<(String, String), DateTime<Utc>>,
 }
 
 impl Db {
@@ -115,6 +122,31 @@ impl Db {
     }
 
     /// The newest change's `seq`, 0 when nothing ever changed.
+    /// The database's clock now, and when each (flag, env) row last changed by it, as
+    /// far back as the feed keeps (a day): what "has every live process applied this
+    /// yet?" is judged on, on the clock the processes' reports are stamped with.
+    pub async fn change_times(&self) -> Result<ChangeTimes, StoreError> {
+        let now_sql = if self.is_sqlite() {
+            "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"
+        } else {
+            "SELECT CAST(now() AS TEXT)"
+        };
+        const SQL: &str = "SELECT flag_key, env, CAST(MAX(changed_at) AS TEXT) \
+                           FROM console_flag_changes GROUP BY flag_key, env";
+        let now: String = on_pool!(self, |pool, DB| {
+            sqlx::query_scalar(now_sql).fetch_one(pool).await?
+        });
+        let rows: Vec<(String, String, String)> =
+            on_pool!(self, |pool, DB| sqlx::query_as(SQL).fetch_all(pool).await?);
+        Ok(ChangeTimes {
+            now: parse_timestamp(&now)?,
+            last: rows
+                .into_iter()
+                .map(|(flag, env, at)| Ok(((flag, env), parse_timestamp(&at)?)))
+                .collect::<Result<_, StoreError>>()?,
+        })
+    }
+
     pub async fn last_change(&self) -> Result<i64, StoreError> {
         const SQL: &str = "SELECT COALESCE(MAX(seq), 0) FROM console_flag_changes";
         Ok(on_pool!(self, |pool, DB| {

@@ -37,7 +37,7 @@ mod url;
 mod users;
 
 pub use audit::{AuditFilter, AuditRow, NewAudit};
-pub use changes::{Change, ChangeFeed, FeedEvent};
+pub use changes::{Change, ChangeFeed, ChangeTimes, FeedEvent};
 pub use db::{Db, WriteTx};
 pub use error::StoreError;
 pub use flags::{Expected, FlagRow, FlagValue};

@@ -2,39 +2,14 @@
 //! their variables (one per env), rows and audited flips written through the flip use
 //! case and by direct SQL, on both databases.
 
-use std::time::{Duration, SystemTime};
-
 use vexil_app::Flip;
 use vexil_core::audit::Via;
 use vexil_core::deprecation::Status;
-use vexil_core::{Env, EnvSnapshot, Role};
+use vexil_core::{Env, Role};
 use vexil_store::Backend;
 use vexil_testkit::TestDb;
 
-use crate::{TestApp, both, example_flags};
-
-/// A live process of `env` with these variables, reporting every 100 ms.
-async fn process(test_db: &TestDb, env: &str, vars: &[(&str, &str)]) -> vexil::Flags {
-    let handle = vexil::Flags::builder()
-        .env(env)
-        .flag_set(example_flags())
-        .env_vars(EnvSnapshot::capture(vars.iter().copied()))
-        .database_url(test_db.url_string())
-        .application("web")
-        .heartbeat(Duration::from_millis(100))
-        .start()
-        .await
-        .unwrap();
-    let mut health = handle.watch_health();
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        health.wait_for(|h| h.reported_at.is_some_and(|at| at > SystemTime::UNIX_EPOCH)),
-    )
-    .await
-    .expect("the process never reported")
-    .unwrap();
-    handle
-}
+use crate::{TestApp, both, live_process};
 
 async fn each_status_from_real_evidence(backend: Backend) {
     let test_db = TestDb::new(backend).await;
@@ -59,8 +34,8 @@ async fn each_status_from_real_evidence(backend: Backend) {
         ("FLAG_SEARCH_INDEX_V3", "on"),
         ("FLAG_EMAIL_DIGEST_BATCHING", "1"),
     ];
-    let staging = process(&test_db, "staging", &vars).await;
-    let prod = process(&test_db, "prod", &vars[..3]).await;
+    let staging = live_process(test_db.url_string(), "staging", &vars).await;
+    let prod = live_process(test_db.url_string(), "prod", &vars[..3]).await;
     let t = TestApp::on(test_db, &[]);
     let root = t.account("root", Role::Superadmin).await;
     // dark_mode: flipped in both envs through vexil; search_index_v3: in staging

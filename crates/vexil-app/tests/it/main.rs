@@ -5,9 +5,11 @@
 mod account;
 mod code_scan;
 mod deprecation;
+mod doctor;
 mod flip;
 mod instances;
 mod promotion;
+mod reconcile;
 mod sign_in;
 mod token;
 mod totp;
@@ -78,6 +80,11 @@ impl TestApp {
         )
     }
 
+    /// The database's URL, for processes of its own.
+    pub(crate) fn url(&self) -> String {
+        self._test_db.url_string()
+    }
+
     /// Runs `sql` outside vexil, as an operator with database access would.
     pub(crate) async fn execute(&self, sql: &str) {
         self._test_db.execute(sql).await.unwrap();
@@ -92,6 +99,33 @@ impl TestApp {
             .unwrap();
         self.app.actor(name).await.unwrap()
     }
+}
+
+/// A live process of `env` linking the library with these variables, reporting
+/// every 100 ms; returned once its first report is in.
+pub(crate) async fn live_process(url: String, env: &str, vars: &[(&str, &str)]) -> vexil::Flags {
+    let handle = vexil::Flags::builder()
+        .env(env)
+        .flag_set(example_flags())
+        .env_vars(EnvSnapshot::capture(vars.iter().copied()))
+        .database_url(url)
+        .application("web")
+        .heartbeat(std::time::Duration::from_millis(100))
+        .start()
+        .await
+        .unwrap();
+    let mut health = handle.watch_health();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        health.wait_for(|h| {
+            h.reported_at
+                .is_some_and(|at| at > std::time::SystemTime::UNIX_EPOCH)
+        }),
+    )
+    .await
+    .expect("the process never reported")
+    .unwrap();
+    handle
 }
 
 pub(crate) fn example_flags() -> FlagSet {

@@ -133,6 +133,12 @@ fn app_error(error: AppError) -> Response {
             &message,
         )
         .into_response(),
+        AppError::ReconcileRefused { .. } => {
+            let mut page = MessagePage::new(StatusCode::CONFLICT, "Not reconciled", &message);
+            page.items
+                .push("The reconcile page shows what each live process runs now.".to_owned());
+            page.into_response()
+        }
         AppError::Promotion { .. } | AppError::CannotMark { .. } => {
             let mut page = MessagePage::new(StatusCode::CONFLICT, "Not possible now", &message);
             page.items.push(

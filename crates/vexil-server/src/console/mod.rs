@@ -16,6 +16,7 @@ mod flip;
 mod htmx;
 pub(crate) mod page;
 pub(crate) mod promotions_page;
+mod reconcile_page;
 pub(crate) mod session;
 mod sign_in;
 
@@ -51,6 +52,8 @@ pub(crate) fn pages() -> Vec<Entry> {
         get(c, "/console/audit", audit_page::show),
         get(c, "/console/promotions", promotions_page::show),
         get(c, "/console/deprecation", deprecation_page::show),
+        get(c, "/console/reconcile", reconcile_page::show),
+        post(c, "/console/reconcile", reconcile_page::submit),
         post(
             c,
             "/console/flags/{flag_key}/promotions",

@@ -1,0 +1,206 @@
+//! Reconciliation after break-glass (issue [G]): `App::reconciliation` finds the
+//! (flag, env) pairs whose live processes run something other than the DB row, judged
+//! by `vexil_core::reconcile`; `App::reconcile` writes the reconciling row the
+//! runbook asks for, through the flip use case (same role matrix, same audit row,
+//! marked `"reconcile": true`, a reason required).
+
+use std::collections::HashMap;
+
+use vexil_core::audit::Via;
+use vexil_core::reconcile::{Finding, Instance, Row, judge};
+use vexil_core::reported::MASTER_KEY;
+use vexil_core::{Env, Risk, VarState};
+use vexil_store::{AuditFilter, InstanceReport};
+
+use crate::app::{Actor, App};
+use crate::error::AppError;
+use crate::flip::{Flip, Flipped};
+use crate::instances::GONE_AFTER;
+
+/// One pair that needs reconciling.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PairFinding {
+    pub flag: String,
+    pub env: Env,
+    pub risk: Risk,
+    pub finding: Finding,
+}
+
+/// Everything out of line, and per env the live processes whose master switch is
+/// off (rows do not reach them, whether or not their values differ today).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Reconciliation {
+    pub findings: Vec<PairFinding>,
+    pub master_off: Vec<(Env, Vec<String>)>,
+}
+
+/// A reconciling flip as asked for.
+#[derive(Debug, Clone)]
+pub struct Reconcile<'a> {
+    pub flag_key: &'a str,
+    pub env: &'a str,
+    /// The value to write; `None` takes the finding's proposal.
+    pub to: Option<bool>,
+    pub reason: Option<&'a str>,
+    pub elevated: bool,
+    pub via: Via,
+}
+
+impl App {
+    /// Every declared flag with a DB row, in each env (or `only`), judged against
+    /// that env's live processes.
+    pub async fn reconciliation(&self, only: Option<&Env>) -> Result<Reconciliation, AppError> {
+        let rows = self.db.flag_rows().await?;
+        let times = self.db.change_times().await?;
+        let flags = self.flags.load();
+        let mut out = Reconciliation::default();
+        let mut values: HashMap<i64, Option<bool>> = HashMap::new();
+        for env in self.envs.iter().filter(|e| only.is_none_or(|o| o == *e)) {
+            let live = self
+                .db
+                .instances(Some(env.as_str()), GONE_AFTER, GONE_AFTER)
+                .await?;
+            let off: Vec<String> = live
+                .iter()
+                .filter(|i| state(i, MASTER_KEY) != VarState::On)
+                .map(name)
+                .collect();
+            if !off.is_empty() {
+                out.master_off.push((env.clone(), off));
+            }
+            for decl in flags.iter() {
+                let key = decl.key().as_str();
+                let Some(row) = rows
+                    .iter()
+                    .find(|r| r.flag_key == key && r.env == env.as_str())
+                else {
+                    continue;
+                };
+                let changed_at = times
+                    .last
+                    .get(&(key.to_owned(), env.as_str().to_owned()))
+                    .copied()
+                    // Older than the feed keeps: long settled.
+                    .unwrap_or(times.now - chrono::TimeDelta::days(1));
+                let mut instances = Vec::new();
+                for i in &live {
+                    let holds = match i.applied.get(key) {
+                        Some(receipt) => {
+                            let id = receipt.audit_id;
+                            let value = match values.get(&id) {
+                                Some(value) => *value,
+                                None => {
+                                    let value = self.flip_value(id).await?;
+                                    values.insert(id, value);
+                                    value
+                                }
+                            };
+                            Some((id, value))
+                        }
+                        None => None,
+                    };
+                    instances.push(Instance {
+                        name: name(i),
+                        master: state(i, MASTER_KEY),
+                        var: state(i, key),
+                        holds,
+                        last_seen: i.last_seen,
+                    });
+                }
+                let row = Row {
+                    value: row.value,
+                    audit_id: row.audit_id,
+                    changed_at,
+                };
+                if let Some(finding) = judge(&row, decl.default(), &instances, times.now) {
+                    out.findings.push(PairFinding {
+                        flag: key.to_owned(),
+                        env: env.clone(),
+                        risk: decl.risk(),
+                        finding,
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes the reconciling row for one pair: its finding's proposal, or `to`. The
+    /// role is checked first; then the pair is judged again, so a pair reconciled
+    /// meanwhile (or one that needs a restart, not a flip) writes nothing.
+    pub async fn reconcile(&self, actor: &Actor, r: &Reconcile<'_>) -> Result<Flipped, AppError> {
+        let flags = self.flags.load();
+        let decl = flags.get(r.flag_key).ok_or_else(|| AppError::UnknownFlag {
+            key: r.flag_key.to_owned(),
+        })?;
+        let env = self.envs.parse(r.env)?;
+        vexil_core::authorize(
+            actor.role,
+            vexil_core::Action::Flip(decl.risk()),
+            r.elevated,
+        )?;
+        let refused = |why: String| AppError::ReconcileRefused {
+            flag: r.flag_key.to_owned(),
+            env: env.to_string(),
+            why,
+        };
+        let reason = vexil_core::audit::reason(r.reason)?
+            .ok_or_else(|| refused("a reason is required (it goes into the audit row)".into()))?;
+        let found = self.reconciliation(Some(&env)).await?;
+        let Some(pair) = found.findings.into_iter().find(|p| p.flag == r.flag_key) else {
+            return Err(refused(
+                "its live processes run what the DB row says: nothing to reconcile".into(),
+            ));
+        };
+        let Some(to) = r.to.or(pair.finding.proposal) else {
+            return Err(refused(
+                "no single value to propose (the processes that differ disagree, or do \
+                 not apply changes): say which value to write"
+                    .into(),
+            ));
+        };
+        if to == pair.finding.db_value {
+            return Err(refused(format!(
+                "the DB row already says {}: the processes that differ need their master \
+                 switch on or a restart, not a flip",
+                if to { "on" } else { "off" }
+            )));
+        }
+        let flip = Flip {
+            flag_key: r.flag_key,
+            env: r.env,
+            // The row as judged: a change since is a conflict, not overwritten.
+            expected_from: Some(pair.finding.db_value),
+            to,
+            elevated: r.elevated,
+            reason: Some(reason),
+            via: r.via,
+        };
+        self.flip_marked(actor, &flip, true).await
+    }
+
+    /// The value the `console.flag.flip` row `id` wrote, if it is one.
+    async fn flip_value(&self, id: i64) -> Result<Option<bool>, AppError> {
+        let filter = AuditFilter {
+            before: Some(id.saturating_add(1)),
+            limit: 1,
+            ..AuditFilter::default()
+        };
+        let rows = self.db.audit_page(&filter).await?;
+        Ok(rows
+            .into_iter()
+            .find(|row| row.id == id)
+            .and_then(|row| row.payload.get("to").and_then(serde_json::Value::as_bool)))
+    }
+}
+
+fn state(instance: &InstanceReport, key: &str) -> VarState {
+    instance
+        .env_layer
+        .get(key)
+        .map_or(VarState::Unset, |s| VarState::parse(s))
+}
+
+fn name(instance: &InstanceReport) -> String {
+    format!("{} pid {}", instance.host, instance.pid)
+}

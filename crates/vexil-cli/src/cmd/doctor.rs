@@ -1,0 +1,52 @@
+//! `vexil doctor [--code DIR]... [--json]`: the runbook's GA checklist and vexil's own
+//! health (issue [G]). Each item passes or fails with its evidence; exit 0 only when
+//! none fails (a skipped code scan is not a failure). It reads and changes nothing,
+//! and runs against a database whose schema is not current, to say so.
+
+use serde::Serialize;
+use vexil_core::doctor::{Check, Outcome as ItemOutcome, passes};
+
+use crate::cli::{DoctorArgs, GlobalArgs};
+use crate::{Outcome, config, output};
+
+#[derive(Serialize)]
+struct Report<'a> {
+    passed: bool,
+    checks: &'a [Check],
+}
+
+pub(crate) async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<Outcome> {
+    let app = config::app(global, config::Needs::FlagsAnySchema).await?;
+    let checks = app.doctor(&args.code).await?;
+    let passed = passes(&checks);
+    if args.json.json {
+        output::json(&Report {
+            passed,
+            checks: &checks,
+        })?;
+    } else {
+        for check in &checks {
+            output::line(format_args!(
+                "{:<8} {:<18} {}",
+                check.outcome.as_str(),
+                check.id,
+                check.title
+            ))?;
+            for evidence in &check.evidence {
+                output::line(format_args!("{:<27} {evidence}", ""))?;
+            }
+        }
+        let count = |outcome| checks.iter().filter(|c| c.outcome == outcome).count();
+        output::line(format_args!(
+            "\n{} passed, {} failed, {} skipped",
+            count(ItemOutcome::Pass),
+            count(ItemOutcome::Fail),
+            count(ItemOutcome::Skipped)
+        ))?;
+    }
+    Ok(if passed {
+        Outcome::Success
+    } else {
+        Outcome::Refused
+    })
+}

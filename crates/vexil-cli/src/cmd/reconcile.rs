@@ -1,0 +1,170 @@
+//! `vexil reconcile [--env ENV] [--json]`: the (flag, env) pairs whose live processes
+//! run something other than the DB row (issue [G]), each with the reconciling flip it
+//! offers; `vexil reconcile --flip KEY --env ENV --as NAME --reason TEXT` writes that
+//! flip through the flip use case (same role matrix, `"via": "cli"`). Listing is
+//! read-only; exit 0 either way, since what it found is an answer, not an error.
+
+use serde::Serialize;
+use vexil_app::{Reconcile, Reconciliation};
+use vexil_core::audit::Via;
+use vexil_core::reconcile::Finding;
+
+use crate::cli::{GlobalArgs, ReconcileArgs};
+use crate::{Outcome, config, output};
+
+#[derive(Serialize)]
+struct Line<'a> {
+    flag: &'a str,
+    env: &'a str,
+    risk: &'a str,
+    #[serde(flatten)]
+    finding: &'a Finding,
+}
+
+#[derive(Serialize)]
+struct MasterOff<'a> {
+    env: &'a str,
+    processes: &'a [String],
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    findings: Vec<Line<'a>>,
+    master_off: Vec<MasterOff<'a>>,
+}
+
+pub(crate) async fn run(global: &GlobalArgs, args: &ReconcileArgs) -> anyhow::Result<Outcome> {
+    if let Some(flag) = &args.flip {
+        return flip(global, args, flag).await;
+    }
+    let app = config::app(global, config::Needs::Flags).await?;
+    let only = args
+        .env
+        .as_deref()
+        .map(|name| app.envs().parse(name))
+        .transpose()?;
+    let found = app.reconciliation(only.as_ref()).await?;
+    if args.json.json {
+        output::json(&report(&found))?;
+    } else {
+        print(&found)?;
+    }
+    Ok(Outcome::Success)
+}
+
+fn report(found: &Reconciliation) -> Report<'_> {
+    Report {
+        findings: found
+            .findings
+            .iter()
+            .map(|p| Line {
+                flag: &p.flag,
+                env: p.env.as_str(),
+                risk: p.risk.as_str(),
+                finding: &p.finding,
+            })
+            .collect(),
+        master_off: found
+            .master_off
+            .iter()
+            .map(|(env, processes)| MasterOff {
+                env: env.as_str(),
+                processes,
+            })
+            .collect(),
+    }
+}
+
+fn on_off(value: bool) -> &'static str {
+    if value { "on" } else { "off" }
+}
+
+fn print(found: &Reconciliation) -> anyhow::Result<()> {
+    for (env, processes) in &found.master_off {
+        output::line(format_args!(
+            "{env}: the master switch is not on for {}: DB rows do not reach them",
+            processes.join(", ")
+        ))?;
+    }
+    if found.findings.is_empty() {
+        output::line(format_args!(
+            "nothing to reconcile: every live process runs what its env's DB rows say"
+        ))?;
+        return Ok(());
+    }
+    for pair in &found.findings {
+        let f = &pair.finding;
+        output::line(format_args!(
+            "\n{} in {}: the DB row says {}; {} of {} live process(es) differ",
+            pair.flag,
+            pair.env,
+            on_off(f.db_value),
+            f.divergent.len(),
+            f.live
+        ))?;
+        for d in &f.divergent {
+            let runs = d.runs.map_or("an unknown value", on_off);
+            output::line(format_args!("  {} runs {runs}: {}", d.name, d.detail))?;
+        }
+        match f.proposal {
+            Some(to) => output::line(format_args!(
+                "  offer: a reconciling flip to {}: vexil reconcile --flip {} --env {} --as NAME --reason TEXT",
+                on_off(to),
+                pair.flag,
+                pair.env
+            ))?,
+            None => output::line(format_args!(
+                "  offer: none proposed (restart the processes that do not apply changes); \
+                 --on or --off writes a value of your choosing"
+            ))?,
+        }
+    }
+    Ok(())
+}
+
+async fn flip(global: &GlobalArgs, args: &ReconcileArgs, flag: &str) -> anyhow::Result<Outcome> {
+    let needs = if args.totp.is_some() {
+        config::Needs::FlagsAndKey
+    } else {
+        config::Needs::Flags
+    };
+    let app = config::app(global, needs).await?;
+    // clap's `requires_all` holds these when --flip is given.
+    let (Some(env), Some(name)) = (args.env.as_deref(), args.actor.as_deref()) else {
+        anyhow::bail!("--flip needs --env and --as");
+    };
+    let actor = app.actor(name).await?;
+    let elevated = match &args.totp {
+        Some(code) => {
+            app.check_totp(&actor, code).await?;
+            true
+        }
+        None => false,
+    };
+    let to = match (args.on, args.off) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
+    let flipped = app
+        .reconcile(
+            &actor,
+            &Reconcile {
+                flag_key: flag,
+                env,
+                to,
+                reason: args.reason.as_deref(),
+                elevated,
+                via: Via::Cli,
+            },
+        )
+        .await?;
+    output::line(format_args!(
+        "{flag} in {env}: {} -> {}, a reconciling flip (audit row {}, by {})",
+        on_off(flipped.from),
+        on_off(flipped.to),
+        flipped.audit_id,
+        actor.name
+    ))?;
+    Ok(Outcome::Success)
+}

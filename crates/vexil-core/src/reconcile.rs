@@ -1,0 +1,257 @@
+//! Reconciliation (issue [G]): where what live processes run differs from what the
+//! DB row (and so the audit log) says, and why. After a break-glass change (the
+//! runbook's Option B: the master switch off and a `FLAG_*` variable set), the
+//! runbook asks for "a reconciling DB row so the audit log reflects the true current
+//! state"; this finds the pairs that need one and proposes its value. It never
+//! writes: the operator's flip does, through the flip use case.
+//!
+//! Only pairs with a DB row are judged: without one, the DB says nothing for a
+//! process to differ from (the deprecation table covers variables that decide).
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+
+use crate::reported::VarState;
+
+/// How long a live process may take to apply a change before it counts as not
+/// applying it: the library's 30 s full read plus a 10 s heartbeat to report it.
+pub const APPLY_GRACE: TimeDelta = TimeDelta::seconds(40);
+
+/// The DB row of one flag in one env.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Row {
+    pub value: bool,
+    /// The audit row of its last change (`None` for a row older than the audit
+    /// triggers).
+    pub audit_id: Option<i64>,
+    /// When that change was made (the audit row's time), by the database's clock.
+    pub changed_at: DateTime<Utc>,
+}
+
+/// One live process of the env, as it reported itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instance {
+    pub name: String,
+    /// Its master switch.
+    pub master: VarState,
+    /// The flag's variable.
+    pub var: VarState,
+    /// The audit id of the row it holds for this flag, and the value of that row
+    /// when vexil knows it (from the audit row that wrote it).
+    pub holds: Option<(i64, Option<bool>)>,
+    /// When it last reported, by the database's clock.
+    pub last_seen: DateTime<Utc>,
+}
+
+/// Why a process runs something other than the row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Cause {
+    /// Its master switch is not on: it resolves from its variable or the YAML default
+    /// (the runbook's Option B).
+    MasterOff,
+    /// It has not applied the row's latest change within [`APPLY_GRACE`].
+    NotApplied,
+}
+
+/// One process out of line with the row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Divergent {
+    pub name: String,
+    pub cause: Cause,
+    /// What it runs, when vexil can tell.
+    pub runs: Option<bool>,
+    /// In words: "master switch off, FLAG_DARK_MODE=on", "holds audit row 12, not 15".
+    pub detail: String,
+}
+
+/// A pair whose processes differ from its row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The row's value: what the DB and the audit log say.
+    pub db_value: bool,
+    pub live: usize,
+    pub divergent: Vec<Divergent>,
+    /// The value a reconciling flip would write: what the processes whose master
+    /// switch is off run, when they agree. `None` when they disagree, or when only
+    /// processes that do not apply changes differ (a flip cannot reach them).
+    pub proposal: Option<bool>,
+}
+
+/// Whether the processes of one env run what `row` says; `now` by the database's
+/// clock (the reports' `last_seen` are).
+pub fn judge(
+    row: &Row,
+    default: bool,
+    instances: &[Instance],
+    now: DateTime<Utc>,
+) -> Option<Finding> {
+    let settled = now - row.changed_at >= APPLY_GRACE;
+    let mut divergent = Vec::new();
+    for instance in instances {
+        let from_variable = match instance.var {
+            VarState::On => true,
+            VarState::Off => false,
+            VarState::Unset | VarState::Invalid => default,
+        };
+        if instance.master != VarState::On {
+            if from_variable != row.value {
+                divergent.push(Divergent {
+                    name: instance.name.clone(),
+                    cause: Cause::MasterOff,
+                    runs: Some(from_variable),
+                    detail: format!(
+                        "master switch {}, its variable {} gives {}",
+                        instance.master.as_str(),
+                        instance.var.as_str(),
+                        on_off(from_variable)
+                    ),
+                });
+            }
+            continue;
+        }
+        let held = instance.holds.map(|(id, _)| id);
+        if held == row.audit_id || !settled || instance.last_seen - row.changed_at < APPLY_GRACE {
+            continue;
+        }
+        let runs = match instance.holds {
+            Some((_, value)) => value,
+            None => Some(from_variable),
+        };
+        if runs == Some(row.value) {
+            continue;
+        }
+        let wanted = row
+            .audit_id
+            .map_or_else(|| "the row".to_owned(), |id| format!("audit row {id}"));
+        divergent.push(Divergent {
+            name: instance.name.clone(),
+            cause: Cause::NotApplied,
+            runs,
+            detail: match held {
+                Some(id) => format!("holds audit row {id}, not {wanted}"),
+                None => format!("holds no row, not {wanted}"),
+            },
+        });
+    }
+    if divergent.is_empty() {
+        return None;
+    }
+    let mut master_off = divergent
+        .iter()
+        .filter(|d| d.cause == Cause::MasterOff)
+        .filter_map(|d| d.runs);
+    let proposal = match master_off.next() {
+        Some(first) if master_off.all(|v| v == first) => Some(first),
+        _ => None,
+    };
+    Some(Finding {
+        db_value: row.value,
+        live: instances.len(),
+        divergent,
+        proposal,
+    })
+}
+
+fn on_off(value: bool) -> &'static str {
+    if value { "on" } else { "off" }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(seconds: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + seconds, 0).unwrap()
+    }
+
+    fn row(value: bool) -> Row {
+        Row {
+            value,
+            audit_id: Some(15),
+            changed_at: at(0),
+        }
+    }
+
+    fn instance(name: &str, master: VarState, var: VarState, holds: Option<i64>) -> Instance {
+        Instance {
+            name: name.to_owned(),
+            master,
+            var,
+            holds: holds.map(|id| (id, Some(id == 15))),
+            last_seen: at(60),
+        }
+    }
+
+    #[test]
+    fn processes_that_hold_the_row_agree() {
+        let fleet = [instance("a", VarState::On, VarState::Off, Some(15))];
+        assert_eq!(judge(&row(true), false, &fleet, at(60)), None);
+    }
+
+    #[test]
+    fn option_b_is_found_and_its_value_proposed() {
+        let fleet = [
+            instance("a", VarState::Off, VarState::On, None),
+            instance("b", VarState::Unset, VarState::On, Some(15)),
+            instance("c", VarState::On, VarState::Unset, Some(15)),
+        ];
+        let finding = judge(&row(false), false, &fleet, at(60)).unwrap();
+        assert_eq!(finding.proposal, Some(true));
+        assert_eq!(finding.live, 3);
+        let names: Vec<&str> = finding.divergent.iter().map(|d| d.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(
+            finding.divergent[0].detail,
+            "master switch off, its variable on gives on"
+        );
+        // Master switch off but its variable gives the row's value: nothing to say
+        // about this pair.
+        let fleet = [instance("a", VarState::Off, VarState::Unset, None)];
+        assert_eq!(judge(&row(false), false, &fleet, at(60)), None);
+    }
+
+    #[test]
+    fn processes_off_the_db_layer_that_disagree_get_no_proposal() {
+        let fleet = [
+            instance("a", VarState::Off, VarState::On, None),
+            instance("b", VarState::Off, VarState::Off, None),
+        ];
+        let finding = judge(&row(false), true, &fleet, at(60));
+        // "b" runs off (its variable), as the row says; only "a" differs.
+        assert_eq!(finding.unwrap().proposal, Some(true));
+        let finding = judge(&row(true), false, &fleet, at(60)).unwrap();
+        assert_eq!(finding.divergent.len(), 1);
+        let fleet = [
+            instance("a", VarState::Off, VarState::On, None),
+            instance("b", VarState::Off, VarState::Invalid, None),
+        ];
+        // Row on, default off: "a" agrees with the row, "b" (default) runs off.
+        let finding = judge(&row(true), false, &fleet, at(60)).unwrap();
+        assert_eq!(finding.proposal, Some(false));
+    }
+
+    #[test]
+    fn a_change_not_applied_after_the_grace_is_found_without_a_proposal() {
+        let mut late = instance("a", VarState::On, VarState::Unset, Some(12));
+        // Within the grace: still on its way.
+        assert_eq!(judge(&row(true), false, &[late.clone()], at(30)), None);
+        let finding = judge(&row(true), false, &[late.clone()], at(60)).unwrap();
+        assert_eq!(finding.proposal, None);
+        assert_eq!(finding.divergent[0].cause, Cause::NotApplied);
+        assert_eq!(
+            finding.divergent[0].detail,
+            "holds audit row 12, not audit row 15"
+        );
+        assert_eq!(finding.divergent[0].runs, Some(false));
+        // A process whose last report predates the grace is not judged on it.
+        late.last_seen = at(20);
+        assert_eq!(judge(&row(true), false, &[late], at(60)), None);
+        // Holding an older row with the same value runs what the DB says.
+        let same = Instance {
+            holds: Some((12, Some(true))),
+            ..instance("a", VarState::On, VarState::Unset, None)
+        };
+        assert_eq!(judge(&row(true), false, &[same], at(60)), None);
+    }
+}
