@@ -13,6 +13,7 @@ mod harness;
 mod outage;
 mod promotions;
 mod promotions_page;
+mod reconcile_page;
 mod sign_in;
 
 use std::sync::Arc;

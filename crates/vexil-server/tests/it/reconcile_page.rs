@@ -1,0 +1,85 @@
+//! `/console/reconcile`: a live process running with the master switch off and
+//! `FLAG_DARK_MODE=1` (the runbook's Option B) while prod's row says off; the page
+//! shows it with its offer, refuses a flip without a reason or without the CSRF
+//! token (writing nothing), and writes the reconciling flip with one.
+
+use std::time::{Duration, SystemTime};
+
+use vexil_core::EnvSnapshot;
+use vexil_store::Backend;
+
+use crate::harness::TestConsole;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn option_b_reconciled_in_the_console() {
+    let console = TestConsole::start(Backend::Sqlite).await;
+    let flags = vexil::read_flag_set(&console.state.flags_file).unwrap();
+    let process = vexil::Flags::builder()
+        .env("prod")
+        .flag_set(flags)
+        .env_vars(EnvSnapshot::capture([
+            ("FLAG_CONSOLE_FEATURE_FLAGS_DB", "0"),
+            ("FLAG_DARK_MODE", "1"),
+        ]))
+        .database_url(console.test_db().url_string())
+        .application("web")
+        .heartbeat(Duration::from_millis(100))
+        .start()
+        .await
+        .unwrap();
+    let mut health = process.watch_health();
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        health.wait_for(|h| h.reported_at.is_some_and(|at| at > SystemTime::UNIX_EPOCH)),
+    )
+    .await
+    .expect("the process reported")
+    .unwrap();
+
+    let ops = console.signed_in("ops1").await;
+    // The row says off (written on, then off), as the process runs on.
+    assert_eq!(ops.flip("dark_mode", "prod", false, &[]).await.status, 303);
+    assert_eq!(ops.flip("dark_mode", "prod", true, &[]).await.status, 303);
+    let page = ops.get("/console/reconcile").await;
+    assert_eq!(page.status, 200);
+    page.assert_contains(r#"<section class="card reconcile" id="reconcile-dark_mode-prod">"#);
+    page.assert_says("prod: the master switch is not on for");
+    page.assert_says("master switch off, its variable on gives on");
+    page.assert_says("Write reconciling flip to on");
+    let audit_rows = || async { ops.get("/console/audit").await.body.matches("<tr").count() };
+    let before = audit_rows().await;
+
+    let csrf = ops.csrf().await;
+    let form = |reason: &'static str| {
+        vec![
+            ("flag", "dark_mode"),
+            ("env", "prod"),
+            ("to", "true"),
+            ("reason", reason),
+        ]
+    };
+    let mut no_reason = form(" ");
+    no_reason.push(("csrf", &csrf));
+    let refused = ops.post("/console/reconcile", &no_reason).await;
+    assert_eq!(refused.status, 409);
+    refused.assert_says("a reason is required");
+    let no_csrf = ops.post("/console/reconcile", &form("INC-9")).await;
+    assert_eq!(no_csrf.status, 403);
+    assert_eq!(audit_rows().await, before, "a refusal wrote something");
+
+    let mut ok = form("INC-9: break-glass on web");
+    ok.push(("csrf", &csrf));
+    let done = ops.post("/console/reconcile", &ok).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(done.location().starts_with("/console/reconcile?done="));
+    let page = ops.get(done.location()).await;
+    page.assert_says("Reconciling flip written: audit row");
+    page.assert_says("Nothing to reconcile");
+    let log = ops.get("/console/audit?flag=dark_mode").await;
+    log.assert_says("INC-9: break-glass on web");
+
+    let reader = console.signed_in("reader").await;
+    assert_eq!(reader.get("/console/reconcile").await.status, 403);
+    drop(process);
+    console.stop().await;
+}
