@@ -94,6 +94,7 @@ pub(crate) const TABLE: &[Row] = &[
     row("GET /console/audit",                        Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Page,     Page,     Page]),
     row("GET /console/promotions",                   Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Page,     Page,     Page]),
     row("GET /console/deprecation",                  Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Page,     Page,     Page]),
+    row("GET /console/instances",                    Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Page,     Page,     Page]),
     row("POST /console/flags/{flag_key}/promotions", Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Moves(303, MARKED), Moves(303, MARKED)]),
     row("POST /console/promotions/{id}/approve",     Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Moves(303, APPROVED), Moves(303, APPROVED)]),
     row("POST /console/promotions/{id}/promote",     Risk::Low,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Moves(303, PROMOTED), Moves(303, PROMOTED)]),
