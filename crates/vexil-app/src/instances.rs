@@ -1,6 +1,7 @@
 //! The live processes that hold a `vexil::Flags` handle, as they report themselves,
 //! and the propagation receipt of one audited change: which of them apply it yet.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -11,6 +12,7 @@ use vexil_store::{AuditFilter, AuditRow, InstanceReport};
 
 use crate::app::App;
 use crate::error::AppError;
+use crate::receipt_summary::ReceiptSummary;
 
 /// A process not seen for three heartbeats (10 s each, by the database's clock)
 /// counts as gone.
@@ -71,54 +73,122 @@ impl App {
             .into_iter()
             .find(|row| row.id == id)
             .ok_or(AppError::UnknownAuditRow { id })?;
-        let text = |field: &str| {
-            row.payload
-                .get(field)
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-        };
-        let (Some(flag), Some(env)) = (text("flag"), text("env")) else {
-            return Err(AppError::NotAFlagChange { id });
-        };
-        if row.action != FLAG_FLIP {
-            return Err(AppError::NotAFlagChange { id });
-        }
+        let change = FlagChange::of(&row).ok_or(AppError::NotAFlagChange { id })?;
         let instances = self
             .db
-            .instances(Some(&env), NOT_REPORTING_FOR, GONE_AFTER)
+            .instances(Some(&change.env), NOT_REPORTING_FOR, GONE_AFTER)
             .await?
             .into_iter()
             .map(|instance| {
-                let deletion = row.payload.get("deleted") == Some(&serde_json::Value::Bool(true));
-                let db_layer_on = instance.env_layer.get(MASTER_KEY).map(String::as_str)
-                    == Some(VarState::On.as_str());
-                let state = match instance.applied.get(&flag) {
-                    _ if !instance.live => ReceiptState::NotReporting {
-                        last_seen: instance.last_seen,
-                    },
-                    _ if !db_layer_on => ReceiptState::Ignored,
-                    None if deletion => ReceiptState::Applied {
-                        at: instance.last_seen,
-                    },
-                    Some(held) if held.audit_id == id => ReceiptState::Applied {
-                        at: held.applied_at,
-                    },
-                    Some(held) if held.audit_id > id => ReceiptState::Superseded {
-                        by: held.audit_id,
-                        at: held.applied_at,
-                    },
-                    held => ReceiptState::Pending {
-                        holds: held.map(|h| h.audit_id),
-                    },
-                };
+                let state = change.state_on(&instance);
                 (instance, state)
             })
             .collect();
         Ok(Receipts {
+            flag: change.flag,
+            env: change.env,
             row,
-            flag,
-            env,
             instances,
         })
+    }
+
+    /// The receipt of each flip among `rows` (a page of the audit log), by audit id:
+    /// [`App::receipts`] summarised, with one read of the instances for the whole
+    /// page rather than one per row. Rows that are not flips have none.
+    pub async fn receipts_for(
+        &self,
+        rows: &[AuditRow],
+    ) -> Result<HashMap<i64, ReceiptSummary>, AppError> {
+        let changes: Vec<FlagChange> = rows.iter().filter_map(FlagChange::of).collect();
+        if changes.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let instances = self
+            .db
+            .instances(None, NOT_REPORTING_FOR, GONE_AFTER)
+            .await?;
+        Ok(changes
+            .iter()
+            .map(|change| {
+                let states: Vec<_> = instances
+                    .iter()
+                    .filter(|instance| instance.env == change.env)
+                    .map(|instance| (instance, change.state_on(instance)))
+                    .collect();
+                let summary = ReceiptSummary::new(change.timed_from(), &states);
+                (change.id, summary)
+            })
+            .collect())
+    }
+}
+
+impl Receipts {
+    /// How many of the processes have seen the change, the slowest, and which have not.
+    pub fn summary(&self) -> ReceiptSummary {
+        let timed_from = FlagChange::of(&self.row).and_then(|change| change.timed_from());
+        let states: Vec<_> = self
+            .instances
+            .iter()
+            .map(|(instance, state)| (instance, *state))
+            .collect();
+        ReceiptSummary::new(timed_from, &states)
+    }
+}
+
+/// The flag change an audit row records, as far as a receipt needs it.
+struct FlagChange {
+    id: i64,
+    created_at: DateTime<Utc>,
+    flag: String,
+    env: String,
+    /// The row was deleted (direct SQL): applied by holding no row.
+    deletion: bool,
+}
+
+impl FlagChange {
+    /// `row`'s change, if it is a flip (vexil's or direct SQL's) naming its flag and env.
+    fn of(row: &AuditRow) -> Option<FlagChange> {
+        if row.action != FLAG_FLIP {
+            return None;
+        }
+        let text = |field: &str| row.payload.get(field)?.as_str().map(str::to_owned);
+        Some(FlagChange {
+            id: row.id,
+            created_at: row.created_at,
+            flag: text("flag")?,
+            env: text("env")?,
+            deletion: row.payload.get("deleted") == Some(&serde_json::Value::Bool(true)),
+        })
+    }
+
+    /// When the change was made, to time its receipts against; none for a deletion,
+    /// whose "applied" time is only when a process last said it holds no row.
+    fn timed_from(&self) -> Option<DateTime<Utc>> {
+        (!self.deletion).then_some(self.created_at)
+    }
+
+    /// Whether `instance` (a process of this change's env) applies it.
+    fn state_on(&self, instance: &InstanceReport) -> ReceiptState {
+        let db_layer_on =
+            instance.env_layer.get(MASTER_KEY).map(String::as_str) == Some(VarState::On.as_str());
+        match instance.applied.get(&self.flag) {
+            _ if !instance.live => ReceiptState::NotReporting {
+                last_seen: instance.last_seen,
+            },
+            _ if !db_layer_on => ReceiptState::Ignored,
+            None if self.deletion => ReceiptState::Applied {
+                at: instance.last_seen,
+            },
+            Some(held) if held.audit_id == self.id => ReceiptState::Applied {
+                at: held.applied_at,
+            },
+            Some(held) if held.audit_id > self.id => ReceiptState::Superseded {
+                by: held.audit_id,
+                at: held.applied_at,
+            },
+            held => ReceiptState::Pending {
+                holds: held.map(|h| h.audit_id),
+            },
+        }
     }
 }

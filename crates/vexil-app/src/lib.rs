@@ -25,7 +25,12 @@
 //! - `reconcile.rs`: where live processes run something other than the DB row
 //!   (`reconciliation`), and the reconciling flip (`reconcile`).
 //! - `instances.rs`: the live processes' reports (`live_instances`) and the
-//!   propagation receipts of one audited change (`receipts`).
+//!   propagation receipts of one audited change (`receipts`), or of a page of
+//!   them (`receipts_for`).
+//! - `receipt_summary.rs`: `ReceiptSummary`, a receipt in one line ("seen by 2 of 3
+//!   instances, slowest 41 ms; missing: …").
+//! - `fleet.rs`: `App::fleet`, each env's live processes and where they drift
+//!   (`EnvFleet`, decided from the reports alone).
 //! - `sign_in.rs`: a console session's life, audited: `sign_in`, `elevate` (TOTP),
 //!   `sign_out`, with a lock after repeated failures counted in the audit log (so it
 //!   holds across processes).
@@ -43,10 +48,12 @@ mod deprecation;
 mod doctor;
 mod error;
 mod flag_state;
+mod fleet;
 mod flip;
 mod instances;
 mod promotion;
 mod reconcile;
+mod receipt_summary;
 mod secret_key;
 mod sign_in;
 mod token;
@@ -57,10 +64,12 @@ pub use app::{Actor, App};
 pub use deprecation::FlagDeprecation;
 pub use error::AppError;
 pub use flag_state::{FlagState, FlagStates};
+pub use fleet::{EnvFleet, FleetInstance, ReportedVar, RowDrift};
 pub use flip::{Flip, Flipped};
 pub use instances::{GONE_AFTER, ReceiptState, Receipts};
 pub use promotion::{PromoteRequest, PromotionRecord, Stepped};
 pub use reconcile::{PairFinding, Reconcile, Reconciliation};
+pub use receipt_summary::ReceiptSummary;
 pub use secret_key::SecretKey;
 pub use sign_in::{LOCK_WINDOW, MAX_FAILURES};
 pub use token::TOKEN_PREFIX;

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 use vexil_app::{AppError, ReceiptState};
 use vexil_core::audit::Via;
 use vexil_core::{EnvSnapshot, Role};
-use vexil_store::{Backend, InstanceReport};
+use vexil_store::{AuditFilter, Backend, InstanceReport};
 use vexil_testkit::TestDb;
 
 use crate::{TestApp, both, example_flags};
@@ -156,6 +156,27 @@ async fn a_live_process_reports_itself_and_which_flip_it_applies(backend: Backen
         ReceiptState::NotReporting { .. }
     ));
     assert_eq!(state_of("db-layer-off"), ReceiptState::Ignored);
+    // A page of the log: the same receipts, summarised, for its flips only.
+    let page = t
+        .app
+        .db()
+        .audit_page(&AuditFilter {
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    let summaries = t.app.receipts_for(&page).await.unwrap();
+    assert_eq!(summaries.len(), 2, "two flips and an account row");
+    assert_eq!(summaries[&second], receipts.summary());
+    let summary = &summaries[&first];
+    assert_eq!(
+        (summary.seen, summary.of, summary.slowest_ms),
+        (1, 2, None),
+        "superseded counts as seen, untimed"
+    );
+    assert_eq!(summary.missing, ["h pid 1 (not reporting)"]);
+    assert_eq!(summary.ignoring, ["h pid 1"]);
 
     // Only flips have receipts.
     assert!(matches!(
@@ -273,10 +294,10 @@ async fn another_envs_variables_come_from_its_live_processes(backend: Backend) {
     let row = t
         .app
         .db()
-        .audit_page(&vexil_store::AuditFilter {
+        .audit_page(&AuditFilter {
             before: Some(settled.audit_id + 1),
             limit: 1,
-            ..vexil_store::AuditFilter::default()
+            ..AuditFilter::default()
         })
         .await
         .unwrap()

@@ -138,6 +138,7 @@ async fn show(global: &GlobalArgs, id: i64, json: bool) -> anyhow::Result<Outcom
         row.created_at.format("%Y-%m-%d %H:%M:%S%.3f UTC"),
         vexil_core::message::one_line(&row.payload.to_string())
     ))?;
+    output::line(format_args!("receipt: {}", receipts.summary()))?;
     let count = |status: &str| {
         states
             .iter()

@@ -419,7 +419,7 @@ async fn the_break_glass_path(backend: Backend) {
     assert!(
         shown
             .stdout
-            .ends_with("0 process(es) of prod: 0 applied, 0 superseded, 0 pending, 0 ignored (DB layer off), 0 not reporting\n"),
+            .ends_with("receipt: no instance reports\n0 process(es) of prod: 0 applied, 0 superseded, 0 pending, 0 ignored (DB layer off), 0 not reporting\n"),
         "{shown:?}"
     );
     let shown: Value =

@@ -101,6 +101,7 @@ pub(crate) const TABLE: &[Row] = &[
     row("POST /console/reconcile",                   Risk::Low,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Refused(409), Refused(409), Refused(409)]),
     row("POST /console/reconcile",                   Risk::Medium, [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Refused(409), Refused(409)]),
     row("POST /console/reconcile",                   Risk::High,   [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Denied,   Refused(409)]),
+    row("GET /console/instances",                    Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Page,     Page,     Page]),
     row("POST /console/flags/{flag_key}/promotions", Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Moves(303, MARKED), Moves(303, MARKED)]),
     row("POST /console/promotions/{id}/approve",     Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Moves(303, APPROVED), Moves(303, APPROVED)]),
     row("POST /console/promotions/{id}/promote",     Risk::Low,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Moves(303, PROMOTED), Moves(303, PROMOTED)]),

@@ -1,6 +1,7 @@
 //! `GET /console/audit`: the audit log, newest first, filtered by action, flag,
 //! account, env and time range as query parameters, a page at a time. Pages are cut
 //! by row id (`before`), not by offset, so rows appended meanwhile never shift a page.
+//! Each flip shows its propagation receipt: how many of its env's processes hold it.
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -8,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
+use vexil_app::ReceiptSummary;
 use vexil_core::audit::{ACTIONS, FLAG_EXPIRED, TARGET_FEATURE_FLAG};
 use vexil_core::{Action, authorize, parse_instant};
 use vexil_store::{AuditFilter, AuditRow};
@@ -44,6 +46,15 @@ struct RowView {
     /// The flag's history, for rows about a flag.
     flag: Option<String>,
     details: Vec<(String, String)>,
+    /// For a flip: how far it has propagated (`App::receipts_for`).
+    receipt: Option<ReceiptView>,
+}
+
+struct ReceiptView {
+    /// `seen by 2 of 3 instances, slowest 41 ms; missing: …`.
+    text: String,
+    /// Some process that applies rows does not hold it (yet).
+    missing: bool,
 }
 
 #[derive(Template)]
@@ -131,6 +142,7 @@ pub(crate) async fn show(
         )
     };
     let older = more.then(|| link(rows.last().map(|row| row.id)));
+    let receipts = state.app.receipts_for(&rows).await?;
     let mut recent = Vec::new();
     if !flag.is_empty() {
         let now = state.app.now();
@@ -146,7 +158,10 @@ pub(crate) async fn show(
     let newest = before.is_some().then(|| link(None));
     let page = AuditPage {
         chrome: operator.chrome("audit"),
-        rows: rows.iter().map(row_view).collect(),
+        rows: rows
+            .iter()
+            .map(|row| row_view(row, receipts.get(&row.id)))
+            .collect(),
         actions: ACTIONS.to_vec(),
         envs: state.app.envs().iter().map(ToString::to_string).collect(),
         action,
@@ -162,7 +177,7 @@ pub(crate) async fn show(
     Ok(page::html(StatusCode::OK, &page))
 }
 
-fn row_view(row: &AuditRow) -> RowView {
+fn row_view(row: &AuditRow, receipt: Option<&ReceiptSummary>) -> RowView {
     let details = match &row.payload {
         Value::Object(fields) => fields
             .iter()
@@ -186,6 +201,10 @@ fn row_view(row: &AuditRow) -> RowView {
         target: format!("{} {}", row.target_type, row.target_id),
         flag: (row.target_type == TARGET_FEATURE_FLAG).then(|| row.target_id.clone()),
         details,
+        receipt: receipt.map(|summary| ReceiptView {
+            text: summary.to_string(),
+            missing: !summary.complete(),
+        }),
     }
 }
 

@@ -14,6 +14,7 @@ pub(crate) mod error;
 mod flags_page;
 mod flip;
 mod htmx;
+mod instances_page;
 pub(crate) mod page;
 pub(crate) mod promotions_page;
 mod reconcile_page;
@@ -54,6 +55,7 @@ pub(crate) fn pages() -> Vec<Entry> {
         get(c, "/console/deprecation", deprecation_page::show),
         get(c, "/console/reconcile", reconcile_page::show),
         post(c, "/console/reconcile", reconcile_page::submit),
+        get(c, "/console/instances", instances_page::show),
         post(
             c,
             "/console/flags/{flag_key}/promotions",

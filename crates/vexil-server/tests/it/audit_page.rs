@@ -39,6 +39,11 @@ async fn the_audit_page_filters_and_pages_by_row_id() {
     let expected: Vec<String> = (1..=17).rev().map(|id| id.to_string()).collect();
     assert_eq!(ids, expected, "the set-up's rows (1 to 6) included");
     assert!(!second.body.contains("rel=\"next\""));
+    // Each flip shows its receipt (no process links the library here), and only a
+    // flip: the second page holds ten of them and the set-up's and sign-in's rows.
+    let receipt = r#"<p class="receipt">Receipt: no instance reports</p>"#;
+    assert_eq!(first.body.matches(receipt).count(), 50);
+    assert_eq!(second.body.matches(receipt).count(), 10);
     second.assert_contains(">Newest</a>");
 
     for (query, rows) in [

@@ -10,6 +10,7 @@ mod browser;
 mod console;
 mod deprecation_page;
 mod harness;
+mod instances_page;
 mod outage;
 mod promotions;
 mod promotions_page;
