@@ -31,6 +31,8 @@
 //!   instances, slowest 41 ms; missing: …").
 //! - `fleet.rs`: `App::fleet`, each env's live processes and where they drift
 //!   (`EnvFleet`, decided from the reports alone).
+//! - `stale.rs`: `stale_flags`: flags on everywhere and unchanged for days, never
+//!   flipped, and rows no declaration claims (`vexil_core::stale`).
 //! - `sign_in.rs`: a console session's life, audited: `sign_in`, `elevate` (TOTP),
 //!   `sign_out`, with a lock after repeated failures counted in the audit log (so it
 //!   holds across processes).
@@ -52,10 +54,11 @@ mod fleet;
 mod flip;
 mod instances;
 mod promotion;
-mod reconcile;
 mod receipt_summary;
+mod reconcile;
 mod secret_key;
 mod sign_in;
+mod stale;
 mod token;
 mod totp;
 
@@ -68,9 +71,10 @@ pub use fleet::{EnvFleet, FleetInstance, ReportedVar, RowDrift};
 pub use flip::{Flip, Flipped};
 pub use instances::{GONE_AFTER, ReceiptState, Receipts};
 pub use promotion::{PromoteRequest, PromotionRecord, Stepped};
-pub use reconcile::{PairFinding, Reconcile, Reconciliation};
 pub use receipt_summary::ReceiptSummary;
+pub use reconcile::{PairFinding, Reconcile, Reconciliation};
 pub use secret_key::SecretKey;
 pub use sign_in::{LOCK_WINDOW, MAX_FAILURES};
+pub use stale::StaleFlags;
 pub use token::TOKEN_PREFIX;
 pub use totp::{PendingTotp, code_at};

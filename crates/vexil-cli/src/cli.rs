@@ -267,6 +267,14 @@ pub(crate) enum FlagsCommand {
         /// Only this env.
         #[arg(long)]
         env: Option<String>,
+        /// List the stale flags instead: on in every env and unchanged for --days,
+        /// never flipped, and rows of undeclared flags.
+        #[arg(long, conflicts_with = "env")]
+        stale: bool,
+        /// With --stale: the age, in days, past which a flag on everywhere is listed.
+        #[arg(long, requires = "stale", default_value_t = vexil_core::stale::DEFAULT_STALE_DAYS,
+              value_parser = clap::value_parser!(u32).range(1..=3650))]
+        days: u32,
         #[command(flatten)]
         json: JsonArgs,
     },

@@ -25,6 +25,7 @@
 //!   variable is in use, dormant, safe to remove or removed, from the evidence.
 //! - [`reconcile`]: where live processes run something other than the DB row, and
 //!   the value a reconciling flip would write.
+//! - [`stale`]: flags on everywhere and unchanged for a while, or never flipped.
 //! - [`doctor`]: the runbook's GA checklist and vexil's own health, each item
 //!   passing or failing with its evidence.
 //! - [`clock`]: the `Clock` trait; the test clock (in `vexil-testkit`) and, from
@@ -64,6 +65,7 @@ pub mod reconcile;
 pub mod reported;
 pub mod resolve;
 pub mod risk;
+pub mod stale;
 
 pub use clock::{Clock, InstantError, parse_instant};
 pub use decl::{DeclError, DeclErrorKind, DeclErrors, FlagDecl, FlagSet};

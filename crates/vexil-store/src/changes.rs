@@ -122,24 +122,31 @@ impl Db {
     }
 
     /// The newest change's `seq`, 0 when nothing ever changed.
-    /// The database's clock now, and when each (flag, env) row last changed by it, as
-    /// far back as the feed keeps (a day): what "has every live process applied this
-    /// yet?" is judged on, on the clock the processes' reports are stamped with.
-    pub async fn change_times(&self) -> Result<ChangeTimes, StoreError> {
-        let now_sql = if self.is_sqlite() {
+    /// The database's clock: what the processes' reports (`last_seen`) are stamped
+    /// with, so "how long ago" is read on it rather than on a host's own clock.
+    pub async fn clock(&self) -> Result<DateTime<Utc>, StoreError> {
+        let sql = if self.is_sqlite() {
             "SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"
         } else {
             "SELECT CAST(now() AS TEXT)"
         };
+        let now: String = on_pool!(self, |pool, DB| {
+            sqlx::query_scalar(sql).fetch_one(pool).await?
+        });
+        parse_timestamp(&now)
+    }
+
+    /// The database's clock now, and when each (flag, env) row last changed by it, as
+    /// far back as the feed keeps (a day): what "has every live process applied this
+    /// yet?" is judged on, on the clock the processes' reports are stamped with.
+    pub async fn change_times(&self) -> Result<ChangeTimes, StoreError> {
         const SQL: &str = "SELECT flag_key, env, CAST(MAX(changed_at) AS TEXT) \
                            FROM console_flag_changes GROUP BY flag_key, env";
-        let now: String = on_pool!(self, |pool, DB| {
-            sqlx::query_scalar(now_sql).fetch_one(pool).await?
-        });
+        let now = self.clock().await?;
         let rows: Vec<(String, String, String)> =
             on_pool!(self, |pool, DB| sqlx::query_as(SQL).fetch_all(pool).await?);
         Ok(ChangeTimes {
-            now: parse_timestamp(&now)?,
+            now,
             last: rows
                 .into_iter()
                 .map(|(flag, env, at)| Ok(((flag, env), parse_timestamp(&at)?)))

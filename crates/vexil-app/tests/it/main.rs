@@ -11,6 +11,7 @@ mod instances;
 mod promotion;
 mod reconcile;
 mod sign_in;
+mod stale;
 mod token;
 mod totp;
 

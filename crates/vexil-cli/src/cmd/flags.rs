@@ -9,8 +9,16 @@ use crate::cli::{FlagsCommand, GlobalArgs};
 use crate::{Outcome, config, output};
 
 pub(crate) async fn run(global: &GlobalArgs, command: FlagsCommand) -> anyhow::Result<Outcome> {
-    let FlagsCommand::List { env, json } = command;
+    let FlagsCommand::List {
+        env,
+        json,
+        stale,
+        days,
+    } = command;
     let app = config::app(global, config::Needs::Flags).await?;
+    if stale {
+        return list_stale(&app, days, json.json).await;
+    }
     let only = env.map(|name| app.envs().parse(&name)).transpose()?;
     let states = app.flag_states(only.as_ref()).await?;
     let master = app.master_switch();
@@ -89,6 +97,50 @@ pub(crate) async fn run(global: &GlobalArgs, command: FlagsCommand) -> anyhow::R
             vexil_core::message::one_line(&row.env)
         ));
     }
+    Ok(Outcome::Success)
+}
+
+/// `flags list --stale`: the stale flags, and why each.
+async fn list_stale(app: &vexil_app::App, days: u32, json: bool) -> anyhow::Result<Outcome> {
+    let stale = app.stale_flags(days).await?;
+    if json {
+        let flags: Vec<serde_json::Value> = stale
+            .flags
+            .iter()
+            .map(|(key, why)| serde_json::json!({ "key": key, "stale": why }))
+            .collect();
+        let undeclared: Vec<(&str, &str, bool)> = stale
+            .undeclared_rows
+            .iter()
+            .map(|row| (row.flag_key.as_str(), row.env.as_str(), row.value))
+            .collect();
+        output::json(&serde_json::json!({
+            "days": days,
+            "flags": flags,
+            "undeclared_rows": undeclared,
+        }))?;
+        return Ok(Outcome::Success);
+    }
+    if stale.flags.is_empty() && stale.undeclared_rows.is_empty() {
+        output::line("no stale flags")?;
+        return Ok(Outcome::Success);
+    }
+    let mut table = output::table(["flag", "why"]);
+    for (key, why) in &stale.flags {
+        let why: Vec<String> = why.iter().map(vexil_core::stale::Stale::describe).collect();
+        table.add_row([key.clone(), why.join("; ")]);
+    }
+    for row in &stale.undeclared_rows {
+        table.add_row([
+            row.flag_key.clone(),
+            format!(
+                "a row in {} ({}), but the flags file does not declare it",
+                row.env,
+                if row.value { "on" } else { "off" }
+            ),
+        ]);
+    }
+    output::line(table)?;
     Ok(Outcome::Success)
 }
 

@@ -15,6 +15,7 @@ mod reconcile;
 mod serve;
 mod shape;
 mod site;
+mod stale;
 mod terminal;
 
 /// The binary under test, built by cargo for this test run.

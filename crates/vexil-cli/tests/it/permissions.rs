@@ -94,6 +94,7 @@ pub(crate) const TABLE: &[Row] = &[
     row("GET /console/audit",                        Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Page,     Page,     Page]),
     row("GET /console/promotions",                   Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Page,     Page,     Page]),
     row("GET /console/deprecation",                  Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Page,     Page,     Page]),
+    row("GET /console/stale",                        Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Page,     Page,     Page]),
     row("GET /console/reconcile",                    Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Page,     Page,     Page]),
     // No process of the world runs off its rows, so a caller the role lets through
     // reaches the use case and is told there is nothing to reconcile (409, nothing

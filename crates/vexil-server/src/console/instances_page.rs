@@ -71,7 +71,14 @@ pub(crate) async fn show(
 ) -> Result<Response, ConsoleError> {
     authorize(operator.actor.role, Action::ViewFlags, false)?;
     let fleet = state.app.fleet().await?;
-    let now = state.app.now();
+    // The reports are stamped by the database's clock: "how long ago" is read on it,
+    // not on this host's (which may be skewed, or a test's).
+    let now = state
+        .app
+        .db()
+        .clock()
+        .await
+        .map_err(vexil_app::AppError::from)?;
     let page = InstancesPage {
         chrome: operator.chrome("instances"),
         envs: fleet.iter().map(|env| env_view(env, now)).collect(),

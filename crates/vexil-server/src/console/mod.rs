@@ -20,6 +20,7 @@ pub(crate) mod promotions_page;
 mod reconcile_page;
 pub(crate) mod session;
 mod sign_in;
+mod stale_page;
 
 use axum::Router;
 use axum::middleware;
@@ -53,6 +54,7 @@ pub(crate) fn pages() -> Vec<Entry> {
         get(c, "/console/audit", audit_page::show),
         get(c, "/console/promotions", promotions_page::show),
         get(c, "/console/deprecation", deprecation_page::show),
+        get(c, "/console/stale", stale_page::show),
         get(c, "/console/reconcile", reconcile_page::show),
         post(c, "/console/reconcile", reconcile_page::submit),
         get(c, "/console/instances", instances_page::show),

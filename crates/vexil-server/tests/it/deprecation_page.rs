@@ -1,9 +1,7 @@
 //! `/console/deprecation`: the runbook's deprecation table in the console, from a live
-//! process reporting its variables and a flip made through the console.
+//! process reporting its variables and a flip made through the console; and
+//! `/console/stale`, the stale flags.
 
-use std::time::{Duration, SystemTime};
-
-use vexil_core::EnvSnapshot;
 use vexil_store::Backend;
 
 use crate::harness::TestConsole;
@@ -11,25 +9,9 @@ use crate::harness::TestConsole;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_table_in_the_console() {
     let console = TestConsole::start(Backend::Sqlite).await;
-    let flags = vexil::read_flag_set(&console.state.flags_file).unwrap();
-    let process = vexil::Flags::builder()
-        .env("staging")
-        .flag_set(flags)
-        .env_vars(EnvSnapshot::capture([("FLAG_DARK_MODE", "1")]))
-        .database_url(console.test_db().url_string())
-        .application("web")
-        .heartbeat(Duration::from_millis(100))
-        .start()
-        .await
-        .unwrap();
-    let mut health = process.watch_health();
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        health.wait_for(|h| h.reported_at.is_some_and(|at| at > SystemTime::UNIX_EPOCH)),
-    )
-    .await
-    .expect("the process reported")
-    .unwrap();
+    let process = console
+        .live_process("staging", "web", &[("FLAG_DARK_MODE", "1")])
+        .await;
 
     let ops = console.signed_in("ops1").await;
     let before = ops.get("/console/deprecation").await;
@@ -56,5 +38,41 @@ async fn the_table_in_the_console() {
     let reader = console.signed_in("reader").await;
     assert_eq!(reader.get("/console/deprecation").await.status, 403);
     drop(process);
+    console.stop().await;
+}
+
+/// `/console/stale`: flags never flipped and a row of an undeclared flag, the
+/// threshold from the query, a bad one refused by name; readonly denied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_flags_in_the_console() {
+    let console = TestConsole::start(Backend::Sqlite).await;
+    console
+        .test_db()
+        .execute(
+            "INSERT INTO console_feature_flags (flag_key, env, value, updated_at) \
+             VALUES ('retired_flag', 'prod', 1, CURRENT_TIMESTAMP)",
+        )
+        .await
+        .unwrap();
+    let ops = console.signed_in("ops1").await;
+    assert_eq!(ops.flip("dark_mode", "prod", false, &[]).await.status, 303);
+    let page = ops.get("/console/stale?days=7").await;
+    assert_eq!(page.status, 200);
+    page.assert_contains(r#"value="7""#);
+    page.assert_contains(r#"<tr id="stale-search_typo_tolerance">"#);
+    page.assert_says("never flipped: still used?");
+    assert!(
+        !page.body.contains(r#"id="stale-dark_mode""#),
+        "dark_mode was flipped"
+    );
+    page.assert_contains(r#"<li id="undeclared-retired_flag-prod">"#);
+    let bad = ops.get("/console/stale?days=0").await;
+    assert_eq!(bad.status, 400);
+    bad.assert_says("days=");
+    ops.get("/console/flags")
+        .await
+        .assert_contains(r#"href="/console/stale""#);
+    let reader = console.signed_in("reader").await;
+    assert_eq!(reader.get("/console/stale").await.status, 403);
     console.stop().await;
 }

@@ -183,6 +183,40 @@ impl TestConsole {
         &self.test_db
     }
 
+    /// A live process of `env` (application `application`) linking the library
+    /// with this console's flags file and these variables, reporting every 100 ms;
+    /// returned once its first report is in.
+    pub(crate) async fn live_process(
+        &self,
+        env: &str,
+        application: &str,
+        vars: &[(&str, &str)],
+    ) -> vexil::Flags {
+        let flags = vexil::read_flag_set(&self.state.flags_file).unwrap();
+        let process = vexil::Flags::builder()
+            .env(env)
+            .flag_set(flags)
+            .env_vars(EnvSnapshot::capture(vars.iter().copied()))
+            .database_url(self.test_db.url_string())
+            .application(application)
+            .heartbeat(std::time::Duration::from_millis(100))
+            .start()
+            .await
+            .unwrap();
+        let mut health = process.watch_health();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(20),
+            health.wait_for(|h| {
+                h.reported_at
+                    .is_some_and(|at| at > std::time::SystemTime::UNIX_EPOCH)
+            }),
+        )
+        .await
+        .expect("the process never reported")
+        .unwrap();
+        process
+    }
+
     /// A new API token for `name`.
     pub(crate) async fn token(&self, name: &str) -> String {
         let (_, token) = self.state.app.create_token(Admin::Cli, name).await.unwrap();

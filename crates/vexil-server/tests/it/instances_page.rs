@@ -3,35 +3,15 @@
 //! whose master switch is off, a flip made in the console reaching them, and prod with
 //! no process at all.
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use vexil_core::EnvSnapshot;
 use vexil_store::Backend;
 
 use crate::harness::{Browser, Page, TestConsole};
 
 /// A staging process of `application` with `vars`, once it has reported itself.
 async fn process(console: &TestConsole, application: &str, vars: &[(&str, &str)]) -> vexil::Flags {
-    let flags = vexil::read_flag_set(&console.state.flags_file).unwrap();
-    let process = vexil::Flags::builder()
-        .env("staging")
-        .flag_set(flags)
-        .env_vars(EnvSnapshot::capture(vars.iter().copied()))
-        .database_url(console.test_db().url_string())
-        .application(application)
-        .heartbeat(Duration::from_millis(100))
-        .start()
-        .await
-        .unwrap();
-    let mut health = process.watch_health();
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        health.wait_for(|h| h.reported_at.is_some_and(|at| at > SystemTime::UNIX_EPOCH)),
-    )
-    .await
-    .expect("the process reported")
-    .unwrap();
-    process
+    console.live_process("staging", application, vars).await
 }
 
 /// The table row of the process of `application`.

@@ -3,9 +3,6 @@
 //! shows it with its offer, refuses a flip without a reason or without the CSRF
 //! token (writing nothing), and writes the reconciling flip with one.
 
-use std::time::{Duration, SystemTime};
-
-use vexil_core::EnvSnapshot;
 use vexil_store::Backend;
 
 use crate::harness::TestConsole;
@@ -13,28 +10,16 @@ use crate::harness::TestConsole;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn option_b_reconciled_in_the_console() {
     let console = TestConsole::start(Backend::Sqlite).await;
-    let flags = vexil::read_flag_set(&console.state.flags_file).unwrap();
-    let process = vexil::Flags::builder()
-        .env("prod")
-        .flag_set(flags)
-        .env_vars(EnvSnapshot::capture([
-            ("FLAG_CONSOLE_FEATURE_FLAGS_DB", "0"),
-            ("FLAG_DARK_MODE", "1"),
-        ]))
-        .database_url(console.test_db().url_string())
-        .application("web")
-        .heartbeat(Duration::from_millis(100))
-        .start()
-        .await
-        .unwrap();
-    let mut health = process.watch_health();
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        health.wait_for(|h| h.reported_at.is_some_and(|at| at > SystemTime::UNIX_EPOCH)),
-    )
-    .await
-    .expect("the process reported")
-    .unwrap();
+    let process = console
+        .live_process(
+            "prod",
+            "web",
+            &[
+                ("FLAG_CONSOLE_FEATURE_FLAGS_DB", "0"),
+                ("FLAG_DARK_MODE", "1"),
+            ],
+        )
+        .await;
 
     let ops = console.signed_in("ops1").await;
     // The row says off (written on, then off), as the process runs on.

@@ -1,0 +1,66 @@
+//! `App::stale_flags` (issue [G]): flags on in every env and unchanged for a while
+//! (candidates to delete from code and the flags file), flags never flipped, and DB
+//! rows no declaration claims, judged by `vexil_core::stale`. It lists; it deletes
+//! nothing.
+
+use std::collections::HashMap;
+
+use vexil_core::stale::{Facts, Stale, judge};
+use vexil_store::FlagRow;
+
+use crate::app::App;
+use crate::error::AppError;
+
+/// Everything `stale_flags` found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleFlags {
+    /// The age past which a flag on everywhere is listed.
+    pub days: u32,
+    /// Declared flags, in file order, with why each is listed.
+    pub flags: Vec<(String, Vec<Stale>)>,
+    /// Rows of flags the flags file does not declare.
+    pub undeclared_rows: Vec<FlagRow>,
+}
+
+impl App {
+    /// The stale flags now; `days` is the age past which a flag on in every env counts.
+    pub async fn stale_flags(&self, days: u32) -> Result<StaleFlags, AppError> {
+        let rows = self.db.flag_rows().await?;
+        let mut flips: HashMap<String, u64> = HashMap::new();
+        for (flag, _, n) in self.db.flip_counts().await? {
+            *flips.entry(flag).or_default() += n.unsigned_abs();
+        }
+        let now = self.clock.now();
+        let flags = self.flags.load();
+        let mut listed = Vec::new();
+        for decl in flags.iter() {
+            let key = decl.key().as_str();
+            let facts = Facts {
+                key: key.to_owned(),
+                rows: self
+                    .envs
+                    .iter()
+                    .map(|env| {
+                        rows.iter()
+                            .find(|r| r.flag_key == key && r.env == env.as_str())
+                            .map(|r| (r.value, r.updated_at))
+                    })
+                    .collect(),
+                flips: flips.get(key).copied().unwrap_or(0),
+            };
+            let stale = judge(&facts, now, days);
+            if !stale.is_empty() {
+                listed.push((facts.key, stale));
+            }
+        }
+        let undeclared_rows = rows
+            .into_iter()
+            .filter(|r| flags.get(&r.flag_key).is_none())
+            .collect();
+        Ok(StaleFlags {
+            days,
+            flags: listed,
+            undeclared_rows,
+        })
+    }
+}
