@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use vexil_core::deprecation::{Evidence, Verdict, verdicts};
 use vexil_core::{Env, VarState};
 
+use vexil_core::message::one_line;
+
 use crate::app::App;
 use crate::error::AppError;
 use crate::instances::GONE_AFTER;
@@ -33,12 +35,12 @@ impl App {
             .into_iter()
             .map(|r| ((r.flag_key, r.env), r.value))
             .collect();
-        let flips: HashMap<(String, String), i64> = self
+        let flips: HashMap<(String, String), u64> = self
             .db
             .flip_counts()
             .await?
             .into_iter()
-            .map(|(flag, env, n)| ((flag, env), n))
+            .map(|f| ((f.flag, f.env), f.count))
             .collect();
         let mut reports = Vec::new();
         for env in self.envs.iter() {
@@ -65,12 +67,12 @@ impl App {
                                 .env_layer
                                 .get(key)
                                 .map_or(VarState::Unset, |s| VarState::parse(s));
-                            (format!("{} pid {}", i.host, i.pid), state)
+                            (format!("{} pid {}", one_line(&i.host), i.pid), state)
                         })
                         .collect();
                     let evidence = Evidence {
                         row: rows.get(&pair).copied(),
-                        flips: flips.get(&pair).copied().unwrap_or(0).unsigned_abs(),
+                        flips: flips.get(&pair).copied().unwrap_or(0),
                         reported,
                     };
                     (env.clone(), evidence)

@@ -9,6 +9,8 @@ use vexil_core::doctor::{Check, DbEvidence, EnvEvidence, Evidence, Process, chec
 use vexil_core::{Role, VarState};
 use vexil_store::StoreError;
 
+use vexil_core::message::one_line;
+
 use crate::app::App;
 use crate::code_scan::scan_trees;
 use crate::error::AppError;
@@ -35,12 +37,12 @@ impl App {
                     .map(|hit| {
                         format!(
                             "{}:{}:{}: {} ({}): {}",
-                            hit.path.display(),
+                            one_line(&hit.path.display().to_string()),
                             hit.line,
                             hit.column,
                             hit.variable,
                             hit.language.as_str(),
-                            hit.text
+                            one_line(&hit.text)
                         )
                     })
                     .collect(),
@@ -76,7 +78,7 @@ impl App {
                 .await?
                 .into_iter()
                 .map(|i| Process {
-                    name: format!("{} pid {}", i.host, i.pid),
+                    name: format!("{} pid {}", one_line(&i.host), i.pid),
                     layer: i
                         .env_layer
                         .iter()
@@ -96,8 +98,8 @@ impl App {
                     .collect::<BTreeSet<_>>(),
                 flips: flips
                     .iter()
-                    .filter(|(_, e, _)| e == env.as_str())
-                    .map(|(flag, _, n)| (flag.clone(), n.unsigned_abs()))
+                    .filter(|f| f.env == env.as_str())
+                    .map(|f| (f.flag.clone(), f.count))
                     .collect::<BTreeMap<_, _>>(),
             });
         }

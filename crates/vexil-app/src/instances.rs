@@ -79,6 +79,7 @@ impl App {
             .instances(Some(&change.env), NOT_REPORTING_FOR, GONE_AFTER)
             .await?
             .into_iter()
+            .filter(|instance| change.concerns(instance))
             .map(|instance| {
                 let state = change.state_on(&instance);
                 (instance, state)
@@ -112,7 +113,7 @@ impl App {
             .map(|change| {
                 let states: Vec<_> = instances
                     .iter()
-                    .filter(|instance| instance.env == change.env)
+                    .filter(|instance| instance.env == change.env && change.concerns(instance))
                     .map(|instance| (instance, change.state_on(instance)))
                     .collect();
                 let summary = ReceiptSummary::new(change.timed_from(), &states);
@@ -165,6 +166,14 @@ impl FlagChange {
     /// whose "applied" time is only when a process last said it holds no row.
     fn timed_from(&self) -> Option<DateTime<Utc>> {
         (!self.deletion).then_some(self.created_at)
+    }
+
+    /// Whether the change concerns `instance`: not when it had stopped reporting
+    /// before the change was made (a process stopped by a deploy, say, which never
+    /// saw it and never will). `last_seen` is by the database's clock and the audit
+    /// row's time by vexil's: close enough to tell a stopped process from a cut one.
+    fn concerns(&self, instance: &InstanceReport) -> bool {
+        instance.live || instance.last_seen >= self.created_at
     }
 
     /// Whether `instance` (a process of this change's env) applies it.

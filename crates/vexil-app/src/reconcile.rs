@@ -12,6 +12,8 @@ use vexil_core::reported::MASTER_KEY;
 use vexil_core::{Env, Risk, VarState};
 use vexil_store::{AuditFilter, InstanceReport};
 
+use vexil_core::message::one_line;
+
 use crate::app::{Actor, App};
 use crate::error::AppError;
 use crate::flip::{Flip, Flipped};
@@ -39,7 +41,8 @@ pub struct Reconciliation {
 pub struct Reconcile<'a> {
     pub flag_key: &'a str,
     pub env: &'a str,
-    /// The value to write; `None` takes the finding's proposal.
+    /// The value to write, said explicitly; `None` takes the proposed one (and is
+    /// refused where nothing is proposed).
     pub to: Option<bool>,
     pub reason: Option<&'a str>,
     pub elevated: bool,
@@ -125,58 +128,91 @@ impl App {
         Ok(out)
     }
 
-    /// Writes the reconciling row for one pair: its finding's proposal, or `to`. The
-    /// role is checked first; then the pair is judged again, so a pair reconciled
-    /// meanwhile (or one that needs a restart, not a flip) writes nothing.
+    /// Writes the reconciling row for one pair. `App::reconcile_preflight` first
+    /// (the role, the reason, the pair judged again), then the flip use case with
+    /// `expected_from` the row as judged, so a row changed since is a conflict.
     pub async fn reconcile(&self, actor: &Actor, r: &Reconcile<'_>) -> Result<Flipped, AppError> {
+        let (risk, to, db_value) = self.reconcile_checks(actor, r).await?;
+        vexil_core::authorize(actor.role, vexil_core::Action::Flip(risk), r.elevated)?;
+        let flip = Flip {
+            flag_key: r.flag_key,
+            env: r.env,
+            expected_from: Some(db_value),
+            to,
+            elevated: r.elevated,
+            reason: vexil_core::audit::reason(r.reason)?,
+            via: r.via,
+        };
+        self.flip_marked(actor, &flip, true).await
+    }
+
+    /// Everything `reconcile` checks but elevation: the role, a reason, a pair that
+    /// needs a flip, and a value that is the one to write. Every door calls it before
+    /// it looks at a TOTP code, so a code is spent only on a flip that can happen.
+    pub async fn reconcile_preflight(
+        &self,
+        actor: &Actor,
+        r: &Reconcile<'_>,
+    ) -> Result<(), AppError> {
+        self.reconcile_checks(actor, r).await.map(|_| ())
+    }
+
+    /// The flag's risk, the value to write and the row's value, or why not.
+    async fn reconcile_checks(
+        &self,
+        actor: &Actor,
+        r: &Reconcile<'_>,
+    ) -> Result<(Risk, bool, bool), AppError> {
         let flags = self.flags.load();
         let decl = flags.get(r.flag_key).ok_or_else(|| AppError::UnknownFlag {
             key: r.flag_key.to_owned(),
         })?;
         let env = self.envs.parse(r.env)?;
-        vexil_core::authorize(
-            actor.role,
-            vexil_core::Action::Flip(decl.risk()),
-            r.elevated,
-        )?;
+        // The role as if elevated: elevation is the caller's next step.
+        vexil_core::authorize(actor.role, vexil_core::Action::Flip(decl.risk()), true)?;
         let refused = |why: String| AppError::ReconcileRefused {
             flag: r.flag_key.to_owned(),
             env: env.to_string(),
             why,
         };
-        let reason = vexil_core::audit::reason(r.reason)?
-            .ok_or_else(|| refused("a reason is required (it goes into the audit row)".into()))?;
+        if vexil_core::audit::reason(r.reason)?.is_none() {
+            return Err(refused(
+                "a reason is required (it goes into the audit row)".into(),
+            ));
+        }
         let found = self.reconciliation(Some(&env)).await?;
         let Some(pair) = found.findings.into_iter().find(|p| p.flag == r.flag_key) else {
             return Err(refused(
                 "its live processes run what the DB row says: nothing to reconcile".into(),
             ));
         };
-        let Some(to) = r.to.or(pair.finding.proposal) else {
+        let f = &pair.finding;
+        let on_off = |v: bool| if v { "on" } else { "off" };
+        let Some(flip_to) = f.flip_to else {
             return Err(refused(
-                "no single value to propose (the processes that differ disagree, or do \
-                 not apply changes): say which value to write"
+                "the processes that differ do not apply changes; a flip cannot reach them \
+                 (restart them, or check their database connection)"
                     .into(),
             ));
         };
-        if to == pair.finding.db_value {
-            return Err(refused(format!(
+        match r.to {
+            Some(to) if to == f.db_value => Err(refused(format!(
                 "the DB row already says {}: the processes that differ need their master \
-                 switch on or a restart, not a flip",
-                if to { "on" } else { "off" }
-            )));
+                 switch back on, not a flip",
+                on_off(to)
+            ))),
+            // Not proposed: writing it changes what the processes that follow the row
+            // run, so it takes the value said explicitly.
+            None if !f.proposed => Err(refused(format!(
+                "{} live process(es) run the row's value {}: a flip to {} changes them \
+                 too; say the value ({}) to write it anyway",
+                f.following,
+                on_off(f.db_value),
+                on_off(flip_to),
+                on_off(flip_to)
+            ))),
+            _ => Ok((decl.risk(), flip_to, f.db_value)),
         }
-        let flip = Flip {
-            flag_key: r.flag_key,
-            env: r.env,
-            // The row as judged: a change since is a conflict, not overwritten.
-            expected_from: Some(pair.finding.db_value),
-            to,
-            elevated: r.elevated,
-            reason: Some(reason),
-            via: r.via,
-        };
-        self.flip_marked(actor, &flip, true).await
     }
 
     /// The value the `console.flag.flip` row `id` wrote, if it is one.
@@ -202,5 +238,5 @@ fn state(instance: &InstanceReport, key: &str) -> VarState {
 }
 
 fn name(instance: &InstanceReport) -> String {
-    format!("{} pid {}", instance.host, instance.pid)
+    format!("{} pid {}", one_line(&instance.host), instance.pid)
 }

@@ -26,9 +26,10 @@ impl App {
     /// The stale flags now; `days` is the age past which a flag on in every env counts.
     pub async fn stale_flags(&self, days: u32) -> Result<StaleFlags, AppError> {
         let rows = self.db.flag_rows().await?;
-        let mut flips: HashMap<String, u64> = HashMap::new();
-        for (flag, _, n) in self.db.flip_counts().await? {
-            *flips.entry(flag).or_default() += n.unsigned_abs();
+        let counts = self.db.flip_counts().await?;
+        let mut flips: HashMap<&str, u64> = HashMap::new();
+        for f in &counts {
+            *flips.entry(f.flag.as_str()).or_default() += f.count;
         }
         let now = self.clock.now();
         let flags = self.flags.load();
@@ -41,9 +42,15 @@ impl App {
                     .envs
                     .iter()
                     .map(|env| {
+                        // The newest of the row's write and its last audited flip: a
+                        // direct `UPDATE` need not touch `updated_at`.
+                        let last_flip = counts
+                            .iter()
+                            .find(|f| f.flag == key && f.env == env.as_str())
+                            .map(|f| f.last_at);
                         rows.iter()
                             .find(|r| r.flag_key == key && r.env == env.as_str())
-                            .map(|r| (r.value, r.updated_at))
+                            .map(|r| (r.value, r.updated_at.max(last_flip.unwrap_or(r.updated_at))))
                     })
                     .collect(),
                 flips: flips.get(key).copied().unwrap_or(0),

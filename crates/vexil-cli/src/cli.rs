@@ -98,10 +98,11 @@ pub(crate) struct ReconcileArgs {
     /// Only this env's lines; with --flip, the env to reconcile.
     #[arg(long)]
     pub(crate) env: Option<String>,
-    /// Write on rather than the proposed value.
+    /// Write on: needed where the flip is offered but not proposed (it would change
+    /// processes that follow the row).
     #[arg(long, requires = "flip", conflicts_with = "off")]
     pub(crate) on: bool,
-    /// Write off rather than the proposed value.
+    /// Write off: needed where the flip is offered but not proposed.
     #[arg(long, requires = "flip")]
     pub(crate) off: bool,
     /// The account acting; its role is checked as for any flip.

@@ -230,29 +230,46 @@ fn master_switch(db: &DbEvidence) -> Check {
 
 /// A variable set to anything decides where no row does: `FLAG_X=0` on a flag whose
 /// default is on matters as much as `FLAG_X=1`. Stricter than the runbook's "flags
-/// previously set to 1", on purpose.
+/// previously set to 1", on purpose. A variable also decides on a process whose
+/// master switch is off, row or not. An env with no live process cannot be checked.
 fn variables_dormant(declared: &[(String, String)], db: &DbEvidence) -> Check {
     let (id, title) = VARIABLES_DORMANT;
     let mut failures = Vec::new();
     let mut dormant = 0;
     for env in &db.envs {
+        if env.processes.is_empty() {
+            failures.push(format!(
+                "{}: no live process reports, so its variables cannot be checked",
+                env.env
+            ));
+            continue;
+        }
         for (key, variable) in declared {
-            let set_on: Vec<String> = env
-                .processes
-                .iter()
-                .filter(|p| p.state(key) != VarState::Unset)
-                .map(|p| format!("{} ({})", p.name, p.state(key).as_str()))
-                .collect();
+            let set = |p: &&Process| p.state(key) != VarState::Unset;
+            let named = |p: &Process| format!("{} ({})", p.name, p.state(key).as_str());
+            let set_on: Vec<&Process> = env.processes.iter().filter(set).collect();
             if set_on.is_empty() {
                 continue;
             }
-            if env.rows.contains(key) {
+            let deciding: Vec<String> = set_on
+                .iter()
+                .filter(|p| !env.rows.contains(key) || p.state(MASTER_KEY) != VarState::On)
+                .map(|p| named(p))
+                .collect();
+            if deciding.is_empty() {
                 dormant += 1;
+            } else if env.rows.contains(key) {
+                failures.push(format!(
+                    "{variable} in {}: a DB row, but the master switch is off where it is \
+                     set, so it still decides on {}",
+                    env.env,
+                    deciding.join(", ")
+                ));
             } else {
                 failures.push(format!(
                     "{variable} in {}: no DB row, so the variable still decides on {}",
                     env.env,
-                    set_on.join(", ")
+                    deciding.join(", ")
                 ));
             }
         }
@@ -446,6 +463,25 @@ mod tests {
             .layer
             .insert("dark_mode".to_owned(), VarState::On);
         assert_eq!(item(&e, "variables_dormant").0, Outcome::Pass);
+        // ... but not on a process off the DB layer.
+        let db = e.db.as_mut().unwrap();
+        db.envs[1].processes[0]
+            .layer
+            .insert(MASTER_KEY.to_owned(), VarState::Off);
+        assert_eq!(
+            item(&e, "variables_dormant").1,
+            [
+                "FLAG_DARK_MODE in prod: a DB row, but the master switch is off where it is \
+              set, so it still decides on web pid 1 (on)"
+            ]
+        );
+        // An env nobody reports from cannot be confirmed.
+        let mut e = healthy();
+        e.db.as_mut().unwrap().envs[0].processes.clear();
+        assert_eq!(
+            item(&e, "variables_dormant").1,
+            ["staging: no live process reports, so its variables cannot be checked"]
+        );
     }
 
     #[test]

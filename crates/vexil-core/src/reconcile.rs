@@ -2,8 +2,9 @@
 //! DB row (and so the audit log) says, and why. After a break-glass change (the
 //! runbook's Option B: the master switch off and a `FLAG_*` variable set), the
 //! runbook asks for "a reconciling DB row so the audit log reflects the true current
-//! state"; this finds the pairs that need one and proposes its value. It never
-//! writes: the operator's flip does, through the flip use case.
+//! state"; this finds the pairs that need one and proposes its value when writing
+//! it changes no process's value. It never writes: the operator's flip does,
+//! through the flip use case.
 //!
 //! Only pairs with a DB row are judged: without one, the DB says nothing for a
 //! process to differ from (the deprecation table covers variables that decide).
@@ -66,16 +67,26 @@ pub struct Divergent {
 }
 
 /// A pair whose processes differ from its row.
+///
+/// A process that differs runs the opposite of the row, so a reconciling flip can
+/// only write that: `flip_to`. It is proposed only when it changes no process's value.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
     /// The row's value: what the DB and the audit log say.
     pub db_value: bool,
     pub live: usize,
     pub divergent: Vec<Divergent>,
-    /// The value a reconciling flip would write: what the processes whose master
-    /// switch is off run, when they agree. `None` when they disagree, or when only
-    /// processes that do not apply changes differ (a flip cannot reach them).
-    pub proposal: Option<bool>,
+    /// Live processes that run the row's value: a reconciling flip would change
+    /// what they run (those on the DB layer follow the new row).
+    pub following: usize,
+    /// What a reconciling flip would write (the opposite of the row), when one can
+    /// help: some process whose master switch is off runs it. `None` when only
+    /// processes that do not apply changes differ: a flip cannot reach them; a
+    /// restart (or their database connection) can.
+    pub flip_to: Option<bool>,
+    /// Whether vexil proposes that flip: only when no live process runs the row's
+    /// value, so that it makes the row say what runs and changes nothing that runs.
+    pub proposed: bool,
 }
 
 /// Whether the processes of one env run what `row` says; `now` by the database's
@@ -111,7 +122,13 @@ pub fn judge(
             continue;
         }
         let held = instance.holds.map(|(id, _)| id);
-        if held == row.audit_id || !settled || instance.last_seen - row.changed_at < APPLY_GRACE {
+        // Holding a newer change than the row read: written since, not lagging.
+        let ahead = matches!((held, row.audit_id), (Some(h), Some(r)) if h > r);
+        if held == row.audit_id
+            || ahead
+            || !settled
+            || instance.last_seen - row.changed_at < APPLY_GRACE
+        {
             continue;
         }
         let runs = match instance.holds {
@@ -137,19 +154,18 @@ pub fn judge(
     if divergent.is_empty() {
         return None;
     }
-    let mut master_off = divergent
+    let following = instances.len() - divergent.len();
+    let flip_to = divergent
         .iter()
-        .filter(|d| d.cause == Cause::MasterOff)
-        .filter_map(|d| d.runs);
-    let proposal = match master_off.next() {
-        Some(first) if master_off.all(|v| v == first) => Some(first),
-        _ => None,
-    };
+        .any(|d| d.cause == Cause::MasterOff)
+        .then_some(!row.value);
     Some(Finding {
         db_value: row.value,
         live: instances.len(),
+        following,
+        proposed: flip_to.is_some() && following == 0,
+        flip_to,
         divergent,
-        proposal,
     })
 }
 
@@ -197,7 +213,9 @@ mod tests {
             instance("c", VarState::On, VarState::Unset, Some(15)),
         ];
         let finding = judge(&row(false), false, &fleet, at(60)).unwrap();
-        assert_eq!(finding.proposal, Some(true));
+        assert_eq!(finding.flip_to, Some(true));
+        // "c" follows the row: a flip would change it, so it is not proposed.
+        assert_eq!((finding.following, finding.proposed), (1, false));
         assert_eq!(finding.live, 3);
         let names: Vec<&str> = finding.divergent.iter().map(|d| d.name.as_str()).collect();
         assert_eq!(names, ["a", "b"]);
@@ -212,23 +230,30 @@ mod tests {
     }
 
     #[test]
-    fn processes_off_the_db_layer_that_disagree_get_no_proposal() {
-        let fleet = [
+    fn a_flip_is_proposed_only_when_it_changes_no_process() {
+        let everyone_off_db = [
+            instance("a", VarState::Off, VarState::On, None),
+            instance("b", VarState::Unset, VarState::On, None),
+        ];
+        let finding = judge(&row(false), false, &everyone_off_db, at(60)).unwrap();
+        assert_eq!((finding.flip_to, finding.following), (Some(true), 0));
+        assert!(finding.proposed);
+        // "b" runs off (its variable), as the row says: a flip to on would change it.
+        let split = [
             instance("a", VarState::Off, VarState::On, None),
             instance("b", VarState::Off, VarState::Off, None),
         ];
-        let finding = judge(&row(false), true, &fleet, at(60));
-        // "b" runs off (its variable), as the row says; only "a" differs.
-        assert_eq!(finding.unwrap().proposal, Some(true));
-        let finding = judge(&row(true), false, &fleet, at(60)).unwrap();
+        let finding = judge(&row(false), true, &split, at(60)).unwrap();
         assert_eq!(finding.divergent.len(), 1);
+        assert_eq!((finding.flip_to, finding.following), (Some(true), 1));
+        assert!(!finding.proposed);
+        // Row on, default off: "b" (invalid variable: the default) runs off.
         let fleet = [
             instance("a", VarState::Off, VarState::On, None),
             instance("b", VarState::Off, VarState::Invalid, None),
         ];
-        // Row on, default off: "a" agrees with the row, "b" (default) runs off.
         let finding = judge(&row(true), false, &fleet, at(60)).unwrap();
-        assert_eq!(finding.proposal, Some(false));
+        assert_eq!(finding.flip_to, Some(false));
     }
 
     #[test]
@@ -237,7 +262,8 @@ mod tests {
         // Within the grace: still on its way.
         assert_eq!(judge(&row(true), false, &[late.clone()], at(30)), None);
         let finding = judge(&row(true), false, &[late.clone()], at(60)).unwrap();
-        assert_eq!(finding.proposal, None);
+        // A flip cannot reach a process that does not apply changes.
+        assert_eq!((finding.flip_to, finding.proposed), (None, false));
         assert_eq!(finding.divergent[0].cause, Cause::NotApplied);
         assert_eq!(
             finding.divergent[0].detail,
@@ -253,5 +279,8 @@ mod tests {
             ..instance("a", VarState::On, VarState::Unset, None)
         };
         assert_eq!(judge(&row(true), false, &[same], at(60)), None);
+        // Holding a change newer than the row read: written since, not lagging.
+        let ahead = instance("a", VarState::On, VarState::Unset, Some(16));
+        assert_eq!(judge(&row(true), false, &[ahead], at(60)), None);
     }
 }

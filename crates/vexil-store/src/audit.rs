@@ -32,6 +32,15 @@ pub struct AuditRow {
     pub payload: Value,
 }
 
+/// The audited flips of one flag in one env: how many, and the newest one's time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlipCount {
+    pub flag: String,
+    pub env: String,
+    pub count: u64,
+    pub last_at: DateTime<Utc>,
+}
+
 /// Which rows to read. Every filter is optional; `before` pages by row id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
@@ -93,21 +102,32 @@ impl WriteTx {
 impl Db {
     /// How many `console.flag.flip` rows each (flag, env) has, whoever wrote them
     /// (vexil, or a database trigger auditing direct SQL): the deprecation table's
-    /// "at least one console.flag.flip entry per env".
-    pub async fn flip_counts(&self) -> Result<Vec<(String, String, i64)>, StoreError> {
+    /// "at least one console.flag.flip entry per env"; and the newest one's time (stale
+    /// flags: a direct `UPDATE` need not touch `updated_at`, but it is audited).
+    pub async fn flip_counts(&self) -> Result<Vec<FlipCount>, StoreError> {
         let env = if self.is_sqlite() {
             "json_extract(payload, '$.env')"
         } else {
             "payload ->> 'env'"
         };
         let sql = sqlx::AssertSqlSafe(format!(
-            "SELECT target_id, CAST({env} AS TEXT), COUNT(*) FROM console_audit_log \
+            "SELECT target_id, CAST({env} AS TEXT), COUNT(*), CAST(MAX(created_at) AS TEXT) \
+             FROM console_audit_log \
              WHERE action = 'console.flag.flip' AND target_type = 'feature_flag' \
              AND {env} IS NOT NULL GROUP BY target_id, {env}"
         ));
-        let rows: Vec<(String, String, i64)> =
+        let rows: Vec<(String, String, i64, String)> =
             on_pool!(self, |pool, DB| sqlx::query_as(sql).fetch_all(pool).await?);
-        Ok(rows)
+        rows.into_iter()
+            .map(|(flag, env, n, last)| {
+                Ok(FlipCount {
+                    flag,
+                    env,
+                    count: n.unsigned_abs(),
+                    last_at: parse_timestamp(&last)?,
+                })
+            })
+            .collect()
     }
 
     /// Rows matching `filter`, newest (highest id, the order rows were appended) first.

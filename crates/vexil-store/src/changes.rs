@@ -121,7 +121,6 @@ impl Db {
         }))
     }
 
-    /// The newest change's `seq`, 0 when nothing ever changed.
     /// The database's clock: what the processes' reports (`last_seen`) are stamped
     /// with, so "how long ago" is read on it rather than on a host's own clock.
     pub async fn clock(&self) -> Result<DateTime<Utc>, StoreError> {
@@ -154,6 +153,7 @@ impl Db {
         })
     }
 
+    /// The newest change's `seq`, 0 when nothing ever changed.
     pub async fn last_change(&self) -> Result<i64, StoreError> {
         const SQL: &str = "SELECT COALESCE(MAX(seq), 0) FROM console_flag_changes";
         Ok(on_pool!(self, |pool, DB| {

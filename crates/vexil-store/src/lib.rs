@@ -36,7 +36,7 @@ mod tokens;
 mod url;
 mod users;
 
-pub use audit::{AuditFilter, AuditRow, NewAudit};
+pub use audit::{AuditFilter, AuditRow, FlipCount, NewAudit};
 pub use changes::{Change, ChangeFeed, ChangeTimes, FeedEvent};
 pub use db::{Db, WriteTx};
 pub use error::StoreError;

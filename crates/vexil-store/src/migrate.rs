@@ -107,10 +107,11 @@ impl Db {
                     .fetch_all(pool)
                     .await?
             }
-            // `tgenabled = 'D'`: `ALTER TABLE … DISABLE TRIGGER`.
+            // Fires in a normal session only when `tgenabled` is `O` (origin) or `A`
+            // (always): `D` is `DISABLE TRIGGER`, `R` fires on replicas only.
             Pool::Postgres(pool) => {
                 sqlx::query_as(
-                    "SELECT tgname::text, tgenabled <> 'D' FROM pg_trigger \
+                    "SELECT tgname::text, tgenabled IN ('O', 'A') FROM pg_trigger \
                      WHERE NOT tgisinternal \
                      AND tgrelid IN ('console_audit_log'::regclass, 'console_feature_flags'::regclass)",
                 )
@@ -126,6 +127,9 @@ impl Db {
                 "console_feature_flags_sql_insert",
                 "console_feature_flags_sql_update",
                 "console_feature_flags_sql_delete",
+                // A pair renamed by SQL would vanish without an audit row (PostgreSQL
+                // checks this inside its update trigger's function).
+                "console_feature_flags_key_fixed",
             ],
             Pool::Postgres(_) => &[
                 "console_audit_log_no_update_or_delete",

@@ -1,6 +1,7 @@
 //! Reconciliation end to end, both databases: a real process running with its master
 //! switch off and `FLAG_DARK_MODE=1` (the runbook's Option B) while the row says off;
-//! `App::reconciliation` finds it and proposes on; every refusal writes nothing; the
+//! `App::reconciliation` finds it and offers on (not proposed: another process
+//! follows the row); every refusal writes nothing; the
 //! reconciling flip writes the row and its audit row (reason, `"reconcile": true`),
 //! after which nothing is left to reconcile.
 
@@ -81,7 +82,10 @@ async fn option_b_is_found_and_reconciled(backend: Backend) {
     let dark = &found.findings[0].finding;
     assert!(!dark.db_value);
     assert_eq!(dark.live, 2);
-    assert_eq!(dark.proposal, Some(true));
+    // The staging process on the DB layer runs the row's off: a flip to on would
+    // change it too, so it is offered but not proposed.
+    assert_eq!(dark.flip_to, Some(true));
+    assert_eq!((dark.following, dark.proposed), (1, false));
     assert_eq!(dark.divergent.len(), 1);
     assert_eq!(dark.divergent[0].cause, Cause::MasterOff);
     assert_eq!(dark.divergent[0].runs, Some(true));
@@ -128,6 +132,15 @@ async fn option_b_is_found_and_reconciled(backend: Backend) {
             .await,
     );
     assert!(why.contains("nothing to reconcile"), "{why}");
+    let why = refused(
+        t.app
+            .reconcile(&root, &ask("dark_mode", None, Some("INC-1"), false))
+            .await,
+    );
+    assert!(
+        why.contains("1 live process(es) run the row's value off: a flip to on changes them too"),
+        "{why}"
+    );
     assert!(matches!(
         t.app
             .reconcile(&support, &ask("dark_mode", None, Some("INC-1"), false))
@@ -136,7 +149,10 @@ async fn option_b_is_found_and_reconciled(backend: Backend) {
     ));
     assert!(matches!(
         t.app
-            .reconcile(&root, &ask("console_billing", None, Some("INC-1"), false))
+            .reconcile(
+                &root,
+                &ask("console_billing", Some(false), Some("INC-1"), false)
+            )
             .await,
         Err(AppError::Denied(Denied::ElevationRequired { .. }))
     ));
@@ -148,14 +164,14 @@ async fn option_b_is_found_and_reconciled(backend: Backend) {
     ));
     assert_eq!(audit_rows(&t).await, rows, "a refusal wrote an audit row");
 
-    // The reconciling flip: the proposal, through the flip use case.
+    // The reconciling flip, its value said, through the flip use case.
     let flipped = t
         .app
         .reconcile(
             &root,
             &ask(
                 "dark_mode",
-                None,
+                Some(true),
                 Some("INC-7: break-glass on web-2"),
                 false,
             ),
@@ -183,7 +199,10 @@ async fn option_b_is_found_and_reconciled(backend: Backend) {
     let flags: Vec<&str> = found.findings.iter().map(|p| p.flag.as_str()).collect();
     assert_eq!(flags, ["console_billing"]);
     t.app
-        .reconcile(&root, &ask("console_billing", None, Some("INC-7"), true))
+        .reconcile(
+            &root,
+            &ask("console_billing", Some(false), Some("INC-7"), true),
+        )
         .await
         .unwrap();
     let found = t.app.reconciliation(None).await.unwrap();

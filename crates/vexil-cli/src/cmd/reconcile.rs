@@ -106,16 +106,27 @@ fn print(found: &Reconciliation) -> anyhow::Result<()> {
             let runs = d.runs.map_or("an unknown value", on_off);
             output::line(format_args!("  {} runs {runs}: {}", d.name, d.detail))?;
         }
-        match f.proposal {
-            Some(to) => output::line(format_args!(
-                "  offer: a reconciling flip to {}: vexil reconcile --flip {} --env {} --as NAME --reason TEXT",
+        match (f.flip_to, f.proposed) {
+            (Some(to), true) => output::line(format_args!(
+                "  offer: a reconciling flip to {} (it changes no process's value): \
+                 vexil reconcile --flip {} --env {} --as NAME --reason TEXT",
                 on_off(to),
                 pair.flag,
                 pair.env
             ))?,
-            None => output::line(format_args!(
-                "  offer: none proposed (restart the processes that do not apply changes); \
-                 --on or --off writes a value of your choosing"
+            (Some(to), false) => output::line(format_args!(
+                "  not proposed: {} live process(es) run {}, and a flip to {} changes them too; \
+                 to write it anyway: vexil reconcile --flip {} --env {} --{} --as NAME --reason TEXT",
+                f.following,
+                on_off(f.db_value),
+                on_off(to),
+                pair.flag,
+                pair.env,
+                on_off(to)
+            ))?,
+            (None, _) => output::line(format_args!(
+                "  no flip: a flip cannot reach processes that do not apply changes \
+                 (restart them, or check their database connection)"
             ))?,
         }
     }
@@ -134,31 +145,29 @@ async fn flip(global: &GlobalArgs, args: &ReconcileArgs, flag: &str) -> anyhow::
         anyhow::bail!("--flip needs --env and --as");
     };
     let actor = app.actor(name).await?;
-    let elevated = match &args.totp {
+    let to = match (args.on, args.off) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
+    let mut ask = Reconcile {
+        flag_key: flag,
+        env,
+        to,
+        reason: args.reason.as_deref(),
+        elevated: false,
+        via: Via::Cli,
+    };
+    // Before a code is spent: the role, the reason, a pair a flip can reconcile.
+    app.reconcile_preflight(&actor, &ask).await?;
+    ask.elevated = match &args.totp {
         Some(code) => {
             app.check_totp(&actor, code).await?;
             true
         }
         None => false,
     };
-    let to = match (args.on, args.off) {
-        (true, _) => Some(true),
-        (_, true) => Some(false),
-        _ => None,
-    };
-    let flipped = app
-        .reconcile(
-            &actor,
-            &Reconcile {
-                flag_key: flag,
-                env,
-                to,
-                reason: args.reason.as_deref(),
-                elevated,
-                via: Via::Cli,
-            },
-        )
-        .await?;
+    let flipped = app.reconcile(&actor, &ask).await?;
     output::line(format_args!(
         "{flag} in {env}: {} -> {}, a reconciling flip (audit row {}, by {})",
         on_off(flipped.from),

@@ -98,10 +98,11 @@ pub(crate) const TABLE: &[Row] = &[
     row("GET /console/reconcile",                    Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Page,     Page,     Page]),
     // No process of the world runs off its rows, so a caller the role lets through
     // reaches the use case and is told there is nothing to reconcile (409, nothing
-    // written); the reconciling flip itself is tested in reconcile.rs.
+    // written), a superadmin before any elevation (the pair is judged before a TOTP
+    // code is asked for); the reconciling flip itself is tested in reconcile.rs.
     row("POST /console/reconcile",                   Risk::Low,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Refused(409), Refused(409), Refused(409)]),
     row("POST /console/reconcile",                   Risk::Medium, [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Refused(409), Refused(409)]),
-    row("POST /console/reconcile",                   Risk::High,   [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Denied,   Refused(409)]),
+    row("POST /console/reconcile",                   Risk::High,   [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Refused(409), Refused(409)]),
     row("GET /console/instances",                    Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Page,     Page,     Page]),
     row("POST /console/flags/{flag_key}/promotions", Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Moves(303, MARKED), Moves(303, MARKED)]),
     row("POST /console/promotions/{id}/approve",     Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Moves(303, APPROVED), Moves(303, APPROVED)]),
@@ -130,6 +131,7 @@ pub(crate) const TABLE: &[Row] = &[
     row("vexil flip",                                Risk::Medium, [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  Flips,    Flips]),
     row("vexil flip",                                Risk::High,   [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  REFUSED,  Flips]),
     row("vexil reconcile",                           Risk::Low,    [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  REFUSED,  REFUSED]),
+    row("vexil reconcile",                           Risk::Medium, [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  REFUSED,  REFUSED]),
     row("vexil reconcile",                           Risk::High,   [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  REFUSED,  REFUSED]),
     row("vexil promotion mark",                      Risk::Any,    [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  Moves(0, MARKED), Moves(0, MARKED)]),
     row("vexil promotion approve",                   Risk::Any,    [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  Moves(0, APPROVED), Moves(0, APPROVED)]),

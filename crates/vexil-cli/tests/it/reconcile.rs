@@ -58,13 +58,15 @@ async fn option_b_reconciled_from_the_binary(backend: Backend) {
     );
     assert!(
         listed.contains(
-            "offer: a reconciling flip to on: vexil reconcile --flip dark_mode --env prod"
+            "offer: a reconciling flip to on (it changes no process's value): vexil reconcile --flip dark_mode --env prod"
         ),
         "{listed}"
     );
     let json: Value = serde_json::from_str(ok(&site.run(&["reconcile", "--json"]))).unwrap();
     assert_eq!(json["findings"][0]["flag"], "dark_mode");
-    assert_eq!(json["findings"][0]["proposal"], true);
+    assert_eq!(json["findings"][0]["flip_to"], true);
+    assert_eq!(json["findings"][0]["proposed"], true);
+    assert_eq!(json["findings"][0]["following"], 0);
     assert_eq!(json["findings"][0]["divergent"][0]["cause"], "master_off");
     assert_eq!(json["master_off"][0]["env"], "prod");
 

@@ -32,8 +32,12 @@ struct Line {
     db_value: &'static str,
     live: usize,
     processes: Vec<Process>,
-    /// `true`/`false` for the form; `None`: the operator picks.
-    proposal: Option<bool>,
+    /// The value a reconciling flip writes (`None`: a flip cannot help), and
+    /// whether it is proposed (it changes no process's value) or would change the
+    /// `following` processes that run the row's value.
+    flip_to: Option<bool>,
+    proposed: bool,
+    following: usize,
     /// May this account write the flip, and does it need a code first?
     may_flip: bool,
     needs_code: bool,
@@ -84,7 +88,9 @@ pub(crate) async fn show(
                         detail: d.detail.clone(),
                     })
                     .collect(),
-                proposal: f.proposal,
+                flip_to: f.flip_to,
+                proposed: f.proposed,
+                following: f.following,
                 may_flip: authorize(role, Action::Flip(pair.risk), true).is_ok(),
                 needs_code: authorize(role, Action::Flip(pair.risk), operator.elevated()).is_err(),
             }
@@ -148,6 +154,16 @@ pub(crate) async fn submit(
         .map(vexil_core::FlagDecl::risk)
         .ok_or_else(|| AppError::UnknownFlag { key: flag.clone() })?;
     authorize(operator.actor.role, Action::Flip(risk), true)?;
+    let mut ask = Reconcile {
+        flag_key: &flag,
+        env: &env,
+        to,
+        reason: form.reason.as_deref(),
+        elevated: false,
+        via: Via::Console,
+    };
+    // Before a code is spent: the reason, and a pair a flip can reconcile.
+    state.app.reconcile_preflight(&operator.actor, &ask).await?;
     let code = form
         .totp
         .as_deref()
@@ -158,20 +174,8 @@ pub(crate) async fn submit(
     {
         return Err(error.into());
     }
-    let flipped = state
-        .app
-        .reconcile(
-            &operator.actor,
-            &Reconcile {
-                flag_key: &flag,
-                env: &env,
-                to,
-                reason: form.reason.as_deref(),
-                elevated: operator.elevated(),
-                via: Via::Console,
-            },
-        )
-        .await?;
+    ask.elevated = operator.elevated();
+    let flipped = state.app.reconcile(&operator.actor, &ask).await?;
     state.flag_cache.invalidate();
     Ok(Redirect::to(&format!("/console/reconcile?done={}", flipped.audit_id)).into_response())
 }

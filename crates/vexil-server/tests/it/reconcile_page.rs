@@ -30,7 +30,7 @@ async fn option_b_reconciled_in_the_console() {
     page.assert_contains(r#"<section class="card reconcile" id="reconcile-dark_mode-prod">"#);
     page.assert_says("prod: the master switch is not on for");
     page.assert_says("master switch off, its variable on gives on");
-    page.assert_says("Write reconciling flip to on");
+    page.assert_says("Write the reconciling flip to on");
     let audit_rows = || async { ops.get("/console/audit").await.body.matches("<tr").count() };
     let before = audit_rows().await;
 
