@@ -5,14 +5,12 @@
 
 use std::collections::HashMap;
 
+use vexil_core::Env;
 use vexil_core::deprecation::{Evidence, Verdict, verdicts};
-use vexil_core::{Env, VarState};
-
-use vexil_core::message::one_line;
 
 use crate::app::App;
 use crate::error::AppError;
-use crate::instances::GONE_AFTER;
+use crate::instances::{GONE_AFTER, process_name, reported_state};
 
 /// One declared flag's variable, judged in each env.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,15 +58,7 @@ impl App {
                     let pair = (key.to_owned(), env.as_str().to_owned());
                     let reported = live
                         .iter()
-                        // A report lists the variables that are set (of the flags the
-                        // process declares); one it does not list is unset there.
-                        .map(|i| {
-                            let state = i
-                                .env_layer
-                                .get(key)
-                                .map_or(VarState::Unset, |s| VarState::parse(s));
-                            (format!("{} pid {}", one_line(&i.host), i.pid), state)
-                        })
+                        .map(|i| (process_name(i), reported_state(i, key)))
                         .collect();
                     let evidence = Evidence {
                         row: rows.get(&pair).copied(),

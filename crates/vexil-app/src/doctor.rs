@@ -14,7 +14,7 @@ use vexil_core::message::one_line;
 use crate::app::App;
 use crate::code_scan::scan_trees;
 use crate::error::AppError;
-use crate::instances::GONE_AFTER;
+use crate::instances::{GONE_AFTER, process_name};
 
 impl App {
     /// Every checklist item, judged now. `code` are the source trees to scan for
@@ -78,7 +78,7 @@ impl App {
                 .await?
                 .into_iter()
                 .map(|i| Process {
-                    name: format!("{} pid {}", one_line(&i.host), i.pid),
+                    name: process_name(&i),
                     layer: i
                         .env_layer
                         .iter()

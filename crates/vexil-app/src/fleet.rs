@@ -14,7 +14,7 @@ use vexil_store::{InstanceReport, Receipt};
 
 use crate::app::App;
 use crate::error::AppError;
-use crate::instances::GONE_AFTER;
+use crate::instances::{GONE_AFTER, reported_state};
 
 /// One env's live processes, and what they disagree about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,12 +105,7 @@ impl EnvFleet {
         let instances = reports
             .into_iter()
             .map(|report| {
-                let state = |key: &str| {
-                    report
-                        .env_layer
-                        .get(key)
-                        .map_or(VarState::Unset, |s| VarState::parse(s))
-                };
+                let state = |key: &str| reported_state(&report, key);
                 let vars = flags
                     .iter()
                     .map(vexil_core::FlagDecl::key)

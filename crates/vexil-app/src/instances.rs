@@ -7,6 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use vexil_core::VarState;
 use vexil_core::audit::FLAG_FLIP;
+use vexil_core::message::one_line;
 use vexil_core::reported::MASTER_KEY;
 use vexil_store::{AuditFilter, AuditRow, InstanceReport};
 
@@ -50,7 +51,37 @@ pub struct Receipts {
     pub instances: Vec<(InstanceReport, ReceiptState)>,
 }
 
+/// How a process is named to an operator: `host pid 123` (the host escaped: it is
+/// the process's own word).
+pub(crate) fn process_name(instance: &InstanceReport) -> String {
+    format!("{} pid {}", one_line(&instance.host), instance.pid)
+}
+
+/// How `instance` parsed the variable of `key` (a flag key, or `MASTER_KEY`); a
+/// report lists only the variables that are set, so one it does not list is unset.
+pub(crate) fn reported_state(instance: &InstanceReport, key: &str) -> VarState {
+    instance
+        .env_layer
+        .get(key)
+        .map_or(VarState::Unset, |s| VarState::parse(s))
+}
+
 impl App {
+    /// One audit row by id, if there is one.
+    pub(crate) async fn audit_row(&self, id: i64) -> Result<Option<AuditRow>, AppError> {
+        let filter = AuditFilter {
+            before: Some(id.saturating_add(1)),
+            limit: 1,
+            ..AuditFilter::default()
+        };
+        Ok(self
+            .db
+            .audit_page(&filter)
+            .await?
+            .into_iter()
+            .find(|row| row.id == id))
+    }
+
     /// The processes seen within `GONE_AFTER`, of `env` if given.
     pub async fn live_instances(&self, env: Option<&str>) -> Result<Vec<InstanceReport>, AppError> {
         if let Some(env) = env {
@@ -61,17 +92,9 @@ impl App {
 
     /// Which live processes of its env apply the flag change recorded in audit row `id`.
     pub async fn receipts(&self, id: i64) -> Result<Receipts, AppError> {
-        let filter = AuditFilter {
-            before: Some(id.saturating_add(1)),
-            limit: 1,
-            ..AuditFilter::default()
-        };
         let row = self
-            .db
-            .audit_page(&filter)
+            .audit_row(id)
             .await?
-            .into_iter()
-            .find(|row| row.id == id)
             .ok_or(AppError::UnknownAuditRow { id })?;
         let change = FlagChange::of(&row).ok_or(AppError::NotAFlagChange { id })?;
         let instances = self
@@ -178,8 +201,7 @@ impl FlagChange {
 
     /// Whether `instance` (a process of this change's env) applies it.
     fn state_on(&self, instance: &InstanceReport) -> ReceiptState {
-        let db_layer_on =
-            instance.env_layer.get(MASTER_KEY).map(String::as_str) == Some(VarState::On.as_str());
+        let db_layer_on = reported_state(instance, MASTER_KEY) == VarState::On;
         match instance.applied.get(&self.flag) {
             _ if !instance.live => ReceiptState::NotReporting {
                 last_seen: instance.last_seen,

@@ -5,10 +5,9 @@
 use std::fmt;
 
 use chrono::{DateTime, Utc};
-use vexil_core::message::one_line;
 use vexil_store::InstanceReport;
 
-use crate::instances::ReceiptState;
+use crate::instances::{ReceiptState, process_name};
 
 /// How far one change has propagated among the processes of its env.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -36,7 +35,7 @@ impl ReceiptSummary {
     pub fn new(made_at: Option<DateTime<Utc>>, states: &[(&InstanceReport, ReceiptState)]) -> Self {
         let mut summary = ReceiptSummary::default();
         for (instance, state) in states {
-            let label = || format!("{} pid {}", one_line(&instance.host), instance.pid);
+            let label = || process_name(instance);
             match *state {
                 ReceiptState::Applied { at } => {
                     summary.seen += 1;

@@ -10,14 +10,11 @@ use vexil_core::audit::Via;
 use vexil_core::reconcile::{Finding, Instance, Row, judge};
 use vexil_core::reported::MASTER_KEY;
 use vexil_core::{Env, Risk, VarState};
-use vexil_store::{AuditFilter, InstanceReport};
-
-use vexil_core::message::one_line;
 
 use crate::app::{Actor, App};
 use crate::error::AppError;
 use crate::flip::{Flip, Flipped};
-use crate::instances::GONE_AFTER;
+use crate::instances::{GONE_AFTER, process_name, reported_state};
 
 /// One pair that needs reconciling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,8 +62,8 @@ impl App {
                 .await?;
             let off: Vec<String> = live
                 .iter()
-                .filter(|i| state(i, MASTER_KEY) != VarState::On)
-                .map(name)
+                .filter(|i| reported_state(i, MASTER_KEY) != VarState::On)
+                .map(process_name)
                 .collect();
             if !off.is_empty() {
                 out.master_off.push((env.clone(), off));
@@ -103,9 +100,9 @@ impl App {
                         None => None,
                     };
                     instances.push(Instance {
-                        name: name(i),
-                        master: state(i, MASTER_KEY),
-                        var: state(i, key),
+                        name: process_name(i),
+                        master: reported_state(i, MASTER_KEY),
+                        var: reported_state(i, key),
                         holds,
                         last_seen: i.last_seen,
                     });
@@ -217,26 +214,9 @@ impl App {
 
     /// The value the `console.flag.flip` row `id` wrote, if it is one.
     async fn flip_value(&self, id: i64) -> Result<Option<bool>, AppError> {
-        let filter = AuditFilter {
-            before: Some(id.saturating_add(1)),
-            limit: 1,
-            ..AuditFilter::default()
-        };
-        let rows = self.db.audit_page(&filter).await?;
-        Ok(rows
-            .into_iter()
-            .find(|row| row.id == id)
+        Ok(self
+            .audit_row(id)
+            .await?
             .and_then(|row| row.payload.get("to").and_then(serde_json::Value::as_bool)))
     }
-}
-
-fn state(instance: &InstanceReport, key: &str) -> VarState {
-    instance
-        .env_layer
-        .get(key)
-        .map_or(VarState::Unset, |s| VarState::parse(s))
-}
-
-fn name(instance: &InstanceReport) -> String {
-    format!("{} pid {}", one_line(&instance.host), instance.pid)
 }

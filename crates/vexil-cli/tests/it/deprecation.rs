@@ -1,46 +1,22 @@
 //! `vexil deprecation`: the runbook's deprecation table from the real binary, with a
 //! live process (a `vexil::Flags` handle of this test) reporting its variables.
 
-use std::time::{Duration, SystemTime};
-
 use serde_json::{Value, json};
-use vexil_core::EnvSnapshot;
 use vexil_store::Backend;
 use vexil_testkit::{TestDb, both};
 
 use crate::break_glass::{fails, ok};
-use crate::site::Site;
+use crate::site::{Site, live_process};
 
 async fn the_table_from_the_binary(backend: Backend) {
     let test_db = TestDb::new(backend).await;
     let site = Site::new(test_db.url_string());
-    let flags_file = site.dir.write(
-        "feature_flags.yaml",
-        include_str!("../../../../examples/feature_flags.yaml"),
-    );
     ok(&site.run_with_stdin(
         &["user", "add", "root", "--role", "superadmin"],
         "a long enough password",
     ));
     // A staging process with FLAG_DARK_MODE set, reporting every 100 ms.
-    let process = vexil::Flags::builder()
-        .env("staging")
-        .flag_set(vexil::read_flag_set(&flags_file).unwrap())
-        .env_vars(EnvSnapshot::capture([("FLAG_DARK_MODE", "1")]))
-        .database_url(test_db.url_string())
-        .application("web")
-        .heartbeat(Duration::from_millis(100))
-        .start()
-        .await
-        .unwrap();
-    let mut health = process.watch_health();
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        health.wait_for(|h| h.reported_at.is_some_and(|at| at > SystemTime::UNIX_EPOCH)),
-    )
-    .await
-    .expect("the process reported")
-    .unwrap();
+    let process = live_process(test_db.url_string(), "staging", &[("FLAG_DARK_MODE", "1")]).await;
     ok(&site.run(&[
         "flip",
         "dark_mode",
