@@ -129,6 +129,18 @@ pub enum AppError {
     /// message for all, so a caller learns nothing about which.
     #[error("invalid or revoked API token")]
     BadToken,
+    #[error("unknown client key {id}")]
+    UnknownClientKey { id: i64 },
+    #[error("client key {id} is already revoked")]
+    ClientKeyRevoked { id: i64 },
+    /// A presented client key that is unknown or revoked (one message for both).
+    #[error("invalid or revoked client key")]
+    BadClientKey,
+    #[error(transparent)]
+    InvalidAppName(#[from] vexil_core::AppNameError),
+    /// A process's report that does not fit the flags or its key; nothing was recorded.
+    #[error("report refused: {0}")]
+    Report(#[from] vexil_core::sdk::ReportError),
     #[error("the system's random source failed: {reason}")]
     Random { reason: String },
     #[error(transparent)]

@@ -226,6 +226,7 @@ fn row_drift(reports: &[InstanceReport]) -> Vec<RowDrift> {
 #[cfg(test)]
 mod tests {
     use chrono::{DateTime, TimeDelta};
+    use vexil_store::Transport;
 
     use super::*;
 
@@ -262,6 +263,9 @@ new_checkout:\n  default: false\n  description: Checkout.\n  risk: high\n";
                     ((*flag).to_owned(), receipt)
                 })
                 .collect(),
+            language: "rust".to_owned(),
+            transport: Transport::Database,
+            change_id: None,
         }
     }
 

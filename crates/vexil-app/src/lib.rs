@@ -40,11 +40,15 @@
 //!   code) and `check_totp` (a code is accepted once only).
 //! - `token.rs`: API tokens (`vxl_…`, stored as SHA-256): create, list, revoke, and
 //!   the actor a presented token acts for.
+//! - `client_key.rs`: client keys (`vxc_…`, stored as SHA-256, one env and one
+//!   application each): create, list, revoke, the `Client` a presented key acts for,
+//!   and `report_process`, a following process's report recorded as a live instance.
 //! - `secret_key.rs`: `SecretKey`, which encrypts TOTP secrets at rest.
 //! - `error.rs`: `AppError`.
 
 mod account;
 mod app;
+mod client_key;
 pub mod code_scan;
 mod deprecation;
 mod doctor;
@@ -64,6 +68,7 @@ mod totp;
 
 pub use account::{Admin, MIN_PASSWORD_CHARS};
 pub use app::{Actor, App};
+pub use client_key::{CLIENT_KEY_PREFIX, Client};
 pub use deprecation::FlagDeprecation;
 pub use error::AppError;
 pub use flag_state::{FlagState, FlagStates};

@@ -106,6 +106,9 @@ mod tests {
             live: true,
             env_layer: Default::default(),
             applied: Default::default(),
+            language: "rust".to_owned(),
+            transport: vexil_store::Transport::Database,
+            change_id: None,
         }
     }
 

@@ -21,6 +21,9 @@ pub const USER_TOTP_ENROL: &str = "console.user.totp_enrol";
 /// under `console.user.*`).
 pub const TOKEN_CREATE: &str = "console.user.token_create";
 pub const TOKEN_REVOKE: &str = "console.user.token_revoke";
+/// A client key was created (SPEC §11): an application may read one env's flags.
+pub const CLIENT_KEY_CREATE: &str = "console.client_key.create";
+pub const CLIENT_KEY_REVOKE: &str = "console.client_key.revoke";
 
 /// Sign-ins to the console (SPEC §4: "logins, failed logins … under `console.auth.*`").
 pub const AUTH_SIGN_IN: &str = "console.auth.sign_in";
@@ -35,7 +38,7 @@ pub const AUTH_ELEVATE: &str = "console.auth.elevate";
 pub const AUTH_ELEVATE_FAILED: &str = "console.auth.elevate_failed";
 
 /// Every action vexil itself writes, for pickers and filters.
-pub const ACTIONS: [&str; 17] = [
+pub const ACTIONS: [&str; 19] = [
     FLAG_FLIP,
     FLAG_MARK_PROMOTE,
     FLAG_APPROVED,
@@ -48,6 +51,8 @@ pub const ACTIONS: [&str; 17] = [
     USER_TOTP_ENROL,
     TOKEN_CREATE,
     TOKEN_REVOKE,
+    CLIENT_KEY_CREATE,
+    CLIENT_KEY_REVOKE,
     AUTH_SIGN_IN,
     AUTH_SIGN_IN_FAILED,
     AUTH_SIGN_OUT,
@@ -76,6 +81,8 @@ pub fn reason(text: Option<&str>) -> Result<Option<&str>, ReasonTooLong> {
 pub const TARGET_FEATURE_FLAG: &str = "feature_flag";
 /// `target_type` of rows about an account (and its tokens).
 pub const TARGET_USER: &str = "user";
+/// `target_type` of rows about a client key (`target_id` is its id).
+pub const TARGET_CLIENT_KEY: &str = "client_key";
 
 /// The door a change came through, recorded as `"via"` in the payload.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

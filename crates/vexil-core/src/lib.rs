@@ -28,6 +28,9 @@
 //! - [`stale`]: flags on everywhere and unchanged for a while, or never flipped.
 //! - [`doctor`]: the runbook's GA checklist and vexil's own health, each item
 //!   passing or failing with its evidence.
+//! - [`sdk`]: the evaluation plane's messages (`/sdk/v1`): the snapshot and change
+//!   events a server sends the processes that follow it, their reports, and
+//!   `AppName`.
 //! - [`clock`]: the `Clock` trait; the test clock (in `vexil-testkit`) and, from
 //!   issue [B] on, the binary's system clock implement it outside this crate.
 //! - [`message`]: how outside text appears in one-line messages.
@@ -65,6 +68,7 @@ pub mod reconcile;
 pub mod reported;
 pub mod resolve;
 pub mod risk;
+pub mod sdk;
 pub mod stale;
 
 pub use clock::{Clock, InstantError, parse_instant};
@@ -75,3 +79,4 @@ pub use rbac::{Action, Denied, Role, RoleError, authorize};
 pub use reported::{Drift, VarState, reported_layer};
 pub use resolve::{Resolution, Resolved, Source, Undeclared, resolve, resolve_key};
 pub use risk::{Risk, RiskError};
+pub use sdk::{AppName, AppNameError};

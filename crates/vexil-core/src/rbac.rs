@@ -88,11 +88,13 @@ pub enum Action {
     /// Create accounts, change roles, disable accounts, enrol TOTP and manage API
     /// tokens for anyone but oneself.
     ManageAccounts,
+    /// Create, list and revoke client keys (what applications follow a server with).
+    ManageClientKeys,
 }
 
 impl Action {
     /// Every action, for tables that walk the whole matrix.
-    pub const ALL: [Action; 12] = [
+    pub const ALL: [Action; 13] = [
         Action::ViewFlags,
         Action::ViewAudit,
         Action::Flip(Risk::Low),
@@ -105,6 +107,7 @@ impl Action {
         Action::Promote(Risk::High),
         Action::RejectPromotion,
         Action::ManageAccounts,
+        Action::ManageClientKeys,
     ];
 }
 
@@ -120,6 +123,7 @@ impl fmt::Display for Action {
             Action::Promote(risk) => write!(f, "promote a {risk}-risk flag"),
             Action::RejectPromotion => f.write_str("reject a promotion"),
             Action::ManageAccounts => f.write_str("manage accounts"),
+            Action::ManageClientKeys => f.write_str("manage client keys"),
         }
     }
 }
@@ -165,7 +169,8 @@ pub fn requirement(action: Action) -> Requirement {
         Action::MarkPromote
         | Action::ApprovePromotion
         | Action::RejectPromotion
-        | Action::ManageAccounts => role(Superadmin),
+        | Action::ManageAccounts
+        | Action::ManageClientKeys => role(Superadmin),
         Action::Promote(Risk::Low | Risk::Medium) => role(Superadmin),
         // SPEC §5 asks only superadmin to promote; promoting a high-risk flag writes
         // the same prod row as flipping it, which needs elevation, so issue [F] asks

@@ -1,6 +1,8 @@
-//! `vexil_instances`: what each live process holding a `vexil::Flags` handle reports
-//! about itself (migration 0003). Telemetry, not state: written by the library's
-//! heartbeat, not audited, pruned when a process has been gone for a day.
+//! `vexil_instances`: what each live process reports about itself (migration 0003;
+//! 0006 adds its language, its transport and the stream's last change it applied).
+//! Telemetry, not state: written by the library's heartbeat, or by a server for the
+//! processes that follow it; not audited; pruned when a process has been gone for a
+//! day.
 
 use std::collections::BTreeMap;
 
@@ -33,6 +35,40 @@ pub struct InstanceReport {
     pub env_layer: BTreeMap<String, String>,
     /// For each flag whose DB row it holds: the row's audit id, and when it applied it.
     pub applied: BTreeMap<String, Receipt>,
+    /// What the process is written in: `rust` for the library, `python` for the
+    /// package, or what a process following a server says.
+    pub language: String,
+    /// How it reaches vexil.
+    pub transport: Transport,
+    /// The last change of the server's stream it applied (`Transport::Server` only).
+    pub change_id: Option<i64>,
+}
+
+/// How a process reaches vexil.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Transport {
+    /// It links the library and reads the database itself.
+    Database,
+    /// It follows a `vexil serve` (the stream) and reports through it.
+    Server,
+}
+
+impl Transport {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Database => "database",
+            Transport::Server => "server",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Transport> {
+        match text {
+            "database" => Some(Transport::Database),
+            "server" => Some(Transport::Server),
+            _ => None,
+        }
+    }
 }
 
 /// A change a process applied: the audit row behind the row it holds, and when.
@@ -54,6 +90,9 @@ type RawRow = (
     String,
     String,
     bool,
+    String,
+    String,
+    Option<i64>,
 );
 
 /// The database's clock, `$S` seconds ago, in the column's format.
@@ -70,10 +109,12 @@ impl Db {
     pub async fn report_instance(&self, report: &InstanceReport) -> Result<(), StoreError> {
         let sql = sqlx::AssertSqlSafe(format!(
             "INSERT INTO vexil_instances \
-             (id, env, host, pid, application, version, started_at, last_seen, env_layer, applied) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, {now}, $9, $10) \
+             (id, env, host, pid, application, version, started_at, last_seen, env_layer, applied, \
+              language, transport, change_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, {now}, $9, $10, $11, $12, $13) \
              ON CONFLICT (id) DO UPDATE SET last_seen = excluded.last_seen, \
-             env_layer = excluded.env_layer, applied = excluded.applied",
+             env_layer = excluded.env_layer, applied = excluded.applied, \
+             change_id = excluded.change_id",
             now = db_time(self.is_sqlite()).replace("$S", "$8")
         ));
         let env_layer = json_text(&report.env_layer)?;
@@ -90,6 +131,9 @@ impl Db {
                 .bind(0.0_f64)
                 .bind(&env_layer)
                 .bind(&applied)
+                .bind(&report.language)
+                .bind(report.transport.as_str())
+                .bind(report.change_id)
                 .execute(pool)
                 .await?;
         });
@@ -159,7 +203,7 @@ fn instances_sql(sqlite: bool) -> sqlx::AssertSqlSafe<String> {
     sqlx::AssertSqlSafe(format!(
         "SELECT id, env, host, pid, application, version, \
          CAST(started_at AS TEXT), CAST(last_seen AS TEXT), env_layer, applied, \
-         last_seen >= {live} \
+         last_seen >= {live}, language, transport, change_id \
          FROM vexil_instances WHERE last_seen >= {seen} AND ($1 IS NULL OR env = $1) \
          ORDER BY env, application, host, pid",
         live = db_time(sqlite).replace("$S", "$2"),
@@ -174,8 +218,22 @@ fn json_text(value: &impl serde::Serialize) -> Result<String, StoreError> {
 }
 
 fn instance(raw: RawRow) -> Result<InstanceReport, StoreError> {
-    let (id, env, host, pid, application, version, started_at, last_seen, env_layer, applied, live) =
-        raw;
+    let (
+        id,
+        env,
+        host,
+        pid,
+        application,
+        version,
+        started_at,
+        last_seen,
+        env_layer,
+        applied,
+        live,
+        language,
+        transport,
+        change_id,
+    ) = raw;
     let corrupt = |what: &str| StoreError::Corrupt {
         what: format!("the {what} of instance {id}"),
     };
@@ -184,6 +242,9 @@ fn instance(raw: RawRow) -> Result<InstanceReport, StoreError> {
         last_seen: parse_timestamp(&last_seen)?,
         env_layer: serde_json::from_str(&env_layer).map_err(|_| corrupt("env layer"))?,
         applied: serde_json::from_str(&applied).map_err(|_| corrupt("receipts"))?,
+        transport: Transport::parse(&transport).ok_or_else(|| corrupt("transport"))?,
+        language,
+        change_id,
         id,
         env,
         host,

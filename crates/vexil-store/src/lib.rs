@@ -11,11 +11,14 @@
 //! - `flags.rs`: `console_feature_flags` rows.
 //! - `changes.rs`: the change feed (`console_flag_changes`, LISTEN/NOTIFY, SQLite's
 //!   data version), which keeps every process's snapshot current.
-//! - `instances.rs`: `vexil_instances`, what each live process reports about itself.
+//! - `instances.rs`: `vexil_instances`, what each live process reports about itself
+//!   (to the database, or through a server).
 //! - `audit.rs`: `console_audit_log`: append (inside a `WriteTx` only) and read pages.
 //! - `users.rs`: `users`, the accounts behind the role matrix, and their TOTP state.
 //! - `sessions.rs`: `console_sessions`, the console's sessions, keyed by a hash.
 //! - `tokens.rs`: `api_tokens`, stored as SHA-256 hashes.
+//! - `client_keys.rs`: `client_keys`, what applications follow a server with, stored
+//!   as SHA-256 hashes.
 //! - `promotions.rs`: `console_promotions`, where each staging → prod promotion is.
 //! - `error.rs`: `StoreError`.
 //!
@@ -25,6 +28,7 @@
 
 mod audit;
 mod changes;
+mod client_keys;
 mod db;
 mod error;
 mod flags;
@@ -38,10 +42,11 @@ mod users;
 
 pub use audit::{AuditFilter, AuditRow, FlipCount, NewAudit};
 pub use changes::{Change, ChangeFeed, ChangeTimes, FeedEvent};
+pub use client_keys::{ClientKeyRow, NewClientKey};
 pub use db::{Db, WriteTx};
 pub use error::StoreError;
 pub use flags::{Expected, FlagRow, FlagValue};
-pub use instances::{InstanceReport, Receipt};
+pub use instances::{InstanceReport, Receipt, Transport};
 pub use migrate::MigrationReport;
 pub use promotions::{NewPromotion, PromotionMove, PromotionRow};
 pub use tokens::TokenRow;

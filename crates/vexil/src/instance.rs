@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use vexil_core::reported::MASTER_KEY;
 use vexil_core::{EnvSnapshot, EnvVar, FlagSet, VarState};
-use vexil_store::{InstanceReport, Receipt};
+use vexil_store::{InstanceReport, Receipt, Transport};
 
 /// Who this process is, fixed when its handle starts.
 #[derive(Debug, Clone)]
@@ -55,5 +55,8 @@ pub(crate) fn report(
         live: true,
         env_layer: env_layer.clone(),
         applied: receipts.collect(),
+        language: "rust".to_owned(),
+        transport: Transport::Database,
+        change_id: None,
     }
 }

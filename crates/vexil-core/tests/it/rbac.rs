@@ -52,7 +52,7 @@ type Row = (
 
 /// SPEC §5, one row per action (flag actions once per risk).
 #[rustfmt::skip]
-const MATRIX: [Row; 12] = [
+const MATRIX: [Row; 13] = [
     //  action                          readonly  support  ops      superadmin
     //                                  [plain, elevated] in each column
     (Action::ViewFlags,                 [F, F],   [F, F],  [A, A],  [A, A]),
@@ -67,6 +67,7 @@ const MATRIX: [Row; 12] = [
     (Action::Promote(Risk::High),       [F, F],   [F, F],  [F, F],  [E, A]),
     (Action::RejectPromotion,           [F, F],   [F, F],  [F, F],  [A, A]),
     (Action::ManageAccounts,            [F, F],   [F, F],  [F, F],  [A, A]),
+    (Action::ManageClientKeys,          [F, F],   [F, F],  [F, F],  [A, A]),
 ];
 
 #[test]
@@ -96,12 +97,13 @@ fn the_matrix_covers_every_action() {
         Action::Promote(_) => 5,
         Action::RejectPromotion => 6,
         Action::ManageAccounts => 7,
+        Action::ManageClientKeys => 8,
     };
-    let mut counts = [0; 8];
+    let mut counts = [0; 9];
     for action in &Action::ALL {
         counts[per_variant(action)] += 1;
     }
-    assert_eq!(counts, [1, 1, 3, 1, 1, 3, 1, 1]);
+    assert_eq!(counts, [1, 1, 3, 1, 1, 3, 1, 1, 1]);
     for action in Action::ALL {
         // Readonly and support open no flag page and change nothing.
         assert!(requirement(action).role >= Role::Ops, "{action:?}");
