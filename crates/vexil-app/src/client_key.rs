@@ -11,6 +11,7 @@
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 use vexil_core::audit::{CLIENT_KEY_CREATE, CLIENT_KEY_REVOKE, TARGET_CLIENT_KEY, Via};
 use vexil_core::sdk::Report;
 use vexil_core::{Action, AppName, Env, authorize};
@@ -28,11 +29,23 @@ const SHOWN_CHARS: usize = CLIENT_KEY_PREFIX.len() + 8;
 
 /// A presented client key that is valid now: the only "who" the evaluation plane
 /// accepts. Only [`App::client_for_key`] makes one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Client {
     id: i64,
     env: Env,
     app: AppName,
+    /// Opens this key's OFREP event stream (`events_token`).
+    events_token: String,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("id", &self.id)
+            .field("env", &self.env)
+            .field("app", &self.app)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Client {
@@ -50,6 +63,22 @@ impl Client {
     pub fn app(&self) -> &AppName {
         &self.app
     }
+
+    /// What opens this key's OFREP event stream in a URL (a browser's `EventSource`
+    /// sends no `Authorization` header): `<id>.<digest>`, derived from the key's hash,
+    /// so it needs no secret of the server's and dies with the key. It opens the
+    /// change notifications of the key's env, never a flag value.
+    pub fn events_token(&self) -> &str {
+        &self.events_token
+    }
+}
+
+/// The digest part of a key's events token.
+fn events_digest(key_hash: &[u8]) -> String {
+    let mut digest = Sha256::new();
+    digest.update(b"vexil ofrep events\n");
+    digest.update(key_hash);
+    hex::encode(&digest.finalize()[..16])
 }
 
 impl App {
@@ -100,8 +129,8 @@ impl App {
         Ok(self.db.client_keys().await?)
     }
 
-    /// Revokes key `id` for good, audited; returns the key as it was. Servers refuse
-    /// it within their key cache window, open streams included.
+    /// Revokes key `id` for good, audited; returns it, revoked. Servers refuse it
+    /// within their key cache window, open streams included.
     pub async fn revoke_client_key(
         &self,
         admin: Admin<'_>,
@@ -126,7 +155,10 @@ impl App {
             return Err(AppError::ClientKeyRevoked { id });
         }
         tx.commit().await?;
-        Ok(key)
+        Ok(ClientKeyRow {
+            revoked_at: Some(audit.created_at),
+            ..key
+        })
     }
 
     /// The client a presented key acts for: it must exist and not be revoked. Notes
@@ -152,12 +184,45 @@ impl App {
             id: row.id,
             env,
             app,
+            events_token: format!("{}.{}", row.id, events_digest(&hash(key))),
         })
     }
 
-    /// Of the keys `ids`, those revoked since (or gone): a server ends their streams.
-    pub async fn revoked_client_keys(&self, ids: &[i64]) -> Result<Vec<i64>, AppError> {
-        Ok(self.db.revoked_client_keys(ids).await?)
+    /// The client an OFREP events token (`Client::events_token`) acts for: its key
+    /// must exist and not be revoked. Compared in constant time.
+    pub async fn client_for_events_token(&self, token: &str) -> Result<Client, AppError> {
+        let (id, digest) = token.split_once('.').ok_or(AppError::BadClientKey)?;
+        let id: i64 = id.parse().map_err(|_| AppError::BadClientKey)?;
+        let key_hash = self
+            .db
+            .live_client_key_hash(id)
+            .await?
+            .ok_or(AppError::BadClientKey)?;
+        let expected = events_digest(&key_hash);
+        if !bool::from(expected.as_bytes().ct_eq(digest.as_bytes())) {
+            return Err(AppError::BadClientKey);
+        }
+        let row = self
+            .db
+            .client_key_by_id(id)
+            .await?
+            .ok_or(AppError::BadClientKey)?;
+        let env = self
+            .envs
+            .parse(&row.env)
+            .map_err(|_| AppError::BadClientKey)?;
+        let app = AppName::parse(&row.app).map_err(|_| AppError::BadClientKey)?;
+        Ok(Client {
+            id,
+            env,
+            app,
+            events_token: token.to_owned(),
+        })
+    }
+
+    /// The ids of every revoked key: a server ends the streams opened with them.
+    pub async fn revoked_client_keys(&self) -> Result<Vec<i64>, AppError> {
+        Ok(self.db.revoked_client_keys().await?)
     }
 
     /// Records what a process following a server reports about itself, as a live

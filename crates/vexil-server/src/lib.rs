@@ -2,8 +2,9 @@
 //! `vexil serve` and for every test alike (STYLE.md rule 6): the tests bind a
 //! loopback port and talk HTTP to the same router the binary serves.
 //!
-//! It serves the web console (issue [D]), the JSON API with its OpenAPI document
-//! (issue [E]), the health probes and `/metrics`.
+//! It serves the web console, the JSON API with its OpenAPI document, the evaluation
+//! plane for applications (the SDK routes and OFREP), the health probes and
+//! `/metrics`.
 //!
 //! # Layout
 //!
@@ -17,20 +18,27 @@
 //! - `session_store.rs`: `DbSessionStore`, tower-sessions' store on our database.
 //! - `console/`: the web console (`console/mod.rs` lists its files).
 //! - `api/`: the JSON API (`api/mod.rs` lists its files).
+//! - `sdk/`: the evaluation plane for applications, behind client keys: the hub that
+//!   follows the database once for every subscriber, the snapshot, the change stream
+//!   and reports (`sdk/mod.rs` lists its files).
+//! - `ofrep/`: the OpenFeature Remote Evaluation Protocol over the same hub.
 
 mod api;
 mod console;
 mod flag_cache;
 mod health;
 mod metrics;
+mod ofrep;
 mod routes;
+mod sdk;
 mod serve;
 mod session_store;
 mod state;
 
-pub use api::{ApiDoc, CODES, PromotionView, StepResponse};
+pub use api::{ApiDoc, CODES, ClientKeyView, PromotionView, StepResponse};
 pub use console::SESSION_COOKIE;
 pub use routes::{Route, Surface, route_table};
+pub use sdk::SdkConfig;
 pub use serve::{REQUEST_ID, router, serve};
 pub use session_store::DbSessionStore;
 pub use state::{ApiConfig, ConsoleConfig, Reloaded, ServerState};

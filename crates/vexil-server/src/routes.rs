@@ -22,6 +22,8 @@ pub enum Surface {
     Console,
     /// JSON behind a Bearer token.
     Api,
+    /// The evaluation plane behind a client key: `/sdk/v1` and OFREP's `/ofrep/v1`.
+    Sdk,
 }
 
 /// One method on one path.
@@ -89,6 +91,8 @@ pub fn route_table() -> Vec<Route> {
     entries.extend(crate::console::pages());
     entries.extend(crate::console::open_routes());
     entries.extend(crate::api::routes());
+    entries.extend(crate::sdk::routes());
+    entries.extend(crate::ofrep::routes());
     let mut routes: Vec<Route> = entries.into_iter().map(|(route, _)| route).collect();
     routes.extend(crate::api::docs_routes());
     routes

@@ -57,6 +57,7 @@ pub fn router(state: ServerState) -> Router {
     let mut router = routes::mount(probes())
         .merge(crate::console::routes(&state))
         .merge(crate::api::router(&state))
+        .merge(crate::sdk::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // On each route (whose template is then known) and on the fallbacks.
@@ -159,7 +160,14 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
-    let changes = tokio::spawn(follow_changes(state.clone()));
+    let changes = tokio::spawn(crate::sdk::feed::follow(state.clone()));
+    let hub = state.hub.clone();
+    // Event streams never end by themselves: once shutdown begins they are closed, so
+    // that draining the requests in flight finishes.
+    let shutdown = async move {
+        shutdown.await;
+        hub.close();
+    };
     let served = axum::serve(
         listener,
         router(state).into_make_service_with_connect_info::<SocketAddr>(),
@@ -207,23 +215,10 @@ async fn housekeeping(state: ServerState) {
             tracing::warn!(%error, "could not delete expired console sessions");
         }
         state.sign_in_limiter.retain_recent();
+        state.keys.retain_recent();
         if let Some(limiter) = state.api_limiter.get() {
             limiter.retain_recent();
         }
         crate::metrics::handle().run_upkeep();
     }
-}
-
-/// How often the change feed looks for commits on SQLite (PostgreSQL notifies).
-const FEED_POLL: Duration = Duration::from_millis(100);
-
-/// Marks the API's flag cache stale on every change to a flag row, wherever it was
-/// made. If the feed ends (it reconnects by itself; this is a last resort), the
-/// cache's one-second age limit still bounds what it serves.
-async fn follow_changes(state: ServerState) {
-    let mut feed = state.app.db().change_feed(FEED_POLL);
-    while feed.events.recv().await.is_some() {
-        state.flag_cache.invalidate();
-    }
-    tracing::warn!("the change feed ended; flag reads rely on the cache's age limit");
 }

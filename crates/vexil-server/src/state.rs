@@ -17,6 +17,9 @@ use vexil_app::App;
 use crate::api::auth::TokenCache;
 use crate::console::error::ConsoleError;
 use crate::flag_cache::FlagCache;
+use crate::sdk::SdkConfig;
+use crate::sdk::auth::KeyCache;
+use crate::sdk::hub::Hub;
 
 #[derive(Clone)]
 pub struct ServerState {
@@ -40,6 +43,10 @@ pub struct ServerState {
     /// The API's per-address limiter, once the router made it: housekeeping forgets
     /// addresses it has not seen lately.
     pub(crate) api_limiter: Arc<OnceLock<ApiLimiter>>,
+    /// Every env as the applications see it, and their streams (`sdk/hub.rs`).
+    pub(crate) hub: Arc<Hub>,
+    /// Client keys by hash, and the evaluation plane's limits.
+    pub(crate) keys: Arc<KeyCache>,
 }
 
 pub(crate) type ApiLimiter = SharedRateLimiter<IpAddr, NoOpMiddleware<QuantaInstant>>;
@@ -125,7 +132,10 @@ impl ServerState {
         api: ApiConfig,
     ) -> ServerState {
         let max_age = api.flag_cache_max_age;
+        let sdk = SdkConfig::default();
         let quota = Quota::per_minute(config.sign_in_attempts_per_minute);
+        let keys = Arc::new(KeyCache::new(sdk.requests_per_second));
+        let hub = Arc::new(Hub::new(app.envs(), sdk));
         ServerState {
             app,
             flags_file,
@@ -138,7 +148,17 @@ impl ServerState {
             tokens: Arc::new(TokenCache::default()),
             flag_cache: Arc::new(FlagCache::new(max_age)),
             api_limiter: Arc::new(OnceLock::new()),
+            keys,
+            hub,
         }
+    }
+
+    /// The evaluation plane's settings (`SdkConfig`), replacing the defaults. Call it
+    /// before serving: the hub starts empty.
+    pub fn with_sdk(mut self, sdk: SdkConfig) -> ServerState {
+        self.keys = Arc::new(KeyCache::new(sdk.requests_per_second));
+        self.hub = Arc::new(Hub::new(self.app.envs(), sdk));
+        self
     }
 
     /// Takes one sign-in attempt from `ip`'s allowance, or says how long to wait.
@@ -177,6 +197,7 @@ impl ServerState {
         let count = flags.len();
         self.app.replace_flags(flags).await;
         self.flag_cache.invalidate();
+        self.hub.reload(&self.app.flags());
         Ok(Reloaded { flags: count })
     }
 }

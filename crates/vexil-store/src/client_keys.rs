@@ -76,23 +76,20 @@ impl Db {
         row.map(client_key_row).transpose()
     }
 
-    /// The ids among `ids` of keys that are revoked (or gone): what a server checks
-    /// for the keys its open streams were opened with.
-    pub async fn revoked_client_keys(&self, ids: &[i64]) -> Result<Vec<i64>, StoreError> {
-        if ids.is_empty() {
-            return Ok(Vec::new());
-        }
-        // One query for any number of ids: the live ones, compared in Rust (the list
-        // is the keys of open streams, a handful).
-        const SQL: &str = "SELECT id FROM client_keys WHERE revoked_at IS NULL";
-        let live: Vec<i64> = on_pool!(self, |pool, DB| sqlx::query_scalar(SQL)
-            .fetch_all(pool)
-            .await?);
-        Ok(ids
-            .iter()
-            .copied()
-            .filter(|id| !live.contains(id))
-            .collect())
+    /// The SHA-256 of key `id`, if it exists and is not revoked (what an OFREP event
+    /// stream's token is derived from).
+    pub async fn live_client_key_hash(&self, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        const SQL: &str = "SELECT key_hash FROM client_keys WHERE id = $1 AND revoked_at IS NULL";
+        Ok(on_pool!(self, |pool, DB| {
+            sqlx::query_scalar(SQL).bind(id).fetch_optional(pool).await?
+        }))
+    }
+
+    /// The ids of every revoked key: what a server checks its open streams against
+    /// (revocations are rare, and the list is read every few seconds).
+    pub async fn revoked_client_keys(&self) -> Result<Vec<i64>, StoreError> {
+        const SQL: &str = "SELECT id FROM client_keys WHERE revoked_at IS NOT NULL";
+        Ok(on_pool!(self, |pool, DB| sqlx::query_scalar(SQL).fetch_all(pool).await?))
     }
 
     /// Notes that a key was used (not audited: it changes no permission).

@@ -164,5 +164,10 @@ fn bearer(parts: &Parts) -> Result<String, ApiError> {
     {
         return Err(malformed());
     }
+    if token.starts_with(vexil_app::CLIENT_KEY_PREFIX) {
+        return Err(ApiError::Unauthenticated(
+            "a client key cannot use the management API: it reads flags through /sdk/v1 and /ofrep/v1 only; use an account's API token (`vexil token create`)",
+        ));
+    }
     Ok(token.to_owned())
 }

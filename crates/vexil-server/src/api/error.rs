@@ -24,7 +24,7 @@ pub const CODES: [(&str, StatusCode, &str); 16] = [
     (
         "unauthenticated",
         StatusCode::UNAUTHORIZED,
-        "No `Authorization: Bearer` header, a malformed one, or a token that is unknown, revoked, or whose account is disabled or deleted.",
+        "No `Authorization: Bearer` header, a malformed one, or a token that is unknown, revoked, or whose account is disabled or deleted; on the management API, a client key; on `/sdk/v1`, an account's token or a client key that is unknown or revoked.",
     ),
     (
         "forbidden",
@@ -44,7 +44,7 @@ pub const CODES: [(&str, StatusCode, &str); 16] = [
     (
         "not_found",
         StatusCode::NOT_FOUND,
-        "No such flag, promotion or route.",
+        "No such flag, promotion, client key or route.",
     ),
     (
         "method_not_allowed",
@@ -64,7 +64,7 @@ pub const CODES: [(&str, StatusCode, &str); 16] = [
     (
         "invalid_state",
         StatusCode::CONFLICT,
-        "The flag or promotion is not in a state that allows this step: not on in staging or already on in prod (mark), already open, soak not over (the message says when it ends), not pending, not approved, already ended, or expired (a due expiry is written before this answer). Nothing else was written.",
+        "The flag or promotion is not in a state that allows this step: not on in staging or already on in prod (mark), already open, soak not over (the message says when it ends), not pending, not approved, already ended, or expired (a due expiry is written before this answer); a client key already revoked. Nothing else was written.",
     ),
     (
         "confirmation_required",
@@ -89,7 +89,7 @@ pub const CODES: [(&str, StatusCode, &str); 16] = [
     (
         "rate_limited",
         StatusCode::TOO_MANY_REQUESTS,
-        "Too many requests from this address, or too many wrong TOTP codes for this account: `Retry-After` says when to try again.",
+        "Too many requests from this address (on `/sdk/v1`: for this client key), or too many wrong TOTP codes for this account: `Retry-After` says when to try again.",
     ),
     (
         "unavailable",
@@ -144,6 +144,9 @@ pub(crate) enum ApiError {
     /// generic message).
     #[error("{0}")]
     Internal(&'static str),
+    /// The hub has not read the database since the server started.
+    #[error("the server has not read the database since it started; try again shortly")]
+    Unavailable,
     #[error(transparent)]
     App(#[from] AppError),
 }
@@ -177,8 +180,12 @@ impl ApiError {
             ApiError::TooLarge => "payload_too_large",
             ApiError::RateLimited(_) => "rate_limited",
             ApiError::Internal(_) => "internal",
+            ApiError::Unavailable => "unavailable",
             ApiError::App(error) => match error {
-                AppError::BadToken => "unauthenticated",
+                AppError::BadToken | AppError::BadClientKey => "unauthenticated",
+                AppError::UnknownClientKey { .. } => "not_found",
+                AppError::ClientKeyRevoked { .. } => "invalid_state",
+                AppError::InvalidAppName(_) | AppError::Report(_) => "invalid_request",
                 AppError::Denied(Denied::Forbidden { .. }) => "forbidden",
                 AppError::Denied(Denied::ElevationRequired { .. })
                 | AppError::TotpNotEnrolled { .. } => "elevation_required",

@@ -14,13 +14,15 @@
 //! - `flags.rs`: list, one flag, flip.
 //! - `promotions.rs`: mark, list, show, approve, promote, reject; `PromotionView`.
 //! - `audit.rs`: the audit log, a page at a time.
+//! - `client_keys.rs`: list, create and revoke the keys applications use.
 //! - `me.rs`: the token's account.
 
 mod audit;
 pub(crate) mod auth;
+mod client_keys;
 pub(crate) mod error;
 mod flags;
-mod json;
+pub(crate) mod json;
 mod me;
 mod promotions;
 
@@ -43,6 +45,7 @@ use crate::api::error::ApiError;
 use crate::routes::{self, Entry, Route, Surface};
 use crate::state::ServerState;
 
+pub use client_keys::ClientKeyView;
 pub use error::CODES;
 pub use promotions::{PromotionView, StepResponse};
 
@@ -62,6 +65,9 @@ pub(crate) fn routes() -> Vec<Entry> {
         post(a, "/api/v1/promotions/{id}/reject", promotions::reject),
         get(a, "/api/v1/audit", audit::list),
         get(a, "/api/v1/me", me::show),
+        get(a, "/api/v1/client-keys", client_keys::list),
+        post(a, "/api/v1/client-keys", client_keys::create),
+        post(a, "/api/v1/client-keys/{id}/revoke", client_keys::revoke),
         get(Surface::Docs, "/api/openapi.json", openapi_json),
     ]
 }
@@ -92,16 +98,16 @@ pub(crate) fn router(state: &ServerState) -> Router<ServerState> {
     api.merge(swagger)
 }
 
-type Limiter = GovernorLayer<ClientKey, NoOpMiddleware, axum::body::Body>;
+type Limiter = GovernorLayer<ClientAddress, NoOpMiddleware, axum::body::Body>;
 
 /// The TCP peer's address, an IPv6 peer by its /64 (one host can hold a whole /64
 /// and would otherwise get a fresh allowance per address). Behind a reverse proxy
 /// every client shares the proxy's address: keep the proxy's own limits, or set the
 /// limit to 0 and let the proxy do it.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct ClientKey;
+pub(crate) struct ClientAddress;
 
-impl tower_governor::key_extractor::KeyExtractor for ClientKey {
+impl tower_governor::key_extractor::KeyExtractor for ClientAddress {
     type Key = IpAddr;
 
     fn extract<T>(
@@ -113,12 +119,12 @@ impl tower_governor::key_extractor::KeyExtractor for ClientKey {
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
             .map(|info| info.0.ip())
             .ok_or(tower_governor::GovernorError::UnableToExtractKey)?;
-        Ok(client_key(peer))
+        Ok(address_key(peer))
     }
 }
 
 /// An address as the limiter counts it.
-pub(crate) fn client_key(peer: IpAddr) -> IpAddr {
+pub(crate) fn address_key(peer: IpAddr) -> IpAddr {
     match peer {
         IpAddr::V4(_) => peer,
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
@@ -141,7 +147,7 @@ fn rate_limit(state: &ServerState) -> Option<Limiter> {
     // A burst of one second's worth, then one request every 1/n s (tower_governor's
     // `per_second(n)` means one every n seconds: CRATES.md P13).
     let config = GovernorConfigBuilder::default()
-        .key_extractor(ClientKey)
+        .key_extractor(ClientAddress)
         .period(Duration::from_secs(1) / per_second)
         .burst_size(per_second)
         .finish()?;
@@ -196,18 +202,30 @@ async fn openapi_json() -> impl IntoResponse {
         promotions::reject,
         audit::list,
         me::show,
+        client_keys::list,
+        client_keys::create,
+        client_keys::revoke,
+        crate::sdk::snapshot::show,
+        crate::sdk::stream::stream,
+        crate::sdk::report::submit,
+        crate::ofrep::evaluate::single,
+        crate::ofrep::evaluate::bulk,
+        crate::ofrep::evaluate::events,
         openapi_json,
         crate::health::healthz,
         crate::health::readyz,
         crate::metrics::render,
     ),
-    components(schemas(error::ErrorBody, error::CurrentValue)),
+    components(schemas(error::ErrorBody, error::CurrentValue, ClientKeyView)),
     modifiers(&BearerScheme, &ErrorCodes),
     tags(
         (name = "flags", description = "Flags and flips"),
         (name = "promotions", description = "Staging → prod promotions: mark, soak, approve, promote"),
         (name = "audit", description = "The audit log"),
         (name = "accounts", description = "The calling account"),
+        (name = "client keys", description = "The keys applications follow the server with (superadmin)"),
+        (name = "sdk", description = "The evaluation plane for applications, with a client key: snapshot, change stream, reports"),
+        (name = "ofrep", description = "The OpenFeature Remote Evaluation Protocol v1, with a client key (docs/ofrep.md)"),
         (name = "probes", description = "Health and metrics, no account needed"),
         (name = "docs", description = "This document"),
     )
@@ -226,6 +244,17 @@ impl utoipa::Modify for BearerScheme {
                     .scheme(HttpAuthScheme::Bearer)
                     .description(Some(
                         "A token from `vexil token create NAME` (`vxl_` and 64 hex digits)",
+                    ))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "client_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "A client key from `vexil client-key create --env ENV --app NAME` (`vxc_` and 64 hex digits): reads one env's flags and reports its processes, nothing else",
                     ))
                     .build(),
             ),
@@ -260,11 +289,12 @@ impl utoipa::Modify for ErrorCodes {
     }
 }
 
-/// Under `/api/`, the answers no handler gives (no route, wrong method, body over the
+/// Under `/api/` and `/sdk/`, the answers no handler gives (no route, wrong method, body over the
 /// limit) in the API's JSON shape rather than as console pages or plain text.
 pub(crate) async fn json_errors(request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    if !path.starts_with("/api/") || path.starts_with("/api/docs") {
+    let json = path.starts_with("/api/") || path.starts_with("/sdk/");
+    if !json || path.starts_with("/api/docs") {
         return next.run(request).await;
     }
     let path = path.to_owned();
@@ -298,11 +328,11 @@ pub(crate) async fn json_errors(request: Request, next: Next) -> Response {
 mod tests {
     use std::net::IpAddr;
 
-    use super::client_key;
+    use super::address_key;
 
     #[test]
     fn an_ipv6_client_is_counted_by_its_64() {
-        let key = |text: &str| client_key(text.parse::<IpAddr>().unwrap()).to_string();
+        let key = |text: &str| address_key(text.parse::<IpAddr>().unwrap()).to_string();
         assert_eq!(key("2001:db8:1:2:3:4:5:6"), "2001:db8:1:2::");
         assert_eq!(key("2001:db8:1:2:ffff::1"), "2001:db8:1:2::");
         assert_ne!(key("2001:db8:1:3::1"), key("2001:db8:1:2::1"));

@@ -1,0 +1,137 @@
+//! The evaluation plane (SPEC §11): what applications follow the server with, behind a
+//! client key. `vexil serve` is the hub between the fleet and the database: it
+//! follows the database once and fans every change out to every subscriber.
+//!
+//! - `GET /sdk/v1/snapshot`: the key's env, rows and declarations (never resolved
+//!   values), with an `ETag`;
+//! - `GET /sdk/v1/stream`: the same as a `snapshot` event, then a `change` event per
+//!   row changed, resumable with `Last-Event-ID`;
+//! - `POST /sdk/v1/report`: a following process reports itself, and from then on is a
+//!   live instance like a process linked to the database.
+//!
+//! OFREP (`crate::ofrep`) reads the same hub.
+//!
+//! # Layout
+//!
+//! - `hub.rs`: `Hub`, each env as it is now and a broadcast channel per env.
+//! - `feed.rs`: `follow`, the one task that feeds the hub from the database.
+//! - `auth.rs`: `authenticate` (a client key → `Client`), `ClientCaller`, `KeyCache`.
+//! - `stream.rs`: the event-stream body, shared with OFREP's events.
+//! - `snapshot.rs`: `GET /sdk/v1/snapshot`.
+//! - `report.rs`: `POST /sdk/v1/report`.
+
+pub(crate) mod auth;
+pub(crate) mod feed;
+pub(crate) mod hub;
+pub(crate) mod report;
+pub(crate) mod snapshot;
+pub(crate) mod stream;
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use utoipa::IntoParams;
+use vexil_app::Client;
+
+use crate::api::error::ApiError;
+use crate::routes::{self, Entry, Surface};
+use crate::sdk::hub::Hub;
+use crate::state::ServerState;
+
+/// How the evaluation plane behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdkConfig {
+    /// Requests per second one client key may make to `/sdk/v1` and `/ofrep/v1` (and
+    /// the burst), whatever the address; 0 turns the limit off.
+    pub requests_per_second: u32,
+    /// Events a subscriber may fall behind before it is dropped.
+    pub queue: usize,
+    /// Changes kept per env for `Last-Event-ID`.
+    pub replay: usize,
+    /// A comment on every stream this often, so that proxies keep idle ones open.
+    pub keep_alive: Duration,
+    /// A full read of the database this often, in case a notification was lost.
+    pub resync_every: Duration,
+    /// The server's public address (`VEXIL_PUBLIC_URL`), for the absolute event-stream
+    /// URL OFREP's bulk answer advertises; without it, a path on the same origin.
+    pub public_url: Option<String>,
+}
+
+impl Default for SdkConfig {
+    fn default() -> SdkConfig {
+        SdkConfig {
+            // Sized for a fleet on one key: a thousand processes reporting every 10 s,
+            // reconnecting at once after a restart, or asking OFREP per request.
+            requests_per_second: 20_000,
+            queue: 1024,
+            replay: 4096,
+            keep_alive: Duration::from_secs(15),
+            resync_every: Duration::from_secs(30),
+            public_url: None,
+        }
+    }
+}
+
+/// The SDK's routes.
+pub(crate) fn routes() -> Vec<Entry> {
+    use routes::{get, post};
+    let s = Surface::Sdk;
+    vec![
+        get(s, "/sdk/v1/snapshot", snapshot::show),
+        get(s, "/sdk/v1/stream", stream::stream),
+        post(s, "/sdk/v1/report", report::submit),
+    ]
+}
+
+/// The SDK's and OFREP's routes. OFREP answers browsers on any origin (OpenFeature's
+/// web provider): its credential is the client key in a header or the events token
+/// in a URL, never a cookie, so another origin learns nothing it could not ask for
+/// itself; the `ETag` is exposed for the web provider's `If-None-Match`.
+pub(crate) fn router() -> axum::Router<ServerState> {
+    use axum::http::{Method, header};
+    use tower_http::cors::{Any, CorsLayer};
+    let cors = CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::IF_NONE_MATCH,
+            header::HeaderName::from_static("last-event-id"),
+        ])
+        .expose_headers([header::ETAG]);
+    routes::mount(routes()).merge(routes::mount(crate::ofrep::routes()).layer(cors))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct EnvQuery {
+    /// The env the process belongs to (`VEXIL_ENV`): refused unless it is the key's.
+    #[serde(default)]
+    pub(crate) env: Option<String>,
+}
+
+/// A request that names an env must name its key's: a process configured for
+/// staging that was given prod's key would otherwise follow prod without a word.
+pub(crate) fn check_env(client: &Client, env: Option<&str>) -> Result<(), ApiError> {
+    match env {
+        Some(env) if env != client.env().as_str() => Err(ApiError::Invalid(format!(
+            "the request names env '{}' but this client key reads {}: use a key made for that env (`vexil client-key create --env {}`)",
+            vexil_core::message::one_line(&env.chars().take(64).collect::<String>()),
+            client.env(),
+            vexil_core::message::one_line(&env.chars().take(64).collect::<String>()),
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Waits briefly for the hub's first read of the database; `unavailable` if it has
+/// not happened (the database has not answered since the server started).
+pub(crate) async fn loaded(hub: &Hub) -> Result<(), ApiError> {
+    if hub.ready(stream::FIRST_READ_WAIT).await {
+        Ok(())
+    } else {
+        Err(ApiError::Unavailable)
+    }
+}
