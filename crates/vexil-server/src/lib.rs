@@ -8,7 +8,9 @@
 //!
 //! # Layout
 //!
-//! - `serve.rs`: `serve` and `router`, the hardening every response gets, request ids.
+//! - `serve.rs`: `serve` (the accept loop) and `router`, the hardening every response
+//!   gets, request ids.
+//! - `connection.rs`: `StallGuard`, which lets go of a client that stopped reading.
 //! - `routes.rs`: `route_table`, every route as data; the router is mounted from it.
 //! - `state.rs`: `ServerState` (the `App`, the flags file, `ConsoleConfig`,
 //!   `ApiConfig`, the limiters, the token cache) and `reload`.
@@ -24,6 +26,7 @@
 //! - `ofrep/`: the OpenFeature Remote Evaluation Protocol over the same hub.
 
 mod api;
+mod connection;
 mod console;
 mod flag_cache;
 mod health;

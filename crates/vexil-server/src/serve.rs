@@ -1,14 +1,16 @@
 //! `serve`: the router on a listener until `shutdown` completes, then in-flight
-//! requests are drained before it returns.
+//! requests are drained before it returns; `router`, every route behind the
+//! hardening every response gets.
 
 use std::future::Future;
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::extract::ConnectInfo;
+use axum::http::{HeaderName, HeaderValue, Request, StatusCode};
 use axum::middleware;
+use hyper::body::Incoming;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::compression::CompressionLayer;
@@ -17,6 +19,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::connection::StallGuard;
 use crate::console::page::MessagePage;
 use crate::health;
 use crate::routes::{self, Entry, Surface};
@@ -89,8 +92,8 @@ pub fn router(state: ServerState) -> Router {
 /// `_`, `-`, at most 64): anything else would go into every log line of the request
 /// as the caller wrote it. It is dropped, and the server makes its own.
 async fn keep_only_plain_request_ids(
-    mut request: axum::http::Request<axum::body::Body>,
-) -> axum::http::Request<axum::body::Body> {
+    mut request: Request<axum::body::Body>,
+) -> Request<axum::body::Body> {
     let plain = |value: &HeaderValue| {
         let bytes = value.as_bytes();
         (1..=64).contains(&bytes.len())
@@ -112,7 +115,7 @@ async fn keep_only_plain_request_ids(
 /// the response.
 pub const REQUEST_ID: &str = "x-request-id";
 
-fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+fn request_span(request: &Request<axum::body::Body>) -> tracing::Span {
     let id = request
         .headers()
         .get(REQUEST_ID)
@@ -152,8 +155,14 @@ async fn method_not_allowed() -> axum::response::Response {
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
 
 /// Serves `state` on `listener` until `shutdown` resolves; requests in flight then
-/// finish before this returns. Each connection's peer address is kept for the
-/// handlers (audit rows, per-address limits).
+/// finish before this returns (event streams are ended first: they would never
+/// finish by themselves). Each connection's peer address is kept for the handlers
+/// (audit rows, per-address limits).
+///
+/// The accept loop is ours rather than `axum::serve`'s so that each socket is
+/// wrapped in a `StallGuard` (a client that stops reading is let go after
+/// `SdkConfig::write_timeout`) and hyper gets a timer, which bounds how long a
+/// client may take to send a request's head (hyper's default, 30 s).
 pub async fn serve(
     listener: TcpListener,
     state: ServerState,
@@ -162,24 +171,63 @@ pub async fn serve(
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
     let changes = tokio::spawn(crate::sdk::feed::follow(state.clone()));
     let hub = state.hub.clone();
-    // Event streams never end by themselves: once shutdown begins they are closed, so
-    // that draining the requests in flight finishes.
-    let shutdown = async move {
-        shutdown.await;
-        hub.close();
-    };
-    let served = axum::serve(
-        listener,
-        router(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await;
+    let write_timeout = state.hub.config().write_timeout;
+    let app = router(state);
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (socket, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    accept_failed(&error).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        // Small writes (an event, a short answer) go out at once.
+        let _ = socket.set_nodelay(true);
+        let io = hyper_util::rt::TokioIo::new(StallGuard::new(socket, write_timeout));
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            tower::ServiceExt::oneshot(app.clone(), request.map(axum::body::Body::new))
+        });
+        let connection = graceful.watch(http.serve_connection(io, service));
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    // Event streams never end by themselves: close them, then drain the rest.
+    hub.close();
+    graceful.shutdown().await;
     // Stopped and waited for: nothing of this server runs after `serve` returns.
     housekeeping.abort();
     changes.abort();
     let _ = housekeeping.await;
     let _ = changes.await;
-    served
+    Ok(())
+}
+
+/// An `accept` that failed. A connection that went before it was accepted is the
+/// client's business; anything else (out of file descriptors) is waited out briefly,
+/// rather than spinning.
+async fn accept_failed(error: &std::io::Error) {
+    use std::io::ErrorKind;
+    if matches!(
+        error.kind(),
+        ErrorKind::ConnectionRefused | ErrorKind::ConnectionAborted | ErrorKind::ConnectionReset
+    ) {
+        return;
+    }
+    tracing::error!(%error, "cannot accept a connection; trying again in a second");
+    tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
 /// Expires the promotions whose expiry is due (issue [F]: at most a minute late;

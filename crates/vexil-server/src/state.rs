@@ -161,6 +161,11 @@ impl ServerState {
         self
     }
 
+    /// The evaluation plane's settings.
+    pub fn sdk_config(&self) -> &SdkConfig {
+        self.hub.config()
+    }
+
     /// Takes one sign-in attempt from `ip`'s allowance, or says how long to wait.
     pub(crate) fn limit_address(&self, ip: IpAddr) -> Result<(), ConsoleError> {
         self.sign_in_limiter

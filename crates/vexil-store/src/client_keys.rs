@@ -81,7 +81,10 @@ impl Db {
     pub async fn live_client_key_hash(&self, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
         const SQL: &str = "SELECT key_hash FROM client_keys WHERE id = $1 AND revoked_at IS NULL";
         Ok(on_pool!(self, |pool, DB| {
-            sqlx::query_scalar(SQL).bind(id).fetch_optional(pool).await?
+            sqlx::query_scalar(SQL)
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
         }))
     }
 
@@ -89,7 +92,9 @@ impl Db {
     /// (revocations are rare, and the list is read every few seconds).
     pub async fn revoked_client_keys(&self) -> Result<Vec<i64>, StoreError> {
         const SQL: &str = "SELECT id FROM client_keys WHERE revoked_at IS NOT NULL";
-        Ok(on_pool!(self, |pool, DB| sqlx::query_scalar(SQL).fetch_all(pool).await?))
+        Ok(on_pool!(self, |pool, DB| sqlx::query_scalar(SQL)
+            .fetch_all(pool)
+            .await?))
     }
 
     /// Notes that a key was used (not audited: it changes no permission).

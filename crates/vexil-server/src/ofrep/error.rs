@@ -49,7 +49,8 @@ impl From<KeyRefused> for OfrepError {
         match refused {
             KeyRefused::Unauthenticated(why) => OfrepError::Unauthenticated(why),
             KeyRefused::RateLimited(wait) => OfrepError::RateLimited(wait),
-            KeyRefused::App(error) if matches!(&error, vexil_app::AppError::Store(e) if e.is_unavailable()) => {
+            KeyRefused::App(error) if matches!(&error, vexil_app::AppError::Store(e) if e.is_unavailable()) =>
+            {
                 tracing::error!(error = %error_chain(&error), "cannot look up a client key");
                 OfrepError::Unavailable
             }

@@ -130,7 +130,9 @@ async fn bulk_answer(
     let params: HashMap<String, String> = query
         .and_then(|query| serde_urlencoded::from_str(query).ok())
         .unwrap_or_default();
-    let notified = params.get("flagConfigEtag").or_else(|| params.get("sseEtag"));
+    let notified = params
+        .get("flagConfigEtag")
+        .or_else(|| params.get("sseEtag"));
     let etag = |published: &Published| bare(published.evaluations.etag()).to_owned();
     if let Some(notified) = notified.map(|etag| bare(etag)) {
         if notified != etag(&published) {
@@ -144,7 +146,11 @@ async fn bulk_answer(
                 .unwrap_or(published);
         }
     } else if matches(headers, published.evaluations.etag()) {
-        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_header(&published)?)]).into_response());
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            [(header::ETAG, etag_header(&published)?)],
+        )
+            .into_response());
     }
     let stream = event_stream(state, client);
     let mut answer = Vec::with_capacity(published.evaluations.bulk_flags().len() + 512);
@@ -158,7 +164,9 @@ async fn bulk_answer(
         .as_bytes(),
     );
     let mut response = json(Bytes::from(answer));
-    response.headers_mut().insert(header::ETAG, etag_header(&published)?);
+    response
+        .headers_mut()
+        .insert(header::ETAG, etag_header(&published)?);
     Ok(response)
 }
 
@@ -333,7 +341,10 @@ fn etag_header(published: &Published) -> Result<HeaderValue, OfrepError> {
 
 fn json(body: Bytes) -> Response {
     (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         Body::from(body),
     )
         .into_response()

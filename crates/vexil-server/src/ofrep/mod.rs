@@ -82,7 +82,11 @@ impl Evaluations {
             let success = Success {
                 key,
                 value,
-                reason: if flag.row.is_some() { "STATIC" } else { "DEFAULT" },
+                reason: if flag.row.is_some() {
+                    "STATIC"
+                } else {
+                    "DEFAULT"
+                },
                 variant: if value { "on" } else { "off" },
                 metadata: Metadata {
                     source: if flag.row.is_some() { "db" } else { "yaml" },

@@ -5,9 +5,10 @@
 //! - Keys are found by their SHA-256 in `KeyCache` for `ApiConfig::token_ttl` (2 s) on
 //!   the app's clock, as API tokens are: a revoked key is refused within that window.
 //!   Only valid keys are cached.
-//! - A lookup that misses the cache costs a database read, so each client address
-//!   may cause `LOOKUPS_PER_SECOND` of them (bad keys included). A fleet behind one
-//!   NAT shares its key, which is looked up once per window for all of them.
+//! - A key the cache misses is read from the database once, however many requests
+//!   present it at that moment (a fleet reconnecting after a restart behind one NAT).
+//!   An address that presents bad keys (each costs a read) may present
+//!   `FAILURES_PER_SECOND` of them, then waits; a valid key never counts against it.
 //! - Requests are limited per key (`SdkConfig::requests_per_second`), never per
 //!   address: a thousand processes behind one NAT must not starve each other.
 //! - An account's API token (`vxl_…`) is refused here, and a client key by the
@@ -16,8 +17,8 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
@@ -27,14 +28,15 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
 use vexil_app::{AppError, CLIENT_KEY_PREFIX, Client, TOKEN_PREFIX};
 
 use crate::api::error::ApiError;
 use crate::state::ServerState;
 
-/// Database lookups of uncached keys one client address may cause per second (and
-/// the burst).
-const LOOKUPS_PER_SECOND: u32 = 50;
+/// Bad keys one client address may present per second (and the burst) before it
+/// waits: each costs a database read.
+const FAILURES_PER_SECOND: u32 = 20;
 
 /// Entries kept at most; past it the cache starts again empty.
 const MAX_ENTRIES: usize = 10_000;
@@ -73,30 +75,55 @@ impl FromRequestParts<ServerState> for ClientCaller {
 pub(crate) async fn authenticate(parts: &Parts, state: &ServerState) -> Result<Client, KeyRefused> {
     let key = bearer_key(parts)?;
     let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
-    let app = &state.app;
-    let now = app.now();
-    let ttl = state.api.token_ttl;
-    let client = match state.keys.get(&hash, now, ttl) {
+    let client = match state.keys.get(&hash, state.app.now(), state.api.token_ttl) {
         Some(client) => client,
-        None => {
-            if let Some(peer) = peer(parts) {
-                state.keys.limit_lookup(peer)?;
-            }
-            let client = app
-                .client_for_key(&SecretString::from(key))
-                .await
-                .map_err(|error| match error {
-                    AppError::BadClientKey => KeyRefused::Unauthenticated("invalid or revoked client key"),
-                    other => KeyRefused::App(other),
-                })?;
-            if !ttl.is_zero() {
-                state.keys.put(hash, client.clone(), now);
-            }
-            client
-        }
+        None => look_up(parts, state, hash, SecretString::from(key)).await?,
     };
     state.keys.limit_key(client.key_id())?;
     Ok(client)
+}
+
+/// A key the cache does not hold, read from the database once however many requests
+/// present it at the same moment (a fleet reconnecting after a restart), and cached.
+/// Only an address that presented bad keys is ever slowed down.
+async fn look_up(
+    parts: &Parts,
+    state: &ServerState,
+    hash: [u8; 32],
+    key: SecretString,
+) -> Result<Client, KeyRefused> {
+    let peer = peer(parts);
+    if let Some(peer) = peer {
+        state.keys.check_blocked(peer)?;
+    }
+    let now = state.app.now();
+    let cell = state.keys.in_flight(hash);
+    let found = cell
+        .get_or_try_init(|| async {
+            match state.app.client_for_key(&key).await {
+                Ok(client) => Ok(Some(client)),
+                Err(AppError::BadClientKey) => Ok(None),
+                Err(other) => Err(other),
+            }
+        })
+        .await
+        .cloned();
+    state.keys.landed(&hash);
+    match found {
+        Ok(Some(client)) => {
+            if !state.api.token_ttl.is_zero() {
+                state.keys.put(hash, client.clone(), now);
+            }
+            Ok(client)
+        }
+        Ok(None) => {
+            if let Some(peer) = peer {
+                state.keys.count_failure(peer);
+            }
+            Err(KeyRefused::Unauthenticated("invalid or revoked client key"))
+        }
+        Err(error) => Err(KeyRefused::App(error)),
+    }
 }
 
 /// The client of an OFREP events token (`Client::events_token`, for a browser's
@@ -106,8 +133,9 @@ pub(crate) async fn authenticate_events_token(
     state: &ServerState,
     token: &str,
 ) -> Result<Client, KeyRefused> {
-    if let Some(peer) = peer(parts) {
-        state.keys.limit_lookup(peer)?;
+    let peer = peer(parts);
+    if let Some(peer) = peer {
+        state.keys.check_blocked(peer)?;
     }
     let client = state
         .app
@@ -115,6 +143,9 @@ pub(crate) async fn authenticate_events_token(
         .await
         .map_err(|error| match error {
             AppError::BadClientKey => {
+                if let Some(peer) = peer {
+                    state.keys.count_failure(peer);
+                }
                 KeyRefused::Unauthenticated("invalid events token, or its client key was revoked")
             }
             other => KeyRefused::App(other),
@@ -136,7 +167,8 @@ fn bearer_key(parts: &Parts) -> Result<String, KeyRefused> {
     let value = parts.headers.get(header::AUTHORIZATION).ok_or(KeyRefused::Unauthenticated(
         "no Authorization header: send `Authorization: Bearer vxc_…` (from `vexil client-key create`)",
     ))?;
-    let malformed = || KeyRefused::Unauthenticated("malformed Authorization header: expected `Bearer vxc_…`");
+    let malformed =
+        || KeyRefused::Unauthenticated("malformed Authorization header: expected `Bearer vxc_…`");
     let text = value.to_str().map_err(|_| malformed())?;
     let (scheme, key) = text.split_once(' ').ok_or_else(malformed)?;
     let key = key.trim();
@@ -154,39 +186,62 @@ fn bearer_key(parts: &Parts) -> Result<String, KeyRefused> {
     Ok(key.to_owned())
 }
 
-/// Clients by key hash, and the limits around them.
+/// A key's SHA-256.
+type KeyHash = [u8; 32];
+
+/// A key's lookup that later callers wait for: the client, or `None` for a bad key.
+type Lookup = Arc<OnceCell<Option<Client>>>;
+
+/// Clients by key hash, the lookups in flight, and the limits around them.
 pub(crate) struct KeyCache {
-    entries: Mutex<HashMap<[u8; 32], (Client, DateTime<Utc>)>>,
+    /// Each valid key's client, and when it was read.
+    entries: Mutex<HashMap<KeyHash, (Client, DateTime<Utc>)>>,
+    /// One database read per key hash at a time.
+    in_flight: Mutex<HashMap<KeyHash, Lookup>>,
     per_key: Option<DefaultKeyedRateLimiter<i64>>,
-    lookups: DefaultKeyedRateLimiter<IpAddr>,
+    /// Bad keys per address, and the addresses that presented too many, until when.
+    failures: DefaultKeyedRateLimiter<IpAddr>,
+    blocked: Mutex<HashMap<IpAddr, Instant>>,
 }
 
 impl KeyCache {
     /// `requests_per_second` per key (and the burst); 0 turns the limit off.
     pub(crate) fn new(requests_per_second: u32) -> KeyCache {
-        let per_key = NonZeroU32::new(requests_per_second)
-            .map(|n| RateLimiter::keyed(Quota::per_second(n)));
-        let lookups = NonZeroU32::new(LOOKUPS_PER_SECOND).unwrap_or(NonZeroU32::MIN);
+        let per_key =
+            NonZeroU32::new(requests_per_second).map(|n| RateLimiter::keyed(Quota::per_second(n)));
+        let failures = NonZeroU32::new(FAILURES_PER_SECOND).unwrap_or(NonZeroU32::MIN);
         KeyCache {
             entries: Mutex::default(),
+            in_flight: Mutex::default(),
             per_key,
-            lookups: RateLimiter::keyed(Quota::per_second(lookups)),
+            failures: RateLimiter::keyed(Quota::per_second(failures)),
+            blocked: Mutex::default(),
         }
     }
 
     fn get(&self, hash: &[u8; 32], now: DateTime<Utc>, ttl: Duration) -> Option<Client> {
-        let entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let entries = lock(&self.entries);
         let (client, read_at) = entries.get(hash)?;
         let age = (now - *read_at).to_std().unwrap_or(Duration::MAX);
         (age < ttl).then(|| client.clone())
     }
 
     fn put(&self, hash: [u8; 32], client: Client, now: DateTime<Utc>) {
-        let mut entries = self.entries.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut entries = lock(&self.entries);
         if entries.len() >= MAX_ENTRIES {
             entries.clear();
         }
         entries.insert(hash, (client, now));
+    }
+
+    /// The lookup of `hash` to join or start.
+    fn in_flight(&self, hash: KeyHash) -> Lookup {
+        lock(&self.in_flight).entry(hash).or_default().clone()
+    }
+
+    /// The lookup of `hash` is over: the next miss reads again.
+    fn landed(&self, hash: &[u8; 32]) {
+        lock(&self.in_flight).remove(hash);
     }
 
     fn limit_key(&self, key_id: i64) -> Result<(), KeyRefused> {
@@ -195,13 +250,29 @@ impl KeyCache {
         };
         limiter
             .check_key(&key_id)
-            .map_err(|not_until| KeyRefused::RateLimited(not_until.wait_time_from(DefaultClock::default().now())))
+            .map_err(|not_until| KeyRefused::RateLimited(wait(&not_until)))
     }
 
-    fn limit_lookup(&self, peer: IpAddr) -> Result<(), KeyRefused> {
-        self.lookups
-            .check_key(&peer)
-            .map_err(|not_until| KeyRefused::RateLimited(not_until.wait_time_from(DefaultClock::default().now())))
+    /// Refuses an address that presented too many bad keys lately.
+    fn check_blocked(&self, peer: IpAddr) -> Result<(), KeyRefused> {
+        let mut blocked = lock(&self.blocked);
+        match blocked.get(&peer) {
+            Some(until) if *until > Instant::now() => {
+                Err(KeyRefused::RateLimited(*until - Instant::now()))
+            }
+            Some(_) => {
+                blocked.remove(&peer);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// An address presented a bad key: past its allowance, it waits.
+    fn count_failure(&self, peer: IpAddr) {
+        if let Err(not_until) = self.failures.check_key(&peer) {
+            lock(&self.blocked).insert(peer, Instant::now() + wait(&not_until));
+        }
     }
 
     /// Forgets limiter state of keys and addresses not seen lately (housekeeping).
@@ -209,6 +280,18 @@ impl KeyCache {
         if let Some(limiter) = &self.per_key {
             limiter.retain_recent();
         }
-        self.lookups.retain_recent();
+        self.failures.retain_recent();
+        let now = Instant::now();
+        lock(&self.blocked).retain(|_, until| *until > now);
     }
+}
+
+fn wait(not_until: &governor::NotUntil<governor::clock::QuantaInstant>) -> Duration {
+    not_until.wait_time_from(DefaultClock::default().now())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -37,6 +37,9 @@ pub(crate) async fn follow(state: ServerState) {
     let app = &state.app;
     let config = hub.config().clone();
     let mut feed = app.db().change_feed(FEED_POLL);
+    // The feed's first `Resync` says it is listening; any later one, that it lost
+    // its connection and may have missed changes.
+    let mut listening = false;
     let mut next_full = Instant::now();
     let mut failures = 0usize;
     // The first read, and the first after a failure or a lost feed, are announced.
@@ -49,8 +52,7 @@ pub(crate) async fn follow(state: ServerState) {
         let event = tokio::select! {
             event = feed.events.recv() => match event {
                 Some(FeedEvent::Resync) => {
-                    // The feed (re)connected and may have missed changes.
-                    announce = true;
+                    announce |= std::mem::replace(&mut listening, true);
                     FeedEvent::Resync
                 }
                 Some(event) => event,
@@ -58,6 +60,8 @@ pub(crate) async fn follow(state: ServerState) {
                     // The pump ended (it reconnects by itself; this is a last resort).
                     tracing::warn!("the change feed ended; starting it again");
                     feed = app.db().change_feed(FEED_POLL);
+                    listening = false;
+                    announce = true;
                     continue;
                 }
             },

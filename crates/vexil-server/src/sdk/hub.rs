@@ -208,7 +208,12 @@ impl Hub {
             Resume::Snapshot => None,
         };
         let first = match replay {
-            Some(from) => state.ring.iter().skip(from).map(|(_, frame)| frame.clone()).collect(),
+            Some(from) => state
+                .ring
+                .iter()
+                .skip(from)
+                .map(|(_, frame)| frame.clone())
+                .collect(),
             None => vec![Arc::new(snapshot_frame(&published))],
         };
         Some(Subscription { first, events })
@@ -216,7 +221,12 @@ impl Hub {
 
     /// `env` once its OFREP `ETag` is `etag` (unquoted), waiting up to `wait` for
     /// this server to read the change that makes it so; `None` if it did not.
-    pub(crate) async fn wait_for_etag(&self, env: &Env, etag: &str, wait: Duration) -> Option<Arc<Published>> {
+    pub(crate) async fn wait_for_etag(
+        &self,
+        env: &Env,
+        etag: &str,
+        wait: Duration,
+    ) -> Option<Arc<Published>> {
         let channel = self.channel(env)?;
         let mut version = channel.version.subscribe();
         let current = |channel: &Channel| {
@@ -290,7 +300,13 @@ impl Hub {
         for (channel, rows) in self.channels.iter().zip(read) {
             let rows: HashMap<String, (bool, Option<i64>)> = rows
                 .into_iter()
-                .map(|FlagValue { flag_key, value, audit_id }| (flag_key, (value, audit_id)))
+                .map(
+                    |FlagValue {
+                         flag_key,
+                         value,
+                         audit_id,
+                     }| (flag_key, (value, audit_id)),
+                )
                 .collect();
             let mut state = lock(&channel.state);
             if !first && !announce && state.rows == rows {
@@ -406,7 +422,13 @@ impl Hub {
 
     /// Renders `state` as `env`'s new snapshot, publishes it and sends it to every
     /// subscriber; the ring starts again from it.
-    fn publish_snapshot(&self, channel: &Channel, state: &mut EnvState, flags: &FlagSet, id: EventId) {
+    fn publish_snapshot(
+        &self,
+        channel: &Channel,
+        state: &mut EnvState,
+        flags: &FlagSet,
+        id: EventId,
+    ) {
         let published = self.render(channel, state, flags, id);
         let frame = Arc::new(snapshot_frame(&published));
         state.base = Some(id);
@@ -418,7 +440,13 @@ impl Hub {
         let _ = channel.events.send(frame);
     }
 
-    fn render(&self, channel: &Channel, state: &EnvState, flags: &FlagSet, id: EventId) -> Arc<Published> {
+    fn render(
+        &self,
+        channel: &Channel,
+        state: &EnvState,
+        flags: &FlagSet,
+        id: EventId,
+    ) -> Arc<Published> {
         let snapshot = Snapshot::build(&channel.env, id.change, flags, |key| {
             state.rows.get(key).copied()
         });
@@ -484,7 +512,17 @@ mod tests {
             assert_eq!(EventId::parse(text).unwrap().to_string(), text);
         }
         assert_eq!(EventId::parse("42.0").unwrap().to_string(), "42");
-        for text in ["", "-1", "4 2", "42.", ".1", "1.2.3", "x", "１２", "99999999999999999999"] {
+        for text in [
+            "",
+            "-1",
+            "4 2",
+            "42.",
+            ".1",
+            "1.2.3",
+            "x",
+            "１２",
+            "99999999999999999999",
+        ] {
             assert_eq!(EventId::parse(text), None, "{text:?}");
         }
     }

@@ -52,6 +52,9 @@ pub struct SdkConfig {
     pub keep_alive: Duration,
     /// A full read of the database this often, in case a notification was lost.
     pub resync_every: Duration,
+    /// A connection whose client accepts no byte for this long is closed: a
+    /// subscriber that stopped reading (any connection, in fact).
+    pub write_timeout: Duration,
     /// The server's public address (`VEXIL_PUBLIC_URL`), for the absolute event-stream
     /// URL OFREP's bulk answer advertises; without it, a path on the same origin.
     pub public_url: Option<String>,
@@ -67,6 +70,7 @@ impl Default for SdkConfig {
             replay: 4096,
             keep_alive: Duration::from_secs(15),
             resync_every: Duration::from_secs(30),
+            write_timeout: Duration::from_secs(30),
             public_url: None,
         }
     }

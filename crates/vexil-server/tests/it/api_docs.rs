@@ -24,7 +24,8 @@ async fn the_openapi_document_describes_every_route_and_code() {
     let served: BTreeSet<(String, String)> = route_table()
         .into_iter()
         .filter(|r| {
-            matches!(r.surface, Surface::Api | Surface::Probe) || r.path == "/api/openapi.json"
+            matches!(r.surface, Surface::Api | Surface::Sdk | Surface::Probe)
+                || r.path == "/api/openapi.json"
         })
         .map(|r| (r.method.to_lowercase(), r.path.to_owned()))
         .collect();
@@ -41,19 +42,25 @@ async fn the_openapi_document_describes_every_route_and_code() {
         .collect();
     assert_eq!(served, described);
 
-    // The security scheme, on every /api/v1 operation.
-    assert_eq!(
-        doc["components"]["securitySchemes"]["bearer"]["scheme"],
-        "bearer"
-    );
+    // The security schemes: an account's token on every /api/v1 operation, a client
+    // key on every evaluation-plane one.
+    for scheme in ["bearer", "client_key"] {
+        assert_eq!(
+            doc["components"]["securitySchemes"][scheme]["scheme"],
+            "bearer"
+        );
+    }
     for (method, path) in &described {
         let operation = &doc["paths"][path][method];
-        let secured = operation["security"] == json!([{"bearer": []}]);
-        assert_eq!(secured, path.starts_with("/api/v1/"), "{method} {path}");
-        let ok = if path.ends_with("/promotions") && method == "post" {
-            "201"
-        } else {
-            "200"
+        let account = operation["security"] == json!([{"bearer": []}]);
+        assert_eq!(account, path.starts_with("/api/v1/"), "{method} {path}");
+        let client = operation["security"] == json!([{"client_key": []}]);
+        let plane = path.starts_with("/sdk/") || path.starts_with("/ofrep/");
+        assert_eq!(client, plane, "{method} {path}");
+        let ok = match (method.as_str(), path.as_str()) {
+            ("post", p) if p.ends_with("/promotions") || p.ends_with("/client-keys") => "201",
+            ("post", "/sdk/v1/report") => "204",
+            _ => "200",
         };
         assert!(operation["responses"][ok].is_object(), "{method} {path}");
     }
@@ -78,6 +85,9 @@ async fn the_openapi_document_describes_every_route_and_code() {
         "StepResponse",
         "PromoteBody",
         "RejectBody",
+        "ClientKeyView",
+        "CreateBody",
+        "Created",
     ] {
         assert!(schemas[name].is_object(), "schema {name}");
     }

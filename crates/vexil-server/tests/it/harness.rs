@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use tokio::net::TcpListener;
 use vexil_app::{Admin, App, SecretKey, code_at};
 use vexil_core::{Clock, EnvSnapshot, Envs, Role};
-use vexil_server::{ApiConfig, ConsoleConfig, ServerState};
+use vexil_server::{ApiConfig, ConsoleConfig, SdkConfig, ServerState};
 use vexil_store::{AuditFilter, AuditRow, Backend, Db};
 use vexil_testkit::{TestClock, TestDb};
 
@@ -73,6 +73,7 @@ pub(crate) struct Options {
     pub(crate) api: ApiConfig,
     /// The flags file's text (`FLAGS` unless a test needs more).
     pub(crate) flags: String,
+    pub(crate) sdk: SdkConfig,
 }
 
 impl Default for Options {
@@ -84,6 +85,7 @@ impl Default for Options {
             db: None,
             api: ApiConfig::default(),
             flags: FLAGS.to_owned(),
+            sdk: SdkConfig::default(),
         }
     }
 }
@@ -140,7 +142,8 @@ impl TestConsole {
             .await
             .unwrap()
             .len();
-        let state = ServerState::with_api(Arc::new(app), flags_file, options.config, options.api);
+        let state = ServerState::with_api(Arc::new(app), flags_file, options.config, options.api)
+            .with_sdk(options.sdk);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -223,6 +226,19 @@ impl TestConsole {
         token.expose_secret().to_owned()
     }
 
+    /// A new client key for `app`'s processes in `env`.
+    pub(crate) async fn client_key(&self, env: &str, app: &str) -> String {
+        let env = self.state.app.envs().parse(env).unwrap();
+        let app = vexil_core::AppName::parse(app).unwrap();
+        let (_, key) = self
+            .state
+            .app
+            .create_client_key(Admin::Cli, vexil_core::audit::Via::Cli, &env, &app)
+            .await
+            .unwrap();
+        key.expose_secret().to_owned()
+    }
+
     /// An API client that sends `token`.
     pub(crate) fn api(&self, token: &str) -> Api {
         Api {
@@ -267,6 +283,36 @@ impl TestConsole {
         rows.into_iter()
             .find(|r| r.flag_key == flag && r.env == env)
             .map(|r| (r.value, r.updated_by))
+    }
+
+    /// Stops the server (its streams end, requests in flight finish) and starts a new
+    /// one on the same address over the same app: a restart, with a fresh hub and
+    /// fresh caches.
+    pub(crate) async fn restart(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.unwrap().unwrap();
+        }
+        let state = ServerState::with_api(
+            self.state.app.clone(),
+            self.state.flags_file.clone(),
+            (*self.state.config).clone(),
+            (*self.state.api).clone(),
+        )
+        .with_sdk(self.state.sdk_config().clone());
+        let listener = TcpListener::bind(self.address).await.unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        self.server = Some(tokio::spawn(vexil_server::serve(
+            listener,
+            state.clone(),
+            async {
+                let _ = stopped.await;
+            },
+        )));
+        self.stop = Some(stop);
+        self.state = state;
     }
 
     pub(crate) async fn stop(mut self) {

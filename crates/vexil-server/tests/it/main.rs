@@ -9,13 +9,16 @@ mod audit_page;
 mod browser;
 mod console;
 mod deprecation_page;
+mod events;
 mod harness;
 mod instances_page;
 mod outage;
 mod promotions;
 mod promotions_page;
 mod reconcile_page;
+mod sdk;
 mod sign_in;
+mod subscribers;
 
 use std::sync::Arc;
 
