@@ -62,6 +62,10 @@ pub(crate) enum Command {
     /// Manage API tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage client keys: what applications follow `vexil serve` with (one env and
+    /// one application each; they read flags and report processes, nothing else).
+    #[command(subcommand)]
+    ClientKey(ClientKeyCommand),
     /// Flip a flag in one env: the break-glass path, audited like any flip.
     Flip(FlipArgs),
     /// Promote a flag from staging to prod: mark it, let it soak, approve, promote
@@ -173,6 +177,22 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "VEXIL_TOKEN_CACHE_SECONDS", default_value_t = 2,
           value_parser = clap::value_parser!(u64).range(0..=60))]
     pub(crate) token_cache_seconds: u64,
+    /// Requests per second one client key may make to /sdk/v1 and /ofrep/v1 (and the
+    /// burst), whatever the address: a fleet behind one NAT shares it; 0 turns the
+    /// limit off.
+    #[arg(long, env = "VEXIL_SDK_RATE_LIMIT", default_value_t = 20_000,
+          value_parser = clap::value_parser!(u32).range(0..=10_000_000))]
+    pub(crate) sdk_rate_limit: u32,
+    /// Events a subscriber of /sdk/v1/stream or /ofrep/v1/events may fall behind
+    /// before it is dropped (it reconnects and resumes).
+    #[arg(long, env = "VEXIL_SDK_QUEUE", default_value_t = 1024,
+          value_parser = clap::value_parser!(u64).range(16..=65_536))]
+    pub(crate) sdk_queue: u64,
+    /// A connection whose client accepts no byte for this long is closed (a
+    /// subscriber that stopped reading).
+    #[arg(long, env = "VEXIL_WRITE_TIMEOUT_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) write_timeout_seconds: u64,
     /// `text` (for a terminal) or `json` (one object per line, for a log pipeline).
     /// Each line of a request carries its id, as sent back in `x-request-id`.
     #[arg(long, env = "VEXIL_LOG_FORMAT", default_value = "text")]
@@ -257,6 +277,28 @@ pub(crate) enum TokenCommand {
     /// Revoke a token for good.
     Revoke {
         /// The token's id (from `vexil token list`).
+        id: i64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum ClientKeyCommand {
+    /// Create a client key for one env and application; it is printed once and
+    /// stored only hashed.
+    Create {
+        /// The one env the key reads.
+        #[arg(long)]
+        env: String,
+        /// The application whose processes use it (letters, digits, '.', '_', '-').
+        #[arg(long)]
+        app: String,
+    },
+    /// List the client keys (never the keys themselves), with their last use.
+    List(JsonArgs),
+    /// Revoke a client key for good: servers refuse it within their key cache window,
+    /// open streams included.
+    Revoke {
+        /// The key's id (from `vexil client-key list`).
         id: i64,
     },
 }

@@ -2,6 +2,7 @@
 
 mod audit;
 mod check;
+mod client_key;
 mod deprecation;
 mod doctor;
 mod flags;
@@ -25,6 +26,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::User(command) => user::run(global, command).await,
         Command::Flags(command) => flags::run(global, command).await,
         Command::Token(command) => token::run(global, command).await,
+        Command::ClientKey(command) => client_key::run(global, command).await,
         Command::Flip(args) => flip::run(global, &args).await,
         Command::Promotion(command) => promotion::run(global, command).await,
         Command::Audit(args) => audit::run(global, &args).await,

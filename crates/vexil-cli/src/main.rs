@@ -79,6 +79,7 @@ fn exit_code(error: &anyhow::Error) -> u8 {
             | AppError::Disabled { .. }
             | AppError::AccountExists { .. }
             | AppError::TokenRevoked { .. }
+            | AppError::ClientKeyRevoked { .. }
             | AppError::TotpNotEnrolled { .. }
             | AppError::TotpInvalid
             | AppError::TotpReplayed

@@ -71,7 +71,8 @@ pub fn router(state: ServerState) -> Router {
         .layer(CatchPanicLayer::new())
         // Inside the header layers, so that a 413 carries them too.
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(middleware::from_fn(crate::api::json_errors));
+        .layer(middleware::from_fn(crate::api::json_errors))
+        .layer(middleware::from_fn(crate::sdk::ofrep_cors));
     for (name, value) in SECURITY_HEADERS {
         router = router.layer(SetResponseHeaderLayer::if_not_present(
             HeaderName::from_static(name),

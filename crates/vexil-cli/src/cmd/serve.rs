@@ -20,7 +20,7 @@ use std::time::Duration;
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 use vexil_core::{Envs, FlagSet};
-use vexil_server::{ApiConfig, ConsoleConfig, ServerState};
+use vexil_server::{ApiConfig, ConsoleConfig, SdkConfig, ServerState};
 
 use crate::cli::{GlobalArgs, LogFormat, ServeArgs};
 use crate::{Outcome, config, output};
@@ -128,7 +128,15 @@ pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result
         token_ttl: Duration::from_secs(args.token_cache_seconds),
         ..ApiConfig::default()
     };
-    let state = ServerState::with_api(Arc::new(app), global.flags.clone(), console, api);
+    let sdk = SdkConfig {
+        requests_per_second: args.sdk_rate_limit,
+        queue: usize::try_from(args.sdk_queue).unwrap_or(usize::MAX),
+        write_timeout: Duration::from_secs(args.write_timeout_seconds),
+        public_url: args.public_url.clone(),
+        ..SdkConfig::default()
+    };
+    let state =
+        ServerState::with_api(Arc::new(app), global.flags.clone(), console, api).with_sdk(sdk);
 
     let listener = tokio::net::TcpListener::bind(&args.bind)
         .await
@@ -201,8 +209,9 @@ async fn remove_demo_dir(path: std::path::PathBuf) {
 const DEMO_FLAGS: &str = include_str!("../../../../examples/feature_flags.yaml");
 
 /// One account per role, with a random password printed once, TOTP for the
-/// superadmin (its enrolment URI printed once) and an API token for the ops account:
-/// who a first-time user signs in as, and what a first API call sends.
+/// superadmin (its enrolment URI printed once), an API token for the ops account and
+/// a client key for prod: who a first-time user signs in as, what a first API call
+/// sends, and what a first application (or OpenFeature's OFREP provider) follows with.
 async fn demo_accounts(app: &vexil_app::App) -> anyhow::Result<()> {
     use secrecy::ExposeSecret;
     use vexil_core::Role;
@@ -233,6 +242,19 @@ async fn demo_accounts(app: &vexil_app::App) -> anyhow::Result<()> {
     output::line(format_args!(
         "operator's API token (Authorization: Bearer …): {}",
         token.expose_secret()
+    ))?;
+    let app_name = vexil_core::AppName::parse("demo-web")?;
+    let (_, key) = app
+        .create_client_key(
+            vexil_app::Admin::Cli,
+            vexil_core::audit::Via::Cli,
+            &vexil_core::Env::PROD,
+            &app_name,
+        )
+        .await?;
+    output::line(format_args!(
+        "a client key for prod's applications (/sdk/v1, /ofrep/v1): {}",
+        key.expose_secret()
     ))?;
     Ok(())
 }

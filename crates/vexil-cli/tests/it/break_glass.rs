@@ -44,7 +44,7 @@ async fn the_break_glass_path(backend: Backend) {
     );
     assert_eq!(
         ok(&site.run(&["migrate"])),
-        format!("{url}: up to date at migration 5; nothing to apply\n")
+        format!("{url}: up to date at migration 6; nothing to apply\n")
     );
 
     assert_eq!(

@@ -5,6 +5,7 @@ mod break_glass;
 mod callers;
 mod cells;
 mod check;
+mod client_key;
 mod deprecation;
 mod doctor;
 mod permissions;

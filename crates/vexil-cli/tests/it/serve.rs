@@ -154,7 +154,7 @@ async fn serve_demo_prints_one_account_per_role_and_cleans_up() {
         .spawn()
         .unwrap();
     let stdout = BufReader::new(child.stdout.take().unwrap());
-    let lines: Vec<String> = stdout.lines().map_while(Result::ok).take(7).collect();
+    let lines: Vec<String> = stdout.lines().map_while(Result::ok).take(8).collect();
     let server = Server {
         stderr: {
             let stderr = child.stderr.take().unwrap();
@@ -217,6 +217,18 @@ async fn serve_demo_prints_one_account_per_role_and_cleans_up() {
         body,
         r#"{"name":"operator","role":"ops","totp_enrolled":false}"#
     );
+    // A client key for prod's applications, for a first application.
+    let key = lines[7]
+        .strip_prefix("a client key for prod's applications (/sdk/v1, /ofrep/v1): ")
+        .unwrap_or_else(|| panic!("{}", lines[7]));
+    assert!(key.starts_with("vxc_") && key.len() == 68, "{key}");
+    let (status, body) = get_with(
+        &address,
+        "/sdk/v1/snapshot",
+        &format!("Authorization: Bearer {key}\r\n"),
+    );
+    assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+    assert!(body.starts_with(r#"{"env":"prod","#), "{body}");
     assert!(
         !site.dir.path().join("unused.db").exists(),
         "DATABASE_URL is not used"

@@ -114,6 +114,18 @@ fn app_error(error: AppError) -> Response {
         AppError::UnknownPromotion { .. } => {
             MessagePage::new(StatusCode::NOT_FOUND, "No such promotion", &message).into_response()
         }
+        AppError::UnknownClientKey { .. } => {
+            MessagePage::new(StatusCode::NOT_FOUND, "No such client key", &message).into_response()
+        }
+        AppError::ClientKeyRevoked { .. } => {
+            MessagePage::new(StatusCode::CONFLICT, "Already revoked", &message).into_response()
+        }
+        AppError::InvalidAppName(_) => MessagePage::new(
+            StatusCode::BAD_REQUEST,
+            "Not an application name",
+            &format!("{message}. No key was created."),
+        )
+        .into_response(),
         AppError::Promotion {
             error: TransitionError::SameApprover { .. },
             ..

@@ -8,6 +8,7 @@
 mod account;
 mod assets;
 mod audit_page;
+mod client_keys_page;
 mod deprecation_page;
 mod elevation;
 pub(crate) mod error;
@@ -58,6 +59,13 @@ pub(crate) fn pages() -> Vec<Entry> {
         get(c, "/console/reconcile", reconcile_page::show),
         post(c, "/console/reconcile", reconcile_page::submit),
         get(c, "/console/instances", instances_page::show),
+        get(c, "/console/client-keys", client_keys_page::show),
+        post(c, "/console/client-keys", client_keys_page::create),
+        post(
+            c,
+            "/console/client-keys/{id}/revoke",
+            client_keys_page::revoke,
+        ),
         post(
             c,
             "/console/flags/{flag_key}/promotions",

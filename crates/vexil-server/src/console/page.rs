@@ -17,6 +17,8 @@ pub(crate) struct Chrome {
     /// Show the console's navigation even with no account known (error pages, which
     /// are drawn without the session: from them, one click goes anywhere).
     pub(crate) nav: bool,
+    /// Show the client keys page in the navigation: the account may manage them.
+    pub(crate) client_keys: bool,
 }
 
 pub(crate) struct ChromeAccount {
@@ -34,6 +36,7 @@ impl Chrome {
             csrf: String::new(),
             page: "",
             nav: false,
+            client_keys: false,
         }
     }
 
@@ -55,6 +58,12 @@ impl Chrome {
             csrf: operator.visitor.csrf().to_owned(),
             page,
             nav: true,
+            client_keys: vexil_core::authorize(
+                operator.actor.role,
+                vexil_core::Action::ManageClientKeys,
+                false,
+            )
+            .is_ok(),
         }
     }
 }

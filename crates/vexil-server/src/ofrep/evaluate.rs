@@ -133,24 +133,23 @@ async fn bulk_answer(
     let notified = params
         .get("flagConfigEtag")
         .or_else(|| params.get("sseEtag"));
-    let etag = |published: &Published| bare(published.evaluations.etag()).to_owned();
-    if let Some(notified) = notified.map(|etag| bare(etag)) {
-        if notified != etag(&published) {
-            // A notification of a config this server has not read yet: wait for it
-            // briefly. Either way the answer is the evaluations in full, never a 304
-            // (the caller's `If-None-Match` names what it had before the change).
+    let current = |published: &Published| bare(published.evaluations.etag()).to_owned();
+    match notified.map(|etag| bare(etag)) {
+        Some(notified) if notified != current(&published) => {
+            // A notification of a config this server has not read yet (another server
+            // was quicker): wait for it briefly. Either way the answer is in full,
+            // never a 304: the caller's `If-None-Match` names what it had before.
             published = state
                 .hub
                 .wait_for_etag(client.env(), notified, CATCH_UP_WAIT)
                 .await
                 .unwrap_or(published);
         }
-    } else if matches(headers, published.evaluations.etag()) {
-        return Ok((
-            StatusCode::NOT_MODIFIED,
-            [(header::ETAG, etag_header(&published)?)],
-        )
-            .into_response());
+        _ if matches(headers, published.evaluations.etag()) => {
+            let etag = etag_header(&published)?;
+            return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
+        }
+        _ => {}
     }
     let stream = event_stream(state, client);
     let mut answer = Vec::with_capacity(published.evaluations.bulk_flags().len() + 512);

@@ -87,24 +87,45 @@ pub(crate) fn routes() -> Vec<Entry> {
     ]
 }
 
-/// The SDK's and OFREP's routes. OFREP answers browsers on any origin (OpenFeature's
-/// web provider): its credential is the client key in a header or the events token
-/// in a URL, never a cookie, so another origin learns nothing it could not ask for
-/// itself; the `ETag` is exposed for the web provider's `If-None-Match`.
+/// The SDK's and OFREP's routes.
 pub(crate) fn router() -> axum::Router<ServerState> {
+    routes::mount(routes()).merge(routes::mount(crate::ofrep::routes()))
+}
+
+/// OFREP answers browsers on any origin (OpenFeature's web provider), preflights
+/// included, before routing: its credential is the client key in a header or the
+/// events token in a URL, never a cookie, so another origin learns nothing it could
+/// not ask for itself. The `ETag` is exposed for the web provider's `If-None-Match`.
+pub(crate) async fn ofrep_cors(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use std::sync::OnceLock;
+
     use axum::http::{Method, header};
+    use tower::{Layer, ServiceExt};
     use tower_http::cors::{Any, CorsLayer};
-    let cors = CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::GET, Method::POST])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::IF_NONE_MATCH,
-            header::HeaderName::from_static("last-event-id"),
-        ])
-        .expose_headers([header::ETAG]);
-    routes::mount(routes()).merge(routes::mount(crate::ofrep::routes()).layer(cors))
+
+    static CORS: OnceLock<CorsLayer> = OnceLock::new();
+    if !request.uri().path().starts_with("/ofrep/") {
+        return next.run(request).await;
+    }
+    let cors = CORS.get_or_init(|| {
+        CorsLayer::new()
+            .allow_origin(Any)
+            .allow_methods([Method::GET, Method::POST])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::IF_NONE_MATCH,
+                header::HeaderName::from_static("last-event-id"),
+            ])
+            .expose_headers([header::ETAG])
+    });
+    match cors.layer(next).oneshot(request).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -1,0 +1,105 @@
+//! `vexil client-key create|list|revoke` through the real binary, on both databases:
+//! the key printed once and stored only hashed, each change audited with
+//! `"via": "cli"`, and every bad input with its one-line error and exit code.
+
+use serde_json::Value;
+use vexil_store::{AuditFilter, Backend};
+use vexil_testkit::TestDb;
+
+use crate::break_glass::{fails, ok};
+use crate::site::Site;
+
+async fn client_keys_from_the_command_line(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    let site = Site::new(test_db.url_string());
+
+    let created = site.run(&[
+        "client-key",
+        "create",
+        "--env",
+        "prod",
+        "--app",
+        "raxx-console-prod",
+    ]);
+    let key = ok(&created).trim().to_owned();
+    assert!(key.starts_with("vxc_") && key.len() == 68, "{key}");
+    assert!(key[4..].chars().all(|c| c.is_ascii_hexdigit()), "{key}");
+    assert_eq!(
+        created.stderr,
+        "client key 1 created for raxx-console-prod in prod: store it now, it is not shown again\n"
+    );
+    let listed: Value =
+        serde_json::from_str(ok(&site.run(&["client-key", "list", "--json"]))).unwrap();
+    assert_eq!(listed[0]["id"], 1);
+    assert_eq!(listed[0]["env"], "prod");
+    assert_eq!(listed[0]["app"], "raxx-console-prod");
+    assert_eq!(listed[0]["prefix"], &key[..12]);
+    assert_eq!(listed[0]["created_by"], Value::Null);
+    assert_eq!(listed[0]["revoked_at"], Value::Null);
+    let table = site.run(&["client-key", "list"]);
+    assert!(
+        ok(&table).contains(&format!("{}…", &key[..12])),
+        "{table:?}"
+    );
+    assert!(!table.stdout.contains(&key), "the key is never shown again");
+    // The database holds its hash, never the key.
+    let stored = test_db.db.client_keys().await.unwrap();
+    assert_eq!(stored.len(), 1);
+
+    assert_eq!(
+        ok(&site.run(&["client-key", "revoke", "1"])),
+        "client key 1 (raxx-console-prod in prod) is revoked\n"
+    );
+    fails(
+        &site.run(&["client-key", "revoke", "1"]),
+        1,
+        "error: client key 1 is already revoked\n",
+    );
+    fails(
+        &site.run(&["client-key", "revoke", "7"]),
+        2,
+        "error: unknown client key 7\n",
+    );
+    fails(
+        &site.run(&["client-key", "create", "--env", "qa", "--app", "web"]),
+        2,
+        "error: unknown env 'qa' (expected one of: staging, prod)\n",
+    );
+    fails(
+        &site.run(&["client-key", "create", "--env", "prod", "--app", "web app"]),
+        2,
+        "error: invalid application name 'web app': only letters, digits, '.', '_' and '-' are allowed\n",
+    );
+    let audit = test_db
+        .db
+        .audit_page(&AuditFilter {
+            limit: 10,
+            ..AuditFilter::default()
+        })
+        .await
+        .unwrap();
+    let actions: Vec<(&str, &str, &Value)> = audit
+        .iter()
+        .map(|row| {
+            (
+                row.action.as_str(),
+                row.target_id.as_str(),
+                &row.payload["via"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("console.client_key.revoke", "1", &Value::from("cli")),
+            ("console.client_key.create", "1", &Value::from("cli")),
+        ]
+    );
+    assert_eq!(audit[1].payload["key"], &key[..12]);
+    assert_eq!(audit[1].admin_id, None);
+    assert!(
+        !audit[1].payload.to_string().contains(&key[12..]),
+        "the key is not in the log"
+    );
+}
+vexil_testkit::both!(client_keys_from_the_command_line);
