@@ -9,6 +9,7 @@ use chrono::{TimeDelta, Utc};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 use vexil_app::{Admin, App, SecretKey, code_at};
+use vexil_core::audit::Via;
 use vexil_core::{Clock, EnvSnapshot, Envs, Role};
 use vexil_server::{ApiConfig, ConsoleConfig, ServerState};
 use vexil_store::Backend;
@@ -57,6 +58,9 @@ pub(crate) struct World {
     /// code is accepted once per account), and the one that promotes.
     cli_roots: Vec<(Risk, String)>,
     cli_promoter: String,
+    /// A client key for prod, and a revoked one.
+    client_key: String,
+    revoked_client_key: String,
     fresh: std::sync::atomic::AtomicUsize,
     _test_db: TestDb,
 }
@@ -145,6 +149,11 @@ impl World {
         app.disable_user(Admin::Cli, "gone_api").await.unwrap();
         app.disable_user(Admin::Cli, "gone_cli").await.unwrap();
         let revoked = tokens["ops2"].clone();
+        let client_key = World::new_client_key(&app).await.1;
+        let (gone, revoked_client_key) = World::new_client_key(&app).await;
+        app.revoke_client_key(Admin::Cli, Via::Cli, gone)
+            .await
+            .unwrap();
 
         let console = ConsoleConfig {
             sign_in_attempts_per_minute: std::num::NonZeroU32::new(10_000).unwrap(),
@@ -170,9 +179,21 @@ impl World {
             root_totp,
             cli_roots,
             cli_promoter,
+            client_key,
+            revoked_client_key,
             fresh: std::sync::atomic::AtomicUsize::new(0),
             _test_db: test_db,
         }
+    }
+
+    /// A new client key for prod's `perm-web`: its id and the key.
+    pub(crate) async fn new_client_key(app: &App) -> (i64, String) {
+        let app_name = vexil_core::AppName::parse("perm-web").unwrap();
+        let (id, key) = app
+            .create_client_key(Admin::Cli, Via::Cli, &vexil_core::Env::PROD, &app_name)
+            .await
+            .unwrap();
+        (id, key.expose_secret().to_owned())
     }
 
     /// Runs `sql` on the world's database, as an operator with database access would.
@@ -268,6 +289,13 @@ impl World {
             "user set-role" => args.extend(["newbie".into(), "readonly".into()]),
             "user totp" | "user disable" => args.push("newbie".into()),
             "token create" => args.push("ops1".into()),
+            "client-key create" => args.extend([
+                "--env".into(),
+                "prod".into(),
+                "--app".into(),
+                "perm-cli".into(),
+            ]),
+            "client-key revoke" => args.push(id.expect("a key prepared").to_string()),
             "token revoke" => {
                 let tokens = self.app.tokens().await.unwrap();
                 let live = tokens
@@ -303,7 +331,9 @@ impl World {
             1 => Some(self.tokens["gone_api"].clone()),
             2 => Some(self.revoked.clone()),
             3..=6 => Some(self.tokens[ROLE_ACCOUNTS[caller - 3]].clone()),
-            _ => Some(self.tokens["root"].clone()),
+            7 => Some(self.tokens["root"].clone()),
+            8 => Some(self.client_key.clone()),
+            _ => Some(self.revoked_client_key.clone()),
         };
         let mut headers = reqwest::header::HeaderMap::new();
         if let Some(token) = token {
@@ -329,7 +359,35 @@ impl World {
             .replace("{id}", &id.unwrap_or_default().to_string());
         let url = format!("{}{path}", self.base);
         let promotion = Step::of(cell.what);
-        let request = if method == "POST" && promotion.is_some() {
+        let json_post = |body: Value| {
+            client
+                .post(&url)
+                .header("content-type", "application/json")
+                .body(body.to_string())
+        };
+        let request = if path.starts_with("/ofrep/") && method == "POST" {
+            json_post(json!({"context": {"targetingKey": "a permission cell"}}))
+        } else if path == "/sdk/v1/report" {
+            json_post(json!({
+                "instance": "perm", "host": "cell", "pid": 1, "language": "rust",
+                "version": "0.1.0", "started_at": "2026-12-01T00:00:00Z",
+                "master_switch": "on", "vars": {}, "applied": {}
+            }))
+        } else if path == "/api/v1/client-keys" && method == "POST" {
+            json_post(json!({"env": "prod", "app": "perm-api"}))
+        } else if path.ends_with("/revoke") && path.contains("client-keys") {
+            json_post(json!({}))
+        } else if method == "GET" && (path.ends_with("/stream") || path.ends_with("/events")) {
+            // An event stream never ends: its status and headers say all.
+            let response = client.get(url).send().await.unwrap();
+            let status = response.status().as_u16();
+            let content_type = response.headers().get("content-type").cloned();
+            if status == 200 {
+                assert_eq!(content_type.unwrap(), "text/event-stream", "{path}");
+                return (status, Value::Null);
+            }
+            return (status, response.json_value().await);
+        } else if method == "POST" && promotion.is_some() {
             let mut body = json!({});
             if promotion == Some(Step::Promote) {
                 body["confirmation"] = json!(confirmation(flag_risk(cell.risk), flag));
@@ -378,11 +436,15 @@ impl World {
     /// the name (and password) it signs in with.
     pub(crate) async fn console_client(&self, caller: usize) -> (reqwest::Client, String, String) {
         let mut headers = reqwest::header::HeaderMap::new();
-        if caller == 2 {
-            headers.insert(
-                "authorization",
-                format!("Bearer {}", self.revoked).parse().unwrap(),
-            );
+        // A Bearer header opens nothing in the console: a revoked token, a client key.
+        let bearer = match caller {
+            2 => Some(&self.revoked),
+            8 => Some(&self.client_key),
+            9 => Some(&self.revoked_client_key),
+            _ => None,
+        };
+        if let Some(bearer) = bearer {
+            headers.insert("authorization", format!("Bearer {bearer}").parse().unwrap());
         }
         let client = reqwest::Client::builder()
             .cookie_store(true)
@@ -392,8 +454,9 @@ impl World {
             .unwrap();
         let name = match caller {
             0 => return (client, "nobody".to_owned(), PASSWORD.to_owned()),
-            // A token is no password.
+            // A token is no password, nor is a client key.
             2 => return (client, "ops2".to_owned(), self.revoked.clone()),
+            8 | 9 => return (client, "ops2".to_owned(), self.client_key.clone()),
             1 => {
                 let name = self.fresh_name();
                 self.app
@@ -514,6 +577,9 @@ impl World {
             "/console/account/totp/confirm" => vec![("csrf", &csrf), ("code", "000000")],
             p if p.ends_with("/promote") => vec![("csrf", &csrf), ("confirmation", &phrase)],
             p if p.ends_with("/reject") => vec![("csrf", &csrf), ("reason", "a permission cell")],
+            "/console/client-keys" => {
+                vec![("csrf", &csrf), ("env", "prod"), ("app", "perm-console")]
+            }
             "/console/reconcile" => vec![
                 ("csrf", &csrf),
                 ("flag", flag),

@@ -29,6 +29,9 @@ pub(crate) enum Expect {
     /// rows, and no account or token changed.
     Moves(u16, &'static [&'static str]),
     DbAccess,
+    /// This status and nothing written (a door whose refusals have no `error` code,
+    /// or an answer with no body).
+    Answers(u16),
     Na,
 }
 
@@ -42,7 +45,7 @@ pub(crate) struct Cell {
 }
 
 /// The columns, as test messages name them.
-const CALLERS: [&str; 8] = [
+const CALLERS: [&str; 10] = [
     "anon",
     "disabled",
     "revoked",
@@ -51,6 +54,8 @@ const CALLERS: [&str; 8] = [
     "ops",
     "superadmin",
     "super+T",
+    "client",
+    "client-",
 ];
 
 /// Everything a refused cell must leave as it was.
@@ -59,6 +64,7 @@ pub(crate) struct Snapshot {
     flags: Vec<(String, String, bool, Option<String>)>,
     users: Vec<(String, String, bool)>,
     tokens: Vec<(i64, bool)>,
+    client_keys: Vec<(i64, bool)>,
     audit: Vec<(i64, String)>,
     promotions: Vec<(i64, String)>,
 }
@@ -153,6 +159,13 @@ impl World {
             .into_iter()
             .map(|t| (t.id, t.revoked_at.is_some()))
             .collect();
+        let client_keys = db
+            .client_keys()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|k| (k.id, k.revoked_at.is_some()))
+            .collect();
         let audit = db
             .audit_page(&AuditFilter {
                 limit: 100_000,
@@ -174,6 +187,7 @@ impl World {
             flags,
             users,
             tokens,
+            client_keys,
             audit,
             promotions,
         }
@@ -213,6 +227,8 @@ impl World {
                         "user disable" => &["console.user.disable"],
                         "token create" => &["console.user.token_create"],
                         "token revoke" => &["console.user.token_revoke"],
+                        "client-key create" => &["console.client_key.create"],
+                        "client-key revoke" => &["console.client_key.revoke"],
                         _ => &[],
                     };
                     assert_eq!(new_actions(&before, &after), audited, "{label}");
@@ -222,7 +238,10 @@ impl World {
             return;
         }
         let (method, path) = cell.what.split_once(' ').unwrap();
-        if path.starts_with("/api/") {
+        if ["/api/", "/sdk/", "/ofrep/"]
+            .iter()
+            .any(|door| path.starts_with(door))
+        {
             let client = self.api_client(cell.caller);
             let before = self.snapshot().await;
             let (status, body) = self.api(&client, method, path, cell, flag, id).await;
@@ -247,6 +266,14 @@ impl World {
                 Expect::Flips => {
                     assert_eq!(status, 200, "{label}: {body}");
                     assert_flipped(&label, &before, &after, flag);
+                }
+                Expect::Answers(want) => {
+                    assert_eq!(status, want, "{label}: {body}");
+                    assert_eq!(before, after, "{label}: something changed");
+                }
+                Expect::Audits(want, actions) => {
+                    assert_eq!(status, want, "{label}: {body}");
+                    assert_audited(&label, &before, &after, actions);
                 }
                 other => panic!("{label}: {other:?} is not an API outcome"),
             }
@@ -301,18 +328,31 @@ impl World {
             }
             Expect::Audits(want, actions) => {
                 assert_eq!(status, want, "{said}");
-                assert_eq!(
-                    (&before.flags, &before.users, &before.tokens),
-                    (&after.flags, &after.users, &after.tokens),
-                    "{label}"
-                );
-                assert_eq!(new_actions(&before, &after), actions, "{label}");
+                assert_audited(&label, &before, &after, actions);
             }
             other => panic!("{label}: {other:?} is not a console outcome"),
         }
     }
 
     // ---- the CLI ----
+}
+
+/// Exactly `actions` were written to the audit log, and no flag, account or token
+/// changed (a client key may: it is what these rows are about).
+#[track_caller]
+fn assert_audited(label: &str, before: &Snapshot, after: &Snapshot, actions: &[&str]) {
+    assert_eq!(
+        (&before.flags, &before.users, &before.tokens),
+        (&after.flags, &after.users, &after.tokens),
+        "{label}"
+    );
+    assert_eq!(new_actions(before, after), actions, "{label}");
+    let keys_moved = actions.iter().any(|a| a.starts_with("console.client_key."));
+    assert_eq!(
+        before.client_keys != after.client_keys,
+        keys_moved,
+        "{label}"
+    );
 }
 
 /// The flag changed in prod and the audit log gained its flip row (and, for an

@@ -1,4 +1,5 @@
-//! The permission table's promotion rows: before each such cell, the world is put in
+//! The permission table's promotion rows (and client-key revocations, which each get
+//! a live key of their own): before each such cell, the world is put in
 //! the state the row acts on (through the use cases, as root), so that every cell,
 //! allowed or refused, meets the same starting point: the flag on in staging and off
 //! in prod, no other open promotion, and for a step the promotion it moves.
@@ -47,14 +48,25 @@ impl World {
     /// Sets the world up for `cell` if it is a promotion row; returns the promotion
     /// its request names (none for a mark, which names the flag).
     pub(crate) async fn prepare(&self, cell: &Cell, flag: &str) -> Option<i64> {
+        // A revocation needs a live key of its own.
+        if cell.what.ends_with("/client-keys/{id}/revoke") || cell.what == "vexil client-key revoke"
+        {
+            return Some(World::new_client_key(&self.app).await.0);
+        }
         let step = Step::of(cell.what)?;
         let app = &self.app;
         let root = app.actor("root").await.unwrap();
         for open in [PromotionState::Pending, PromotionState::Approved] {
             for p in app.promotions(Some(open), Some(flag), 10).await.unwrap() {
-                app.reject(&root, p.id, "reset for the next cell", Via::Cli)
+                // A promotion whose prod or staging row changed since (a flip row of
+                // the table) is expired by the attempt instead: closed either way.
+                match app
+                    .reject(&root, p.id, "reset for the next cell", Via::Cli)
                     .await
-                    .unwrap();
+                {
+                    Ok(_) | Err(vexil_app::AppError::Promotion { .. }) => {}
+                    Err(other) => panic!("cannot reset promotion {}: {other}", p.id),
+                }
             }
         }
         self.set(&root, flag, &Env::STAGING, true).await;
