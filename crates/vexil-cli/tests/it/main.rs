@@ -6,6 +6,7 @@ mod callers;
 mod cells;
 mod check;
 mod client_key;
+mod console_door;
 mod deprecation;
 mod doctor;
 mod permissions;
