@@ -9,6 +9,7 @@ mod client_key;
 mod console_door;
 mod deprecation;
 mod doctor;
+mod openfeature;
 mod permissions;
 mod prepared;
 mod processes;

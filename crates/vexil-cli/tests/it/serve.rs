@@ -15,8 +15,8 @@ use crate::site::Site;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
-struct Server {
-    child: Child,
+pub(crate) struct Server {
+    pub(crate) child: Child,
     stderr: Receiver<String>,
 }
 
@@ -32,7 +32,7 @@ impl Server {
         Server::spawn(site.command(&["serve", "--bind", "127.0.0.1:0"]))
     }
 
-    fn spawn(mut command: Command) -> Server {
+    pub(crate) fn spawn(mut command: Command) -> Server {
         let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -54,7 +54,7 @@ impl Server {
     }
 
     /// The first stderr line containing `text`.
-    fn wait_for(&self, text: &str) -> String {
+    pub(crate) fn wait_for(&self, text: &str) -> String {
         loop {
             let line = self
                 .stderr
