@@ -128,7 +128,7 @@ pub(crate) fn run(seconds: u64) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn flags_yaml() -> String {
+pub(crate) fn flags_yaml() -> String {
     (0..FLAGS)
         .map(|i| {
             format!(
@@ -140,7 +140,7 @@ fn flags_yaml() -> String {
 }
 
 /// Starts `command` and waits for its "listening on" line (stdout or stderr).
-fn start(mut command: Command) -> anyhow::Result<Server> {
+pub(crate) fn start(mut command: Command) -> anyhow::Result<Server> {
     command.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = command.spawn()?;
     let stdout = child.stdout.take().context("stdout")?;

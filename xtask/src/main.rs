@@ -13,10 +13,14 @@
 //! - `cargo run --release -p xtask -- api-bench [SECONDS]`: the API's req/s and p99
 //!   against a bare axum server, and flips through the API against `App::flip` built
 //!   the same way (`api_bench.rs`).
+//! - `cargo run --release -p xtask -- fanout-bench [SUBSCRIBERS] [FLIPS]`: how fast a
+//!   flip reaches 10,000 stream subscribers of one server, and their memory
+//!   (`fanout_bench.rs`).
 
 mod api_bench;
 mod cli_docs;
 mod console_bench;
+mod fanout_bench;
 mod propagation;
 mod tidy;
 
@@ -86,9 +90,22 @@ fn main() -> ExitCode {
         }
         ["api-bench", rest @ ..] => finish(seconds(rest).and_then(api_bench::run)),
         ["console-bench", rest @ ..] => finish(seconds(rest).and_then(console_bench::run)),
+        ["fanout-bench", rest @ ..] => {
+            let numbers: Result<Vec<usize>, _> = rest.iter().map(|n| n.parse::<usize>()).collect();
+            finish(match numbers.as_deref() {
+                Ok([]) => fanout_bench::run(10_000, 10),
+                Ok([subscribers]) if *subscribers > 0 => fanout_bench::run(*subscribers, 10),
+                Ok([subscribers, flips]) if *subscribers > 0 && *flips > 0 => {
+                    fanout_bench::run(*subscribers, *flips)
+                }
+                _ => Err(anyhow::anyhow!(
+                    "SUBSCRIBERS and FLIPS are positive whole numbers"
+                )),
+            })
+        }
         _ => {
             eprintln!(
-                "usage: cargo xtask tidy | cargo xtask cli-docs | cargo xtask audit-rows DATABASE_URL ROWS | cargo xtask propagation sqlite|postgres [FLIPS] | cargo xtask console-bench [SECONDS] | cargo xtask api-bench [SECONDS]"
+                "usage: cargo xtask tidy | cargo xtask cli-docs | cargo xtask audit-rows DATABASE_URL ROWS | cargo xtask propagation sqlite|postgres [FLIPS] | cargo xtask console-bench [SECONDS] | cargo xtask api-bench [SECONDS] | cargo xtask fanout-bench [SUBSCRIBERS] [FLIPS]"
             );
             ExitCode::from(2)
         }

@@ -19,7 +19,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::connection::StallGuard;
+use crate::connection::{Opening, Prefixed, StallGuard};
 use crate::console::page::MessagePage;
 use crate::health;
 use crate::routes::{self, Entry, Surface};
@@ -160,10 +160,13 @@ const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
 /// finish by themselves). Each connection's peer address is kept for the handlers
 /// (audit rows, per-address limits).
 ///
-/// The accept loop is ours rather than `axum::serve`'s so that each socket is
-/// wrapped in a `StallGuard` (a client that stops reading is let go after
-/// `SdkConfig::write_timeout`) and hyper gets a timer, which bounds how long a
-/// client may take to send a request's head (hyper's default, 30 s).
+/// The accept loop is ours rather than `axum::serve`'s so that an event-stream
+/// request gets a connection of its own served without hyper's buffers
+/// (`connection::serve_stream`: the memory of an idle subscriber), each other socket
+/// is wrapped in a `StallGuard` (a client that stops reading is let go after
+/// `SdkConfig::write_timeout`), and hyper gets a timer, which bounds how long a client
+/// may take to send a request's head (hyper's default, 30 s; the same bound for a
+/// connection's first bytes).
 pub async fn serve(
     listener: TcpListener,
     state: ServerState,
@@ -176,10 +179,15 @@ pub async fn serve(
     let app = router(state);
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(hyper_util::rt::TokioTimer::new());
+    let http = std::sync::Arc::new(http);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // The event streams served without hyper, and the openings being read.
+    let tracker = tokio_util::task::TaskTracker::new();
+    // Connections whose first bytes have not come yet are let go at shutdown.
+    let stopping = tokio_util::sync::CancellationToken::new();
     tokio::pin!(shutdown);
     loop {
-        let (socket, peer) = tokio::select! {
+        let (mut socket, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(error) => {
@@ -191,23 +199,43 @@ pub async fn serve(
         };
         // Small writes (an event, a short answer) go out at once.
         let _ = socket.set_nodelay(true);
-        let io = hyper_util::rt::TokioIo::new(StallGuard::new(socket, write_timeout));
         let app = app.clone();
-        let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
-            tower::ServiceExt::oneshot(app.clone(), request.map(axum::body::Body::new))
-        });
-        let connection = graceful.watch(http.serve_connection(io, service));
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "connection ended with an error");
+        let http = http.clone();
+        let watcher = graceful.watcher();
+        let stopping = stopping.clone();
+        tracker.spawn(async move {
+            let opening = tokio::select! {
+                opening = crate::connection::opening(&mut socket, crate::connection::HEAD_WAIT) => opening,
+                () = stopping.cancelled() => None,
+            };
+            match opening {
+                None => {}
+                Some(Opening::Stream(head)) => {
+                    crate::connection::serve_stream(socket, peer, head, app, write_timeout).await;
+                }
+                Some(Opening::Other(read)) => {
+                    let io = hyper_util::rt::TokioIo::new(StallGuard::new(
+                        Prefixed::new(read, socket),
+                        write_timeout,
+                    ));
+                    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+                        request.extensions_mut().insert(ConnectInfo(peer));
+                        tower::ServiceExt::oneshot(app.clone(), request.map(axum::body::Body::new))
+                    });
+                    if let Err(error) = watcher.watch(http.serve_connection(io, service)).await {
+                        tracing::debug!(%error, "connection ended with an error");
+                    }
+                }
             }
         });
     }
     drop(listener);
     // Event streams never end by themselves: close them, then drain the rest.
     hub.close();
+    stopping.cancel();
+    tracker.close();
     graceful.shutdown().await;
+    tracker.wait().await;
     // Stopped and waited for: nothing of this server runs after `serve` returns.
     housekeeping.abort();
     changes.abort();
