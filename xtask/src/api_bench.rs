@@ -170,12 +170,28 @@ pub(crate) fn start(mut command: Command) -> anyhow::Result<Server> {
 
 /// wrk with 2 threads and 50 connections: (req/s, p99 in ms). Any non-2xx answer
 /// fails the run.
-fn wrk(url: &str, header: Option<&str>, seconds: u64) -> anyhow::Result<(f64, f64)> {
+pub(crate) fn wrk(url: &str, header: Option<&str>, seconds: u64) -> anyhow::Result<(f64, f64)> {
     let mut command = Command::new("wrk");
     command.args(["-t2", "-c50", "--latency", &format!("-d{seconds}s")]);
     if let Some(header) = header {
         command.args(["-H", header]);
     }
+    measure(command, url)
+}
+
+/// [`wrk`] with a Lua script (a POST with a body and headers).
+pub(crate) fn wrk_script(
+    url: &str,
+    script: &std::path::Path,
+    seconds: u64,
+) -> anyhow::Result<(f64, f64)> {
+    let mut command = Command::new("wrk");
+    command.args(["-t2", "-c50", "--latency", &format!("-d{seconds}s"), "-s"]);
+    command.arg(script);
+    measure(command, url)
+}
+
+fn measure(mut command: Command, url: &str) -> anyhow::Result<(f64, f64)> {
     let output = command
         .arg(url)
         .output()

@@ -16,11 +16,14 @@
 //! - `cargo run --release -p xtask -- fanout-bench [SUBSCRIBERS] [FLIPS]`: how fast a
 //!   flip reaches 10,000 stream subscribers of one server, and their memory
 //!   (`fanout_bench.rs`).
+//! - `cargo run --release -p xtask -- ofrep-bench [SECONDS]`: OFREP evaluation against
+//!   Unleash Edge serving the same flags, and a bare axum server (`ofrep_bench.rs`).
 
 mod api_bench;
 mod cli_docs;
 mod console_bench;
 mod fanout_bench;
+mod ofrep_bench;
 mod propagation;
 mod tidy;
 
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
         }
         ["api-bench", rest @ ..] => finish(seconds(rest).and_then(api_bench::run)),
         ["console-bench", rest @ ..] => finish(seconds(rest).and_then(console_bench::run)),
+        ["ofrep-bench", rest @ ..] => finish(seconds(rest).and_then(ofrep_bench::run)),
         ["fanout-bench", rest @ ..] => {
             let numbers: Result<Vec<usize>, _> = rest.iter().map(|n| n.parse::<usize>()).collect();
             finish(match numbers.as_deref() {
@@ -105,7 +109,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask tidy | cargo xtask cli-docs | cargo xtask audit-rows DATABASE_URL ROWS | cargo xtask propagation sqlite|postgres [FLIPS] | cargo xtask console-bench [SECONDS] | cargo xtask api-bench [SECONDS] | cargo xtask fanout-bench [SUBSCRIBERS] [FLIPS]"
+                "usage: cargo xtask tidy | cargo xtask cli-docs | cargo xtask audit-rows DATABASE_URL ROWS | cargo xtask propagation sqlite|postgres [FLIPS] | cargo xtask console-bench [SECONDS] | cargo xtask api-bench [SECONDS] | cargo xtask fanout-bench [SUBSCRIBERS] [FLIPS] | cargo xtask ofrep-bench [SECONDS]"
             );
             ExitCode::from(2)
         }

@@ -73,6 +73,66 @@ pub(crate) async fn record(request: Request, next: Next) -> Response {
     response
 }
 
+/// The evaluation routes `record_hot` counts, and the statuses they answer with.
+const HOT_ROUTES: [(&str, &str); 7] = [
+    ("POST", "/ofrep/v1/evaluate/flags/{key}"),
+    ("POST", "/ofrep/v1/evaluate/flags"),
+    ("GET", "/sdk/v1/snapshot"),
+    ("POST", "/sdk/v1/report"),
+    ("OPTIONS", "/ofrep/v1/evaluate/flags/{key}"),
+    ("OPTIONS", "/ofrep/v1/evaluate/flags"),
+    ("OPTIONS", "/ofrep/v1/events"),
+];
+const HOT_STATUSES: [u16; 12] = [200, 204, 304, 400, 401, 404, 405, 413, 422, 429, 500, 503];
+
+/// Counts each request of the evaluation routes (`sdk::hot_router`) in
+/// `vexil_http_requests_total`, as `record` does, through counters registered once:
+/// these routes answer tens of thousands of requests a second, and a label lookup
+/// and a histogram per request would cost more than the evaluation. They have no
+/// latency histogram (BENCHMARKS.md measures them).
+pub(crate) async fn record_hot(request: Request, next: Next) -> Response {
+    static COUNTERS: OnceLock<Vec<Vec<metrics::Counter>>> = OnceLock::new();
+    let route = request.extensions().get::<MatchedPath>().and_then(|path| {
+        HOT_ROUTES.iter().position(|(method, route)| {
+            *route == path.as_str() && *method == request.method().as_str()
+        })
+    });
+    let response = next.run(request).await;
+    let status = response.status().as_u16();
+    let counters = COUNTERS.get_or_init(|| {
+        HOT_ROUTES
+            .iter()
+            .map(|(method, route)| {
+                HOT_STATUSES
+                    .iter()
+                    .map(|status| {
+                        let labels = [
+                            ("method", *method),
+                            ("route", *route),
+                            ("status", &status.to_string()),
+                        ]
+                        .map(|(k, v)| (k, v.to_owned()));
+                        metrics::counter!("vexil_http_requests_total", &labels)
+                    })
+                    .collect()
+            })
+            .collect()
+    });
+    match (route, HOT_STATUSES.iter().position(|s| *s == status)) {
+        (Some(route), Some(at)) => counters[route][at].increment(1),
+        (route, _) => {
+            let (method, template) = route.map_or(("other", "unmatched"), |r| HOT_ROUTES[r]);
+            let labels = [
+                ("method", method.to_owned()),
+                ("route", template.to_owned()),
+                ("status", status.to_string()),
+            ];
+            metrics::counter!("vexil_http_requests_total", &labels).increment(1);
+        }
+    }
+    response
+}
+
 /// Every metric, in Prometheus text format (0.0.4).
 #[utoipa::path(
     get,

@@ -24,6 +24,9 @@ pub enum Surface {
     Api,
     /// The evaluation plane behind a client key: `/sdk/v1` and OFREP's `/ofrep/v1`.
     Sdk,
+    /// CORS preflights of OFREP's routes: anyone. They say which methods and headers a
+    /// browser may send, nothing about flags.
+    Preflight,
 }
 
 /// One method on one path.
@@ -54,6 +57,15 @@ where
     T: 'static,
 {
     entry(MethodFilter::POST, "POST", surface, path, handler)
+}
+
+/// `OPTIONS path`, answered by `handler`.
+pub(crate) fn options<H, T>(surface: Surface, path: &'static str, handler: H) -> Entry
+where
+    H: Handler<T, ServerState>,
+    T: 'static,
+{
+    entry(MethodFilter::OPTIONS, "OPTIONS", surface, path, handler)
 }
 
 /// The route as listed and what answers it, from one method: they cannot disagree.
@@ -92,7 +104,10 @@ pub fn route_table() -> Vec<Route> {
     entries.extend(crate::console::open_routes());
     entries.extend(crate::api::routes());
     entries.extend(crate::sdk::routes());
+    entries.extend(crate::sdk::streams());
     entries.extend(crate::ofrep::routes());
+    entries.extend(crate::ofrep::streams());
+    entries.extend(crate::ofrep::preflights());
     let mut routes: Vec<Route> = entries.into_iter().map(|(route, _)| route).collect();
     routes.extend(crate::api::docs_routes());
     routes

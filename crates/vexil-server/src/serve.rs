@@ -26,13 +26,13 @@ use crate::routes::{self, Entry, Surface};
 use crate::state::ServerState;
 
 /// The largest request body accepted: forms and JSON requests are a few hundred bytes.
-const MAX_BODY_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// What every response says about itself, unless a handler said otherwise: no script
 /// or style from anywhere but here and never inline (CSP), never framed, no sniffing,
 /// no referrer, and not stored (console pages show who changed what; a shared
 /// machine's cache must not keep them).
-const SECURITY_HEADERS: [(&str, &str); 5] = [
+pub(crate) const SECURITY_HEADERS: [(&str, &str); 5] = [
     (
         "content-security-policy",
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
@@ -55,24 +55,24 @@ pub(crate) fn probes() -> Vec<Entry> {
 }
 
 /// Every route, over one shared state, behind the hardening every response gets.
+/// The evaluation routes a fleet calls at high rates have a lean stack of their own
+/// (`sdk::hot_router`), merged in after the others got theirs.
 pub fn router(state: ServerState) -> Router {
     crate::metrics::handle();
     let mut router = routes::mount(probes())
         .merge(crate::console::routes(&state))
         .merge(crate::api::router(&state))
-        .merge(crate::sdk::router())
+        .merge(crate::sdk::stream_router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // On each route (whose template is then known) and on the fallbacks.
         .layer(middleware::from_fn(crate::metrics::record))
-        .with_state(state)
         // A handler that panics answers 500 (as JSON under /api/, by `json_errors`)
         // instead of dropping the connection.
         .layer(CatchPanicLayer::new())
         // Inside the header layers, so that a 413 carries them too.
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
-        .layer(middleware::from_fn(crate::api::json_errors))
-        .layer(middleware::from_fn(crate::sdk::ofrep_cors));
+        .layer(middleware::from_fn(crate::api::json_errors));
     for (name, value) in SECURITY_HEADERS {
         router = router.layer(SetResponseHeaderLayer::if_not_present(
             HeaderName::from_static(name),
@@ -87,6 +87,8 @@ pub fn router(state: ServerState) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
         .layer(middleware::map_request(keep_only_plain_request_ids))
+        .merge(crate::sdk::hot_router())
+        .with_state(state)
 }
 
 /// A proxy's request id is kept only if it is a plain token (letters, digits, `.`,

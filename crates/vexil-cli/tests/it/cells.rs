@@ -97,7 +97,7 @@ fn check_coverage() {
         );
         let open = matches!(
             route.surface,
-            Surface::Probe | Surface::Docs | Surface::Static
+            Surface::Probe | Surface::Docs | Surface::Static | Surface::Preflight
         );
         assert_eq!(
             open,

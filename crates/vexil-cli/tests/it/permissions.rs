@@ -187,6 +187,9 @@ pub(crate) const OPEN_ROUTES: &[&str] = &[
     "GET /api/docs",
     "GET /api/docs/",
     "GET /api/docs/{*rest}",
+    "OPTIONS /ofrep/v1/evaluate/flags/{key}",
+    "OPTIONS /ofrep/v1/evaluate/flags",
+    "OPTIONS /ofrep/v1/events",
 ];
 pub(crate) const READ_ONLY_COMMANDS: &[&str] = &[
     "vexil check",

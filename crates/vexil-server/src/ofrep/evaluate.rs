@@ -33,7 +33,7 @@ const CATCH_UP_WAIT: Duration = Duration::from_secs(1);
 const INACTIVITY_DELAY_SEC: u32 = 120;
 
 /// The client an OFREP request acts for; refusals in OFREP's shape.
-pub(crate) struct OfrepClient(Client);
+pub(crate) struct OfrepClient(std::sync::Arc<Client>);
 
 impl FromRequestParts<ServerState> for OfrepClient {
     type Rejection = Response;

@@ -32,16 +32,63 @@ use vexil_core::sdk::Snapshot;
 
 use crate::routes::{self, Entry, Surface};
 
-/// OFREP's routes.
+/// OFREP's evaluation routes (served on the lean stack: `sdk::hot_router`).
 pub(crate) fn routes() -> Vec<Entry> {
-    use routes::{get, post};
+    use routes::post;
     let s = Surface::Sdk;
     vec![
         post(s, "/ofrep/v1/evaluate/flags/{key}", evaluate::single),
         post(s, "/ofrep/v1/evaluate/flags", evaluate::bulk),
-        get(s, "/ofrep/v1/events", evaluate::events),
     ]
 }
+
+/// OFREP's event stream (served like every other route).
+pub(crate) fn streams() -> Vec<Entry> {
+    vec![routes::get(
+        Surface::Sdk,
+        "/ofrep/v1/events",
+        evaluate::events,
+    )]
+}
+
+/// The CORS preflights of OFREP's routes: a browser on another origin (OpenFeature's
+/// web provider) asks before it sends `Authorization` or JSON.
+pub(crate) fn preflights() -> Vec<Entry> {
+    let p = Surface::Preflight;
+    [
+        "/ofrep/v1/evaluate/flags/{key}",
+        "/ofrep/v1/evaluate/flags",
+        "/ofrep/v1/events",
+    ]
+    .into_iter()
+    .map(|path| routes::options(p, path, preflight))
+    .collect()
+}
+
+/// What a browser on another origin may send to OFREP's routes. Safe to allow any
+/// origin: the credential is a client key in a header or the events token in a URL,
+/// never a cookie, so another origin learns nothing it could not ask for itself.
+async fn preflight() -> impl axum::response::IntoResponse {
+    (
+        axum::http::StatusCode::NO_CONTENT,
+        [
+            ("access-control-allow-origin", "*"),
+            ("access-control-allow-methods", "GET, POST"),
+            (
+                "access-control-allow-headers",
+                "authorization, content-type, if-none-match, last-event-id",
+            ),
+            ("access-control-max-age", "86400"),
+        ],
+    )
+}
+
+/// The CORS headers of every OFREP answer: any origin may read it, and the `ETag`
+/// (which the web provider sends back as `If-None-Match`).
+pub(crate) const CORS_HEADERS: [(&str, &str); 2] = [
+    ("access-control-allow-origin", "*"),
+    ("access-control-expose-headers", "etag"),
+];
 
 /// One env's evaluations, rendered once per change.
 pub(crate) struct Evaluations {

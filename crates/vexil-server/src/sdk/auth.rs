@@ -54,7 +54,7 @@ pub(crate) enum KeyRefused {
 
 /// The client an SDK request acts for, refusals in the API's JSON shape.
 #[derive(Debug, Clone)]
-pub(crate) struct ClientCaller(pub(crate) Client);
+pub(crate) struct ClientCaller(pub(crate) Arc<Client>);
 
 impl FromRequestParts<ServerState> for ClientCaller {
     type Rejection = ApiError;
@@ -72,7 +72,10 @@ impl FromRequestParts<ServerState> for ClientCaller {
 }
 
 /// The client of `Authorization: Bearer vxc_…`, limited per key.
-pub(crate) async fn authenticate(parts: &Parts, state: &ServerState) -> Result<Client, KeyRefused> {
+pub(crate) async fn authenticate(
+    parts: &Parts,
+    state: &ServerState,
+) -> Result<Arc<Client>, KeyRefused> {
     let key = bearer_key(parts)?;
     let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
     let client = match state.keys.get(&hash, state.app.now(), state.api.token_ttl) {
@@ -91,7 +94,7 @@ async fn look_up(
     state: &ServerState,
     hash: [u8; 32],
     key: SecretString,
-) -> Result<Client, KeyRefused> {
+) -> Result<Arc<Client>, KeyRefused> {
     let peer = peer(parts);
     if let Some(peer) = peer {
         state.keys.check_blocked(peer)?;
@@ -101,7 +104,7 @@ async fn look_up(
     let found = cell
         .get_or_try_init(|| async {
             match state.app.client_for_key(&key).await {
-                Ok(client) => Ok(Some(client)),
+                Ok(client) => Ok(Some(Arc::new(client))),
                 Err(AppError::BadClientKey) => Ok(None),
                 Err(other) => Err(other),
             }
@@ -132,7 +135,7 @@ pub(crate) async fn authenticate_events_token(
     parts: &Parts,
     state: &ServerState,
     token: &str,
-) -> Result<Client, KeyRefused> {
+) -> Result<Arc<Client>, KeyRefused> {
     let peer = peer(parts);
     if let Some(peer) = peer {
         state.keys.check_blocked(peer)?;
@@ -151,7 +154,7 @@ pub(crate) async fn authenticate_events_token(
             other => KeyRefused::App(other),
         })?;
     state.keys.limit_key(client.key_id())?;
-    Ok(client)
+    Ok(Arc::new(client))
 }
 
 /// The client's address as the lookup limit counts it (an IPv6 one by its /64).
@@ -189,13 +192,16 @@ fn bearer_key(parts: &Parts) -> Result<String, KeyRefused> {
 /// A key's SHA-256.
 type KeyHash = [u8; 32];
 
+/// A valid key's client, and when it was read.
+type Cached = (Arc<Client>, DateTime<Utc>);
+
 /// A key's lookup that later callers wait for: the client, or `None` for a bad key.
-type Lookup = Arc<OnceCell<Option<Client>>>;
+type Lookup = Arc<OnceCell<Option<Arc<Client>>>>;
 
 /// Clients by key hash, the lookups in flight, and the limits around them.
 pub(crate) struct KeyCache {
     /// Each valid key's client, and when it was read.
-    entries: Mutex<HashMap<KeyHash, (Client, DateTime<Utc>)>>,
+    entries: Mutex<HashMap<KeyHash, Cached>>,
     /// One database read per key hash at a time.
     in_flight: Mutex<HashMap<KeyHash, Lookup>>,
     per_key: Option<DefaultKeyedRateLimiter<i64>>,
@@ -219,14 +225,14 @@ impl KeyCache {
         }
     }
 
-    fn get(&self, hash: &[u8; 32], now: DateTime<Utc>, ttl: Duration) -> Option<Client> {
+    fn get(&self, hash: &[u8; 32], now: DateTime<Utc>, ttl: Duration) -> Option<Arc<Client>> {
         let entries = lock(&self.entries);
         let (client, read_at) = entries.get(hash)?;
         let age = (now - *read_at).to_std().unwrap_or(Duration::MAX);
         (age < ttl).then(|| client.clone())
     }
 
-    fn put(&self, hash: [u8; 32], client: Client, now: DateTime<Utc>) {
+    fn put(&self, hash: [u8; 32], client: Arc<Client>, now: DateTime<Utc>) {
         let mut entries = lock(&self.entries);
         if entries.len() >= MAX_ENTRIES {
             entries.clear();

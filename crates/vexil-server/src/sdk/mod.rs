@@ -76,56 +76,67 @@ impl Default for SdkConfig {
     }
 }
 
-/// The SDK's routes.
+/// The SDK's request-answer routes (served on the lean stack: `hot_router`).
 pub(crate) fn routes() -> Vec<Entry> {
     use routes::{get, post};
     let s = Surface::Sdk;
     vec![
         get(s, "/sdk/v1/snapshot", snapshot::show),
-        get(s, "/sdk/v1/stream", stream::stream),
         post(s, "/sdk/v1/report", report::submit),
     ]
 }
 
-/// The SDK's and OFREP's routes.
-pub(crate) fn router() -> axum::Router<ServerState> {
-    routes::mount(routes()).merge(routes::mount(crate::ofrep::routes()))
+/// The SDK's event stream (served like every other route).
+pub(crate) fn streams() -> Vec<Entry> {
+    vec![routes::get(Surface::Sdk, "/sdk/v1/stream", stream::stream)]
 }
 
-/// OFREP answers browsers on any origin (OpenFeature's web provider), preflights
-/// included, before routing: its credential is the client key in a header or the
-/// events token in a URL, never a cookie, so another origin learns nothing it could
-/// not ask for itself. The `ETag` is exposed for the web provider's `If-None-Match`.
-pub(crate) async fn ofrep_cors(
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    use std::sync::OnceLock;
+/// The event streams, for the main router: each answered once per connection, so
+/// the full stack costs nothing that matters; OFREP's carry its CORS headers.
+pub(crate) fn stream_router() -> axum::Router<ServerState> {
+    routes::mount(streams()).merge(with_cors(routes::mount(crate::ofrep::streams())))
+}
 
-    use axum::http::{Method, header};
-    use tower::{Layer, ServiceExt};
-    use tower_http::cors::{Any, CorsLayer};
+/// The evaluation routes a fleet calls at high rates (OFREP evaluations, snapshots,
+/// reports), on a lean stack of their own: no span, request id or histogram per
+/// request (a span alone costs more than an evaluation), counted by
+/// `metrics::record_hot`; the same security headers, body limit and panic guard as
+/// every route. A refusal or failure is logged with the key's id where there is one.
+pub(crate) fn hot_router() -> axum::Router<ServerState> {
+    use axum::http::{HeaderName, HeaderValue};
+    use tower_http::catch_panic::CatchPanicLayer;
+    use tower_http::limit::RequestBodyLimitLayer;
+    use tower_http::set_header::SetResponseHeaderLayer;
 
-    static CORS: OnceLock<CorsLayer> = OnceLock::new();
-    if !request.uri().path().starts_with("/ofrep/") {
-        return next.run(request).await;
+    let ofrep =
+        routes::mount(crate::ofrep::routes()).merge(routes::mount(crate::ofrep::preflights()));
+    let mut router = routes::mount(routes())
+        .merge(with_cors(ofrep))
+        .layer(axum::middleware::from_fn(crate::metrics::record_hot))
+        .layer(CatchPanicLayer::new())
+        .layer(RequestBodyLimitLayer::new(crate::serve::MAX_BODY_BYTES));
+    for (name, value) in crate::serve::SECURITY_HEADERS {
+        router = router.layer(SetResponseHeaderLayer::if_not_present(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        ));
     }
-    let cors = CORS.get_or_init(|| {
-        CorsLayer::new()
-            .allow_origin(Any)
-            .allow_methods([Method::GET, Method::POST])
-            .allow_headers([
-                header::AUTHORIZATION,
-                header::CONTENT_TYPE,
-                header::IF_NONE_MATCH,
-                header::HeaderName::from_static("last-event-id"),
-            ])
-            .expose_headers([header::ETAG])
-    });
-    match cors.layer(next).oneshot(request).await {
-        Ok(response) => response,
-        Err(never) => match never {},
-    }
+    router
+}
+
+/// `router`'s answers carry OFREP's CORS headers.
+fn with_cors(router: axum::Router<ServerState>) -> axum::Router<ServerState> {
+    use axum::http::{HeaderName, HeaderValue};
+    use tower_http::set_header::SetResponseHeaderLayer;
+
+    crate::ofrep::CORS_HEADERS
+        .into_iter()
+        .fold(router, |router, (name, value)| {
+            router.layer(SetResponseHeaderLayer::overriding(
+                HeaderName::from_static(name),
+                HeaderValue::from_static(value),
+            ))
+        })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

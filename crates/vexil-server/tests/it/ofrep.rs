@@ -252,7 +252,7 @@ async fn browsers_on_another_origin_may_ask() {
         .send()
         .await
         .unwrap();
-    assert_eq!(preflight.status(), 200);
+    assert_eq!(preflight.status(), 204);
     let allowed = preflight.headers()["access-control-allow-headers"]
         .to_str()
         .unwrap()
