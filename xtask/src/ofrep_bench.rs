@@ -23,6 +23,9 @@ use anyhow::{Context, bail};
 use crate::api_bench::{flags_yaml, start, wrk_script};
 use crate::console_bench::{free_port, run_ok, tempfile_dir};
 
+/// Rounds of every measurement; each figure is the median.
+const ROUNDS: usize = 3;
+
 /// The Edge version measured: the newest published on crates.io.
 const EDGE_VERSION: &str = "20.1.0";
 
@@ -138,60 +141,78 @@ pub(crate) fn run(seconds: u64) -> anyhow::Result<()> {
         &[("Authorization", EDGE_FRONTEND_TOKEN)],
     )?;
 
-    let hello_run =
-        crate::api_bench::wrk(&format!("http://127.0.0.1:{hello_port}/"), None, seconds)?;
-    let runs = [
+    // Rounds, each running every measurement once in turn, so that the machine's
+    // noise falls on all of them alike; each figure is the median of its rounds.
+    let none = Path::new("");
+    let measurements: [(&str, String, &Path); 6] = [
+        (
+            "axum hello (the ceiling)",
+            format!("http://127.0.0.1:{hello_port}/"),
+            none,
+        ),
         (
             "Unleash Edge /api/frontend/features/{name}",
-            wrk_script(
-                &format!("{edge_base}/api/frontend/features/flag_0001"),
-                &edge_single,
-                seconds,
-            )?,
+            format!("{edge_base}/api/frontend/features/flag_0001"),
+            &edge_single,
         ),
         (
             "vexil /ofrep/v1/evaluate/flags/{key}",
-            wrk_script(
-                &format!("{vexil_base}/ofrep/v1/evaluate/flags/flag_0001"),
-                &vexil_single,
-                seconds,
-            )?,
+            format!("{vexil_base}/ofrep/v1/evaluate/flags/flag_0001"),
+            &vexil_single,
         ),
         (
             "vexil /ofrep/v1/evaluate/flags (100 flags)",
-            wrk_script(
-                &format!("{vexil_base}/ofrep/v1/evaluate/flags"),
-                &vexil_bulk,
-                seconds,
-            )?,
+            format!("{vexil_base}/ofrep/v1/evaluate/flags"),
+            &vexil_bulk,
         ),
         (
             "vexil /ofrep/v1/evaluate/flags, If-None-Match (304)",
-            wrk_script(
-                &format!("{vexil_base}/ofrep/v1/evaluate/flags"),
-                &vexil_bulk_304,
-                seconds,
-            )?,
+            format!("{vexil_base}/ofrep/v1/evaluate/flags"),
+            &vexil_bulk_304,
         ),
         (
             "Unleash Edge /api/frontend/all (100 flags)",
-            wrk_script(
-                &format!("{edge_base}/api/frontend/all"),
-                &edge_bulk,
-                seconds,
-            )?,
+            format!("{edge_base}/api/frontend/all"),
+            &edge_bulk,
         ),
     ];
-    println!(
-        "wrk -t2 -c50 {seconds}s, POST with a context body; ceiling: axum hello {:.0} req/s (p99 {:.2} ms)",
-        hello_run.0, hello_run.1
-    );
-    let edge_single_rps = runs[0].1.0;
-    for (name, (rps, p99)) in &runs {
+    let mut results: Vec<Vec<(f64, f64)>> = vec![Vec::new(); measurements.len()];
+    for _ in 0..ROUNDS {
+        for (i, (_, url, script)) in measurements.iter().enumerate() {
+            let run = if script.as_os_str().is_empty() {
+                crate::api_bench::wrk(url, None, seconds)?
+            } else {
+                wrk_script(url, script, seconds)?
+            };
+            results[i].push(run);
+        }
+    }
+    let median = |runs: &[(f64, f64)], pick: fn(&(f64, f64)) -> f64| {
+        let mut values: Vec<f64> = runs.iter().map(pick).collect();
+        values.sort_by(f64::total_cmp);
+        values[values.len() / 2]
+    };
+    let rps: Vec<f64> = results
+        .iter()
+        .map(|runs| median(runs, |run| run.0))
+        .collect();
+    let p99: Vec<f64> = results
+        .iter()
+        .map(|runs| median(runs, |run| run.1))
+        .collect();
+    println!("wrk -t2 -c50, {ROUNDS} rounds of {seconds} s, POST with a context body; medians:");
+    for (i, (name, _, _)) in measurements.iter().enumerate() {
+        let each: Vec<String> = results[i]
+            .iter()
+            .map(|run| format!("{:.0}", run.0))
+            .collect();
         println!(
-            "  {name}: {rps:.0} req/s, p99 {p99:.2} ms ({:.2}× Edge's single, {:.0}% of hello)",
-            rps / edge_single_rps,
-            100.0 * rps / hello_run.0
+            "  {name}: {:.0} req/s, p99 {:.2} ms ({:.2}x Edge's single, {:.0}% of hello; rounds: {})",
+            rps[i],
+            p99[i],
+            rps[i] / rps[1],
+            100.0 * rps[i] / rps[0],
+            each.join(", ")
         );
     }
     let _ = std::fs::remove_dir_all(&dir);

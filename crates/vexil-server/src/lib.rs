@@ -44,4 +44,4 @@ pub use routes::{Route, Surface, route_table};
 pub use sdk::SdkConfig;
 pub use serve::{REQUEST_ID, router, serve};
 pub use session_store::DbSessionStore;
-pub use state::{ApiConfig, ConsoleConfig, Reloaded, ServerState};
+pub use state::{ApiConfig, ConsoleConfig, Reloaded, ServerState, Shared};

@@ -85,20 +85,30 @@ const HOT_ROUTES: [(&str, &str); 7] = [
 ];
 const HOT_STATUSES: [u16; 12] = [200, 204, 304, 400, 401, 404, 405, 413, 422, 429, 500, 503];
 
-/// Counts each request of the evaluation routes (`sdk::hot_router`) in
-/// `vexil_http_requests_total`, as `record` does, through counters registered once:
-/// these routes answer tens of thousands of requests a second, and a label lookup
-/// and a histogram per request would cost more than the evaluation. They have no
-/// latency histogram (BENCHMARKS.md measures them).
+/// Counts each request of the SDK's request-answer routes (`sdk::hot_router`), as
+/// `count_hot` does.
 pub(crate) async fn record_hot(request: Request, next: Next) -> Response {
-    static COUNTERS: OnceLock<Vec<Vec<metrics::Counter>>> = OnceLock::new();
-    let route = request.extensions().get::<MatchedPath>().and_then(|path| {
-        HOT_ROUTES.iter().position(|(method, route)| {
-            *route == path.as_str() && *method == request.method().as_str()
-        })
-    });
+    let method = request.method().clone();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|path| path.as_str().to_owned());
     let response = next.run(request).await;
-    let status = response.status().as_u16();
+    count_hot(
+        method.as_str(),
+        route.as_deref().unwrap_or("unmatched"),
+        response.status(),
+    );
+    response
+}
+
+/// Counts a request of an evaluation route in `vexil_http_requests_total`, as
+/// `record` does, through counters registered once: these routes answer tens of
+/// thousands of requests a second, and a label lookup and a histogram per request
+/// would cost more than the evaluation. They have no latency histogram
+/// (BENCHMARKS.md measures them).
+pub(crate) fn count_hot(method: &str, route: &str, status: axum::http::StatusCode) {
+    static COUNTERS: OnceLock<Vec<Vec<metrics::Counter>>> = OnceLock::new();
     let counters = COUNTERS.get_or_init(|| {
         HOT_ROUTES
             .iter()
@@ -107,30 +117,31 @@ pub(crate) async fn record_hot(request: Request, next: Next) -> Response {
                     .iter()
                     .map(|status| {
                         let labels = [
-                            ("method", *method),
-                            ("route", *route),
-                            ("status", &status.to_string()),
-                        ]
-                        .map(|(k, v)| (k, v.to_owned()));
+                            ("method", (*method).to_owned()),
+                            ("route", (*route).to_owned()),
+                            ("status", status.to_string()),
+                        ];
                         metrics::counter!("vexil_http_requests_total", &labels)
                     })
                     .collect()
             })
             .collect()
     });
-    match (route, HOT_STATUSES.iter().position(|s| *s == status)) {
-        (Some(route), Some(at)) => counters[route][at].increment(1),
-        (route, _) => {
-            let (method, template) = route.map_or(("other", "unmatched"), |r| HOT_ROUTES[r]);
+    let status = status.as_u16();
+    let at_route = HOT_ROUTES
+        .iter()
+        .position(|(m, r)| *m == method && *r == route);
+    match (at_route, HOT_STATUSES.iter().position(|s| *s == status)) {
+        (Some(at_route), Some(at_status)) => counters[at_route][at_status].increment(1),
+        _ => {
             let labels = [
                 ("method", method.to_owned()),
-                ("route", template.to_owned()),
+                ("route", route.to_owned()),
                 ("status", status.to_string()),
             ];
             metrics::counter!("vexil_http_requests_total", &labels).increment(1);
         }
     }
-    response
 }
 
 /// Every metric, in Prometheus text format (0.0.4).

@@ -178,7 +178,7 @@ pub async fn serve(
     let changes = tokio::spawn(crate::sdk::feed::follow(state.clone()));
     let hub = state.hub.clone();
     let write_timeout = state.hub.config().write_timeout;
-    let app = router(state);
+    let app = router(state.clone());
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(hyper_util::rt::TokioTimer::new());
     let http = std::sync::Arc::new(http);
@@ -202,6 +202,7 @@ pub async fn serve(
         // Small writes (an event, a short answer) go out at once.
         let _ = socket.set_nodelay(true);
         let app = app.clone();
+        let state = state.clone();
         let http = http.clone();
         let watcher = graceful.watcher();
         let stopping = stopping.clone();
@@ -221,8 +222,20 @@ pub async fn serve(
                         write_timeout,
                     ));
                     let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-                        request.extensions_mut().insert(ConnectInfo(peer));
-                        tower::ServiceExt::oneshot(app.clone(), request.map(axum::body::Body::new))
+                        let app = app.clone();
+                        let state = state.clone();
+                        async move {
+                            // OFREP's evaluations, a fleet's hottest requests, go
+                            // straight to their answer (`ofrep::evaluate::answer`,
+                            // which the router's routes call too).
+                            if crate::ofrep::evaluate::direct(&request) {
+                                let response =
+                                    crate::ofrep::evaluate::answer_directly(&state, request, peer).await;
+                                return Ok::<_, std::convert::Infallible>(response);
+                            }
+                            request.extensions_mut().insert(ConnectInfo(peer));
+                            tower::ServiceExt::oneshot(app, request.map(axum::body::Body::new)).await
+                        }
                     });
                     if let Err(error) = watcher.watch(http.serve_connection(io, service)).await {
                         tracing::debug!(%error, "connection ended with an error");

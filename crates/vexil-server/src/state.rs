@@ -21,8 +21,23 @@ use crate::sdk::SdkConfig;
 use crate::sdk::auth::KeyCache;
 use crate::sdk::hub::Hub;
 
+/// What every request handler shares: one `Arc`, so that the clone axum makes for
+/// each request costs one reference count (it was a dozen, and a path's copy, on the
+/// evaluation routes' hot path).
 #[derive(Clone)]
-pub struct ServerState {
+pub struct ServerState(Arc<Shared>);
+
+impl std::ops::Deref for ServerState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// The parts of `ServerState` (cloned only to be rebuilt, before serving).
+#[derive(Clone)]
+pub struct Shared {
     pub app: Arc<App>,
     /// The flags file the declarations came from, read again by `reload`.
     pub flags_file: PathBuf,
@@ -136,7 +151,7 @@ impl ServerState {
         let quota = Quota::per_minute(config.sign_in_attempts_per_minute);
         let keys = Arc::new(KeyCache::new(sdk.requests_per_second));
         let hub = Arc::new(Hub::new(app.envs(), sdk));
-        ServerState {
+        ServerState(Arc::new(Shared {
             app,
             flags_file,
             sign_in_limiter: Arc::new(RateLimiter::keyed(quota)),
@@ -150,15 +165,18 @@ impl ServerState {
             api_limiter: Arc::new(OnceLock::new()),
             keys,
             hub,
-        }
+        }))
     }
 
     /// The evaluation plane's settings (`SdkConfig`), replacing the defaults. Call it
     /// before serving: the hub starts empty.
-    pub fn with_sdk(mut self, sdk: SdkConfig) -> ServerState {
-        self.keys = Arc::new(KeyCache::new(sdk.requests_per_second));
-        self.hub = Arc::new(Hub::new(self.app.envs(), sdk));
-        self
+    pub fn with_sdk(self, sdk: SdkConfig) -> ServerState {
+        let shared = Arc::unwrap_or_clone(self.0);
+        ServerState(Arc::new(Shared {
+            keys: Arc::new(KeyCache::new(sdk.requests_per_second)),
+            hub: Arc::new(Hub::new(shared.app.envs(), sdk)),
+            ..shared
+        }))
     }
 
     /// The evaluation plane's settings.

@@ -10,8 +10,7 @@ use std::fmt;
 use std::time::Duration;
 
 use axum::body::{Body, Bytes};
-use axum::extract::{FromRequestParts, Path, RawQuery, Request, State};
-use axum::http::request::Parts;
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
@@ -32,17 +31,119 @@ const CATCH_UP_WAIT: Duration = Duration::from_secs(1);
 /// How long an idle provider keeps the event stream open (OFREP's default).
 const INACTIVITY_DELAY_SEC: u32 = 120;
 
-/// The client an OFREP request acts for; refusals in OFREP's shape.
-pub(crate) struct OfrepClient(std::sync::Arc<Client>);
+/// What an evaluation request asks for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Asked<'a> {
+    /// One flag, by key (`/ofrep/v1/evaluate/flags/{key}`).
+    One(&'a str),
+    /// Every flag (`/ofrep/v1/evaluate/flags`).
+    All,
+}
 
-impl FromRequestParts<ServerState> for OfrepClient {
-    type Rejection = Response;
+/// The answer to an evaluation request, whichever way it came: through the router, or
+/// straight from the accept loop (`serve.rs`), which takes the evaluation routes past
+/// the router for speed. Everything an answer carries is added here, so both ways
+/// answer alike: OFREP's CORS headers, the security headers every response gets, and
+/// the request counted (`metrics::count_hot`).
+pub(crate) async fn answer(
+    state: &ServerState,
+    headers: &HeaderMap,
+    peer: Option<std::net::IpAddr>,
+    query: Option<&str>,
+    asked: Asked<'_>,
+    body: &[u8],
+) -> Response {
+    let key = match asked {
+        Asked::One(key) => Some(key),
+        Asked::All => None,
+    };
+    let answered = async {
+        let client = authenticate(headers, peer, state).await?;
+        evaluation_request(body)?;
+        match asked {
+            Asked::One(key) => {
+                let published = published(state, &client).await?;
+                match published.evaluations.single(key) {
+                    Some(answer) => Ok(json(answer.clone())),
+                    None => Err(OfrepError::NotFound),
+                }
+            }
+            Asked::All => bulk_answer(state, &client, query, headers).await,
+        }
+    };
+    let mut response = match answered.await {
+        Ok(response) => response,
+        Err(error) => error.respond(key),
+    };
+    let headers = response.headers_mut();
+    for (name, value) in crate::ofrep::CORS_HEADERS
+        .into_iter()
+        .chain(crate::serve::SECURITY_HEADERS)
+    {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    let route = match asked {
+        Asked::One(_) => "/ofrep/v1/evaluate/flags/{key}",
+        Asked::All => "/ofrep/v1/evaluate/flags",
+    };
+    crate::metrics::count_hot("POST", route, response.status());
+    response
+}
 
-    async fn from_request_parts(parts: &mut Parts, state: &ServerState) -> Result<Self, Response> {
-        authenticate(parts, state)
-            .await
-            .map(OfrepClient)
-            .map_err(|refused| OfrepError::from(refused).respond(None))
+/// What the accept loop asks of a request before it routes it: an OFREP evaluation
+/// it may answer straight away (`answer_directly`), or `None` for the router. Only
+/// the plain forms: a `POST` of one of the two paths, with a key that needs no
+/// decoding; anything else (another method, `%` in the key) takes the router, which
+/// answers it the same way or refuses it.
+pub(crate) fn direct(request: &axum::http::Request<hyper::body::Incoming>) -> bool {
+    if request.method() != axum::http::Method::POST {
+        return false;
+    }
+    let path = request.uri().path();
+    match path.strip_prefix("/ofrep/v1/evaluate/flags") {
+        Some("") => true,
+        Some(rest) => rest
+            .strip_prefix('/')
+            .is_some_and(|key| !key.is_empty() && !key.contains(['/', '%'])),
+        None => false,
+    }
+}
+
+/// Answers an evaluation request (one `direct` accepted) without the router: the
+/// same `answer`, with the same body limit and a panic answered 500.
+pub(crate) async fn answer_directly(
+    state: &ServerState,
+    request: axum::http::Request<hyper::body::Incoming>,
+    peer: std::net::SocketAddr,
+) -> Response {
+    use futures_util::FutureExt;
+    use http_body_util::BodyExt;
+
+    let (parts, body) = request.into_parts();
+    let asked = match parts.uri.path().strip_prefix("/ofrep/v1/evaluate/flags/") {
+        Some(key) => Asked::One(key),
+        None => Asked::All,
+    };
+    let key = match asked {
+        Asked::One(key) => Some(key),
+        Asked::All => None,
+    };
+    let limited = http_body_util::Limited::new(body, crate::serve::MAX_BODY_BYTES);
+    let Ok(body) = limited
+        .collect()
+        .await
+        .map(http_body_util::Collected::to_bytes)
+    else {
+        return unreadable(asked);
+    };
+    let peer = Some(crate::api::address_key(peer.ip()));
+    let answering = answer(state, &parts.headers, peer, parts.uri.query(), asked, &body);
+    match std::panic::AssertUnwindSafe(answering).catch_unwind().await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::error!("an OFREP evaluation panicked");
+            OfrepError::Internal.respond(key)
+        }
     }
 }
 
@@ -66,21 +167,10 @@ impl FromRequestParts<ServerState> for OfrepClient {
 )]
 pub(crate) async fn single(
     State(state): State<ServerState>,
-    OfrepClient(client): OfrepClient,
     Path(key): Path<String>,
-    body: Bytes,
+    request: Request,
 ) -> Response {
-    if let Err(error) = evaluation_request(&body) {
-        return error.respond(Some(&key));
-    }
-    let published = match published(&state, &client).await {
-        Ok(published) => published,
-        Err(error) => return error.respond(Some(&key)),
-    };
-    match published.evaluations.single(&key) {
-        Some(answer) => json(answer.clone()),
-        None => OfrepError::NotFound.respond(Some(&key)),
-    }
+    routed(&state, request, Asked::One(&key)).await
 }
 
 /// Evaluates every flag of the key's env, with an `ETag`; advertises the event stream
@@ -105,17 +195,27 @@ pub(crate) async fn single(
     ),
     security(("client_key" = []))
 )]
-pub(crate) async fn bulk(
-    State(state): State<ServerState>,
-    OfrepClient(client): OfrepClient,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    match bulk_answer(&state, &client, query.as_deref(), &headers, &body).await {
-        Ok(response) => response,
-        Err(error) => error.respond(None),
-    }
+pub(crate) async fn bulk(State(state): State<ServerState>, request: Request) -> Response {
+    routed(&state, request, Asked::All).await
+}
+
+/// `answer` for a request that came through the router.
+async fn routed(state: &ServerState, request: Request, asked: Asked<'_>) -> Response {
+    let (parts, body) = request.into_parts();
+    let Ok(body) = axum::body::to_bytes(body, crate::serve::MAX_BODY_BYTES).await else {
+        return unreadable(asked);
+    };
+    let peer = crate::sdk::auth::peer(&parts);
+    answer(state, &parts.headers, peer, parts.uri.query(), asked, &body).await
+}
+
+/// A body over the limit, or one that could not be read.
+fn unreadable(asked: Asked<'_>) -> Response {
+    let key = match asked {
+        Asked::One(key) => Some(key),
+        Asked::All => None,
+    };
+    OfrepError::Parse("the body is over 64 KiB or unreadable".to_owned()).respond(key)
 }
 
 async fn bulk_answer(
@@ -123,9 +223,7 @@ async fn bulk_answer(
     client: &Client,
     query: Option<&str>,
     headers: &HeaderMap,
-    body: &[u8],
 ) -> Result<Response, OfrepError> {
-    evaluation_request(body)?;
     let mut published = published(state, client).await?;
     let params: HashMap<String, String> = query
         .and_then(|query| serde_urlencoded::from_str(query).ok())
@@ -211,7 +309,7 @@ pub(crate) async fn events(State(state): State<ServerState>, request: Request) -
     });
     let client = match (parts.headers.contains_key(header::AUTHORIZATION), token) {
         (false, Some(token)) => authenticate_events_token(&parts, &state, &token).await,
-        _ => authenticate(&parts, &state).await,
+        _ => authenticate(&parts.headers, crate::sdk::auth::peer(&parts), &state).await,
     };
     let client = match client {
         Ok(client) => client,

@@ -68,19 +68,26 @@ pub(crate) fn preflights() -> Vec<Entry> {
 /// What a browser on another origin may send to OFREP's routes. Safe to allow any
 /// origin: the credential is a client key in a header or the events token in a URL,
 /// never a cookie, so another origin learns nothing it could not ask for itself.
-async fn preflight() -> impl axum::response::IntoResponse {
-    (
-        axum::http::StatusCode::NO_CONTENT,
-        [
-            ("access-control-allow-origin", "*"),
-            ("access-control-allow-methods", "GET, POST"),
-            (
-                "access-control-allow-headers",
-                "authorization, content-type, if-none-match, last-event-id",
-            ),
-            ("access-control-max-age", "86400"),
-        ],
-    )
+async fn preflight(path: axum::extract::MatchedPath) -> axum::response::Response {
+    use axum::http::{HeaderValue, StatusCode};
+    use axum::response::IntoResponse;
+
+    const ALLOWED: [(&str, &str); 4] = [
+        ("access-control-allow-origin", "*"),
+        ("access-control-allow-methods", "GET, POST"),
+        (
+            "access-control-allow-headers",
+            "authorization, content-type, if-none-match, last-event-id",
+        ),
+        ("access-control-max-age", "86400"),
+    ];
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let headers = response.headers_mut();
+    for (name, value) in ALLOWED.into_iter().chain(crate::serve::SECURITY_HEADERS) {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    crate::metrics::count_hot("OPTIONS", path.as_str(), response.status());
+    response
 }
 
 /// The CORS headers of every OFREP answer: any origin may read it, and the `ETag`

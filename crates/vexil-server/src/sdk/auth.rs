@@ -21,8 +21,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::header;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, header};
 use chrono::{DateTime, Utc};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -60,7 +60,7 @@ impl FromRequestParts<ServerState> for ClientCaller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &ServerState) -> Result<Self, ApiError> {
-        authenticate(parts, state)
+        authenticate(&parts.headers, peer(parts), state)
             .await
             .map(ClientCaller)
             .map_err(|refused| match refused {
@@ -71,16 +71,18 @@ impl FromRequestParts<ServerState> for ClientCaller {
     }
 }
 
-/// The client of `Authorization: Bearer vxc_…`, limited per key.
+/// The client of `Authorization: Bearer vxc_…` in `headers`, limited per key;
+/// `peer` is the client's address as limits count it (`peer`).
 pub(crate) async fn authenticate(
-    parts: &Parts,
+    headers: &HeaderMap,
+    peer: Option<IpAddr>,
     state: &ServerState,
 ) -> Result<Arc<Client>, KeyRefused> {
-    let key = bearer_key(parts)?;
+    let key = bearer_key(headers)?;
     let hash: [u8; 32] = Sha256::digest(key.as_bytes()).into();
     let client = match state.keys.get(&hash, state.app.now(), state.api.token_ttl) {
         Some(client) => client,
-        None => look_up(parts, state, hash, SecretString::from(key)).await?,
+        None => look_up(peer, state, hash, SecretString::from(key.to_owned())).await?,
     };
     state.keys.limit_key(client.key_id())?;
     Ok(client)
@@ -90,12 +92,11 @@ pub(crate) async fn authenticate(
 /// present it at the same moment (a fleet reconnecting after a restart), and cached.
 /// Only an address that presented bad keys is ever slowed down.
 async fn look_up(
-    parts: &Parts,
+    peer: Option<IpAddr>,
     state: &ServerState,
     hash: [u8; 32],
     key: SecretString,
 ) -> Result<Arc<Client>, KeyRefused> {
-    let peer = peer(parts);
     if let Some(peer) = peer {
         state.keys.check_blocked(peer)?;
     }
@@ -158,7 +159,7 @@ pub(crate) async fn authenticate_events_token(
 }
 
 /// The client's address as the lookup limit counts it (an IPv6 one by its /64).
-fn peer(parts: &Parts) -> Option<IpAddr> {
+pub(crate) fn peer(parts: &Parts) -> Option<IpAddr> {
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
@@ -166,8 +167,8 @@ fn peer(parts: &Parts) -> Option<IpAddr> {
 }
 
 /// The key of `Authorization: Bearer <key>`, or why there is none.
-fn bearer_key(parts: &Parts) -> Result<String, KeyRefused> {
-    let value = parts.headers.get(header::AUTHORIZATION).ok_or(KeyRefused::Unauthenticated(
+fn bearer_key(headers: &HeaderMap) -> Result<&str, KeyRefused> {
+    let value = headers.get(header::AUTHORIZATION).ok_or(KeyRefused::Unauthenticated(
         "no Authorization header: send `Authorization: Bearer vxc_…` (from `vexil client-key create`)",
     ))?;
     let malformed =
@@ -186,7 +187,7 @@ fn bearer_key(parts: &Parts) -> Result<String, KeyRefused> {
     if !key.starts_with(CLIENT_KEY_PREFIX) {
         return Err(KeyRefused::Unauthenticated("invalid or revoked client key"));
     }
-    Ok(key.to_owned())
+    Ok(key)
 }
 
 /// A key's SHA-256.

@@ -22,6 +22,9 @@ use crate::state::ServerState;
 /// How often the change feed looks for commits on SQLite (PostgreSQL notifies).
 const FEED_POLL: Duration = Duration::from_millis(100);
 
+/// How long the first full read waits for the feed to listen.
+const FIRST_READ_FALLBACK: Duration = Duration::from_secs(2);
+
 /// Retry delays after failed reads.
 const BACKOFF: [Duration; 5] = [
     Duration::from_millis(100),
@@ -40,7 +43,11 @@ pub(crate) async fn follow(state: ServerState) {
     // The feed's first `Resync` says it is listening; any later one, that it lost
     // its connection and may have missed changes.
     let mut listening = false;
-    let mut next_full = Instant::now();
+    // The first full read waits for the feed to listen (its first `Resync`): a read
+    // before that could miss a change made in between, which the feed would then not
+    // name either (a subscriber would get a second snapshot rather than the change).
+    // The timer is the safety net, for a feed that cannot listen (a pooler).
+    let mut next_full = Instant::now() + FIRST_READ_FALLBACK.min(config.resync_every);
     let mut failures = 0usize;
     // The first read, and the first after a failure or a lost feed, are announced.
     let mut announce = true;

@@ -99,29 +99,31 @@ pub(crate) fn stream_router() -> axum::Router<ServerState> {
 
 /// The evaluation routes a fleet calls at high rates (OFREP evaluations, snapshots,
 /// reports), on a lean stack of their own: no span, request id or histogram per
-/// request (a span alone costs more than an evaluation), counted by
-/// `metrics::record_hot`; the same security headers, body limit and panic guard as
-/// every route. A refusal or failure is logged with the key's id where there is one.
+/// request (a span alone costs more than an evaluation), counted with counters
+/// registered once (`metrics::count_hot`); the same security headers, body limit and
+/// panic guard as every route.
 pub(crate) fn hot_router() -> axum::Router<ServerState> {
     use axum::http::{HeaderName, HeaderValue};
     use tower_http::catch_panic::CatchPanicLayer;
     use tower_http::limit::RequestBodyLimitLayer;
     use tower_http::set_header::SetResponseHeaderLayer;
 
-    let ofrep =
-        routes::mount(crate::ofrep::routes()).merge(routes::mount(crate::ofrep::preflights()));
-    let mut router = routes::mount(routes())
-        .merge(with_cors(ofrep))
+    let mut sdk = routes::mount(routes())
         .layer(axum::middleware::from_fn(crate::metrics::record_hot))
-        .layer(CatchPanicLayer::new())
         .layer(RequestBodyLimitLayer::new(crate::serve::MAX_BODY_BYTES));
     for (name, value) in crate::serve::SECURITY_HEADERS {
-        router = router.layer(SetResponseHeaderLayer::if_not_present(
+        sdk = sdk.layer(SetResponseHeaderLayer::if_not_present(
             HeaderName::from_static(name),
             HeaderValue::from_static(value),
         ));
     }
-    router
+    // OFREP's evaluations add their headers, count themselves and hold their bodies
+    // to the limit (`ofrep::evaluate::answer`), the same whether they come through
+    // here or straight from the accept loop; their preflights (on the same paths, so
+    // mounted with them) answer for themselves too.
+    let ofrep =
+        routes::mount(crate::ofrep::routes()).merge(routes::mount(crate::ofrep::preflights()));
+    sdk.merge(ofrep).layer(CatchPanicLayer::new())
 }
 
 /// `router`'s answers carry OFREP's CORS headers.

@@ -219,16 +219,20 @@ fn metric_names(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// Every `curl` in `docs/api.md`, run in order against a real server: the status in
-/// its `# →` line, and the answer holding what the JSON shown after it shows (ids,
-/// times and messages aside).
+/// Every `curl` in `docs/api.md` and `docs/ofrep.md`, run in order against a real
+/// server: the status in its `# →` line, and the answer holding what the JSON shown
+/// after it shows (ids, times and messages aside).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_examples_in_docs_api_md_run() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md"))
-        .expect("docs/api.md");
+    let read = |name: &str| {
+        std::fs::read_to_string(format!("{}/../../docs/{name}", env!("CARGO_MANIFEST_DIR")))
+            .unwrap_or_else(|e| panic!("docs/{name}: {e}"))
+    };
+    let doc = format!("{}\n{}", read("api.md"), read("ofrep.md"));
     let console = TestConsole::start(Backend::Sqlite).await;
     let token = console.token("ops1").await;
     let root_token = console.token("root").await;
+    let key = console.client_key("prod", "web").await;
     let home = tempfile::tempdir().unwrap();
     // curl reads its defaults from $HOME/.curlrc: the status on a last line of its own.
     std::fs::write(
@@ -258,6 +262,7 @@ async fn the_examples_in_docs_api_md_run() {
             .env("VEXIL", format!("http://{}", console.address))
             .env("TOKEN", &token)
             .env("ROOT_TOKEN", &root_token)
+            .env("KEY", &key)
             .env("TOTP", console.root_code(0))
             .output()
             .await

@@ -235,6 +235,42 @@ async fn the_bulk_answer_has_an_etag_and_advertises_its_event_stream() {
     console.stop().await;
 }
 
+/// The accept loop answers plain evaluation requests itself, past the router, and
+/// the router answers the rest (a percent-encoded key): both the same, headers too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_direct_way_and_the_routed_way_answer_alike() {
+    let console = TestConsole::start(Backend::Sqlite).await;
+    let api = console.api(&console.client_key("prod", "web").await);
+    let direct = post(&api, &format!("{SINGLE}/dark_mode"), "{}", &[]).await;
+    let routed = post(&api, &format!("{SINGLE}/dark%5Fmode"), "{}", &[]).await;
+    assert_eq!((direct.status, &direct.body), (routed.status, &routed.body));
+    for name in [
+        "content-type",
+        "access-control-allow-origin",
+        "access-control-expose-headers",
+        "x-content-type-options",
+        "cache-control",
+        "content-security-policy",
+    ] {
+        assert_eq!(direct.headers.get(name), routed.headers.get(name), "{name}");
+        assert!(direct.headers.get(name).is_some(), "{name}");
+    }
+    // Over the body limit: refused in OFREP's shape, by either way.
+    let big = format!(r#"{{"context": {{"pad": "{}"}}}}"#, "x".repeat(70 * 1024));
+    for path in [
+        format!("{SINGLE}/dark_mode"),
+        format!("{SINGLE}/dark%5Fmode"),
+    ] {
+        let reply = post(&api, &path, &big, &[]).await;
+        assert_eq!(
+            (reply.status, reply.body["errorCode"].as_str()),
+            (400, Some("PARSE_ERROR")),
+            "{path}"
+        );
+    }
+    console.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn browsers_on_another_origin_may_ask() {
     let console = TestConsole::start(Backend::Sqlite).await;
