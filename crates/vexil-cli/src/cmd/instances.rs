@@ -1,5 +1,6 @@
-//! `vexil instances`: the live processes that use the vexil library, as they report
-//! themselves (a heartbeat every 10 s; gone after three missed).
+//! `vexil instances`: the live processes, as they report themselves (a heartbeat
+//! every 10 s; gone after three missed): linked to the database, or following a
+//! server, in any language.
 
 use serde::Serialize;
 use vexil_core::reported::MASTER_KEY;
@@ -19,7 +20,9 @@ pub(crate) async fn run(global: &GlobalArgs, args: &InstancesArgs) -> anyhow::Re
                 host: &i.host,
                 pid: i.pid,
                 application: &i.application,
+                language: &i.language,
                 version: &i.version,
+                transport: i.transport.as_str(),
                 started_at: i.started_at.to_rfc3339(),
                 last_seen: i.last_seen.to_rfc3339(),
                 env_layer: &i.env_layer,
@@ -37,7 +40,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: &InstancesArgs) -> anyhow::Re
         "application",
         "host",
         "pid",
-        "version",
+        "runs",
         "started (UTC)",
         "last seen (UTC)",
         "DB layer",
@@ -62,7 +65,12 @@ pub(crate) async fn run(global: &GlobalArgs, args: &InstancesArgs) -> anyhow::Re
             vexil_core::message::one_line(&i.application),
             vexil_core::message::one_line(&i.host),
             i.pid.to_string(),
-            vexil_core::message::one_line(&i.version),
+            format!(
+                "{} {} ({})",
+                vexil_core::message::one_line(&i.language),
+                vexil_core::message::one_line(&i.version),
+                i.transport.as_str()
+            ),
             i.started_at.format("%Y-%m-%d %H:%M:%S").to_string(),
             i.last_seen.format("%Y-%m-%d %H:%M:%S").to_string(),
             db_layer,
@@ -80,7 +88,13 @@ struct InstanceView<'a> {
     host: &'a str,
     pid: i64,
     application: &'a str,
+    /// `rust` for the library, `python` for the package, or what a process following
+    /// a server says.
+    language: &'a str,
     version: &'a str,
+    /// `database` (it links the library to the database) or `server` (it follows a
+    /// `vexil serve`).
+    transport: &'a str,
     started_at: String,
     last_seen: String,
     env_layer: &'a std::collections::BTreeMap<String, String>,

@@ -46,6 +46,39 @@ async fn client_keys_from_the_command_line(backend: Backend) {
     let stored = test_db.db.client_keys().await.unwrap();
     assert_eq!(stored.len(), 1);
 
+    // A process following a server with it, as `vexil instances` lists it.
+    let report = vexil_store::InstanceReport {
+        id: "k1-abc".to_owned(),
+        env: "prod".to_owned(),
+        host: "web.1".to_owned(),
+        pid: 42,
+        application: "raxx-console-prod".to_owned(),
+        version: "0.1.0".to_owned(),
+        started_at: chrono::Utc::now(),
+        last_seen: chrono::Utc::now(),
+        live: true,
+        env_layer: [("console_feature_flags_db".to_owned(), "on".to_owned())].into(),
+        applied: Default::default(),
+        language: "python".to_owned(),
+        transport: vexil_store::Transport::Server,
+        change_id: Some(7),
+    };
+    test_db.db.report_instance(&report).await.unwrap();
+    let listed: Value = serde_json::from_str(ok(&site.run(&["instances", "--json"]))).unwrap();
+    assert_eq!(
+        (
+            &listed[0]["language"],
+            &listed[0]["transport"],
+            &listed[0]["application"]
+        ),
+        (
+            &Value::from("python"),
+            &Value::from("server"),
+            &Value::from("raxx-console-prod")
+        )
+    );
+    assert!(ok(&site.run(&["instances"])).contains("python 0.1.0 (server)"));
+
     assert_eq!(
         ok(&site.run(&["client-key", "revoke", "1"])),
         "client key 1 (raxx-console-prod in prod) is revoked\n"

@@ -29,7 +29,8 @@ struct InstanceView {
     application: String,
     host: String,
     pid: i64,
-    version: String,
+    /// `python 0.1.0, follows the server`: what it runs, and how it reaches vexil.
+    runs: String,
     started: String,
     /// `4 s ago`, and the time itself for the cell's title.
     last_seen: String,
@@ -100,6 +101,15 @@ fn env_view(fleet: &EnvFleet, now: DateTime<Utc>) -> EnvView {
     }
 }
 
+/// What a process runs and how it reaches vexil, in words.
+fn runs(report: &vexil_store::InstanceReport) -> String {
+    let how = match report.transport {
+        vexil_store::Transport::Database => "reads the database",
+        vexil_store::Transport::Server => "follows the server",
+    };
+    format!("{} {}, {how}", report.language, report.version)
+}
+
 fn instance_view(instance: &FleetInstance, master_drift: bool, now: DateTime<Utc>) -> InstanceView {
     let report = &instance.report;
     InstanceView {
@@ -107,7 +117,7 @@ fn instance_view(instance: &FleetInstance, master_drift: bool, now: DateTime<Utc
         application: report.application.clone(),
         host: report.host.clone(),
         pid: report.pid,
-        version: report.version.clone(),
+        runs: runs(report),
         started: utc(report.started_at),
         last_seen: ago(now, report.last_seen),
         last_seen_utc: utc(report.last_seen),

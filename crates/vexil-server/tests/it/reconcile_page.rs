@@ -1,7 +1,8 @@
 //! `/console/reconcile`: a live process running with the master switch off and
 //! `FLAG_DARK_MODE=1` (the runbook's Option B) while prod's row says off; the page
 //! shows it with its offer, refuses a flip without a reason or without the CSRF
-//! token (writing nothing), and writes the reconciling flip with one.
+//! token (writing nothing), and writes the reconciling flip with one, which reaches
+//! an application following the server like any change.
 
 use vexil_store::Backend;
 
@@ -52,6 +53,21 @@ async fn option_b_reconciled_in_the_console() {
     assert_eq!(no_csrf.status, 403);
     assert_eq!(audit_rows().await, before, "a refusal wrote something");
 
+    // An application following this server sees the reconciling flip as it sees any.
+    let key = console.client_key("prod", "web").await;
+    let mut following = crate::events::EventReader::open(
+        &format!("http://{}", console.address),
+        "/sdk/v1/stream",
+        &[("authorization", &format!("Bearer {key}"))],
+    )
+    .await
+    .unwrap();
+    // Until it holds the row as written (the hub follows the database's feed).
+    let mut row = following.next().await.data["flags"]["dark_mode"]["row"].clone();
+    while row != serde_json::json!(false) {
+        row = following.next().await.data["row"].clone();
+    }
+
     let mut ok = form("INC-9: break-glass on web");
     ok.push(("csrf", &csrf));
     let done = ops.post("/console/reconcile", &ok).await;
@@ -62,6 +78,19 @@ async fn option_b_reconciled_in_the_console() {
     page.assert_says("Nothing to reconcile");
     let log = ops.get("/console/audit?flag=dark_mode").await;
     log.assert_says("INC-9: break-glass on web");
+    let change = following.next().await;
+    assert_eq!(
+        (
+            change.event.as_str(),
+            &change.data["key"],
+            &change.data["row"]
+        ),
+        (
+            "change",
+            &serde_json::json!("dark_mode"),
+            &serde_json::json!(true)
+        )
+    );
 
     let reader = console.signed_in("reader").await;
     assert_eq!(reader.get("/console/reconcile").await.status, 403);

@@ -472,6 +472,14 @@ async fn a_report_makes_a_following_process_a_live_instance(backend: Backend) {
     // Its unset master switch acts as on (it follows vexil), its variable as parsed.
     assert_eq!(process.env_layer["console_feature_flags_db"], "on");
     assert_eq!(process.env_layer["dark_mode"], "on");
+    // The console's fleet page shows it, with what it runs.
+    console.clock.set(chrono::Utc::now());
+    let page = console
+        .signed_in("ops1")
+        .await
+        .get("/console/instances")
+        .await;
+    page.assert_contains(r#"<td data-label="Runs">python 0.1.0, follows the server</td>"#);
     // The flip's receipt counts it like any process.
     let receipts = app.receipts(flip.id).await.unwrap();
     assert_eq!(receipts.instances.len(), 1);
