@@ -161,8 +161,8 @@ impl App {
         })
     }
 
-    /// The client a presented key acts for: it must exist and not be revoked. Notes
-    /// its use (what the console lists as "last used").
+    /// The client a presented key acts for: it must exist and not be revoked. Its use
+    /// is noted apart (`note_client_key_use`), as often as the caller sees fit.
     pub async fn client_for_key(&self, key: &SecretString) -> Result<Client, AppError> {
         let row = self
             .db
@@ -179,13 +179,18 @@ impl App {
             .parse(&row.env)
             .map_err(|_| AppError::BadClientKey)?;
         let app = AppName::parse(&row.app).map_err(|_| AppError::BadClientKey)?;
-        self.db.touch_client_key(row.id, self.clock.now()).await?;
         Ok(Client {
             id: row.id,
             env,
             app,
             events_token: format!("{}.{}", row.id, events_digest(&hash(key))),
         })
+    }
+
+    /// Notes that key `id` was used now: what the console lists as "last used" (not
+    /// audited: it changes no permission).
+    pub async fn note_client_key_use(&self, id: i64) -> Result<(), AppError> {
+        Ok(self.db.touch_client_key(id, self.clock.now()).await?)
     }
 
     /// The client an OFREP events token (`Client::events_token`) acts for: its key

@@ -407,19 +407,25 @@ async fn read_head(
 /// How long a client may take to send a request's head (hyper's own default).
 pub(crate) const HEAD_WAIT: Duration = Duration::from_secs(30);
 
-/// Writes all of `bytes`, or fails once the client has accepted nothing for `limit`.
-async fn write(socket: &mut TcpStream, bytes: &[u8], limit: Duration) -> io::Result<()> {
-    match tokio::time::timeout(limit, socket.write_all(bytes)).await {
-        Ok(result) => result,
-        Err(_) => {
-            metrics::counter!("vexil_connections_stalled_total").increment(1);
-            tracing::info!(
-                "closing a stream whose client accepted no byte for {} s",
-                limit.as_secs()
-            );
-            Err(io::ErrorKind::TimedOut.into())
+/// Writes all of `bytes`, or fails once the client has accepted no byte for
+/// `limit` (a client that reads, however slowly, is never cut).
+async fn write(socket: &mut TcpStream, mut bytes: &[u8], limit: Duration) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match tokio::time::timeout(limit, socket.write(bytes)).await {
+            Ok(Ok(0)) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(Ok(n)) => bytes = &bytes[n..],
+            Ok(Err(error)) => return Err(error),
+            Err(_) => {
+                metrics::counter!("vexil_connections_stalled_total").increment(1);
+                tracing::info!(
+                    "closing a stream whose client accepted no byte for {} s",
+                    limit.as_secs()
+                );
+                return Err(io::ErrorKind::TimedOut.into());
+            }
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -134,6 +134,17 @@ pub(crate) fn count_hot(method: &str, route: &str, status: axum::http::StatusCod
     match (at_route, HOT_STATUSES.iter().position(|s| *s == status)) {
         (Some(at_route), Some(at_status)) => counters[at_route][at_status].increment(1),
         _ => {
+            // Bounded labels, as `record`'s: a method or route a caller made up is
+            // `other` / `unmatched`, never a new series.
+            let method = match method {
+                known @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => known,
+                _ => "other",
+            };
+            let route = if HOT_ROUTES.iter().any(|(_, r)| *r == route) {
+                route
+            } else {
+                "unmatched"
+            };
             let labels = [
                 ("method", method.to_owned()),
                 ("route", route.to_owned()),

@@ -31,7 +31,7 @@ pub struct ClientKeyView {
     created_at: DateTime<Utc>,
     /// The account that created it; `null` for an operator at the CLI.
     created_by: Option<String>,
-    /// When a server last looked it up (at most every few seconds while in use).
+    /// When a server last looked it up (noted at most once a minute per server).
     last_used_at: Option<DateTime<Utc>>,
     revoked_at: Option<DateTime<Utc>>,
 }

@@ -100,8 +100,7 @@ impl OfrepError {
             OfrepError::Internal => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "GENERAL",
-                "the server could not answer; its log has the details under this response's x-request-id"
-                    .to_owned(),
+                "the server could not answer; its log has the details".to_owned(),
             ),
         };
         let body = Body {

@@ -20,7 +20,7 @@ use vexil_app::Client;
 use crate::ofrep::error::OfrepError;
 use crate::ofrep::matches;
 use crate::sdk::auth::{authenticate, authenticate_events_token};
-use crate::sdk::hub::Published;
+use crate::sdk::hub::{Published, Resume};
 use crate::sdk::stream::{self, Kind};
 use crate::state::ServerState;
 
@@ -71,9 +71,14 @@ pub(crate) async fn answer(
             Asked::All => bulk_answer(state, &client, query, headers).await,
         }
     };
+    let answered = futures_util::FutureExt::catch_unwind(std::panic::AssertUnwindSafe(answered));
     let mut response = match answered.await {
-        Ok(response) => response,
-        Err(error) => error.respond(key),
+        Ok(Ok(response)) => response,
+        Ok(Err(error)) => error.respond(key),
+        Err(_) => {
+            tracing::error!("an OFREP evaluation panicked");
+            OfrepError::Internal.respond(key)
+        }
     };
     let headers = response.headers_mut();
     for (name, value) in crate::ofrep::CORS_HEADERS
@@ -116,17 +121,12 @@ pub(crate) async fn answer_directly(
     request: axum::http::Request<hyper::body::Incoming>,
     peer: std::net::SocketAddr,
 ) -> Response {
-    use futures_util::FutureExt;
     use http_body_util::BodyExt;
 
     let (parts, body) = request.into_parts();
     let asked = match parts.uri.path().strip_prefix("/ofrep/v1/evaluate/flags/") {
         Some(key) => Asked::One(key),
         None => Asked::All,
-    };
-    let key = match asked {
-        Asked::One(key) => Some(key),
-        Asked::All => None,
     };
     let limited = http_body_util::Limited::new(body, crate::serve::MAX_BODY_BYTES);
     let Ok(body) = limited
@@ -137,14 +137,7 @@ pub(crate) async fn answer_directly(
         return unreadable(asked);
     };
     let peer = Some(crate::api::address_key(peer.ip()));
-    let answering = answer(state, &parts.headers, peer, parts.uri.query(), asked, &body);
-    match std::panic::AssertUnwindSafe(answering).catch_unwind().await {
-        Ok(response) => response,
-        Err(_) => {
-            tracing::error!("an OFREP evaluation panicked");
-            OfrepError::Internal.respond(key)
-        }
-    }
+    answer(state, &parts.headers, peer, parts.uri.query(), asked, &body).await
 }
 
 /// Evaluates one boolean flag for the key's env: its DB row (`STATIC`), else the
@@ -233,16 +226,21 @@ async fn bulk_answer(
         .or_else(|| params.get("sseEtag"));
     let current = |published: &Published| bare(published.evaluations.etag()).to_owned();
     match notified.map(|etag| bare(etag)) {
-        Some(notified) if notified != current(&published) => {
-            // A notification of a config this server has not read yet (another server
-            // was quicker): wait for it briefly. Either way the answer is in full,
-            // never a 304: the caller's `If-None-Match` names what it had before.
+        // A notification of a config this server has not read yet (another server
+        // was quicker): wait for it briefly; one it has read and moved past since
+        // needs no wait. Either way the answer is in full, never a 304: the caller's
+        // `If-None-Match` names what it had before.
+        Some(notified)
+            if notified != current(&published)
+                && !state.hub.published_lately(client.env(), notified) =>
+        {
             published = state
                 .hub
                 .wait_for_etag(client.env(), notified, CATCH_UP_WAIT)
                 .await
                 .unwrap_or(published);
         }
+        Some(notified) if notified != current(&published) => {}
         _ if matches(headers, published.evaluations.etag()) => {
             let etag = etag_header(&published)?;
             return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
@@ -315,10 +313,9 @@ pub(crate) async fn events(State(state): State<ServerState>, request: Request) -
         Ok(client) => client,
         Err(refused) => return OfrepError::from(refused).respond(None),
     };
-    let resume = match stream::resume(&parts.headers) {
-        Ok(resume) => resume,
-        Err(why) => return OfrepError::Parse(why).respond(None),
-    };
+    // A browser's `EventSource` gives up for good on a refusal: an id this server
+    // cannot read is answered with a notification to refetch instead.
+    let resume = stream::resume(&parts.headers).unwrap_or(Resume::Lost);
     match stream::subscribe(&state, &client, &resume, Kind::Ofrep).await {
         Ok(response) => response,
         Err(_) => OfrepError::Unavailable.respond(None),

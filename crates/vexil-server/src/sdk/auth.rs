@@ -38,6 +38,9 @@ use crate::state::ServerState;
 /// waits: each costs a database read.
 const FAILURES_PER_SECOND: u32 = 20;
 
+/// How often a key's use is noted, at most.
+const NOTE_EVERY: Duration = Duration::from_secs(60);
+
 /// Entries kept at most; past it the cache starts again empty.
 const MAX_ENTRIES: usize = 10_000;
 
@@ -102,6 +105,12 @@ async fn look_up(
     }
     let now = state.app.now();
     let cell = state.keys.in_flight(hash);
+    // Whatever happens to this request (even dropped mid-lookup), the lookup ends
+    // with it: the next miss reads again, and no entry is left behind.
+    let _landing = Landing {
+        keys: &state.keys,
+        hash,
+    };
     let found = cell
         .get_or_try_init(|| async {
             match state.app.client_for_key(&key).await {
@@ -112,12 +121,12 @@ async fn look_up(
         })
         .await
         .cloned();
-    state.keys.landed(&hash);
     match found {
         Ok(Some(client)) => {
             if !state.api.token_ttl.is_zero() {
                 state.keys.put(hash, client.clone(), now);
             }
+            note_use(state, client.key_id()).await;
             Ok(client)
         }
         Ok(None) => {
@@ -127,6 +136,29 @@ async fn look_up(
             Err(KeyRefused::Unauthenticated("invalid or revoked client key"))
         }
         Err(error) => Err(KeyRefused::App(error)),
+    }
+}
+
+/// Ends a key's lookup in flight when dropped.
+struct Landing<'a> {
+    keys: &'a KeyCache,
+    hash: KeyHash,
+}
+
+impl Drop for Landing<'_> {
+    fn drop(&mut self) {
+        self.keys.landed(&self.hash);
+    }
+}
+
+/// Notes a key's use at most once a minute per server: "last used" needs no more,
+/// and a write per lookup would make a cache that reads on every request (a
+/// `token_ttl` of zero) a write per request. A failure only costs the note.
+async fn note_use(state: &ServerState, key_id: i64) {
+    if state.keys.due_for_note(key_id)
+        && let Err(error) = state.app.note_client_key_use(key_id).await
+    {
+        tracing::debug!(%error, key = key_id, "cannot note a client key's use");
     }
 }
 
@@ -155,6 +187,7 @@ pub(crate) async fn authenticate_events_token(
             other => KeyRefused::App(other),
         })?;
     state.keys.limit_key(client.key_id())?;
+    note_use(state, client.key_id()).await;
     Ok(Arc::new(client))
 }
 
@@ -209,6 +242,8 @@ pub(crate) struct KeyCache {
     /// Bad keys per address, and the addresses that presented too many, until when.
     failures: DefaultKeyedRateLimiter<IpAddr>,
     blocked: Mutex<HashMap<IpAddr, Instant>>,
+    /// When each key's use was last noted.
+    noted: Mutex<HashMap<i64, Instant>>,
 }
 
 impl KeyCache {
@@ -223,6 +258,7 @@ impl KeyCache {
             per_key,
             failures: RateLimiter::keyed(Quota::per_second(failures)),
             blocked: Mutex::default(),
+            noted: Mutex::default(),
         }
     }
 
@@ -258,6 +294,22 @@ impl KeyCache {
         limiter
             .check_key(&key_id)
             .map_err(|not_until| KeyRefused::RateLimited(wait(&not_until)))
+    }
+
+    /// Whether key `id`'s use should be noted now (and, if so, it counts as noted).
+    fn due_for_note(&self, id: i64) -> bool {
+        let now = Instant::now();
+        let mut noted = lock(&self.noted);
+        let due = noted
+            .get(&id)
+            .is_none_or(|at| now.duration_since(*at) >= NOTE_EVERY);
+        if due {
+            if noted.len() >= MAX_ENTRIES {
+                noted.clear();
+            }
+            noted.insert(id, now);
+        }
+        due
     }
 
     /// Refuses an address that presented too many bad keys lately.

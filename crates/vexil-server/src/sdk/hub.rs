@@ -11,9 +11,11 @@
 //! - the changes since the env's last snapshot, kept for `Last-Event-ID` (at most
 //!   `SdkConfig::replay`); a resume from anywhere else gets a fresh snapshot.
 //!
-//! Event ids are change ids (`console_flag_changes.seq`). A snapshot sent after a
-//! reload of the flags file carries the reload's generation too (`42.1`), so that a
-//! process that last saw change 42 is not told it missed nothing.
+//! A change's event id is its change id (`console_flag_changes.seq`). A snapshot's is
+//! the change it is current to and a number of its own (`42.8817`), new for every
+//! snapshot and starting at random on every boot, so that no resume from another
+//! event, another snapshot or another boot (a reload, an edited flags file, a resync
+//! after a missed notification) is ever told it missed nothing.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::fmt;
@@ -37,8 +39,8 @@ use crate::sdk::SdkConfig;
 /// Changes read at once on SQLite before a full read is cheaper.
 const CATCH_UP_LIMIT: i64 = 256;
 
-/// An event's id: the change it is current to, and for a snapshot sent after the
-/// flags file was reloaded, which reload.
+/// An event's id: the change it is current to, and for a snapshot, which snapshot
+/// (0 for a change).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct EventId {
     pub(crate) change: i64,
@@ -107,6 +109,10 @@ pub(crate) struct Subscription {
 pub(crate) enum Resume {
     /// A fresh snapshot.
     Snapshot,
+    /// From an event this server cannot place (a malformed id from a browser's
+    /// `EventSource`): a fresh snapshot, which tells the subscriber it may have missed
+    /// something.
+    Lost,
     /// After this event, if the hub still has what followed it.
     After(EventId),
 }
@@ -114,7 +120,8 @@ pub(crate) enum Resume {
 pub(crate) struct Hub {
     channels: Vec<Channel>,
     config: SdkConfig,
-    /// Reloads of the flags file so far (the second part of a snapshot's id).
+    /// The last snapshot's number (the second part of its id): random at start, one
+    /// more for each snapshot.
     generation: AtomicU64,
     /// The newest change read (SQLite reads the change table after it).
     last_change: AtomicI64,
@@ -146,7 +153,13 @@ struct EnvState {
     ring: VecDeque<(EventId, Arc<Frame>)>,
     /// The ring dropped its oldest changes: a resume from `base` needs a snapshot.
     ring_cut: bool,
+    /// The OFREP `ETag`s published lately, newest last: a notification naming one
+    /// of them is of a change this server has read.
+    recent_etags: VecDeque<String>,
 }
+
+/// How many recent OFREP `ETag`s each env remembers.
+const RECENT_ETAGS: usize = 64;
 
 impl Hub {
     pub(crate) fn new(envs: &Envs, config: SdkConfig) -> Hub {
@@ -163,7 +176,7 @@ impl Hub {
         Hub {
             channels,
             config,
-            generation: AtomicU64::new(0),
+            generation: AtomicU64::new(boot_generation()),
             last_change: AtomicI64::new(0),
             loaded: watch::channel(false).0,
             closing: watch::channel(false).0,
@@ -205,7 +218,7 @@ impl Hub {
                 .iter()
                 .position(|(ring_id, _)| ring_id == id)
                 .map(|at| at + 1),
-            Resume::Snapshot => None,
+            Resume::Snapshot | Resume::Lost => None,
         };
         let first = match replay {
             Some(from) => state
@@ -217,6 +230,17 @@ impl Hub {
             None => vec![Arc::new(snapshot_frame(&published))],
         };
         Some(Subscription { first, events })
+    }
+
+    /// Whether this server has published `etag` (unquoted) for `env` lately: a
+    /// notification naming it is of a change already read here.
+    pub(crate) fn published_lately(&self, env: &Env, etag: &str) -> bool {
+        self.channel(env).is_some_and(|channel| {
+            lock(&channel.state)
+                .recent_etags
+                .iter()
+                .any(|recent| recent.trim_matches('"') == etag)
+        })
     }
 
     /// `env` once its OFREP `ETag` is `etag` (unquoted), waiting up to `wait` for
@@ -295,7 +319,6 @@ impl Hub {
         for channel in &self.channels {
             read.push(db.flag_values_in(channel.env.as_str()).await?);
         }
-        let flags = app.flags();
         let first = !*self.loaded.borrow();
         for (channel, rows) in self.channels.iter().zip(read) {
             let rows: HashMap<String, (bool, Option<i64>)> = rows
@@ -309,13 +332,15 @@ impl Hub {
                 )
                 .collect();
             let mut state = lock(&channel.state);
+            // Under the lock a reload publishes under: never an older set over it.
+            let flags = app.flags();
             if !first && !announce && state.rows == rows {
                 continue;
             }
             state.rows = rows;
             let id = EventId {
                 change: last_change,
-                generation: self.generation.load(Ordering::Acquire),
+                generation: self.next_generation(),
             };
             self.publish_snapshot(channel, &mut state, &flags, id);
         }
@@ -354,7 +379,6 @@ impl Hub {
     /// The flags file was reloaded: every env gets a snapshot with the new
     /// declarations (and a new generation in its id).
     pub(crate) fn reload(&self, flags: &FlagSet) {
-        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
         for channel in &self.channels {
             let mut state = lock(&channel.state);
             let Some(base) = channel.published.load().as_ref().as_ref().map(|p| p.id) else {
@@ -362,7 +386,7 @@ impl Hub {
             };
             let id = EventId {
                 change: base.change,
-                generation,
+                generation: self.next_generation(),
             };
             self.publish_snapshot(channel, &mut state, flags, id);
         }
@@ -382,8 +406,9 @@ impl Hub {
             .flag_value(&change.flag_key, &change.env)
             .await?
             .map(|row| (row.value, row.audit_id));
-        let flags = app.flags();
         let mut state = lock(&channel.state);
+        // Under the lock a reload publishes under: never an older set over it.
+        let flags = app.flags();
         let before = match row {
             Some(row) => state.rows.insert(change.flag_key.clone(), row),
             None => state.rows.remove(&change.flag_key),
@@ -413,6 +438,7 @@ impl Hub {
             state.ring.pop_front();
             state.ring_cut = true;
         }
+        remember(&mut state, &published);
         channel.published.store(Arc::new(Some(published)));
         channel.version.send_modify(|version| *version += 1);
         metrics::counter!("vexil_sdk_events_total", "event" => "change").increment(1);
@@ -434,6 +460,7 @@ impl Hub {
         state.base = Some(id);
         state.ring.clear();
         state.ring_cut = false;
+        remember(state, &published);
         channel.published.store(Arc::new(Some(published)));
         channel.version.send_modify(|version| *version += 1);
         metrics::counter!("vexil_sdk_events_total", "event" => "snapshot").increment(1);
@@ -461,8 +488,38 @@ impl Hub {
         })
     }
 
+    /// A new snapshot's number.
+    fn next_generation(&self) -> u64 {
+        self.generation.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
     fn channel(&self, env: &Env) -> Option<&Channel> {
         self.channels.iter().find(|channel| &channel.env == env)
+    }
+}
+
+/// Where this boot's snapshot numbers start: random (up to 2^40, so that ids stay
+/// short and far from overflowing), never 0, which marks a change.
+fn boot_generation() -> u64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes[..5]).is_err() {
+        // No random source: the time will do to tell boots apart.
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .subsec_nanos();
+        bytes[..4].copy_from_slice(&nanos.to_le_bytes());
+    }
+    u64::from_le_bytes(bytes).max(1)
+}
+
+/// Remembers `published`'s OFREP `ETag` among the env's recent ones.
+fn remember(state: &mut EnvState, published: &Published) {
+    state
+        .recent_etags
+        .push_back(published.evaluations.etag().to_owned());
+    if state.recent_etags.len() > RECENT_ETAGS {
+        state.recent_etags.pop_front();
     }
 }
 

@@ -123,7 +123,11 @@ pub(crate) fn hot_router() -> axum::Router<ServerState> {
     // mounted with them) answer for themselves too.
     let ofrep =
         routes::mount(crate::ofrep::routes()).merge(routes::mount(crate::ofrep::preflights()));
-    sdk.merge(ofrep).layer(CatchPanicLayer::new())
+    sdk.merge(ofrep)
+        .layer(CatchPanicLayer::new())
+        // The SDK's refusals by the layers above (a method, a body too large, a
+        // panic) in its JSON shape, as the API's.
+        .layer(axum::middleware::from_fn(crate::api::json_errors))
 }
 
 /// `router`'s answers carry OFREP's CORS headers.

@@ -95,6 +95,10 @@ pub(crate) async fn subscribe(
 ) -> Result<Response, ApiError> {
     let hub = state.hub.clone();
     loaded(&hub).await?;
+    if *hub.closing().borrow() {
+        // The server is stopping: a stream opened now would hold shutdown up.
+        return Err(ApiError::Unavailable);
+    }
     let subscription = hub
         .subscribe(client.env(), resume)
         .ok_or(ApiError::Internal("the env has no channel"))?;
@@ -107,11 +111,17 @@ pub(crate) async fn subscribe(
         .filter(|_| !fresh_ofrep)
         .filter_map(|frame| frame.bytes(kind))
         .collect();
+    // Marked unseen, so that the first wait looks at them: a close or a revocation
+    // that happened before this subscription began ends it too.
+    let mut closing = hub.closing();
+    closing.mark_changed();
+    let mut revoked = hub.revoked();
+    revoked.mark_changed();
     let stream = Subscriber {
         first,
         events: subscription.events,
-        closing: hub.closing(),
-        revoked: hub.revoked(),
+        closing,
+        revoked,
         key_id: client.key_id(),
         kind,
         _gauge: Gauge::new(kind),

@@ -225,6 +225,24 @@ async fn the_bulk_answer_has_an_etag_and_advertises_its_event_stream() {
         .unwrap();
     let again = resumed.next().await;
     assert_eq!(again.id, seen.id.take());
+    // An id this server never sends (a browser would give up on a refusal): a
+    // notification to refetch.
+    let mut lost = EventReader::open(&api.base, &uri, &[("last-event-id", "evt-1234")])
+        .await
+        .unwrap();
+    assert_eq!(lost.next().await.data["type"], "refetchEvaluation");
+    // A refetch for a notification this server has moved past answers at once
+    // (it waits only for one it has not read yet), in full.
+    let stale = format!("{SINGLE}?flagConfigEtag={}", urlencode(&new_etag));
+    let started = std::time::Instant::now();
+    let answered = post(&api, &stale, "{}", &[("if-none-match", &new_etag)]).await;
+    assert_eq!(answered.status, 200, "{answered:?}");
+    assert_ne!(answered.headers["etag"].to_str().unwrap(), new_etag);
+    assert!(
+        started.elapsed() < Duration::from_millis(900),
+        "it waited {:?}",
+        started.elapsed()
+    );
     // A token that is not this key's opens nothing.
     let forged = uri.replace("token=", "token=9");
     let refused = EventReader::open(&api.base, &forged, &[])

@@ -107,10 +107,11 @@ async fn the_stream_sends_a_snapshot_then_every_change_of_its_env(backend: Backe
     assert_eq!(first.event, "snapshot");
     assert_eq!(first.data["env"], "prod");
     assert_eq!(first.data["flags"]["dark_mode"]["row"], Value::Null);
-    assert_eq!(
-        first.id.as_deref(),
-        Some(first.data["change_id"].to_string().as_str())
-    );
+    // A snapshot's id: the change it is current to, and a number of its own.
+    let id = first.id.clone().unwrap();
+    let (change, number) = id.split_once('.').unwrap();
+    assert_eq!(change, first.data["change_id"].to_string());
+    assert!(number.parse::<u64>().unwrap() > 0, "{id}");
 
     // A flip through the API, then the runbook's Option A, verbatim.
     let admin = console.api(&console.token("admin").await);
@@ -343,6 +344,16 @@ async fn each_credential_is_refused_where_it_does_not_belong() {
         .get("/sdk/v1/snapshot?env=staging")
         .await
         .assert_error(422, "invalid_request", "this client key reads prod");
+    // The SDK's refusals by the framework speak its JSON too.
+    let wrong = console
+        .api(&key)
+        .send(reqwest::Client::new().put(format!("{}/sdk/v1/snapshot", base(&console))))
+        .await;
+    assert_eq!(
+        (wrong.status, wrong.code()),
+        (405, "method_not_allowed"),
+        "{wrong:?}"
+    );
     // In the console, a Bearer header opens nothing.
     let page = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -374,6 +385,13 @@ async fn a_revoked_key_loses_its_open_stream_within_the_cache_window() {
     assert!(
         events.ends_within(Duration::from_secs(8)).await,
         "the stream stayed open"
+    );
+    // A stream opened on the key's cached entry after the server learnt of the
+    // revocation (the test clock holds the cache entry young) ends at once too.
+    let mut late = stream(&console, &key, &[]).await;
+    assert!(
+        late.ends_within(Duration::from_secs(3)).await,
+        "the late stream stayed open"
     );
     console.clock.advance(chrono::TimeDelta::seconds(3));
     console

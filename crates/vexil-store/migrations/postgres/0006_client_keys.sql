@@ -15,8 +15,8 @@ CREATE TABLE client_keys (
     created_at      TIMESTAMPTZ NOT NULL,
     -- The account that created it; NULL when an operator did at the CLI.
     created_by      TEXT,
-    -- Set when a server first sees the key in a while (at most every few seconds):
-    -- not audited, it changes no permission.
+    -- Set when a server looks the key up, at most once a minute per server: not
+    -- audited, it changes no permission.
     last_used_at    TIMESTAMPTZ,
     revoked_at      TIMESTAMPTZ
 );
