@@ -20,7 +20,8 @@ use vexil_app::Client;
 use crate::ofrep::error::OfrepError;
 use crate::ofrep::matches;
 use crate::sdk::auth::{authenticate, authenticate_events_token};
-use crate::sdk::hub::{Published, Resume};
+use crate::sdk::event::Published;
+use crate::sdk::hub::Resume;
 use crate::sdk::stream::{self, Kind};
 use crate::state::ServerState;
 

@@ -14,6 +14,7 @@
 //! # Layout
 //!
 //! - `hub.rs`: `Hub`, each env as it is now and a broadcast channel per env.
+//! - `event.rs`: `EventId`, `Published`, `Frame`: the events a hub sends, rendered once.
 //! - `feed.rs`: `follow`, the one task that feeds the hub from the database.
 //! - `auth.rs`: `authenticate` (a client key → `Client`), `ClientCaller`, `KeyCache`.
 //! - `stream.rs`: the event-stream body, shared with OFREP's events.
@@ -21,6 +22,7 @@
 //! - `report.rs`: `POST /sdk/v1/report`.
 
 pub(crate) mod auth;
+pub(crate) mod event;
 pub(crate) mod feed;
 pub(crate) mod hub;
 pub(crate) mod report;

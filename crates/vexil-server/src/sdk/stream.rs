@@ -17,7 +17,8 @@ use vexil_app::Client;
 use crate::api::error::ApiError;
 use crate::api::json::ApiQuery;
 use crate::sdk::auth::ClientCaller;
-use crate::sdk::hub::{EventId, Frame, Resume};
+use crate::sdk::event::{EventId, Frame};
+use crate::sdk::hub::Resume;
 use crate::sdk::{EnvQuery, check_env, loaded};
 use crate::state::ServerState;
 

@@ -511,3 +511,48 @@ async fn a_report_makes_a_following_process_a_live_instance(backend: Backend) {
     console.stop().await;
 }
 vexil_testkit::both!(a_report_makes_a_following_process_a_live_instance);
+
+/// Requests are limited per key, never per address: one key over its allowance is
+/// told when to come back, another key from the same address is not slowed; an
+/// address that presents bad keys is slowed before each costs a database read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_are_per_key_and_bad_keys_per_address() {
+    let options = Options {
+        sdk: vexil_server::SdkConfig {
+            requests_per_second: 5,
+            ..vexil_server::SdkConfig::default()
+        },
+        ..Options::default()
+    };
+    let console =
+        TestConsole::start_with(vexil_testkit::TestDb::new(Backend::Sqlite).await, options).await;
+    let busy = console.api(&console.client_key("prod", "web").await);
+    let quiet = console.api(&console.client_key("prod", "worker").await);
+    let mut refused = None;
+    for _ in 0..20 {
+        let reply = busy.get("/sdk/v1/snapshot").await;
+        if reply.status == 429 {
+            refused = Some(reply);
+            break;
+        }
+        assert_eq!(reply.status, 200, "{reply:?}");
+    }
+    let refused = refused.expect("the busy key was never limited");
+    refused.assert_error(429, "rate_limited", "try again in");
+    assert!(refused.headers.contains_key("retry-after"), "{refused:?}");
+    // The same address, another key: not slowed.
+    assert_eq!(quiet.get("/sdk/v1/snapshot").await.status, 200);
+    // Bad keys from one address: past 20 a second, refused before they are looked up.
+    let mut limited = false;
+    for i in 0..40 {
+        let bad = console.api(&format!("vxc_{i:064x}"));
+        let reply = bad.get("/sdk/v1/snapshot").await;
+        if reply.status == 429 {
+            limited = true;
+            break;
+        }
+        assert_eq!(reply.status, 401, "{reply:?}");
+    }
+    assert!(limited, "40 bad keys from one address, never slowed");
+    console.stop().await;
+}
