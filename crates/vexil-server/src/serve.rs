@@ -156,6 +156,8 @@ async fn method_not_allowed() -> axum::response::Response {
 
 /// How often expired sessions are deleted and idle sign-in limits forgotten.
 const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
+/// A process not seen for this long is gone for good: its report is deleted.
+const FORGET_PROCESSES_AFTER: Duration = Duration::from_secs(24 * 3600);
 
 /// Serves `state` on `listener` until `shutdown` resolves; requests in flight then
 /// finish before this returns (event streams are ended first: they would never
@@ -274,11 +276,13 @@ async fn accept_failed(error: &std::io::Error) {
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
-/// Expires the promotions whose expiry is due (issue [F]: at most a minute late;
-/// safe with several servers, which each try and at most one writes), deletes
-/// expired sessions (a stolen cookie of an expired session opens nothing anyway; this
-/// keeps the table small) and forgets addresses with no recent sign-in attempt. A
-/// failure is logged and tried again next time.
+/// Expires the promotions whose expiry is due (at most a minute late; safe with
+/// several servers, which each try and at most one writes), deletes expired sessions
+/// (a stolen cookie of an expired session opens nothing anyway; this keeps the table
+/// small), forgets processes gone for a day and changes older than a day (the
+/// library's processes used to do this; they now only read and report), and forgets
+/// addresses with no recent sign-in attempt. A failure is logged and tried again next
+/// time.
 async fn housekeeping(state: ServerState) {
     let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -305,6 +309,14 @@ async fn housekeeping(state: ServerState) {
             .await
         {
             tracing::warn!(%error, "could not delete expired console sessions");
+        }
+        let db = state.app.db();
+        if let Err(error) = db.prune_instances(FORGET_PROCESSES_AFTER).await {
+            tracing::warn!(%error, "could not forget processes gone for a day");
+        }
+        let day_ago = chrono::Utc::now() - chrono::TimeDelta::days(1);
+        if let Err(error) = db.prune_changes(day_ago).await {
+            tracing::warn!(%error, "could not forget changes older than a day");
         }
         state.sign_in_limiter.retain_recent();
         state.keys.retain_recent();

@@ -21,7 +21,7 @@ async fn main() -> Result<(), vexil::Error> {
     let mut changes = flags.subscribe();
     let mut health = flags.watch_health();
     // Ready once the database has answered: the values are its own from here on.
-    let _ = health.wait_for(|h| h.database_up).await;
+    let _ = health.wait_for(|h| h.source_up).await;
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, r#"{{"ready":true,"pid":{}}}"#, std::process::id());
     let _ = out.flush();

@@ -13,10 +13,11 @@ use arc_swap::ArcSwap;
 use chrono::Utc;
 use foldhash::HashMap;
 use tokio::sync::{OnceCell, broadcast, oneshot, watch};
+use vexil_core::sdk::Held;
 use vexil_core::{Env, EnvSnapshot, FlagSet, Source};
-use vexil_store::{Db, FlagValue, Receipt};
 
 use crate::error::Error;
+use crate::link::Link;
 use crate::snapshot::{Origin, Snapshot, Value};
 
 /// The source of `Shared::id`.
@@ -95,37 +96,37 @@ pub struct Applied {
     pub source: Source,
 }
 
-/// Whether the database answers, and how old the values are.
+/// Whether the source (the database, or the server in remote mode) answers, and how
+/// old the values are.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct Health {
-    /// The database answered the last read.
-    pub database_up: bool,
+    /// The source answered the last read (in remote mode: the stream is open).
+    pub source_up: bool,
     pub origin: Origin,
-    /// When this process last wrote its report to `vexil_instances` (what `vexil
-    /// instances` and `vexil audit show` read); `None` before the first.
+    /// When this process last reported itself (what `vexil instances` and `vexil
+    /// audit show` read); `None` before the first.
     pub reported_at: Option<SystemTime>,
 }
 
 impl Health {
-    /// How long ago the last full read of the database succeeded (single rows read for
-    /// notifications in between do not count); `None` when none has (the values come
-    /// from the variables and the YAML defaults).
+    /// How long ago the last full read succeeded (single rows read for notifications
+    /// in between do not count); `None` when none has (the values come from the
+    /// variables and the YAML defaults).
     pub fn snapshot_age(&self) -> Option<Duration> {
-        match self.origin {
-            Origin::Database { read_at } => Some(
-                SystemTime::now()
-                    .duration_since(read_at)
-                    .unwrap_or_default(),
-            ),
-            Origin::Fallback => None,
-        }
+        self.origin.read_at().map(|read_at| {
+            SystemTime::now()
+                .duration_since(read_at)
+                .unwrap_or_default()
+        })
     }
 }
 
 /// What every clone of a `Flags` shares with the refresher.
 pub(crate) struct Shared {
     pub(crate) env: Env,
+    /// What the values are read from, for log lines: "database" or "server".
+    pub(crate) source_name: &'static str,
     pub(crate) flags: ArcSwap<FlagSet>,
     /// Where `flags` came from, for `reload_file`; `None` when set in code.
     flags_file: Option<PathBuf>,
@@ -139,7 +140,8 @@ pub(crate) struct Shared {
     /// The cells behind `Flag` handles, by key, updated after every swap.
     cells: Mutex<HashMap<Box<str>, Arc<AtomicBool>>>,
     undeclared: Mutex<HashSet<Box<str>>>,
-    pub(crate) db: OnceCell<Db>,
+    /// How this handle reaches its source, once it has: what `invalidate` reads.
+    pub(crate) link: OnceCell<Link>,
     /// Serialises every read-then-publish, so a slower read never overwrites a newer
     /// one; holds this env's DB rows as last read.
     pub(crate) rows: tokio::sync::Mutex<Rows>,
@@ -152,8 +154,16 @@ pub(crate) struct Shared {
 pub(crate) struct Rows {
     pub(crate) values: HashMap<Box<str>, bool>,
     /// For each row with an audit id: that id and when this process first held it.
-    pub(crate) receipts: HashMap<Box<str>, Receipt>,
+    pub(crate) receipts: HashMap<Box<str>, Held>,
     pub(crate) last_change: i64,
+    /// The source's declarations, when it sends them (a server does): they decide
+    /// which flags exist, with the process's own file adding those the server does
+    /// not declare yet. `None` in database mode: the process's file alone.
+    pub(crate) declared: Option<Arc<FlagSet>>,
+    /// Whether an unset master switch lets rows decide. The database says no (the
+    /// runbook's rule for processes that read it); a server says yes to the processes
+    /// that follow it (`master_switch_default` of its snapshot).
+    pub(crate) master_switch_default: bool,
     /// When the last full read succeeded; until one has, single rows are not enough to
     /// call the values the database's.
     pub(crate) full_read_at: Option<SystemTime>,
@@ -162,18 +172,19 @@ pub(crate) struct Rows {
 }
 
 impl Rows {
-    /// Records a row as read now; `None` when (flag, env) has no row.
-    pub(crate) fn set(&mut self, key: &str, row: Option<&FlagValue>) {
+    /// Records a row as read now, its value and the audit row behind it; `None` when
+    /// (flag, env) has no row.
+    pub(crate) fn set(&mut self, key: &str, row: Option<(bool, Option<i64>)>) {
         match row {
-            Some(row) => {
-                self.values.insert(Box::from(key), row.value);
-                match row.audit_id {
+            Some((value, audit_id)) => {
+                self.values.insert(Box::from(key), value);
+                match audit_id {
                     Some(audit_id)
                         if self.receipts.get(key).map(|r| r.audit_id) != Some(audit_id) =>
                     {
                         self.receipts.insert(
                             Box::from(key),
-                            Receipt {
+                            Held {
                                 audit_id,
                                 applied_at: Utc::now(),
                             },
@@ -196,19 +207,21 @@ impl Rows {
 
 impl Flags {
     pub(crate) fn new(
+        source_name: &'static str,
         env: Env,
         flags: FlagSet,
         flags_file: Option<PathBuf>,
         env_vars: EnvSnapshot,
     ) -> (Flags, Arc<Shared>, oneshot::Receiver<()>) {
-        let snapshot = Snapshot::build(&flags, &HashMap::default(), &env_vars, Origin::Fallback);
+        let snapshot = Snapshot::build(&flags, &Rows::default(), &env_vars, Origin::Fallback);
         let health = Health {
-            database_up: false,
+            source_up: false,
             origin: Origin::Fallback,
             reported_at: None,
         };
         let shared = Arc::new(Shared {
             env,
+            source_name,
             flags: ArcSwap::from_pointee(flags),
             flags_file,
             env_vars,
@@ -217,7 +230,7 @@ impl Flags {
             generation: AtomicU64::new(0),
             cells: Mutex::default(),
             undeclared: Mutex::default(),
-            db: OnceCell::new(),
+            link: OnceCell::new(),
             rows: tokio::sync::Mutex::default(),
             applied: broadcast::channel(1024).0,
             health: watch::channel(health).0,
@@ -293,17 +306,55 @@ impl Flags {
         }
     }
 
+    /// Waits for the first full read of the source, at most `timeout`; a refusal at
+    /// first contact (remote mode: a key the server refuses, another env's key) is
+    /// the error.
+    pub(crate) async fn first_read(
+        &self,
+        first: Option<crate::config::FirstContact>,
+        timeout: Duration,
+    ) -> Result<(), Error> {
+        let mut health = self.watch_health();
+        let read = async move {
+            let read_in = health.wait_for(|health| health.origin.read_at().is_some());
+            match first {
+                #[cfg(feature = "remote")]
+                Some(contact) => tokio::select! {
+                    Ok(Err(refused)) = contact => Err(Error::from(refused)),
+                    _ = read_in => Ok(()),
+                },
+                _ => {
+                    let _ = read_in.await;
+                    Ok(())
+                }
+            }
+        };
+        match tokio::time::timeout(timeout, read).await {
+            Ok(read) => read,
+            Err(_) => {
+                if !timeout.is_zero() {
+                    tracing::warn!(
+                        env = self.env(),
+                        "the {} did not answer within {timeout:?}: resolving from FLAG_* variables and YAML defaults until it does",
+                        self.shared.source_name
+                    );
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// The env this process belongs to.
     pub fn env(&self) -> &str {
         self.shared.env.as_str()
     }
 
-    /// Whether the database answers, and how old the values are.
+    /// Whether the source answers, and how old the values are.
     pub fn health(&self) -> Health {
         *self.shared.health.borrow()
     }
 
-    /// Follows `health` as it changes (the database going down or coming back).
+    /// Follows `health` as it changes (the source going down or coming back).
     pub fn watch_health(&self) -> watch::Receiver<Health> {
         self.shared.health.subscribe()
     }
@@ -332,13 +383,14 @@ impl Flags {
         Ok(())
     }
 
-    /// Re-reads one flag's row now: what the process that flipped it calls, so that
-    /// it sees its own flip before any notification arrives.
+    /// Re-reads one flag's row now (in remote mode: the server's snapshot): what the
+    /// process that flipped it calls, so that it sees its own flip before any
+    /// notification arrives.
     pub async fn invalidate(&self, key: &str) -> Result<(), Error> {
-        let Some(db) = self.shared.db.get() else {
-            return Err(Error::DatabaseDown);
+        let Some(link) = self.shared.link.get() else {
+            return Err(Error::SourceDown);
         };
-        crate::refresh::read_pair(&self.shared, db, key).await
+        link.read_again(&self.shared, key).await
     }
 }
 
@@ -363,12 +415,7 @@ impl Shared {
     /// subscribers what changed. Called with `rows` locked.
     pub(crate) fn publish(&self, rows: &Rows, origin: Origin) {
         let flags = self.flags.load();
-        let now = Arc::new(Snapshot::build(
-            &flags,
-            &rows.values,
-            &self.env_vars,
-            origin,
-        ));
+        let now = Arc::new(Snapshot::build(&flags, rows, &self.env_vars, origin));
         let before = self.snapshot.swap(now.clone());
         self.generation.fetch_add(1, Ordering::Release);
         {
@@ -400,7 +447,7 @@ impl Shared {
                 });
             }
         }
-        if let Origin::Database { read_at } = origin {
+        if let Some(read_at) = origin.read_at() {
             let seconds = read_at
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .unwrap_or_default()
@@ -409,22 +456,23 @@ impl Shared {
         }
     }
 
-    /// Records that the database answered (or not), logging only the changes of state.
-    pub(crate) fn set_database_up(&self, up: bool, origin: Origin) {
+    /// Records that the source answered (or not), logging only the changes of state.
+    pub(crate) fn set_source_up(&self, up: bool, origin: Origin) {
         let before = *self.health.borrow();
-        if before.database_up && !up {
+        let source = self.source_name;
+        if before.source_up && !up {
             tracing::error!(
                 env = self.env.as_str(),
-                "the database stopped answering; serving the last values read from it until it does"
+                "the {source} stopped answering; serving the last values read from it until it does"
             );
-        } else if !before.database_up && up {
+        } else if !before.source_up && up {
             tracing::info!(
                 env = self.env.as_str(),
-                "the database answers; values are current"
+                "the {source} answers; values are current"
             );
         }
         self.health.send_modify(|health| {
-            health.database_up = up;
+            health.source_up = up;
             health.origin = origin;
         });
     }

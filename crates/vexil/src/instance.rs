@@ -1,14 +1,14 @@
-//! This process as the other side sees it: its identity, its env layer, and which
-//! change of each flag it holds, reported to `vexil_instances` by the heartbeat. The
-//! report answers "has every process seen my flip?" (`vexil audit show ID`) and tells
-//! the console each env's `FLAG_*` variables.
+//! This process as the other side sees it: its identity and its env layer, which
+//! each mode reports with the changes it holds (to `vexil_instances` in database
+//! mode, `database.rs`; to the server in remote mode, `remote.rs`). The report
+//! answers "has every process seen my flip?" (`vexil audit show ID`) and tells the
+//! console each env's `FLAG_*` variables.
 
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use vexil_core::reported::MASTER_KEY;
 use vexil_core::{EnvSnapshot, EnvVar, FlagSet, VarState};
-use vexil_store::{InstanceReport, Receipt, Transport};
 
 /// Who this process is, fixed when its handle starts.
 #[derive(Debug, Clone)]
@@ -16,8 +16,14 @@ pub(crate) struct Identity {
     pub(crate) id: String,
     pub(crate) host: String,
     pub(crate) pid: i64,
+    /// In remote mode the client key names the application instead.
+    #[cfg_attr(not(feature = "database"), allow(dead_code))]
     pub(crate) application: String,
     pub(crate) started_at: DateTime<Utc>,
+    /// `rust`, or the language of a binding over this library (`python`).
+    pub(crate) language: String,
+    /// The version of the library or the binding.
+    pub(crate) version: String,
 }
 
 /// The master switch and each declared flag's variable, parsed: `on`, `off` or
@@ -33,30 +39,4 @@ pub(crate) fn env_layer(flags: &FlagSet, env_vars: &EnvSnapshot) -> BTreeMap<Str
         }
     }
     layer
-}
-
-/// The report as of `now`.
-pub(crate) fn report(
-    identity: &Identity,
-    env: &str,
-    env_layer: &BTreeMap<String, String>,
-    receipts: impl Iterator<Item = (String, Receipt)>,
-    now: DateTime<Utc>,
-) -> InstanceReport {
-    InstanceReport {
-        id: identity.id.clone(),
-        env: env.to_owned(),
-        host: identity.host.clone(),
-        pid: identity.pid,
-        application: identity.application.clone(),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-        started_at: identity.started_at,
-        last_seen: now,
-        live: true,
-        env_layer: env_layer.clone(),
-        applied: receipts.collect(),
-        language: "rust".to_owned(),
-        transport: Transport::Database,
-        change_id: None,
-    }
 }

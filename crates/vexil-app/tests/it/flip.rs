@@ -284,7 +284,7 @@ async fn a_flip_refreshes_the_view_of_the_process_that_made_it(backend: Backend)
         .await
         .unwrap();
     let mut health = view.watch_health();
-    health.wait_for(|h| h.database_up).await.unwrap();
+    health.wait_for(|h| h.source_up).await.unwrap();
     let t = TestApp::on(test_db, &[]).with_view(view.clone());
     let ops = t.account("olive", Role::Ops).await;
     assert!(!view.is_on("dark_mode"));

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use vexil::Source;
+use vexil_core::EnvSnapshot;
 use vexil_store::Backend;
 use vexil_testkit::{TestDb, both};
 
@@ -232,3 +233,27 @@ async fn an_invalid_flags_file_on_reload_keeps_the_last_valid_set(backend: Backe
     ));
 }
 both!(an_invalid_flags_file_on_reload_keeps_the_last_valid_set);
+
+/// No window where a dormant variable decides: a row that turns off what the
+/// process's variable turns on is in force when `start` returns, not after a first
+/// read some milliseconds later.
+async fn start_returns_with_the_rows_in_force(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    test_db
+        .execute(&crate::runbook_update("dark_mode", 0))
+        .await
+        .unwrap();
+    let flags = crate::builder(&test_db)
+        .env_vars(EnvSnapshot::capture([
+            ("FLAG_CONSOLE_FEATURE_FLAGS_DB", "1"),
+            ("FLAG_DARK_MODE", "1"),
+        ]))
+        .start()
+        .await
+        .unwrap();
+    assert!(!flags.is_on("dark_mode"), "the row, not FLAG_DARK_MODE");
+    assert_eq!(flags.value("dark_mode").unwrap().source, Source::Db);
+    assert!(matches!(flags.health().origin, vexil::Origin::Database { .. }));
+    assert!(flags.health().source_up);
+}
+both!(start_returns_with_the_rows_in_force);

@@ -33,7 +33,7 @@ fn db_layer_on() -> EnvSnapshot {
 /// A handle for prod on `url`, started, and waited for until the database answered.
 async fn started(builder: vexil::Builder) -> Flags {
     let flags = builder.start().await.unwrap();
-    wait_health(&flags, |h| h.database_up).await;
+    wait_health(&flags, |h| h.source_up).await;
     flags
 }
 

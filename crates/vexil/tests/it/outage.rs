@@ -20,6 +20,7 @@ async fn a_process_that_starts_while_the_database_is_down_resolves_from_env_and_
         // Nothing listens on port 1.
         Backend::Postgres => "postgres://postgres@127.0.0.1:1/vexil".to_owned(),
     };
+    let begun = std::time::Instant::now();
     let flags = Flags::builder()
         .env("prod")
         .flag_set(example_flags())
@@ -28,11 +29,14 @@ async fn a_process_that_starts_while_the_database_is_down_resolves_from_env_and_
             ("FLAG_DARK_MODE", "on"),
         ]))
         .database_url(url)
+        .start_timeout(Duration::from_millis(300))
         .start()
         .await
         .unwrap();
+    // `start` waited its timeout for a read, then gave up loudly and returned.
+    assert!(begun.elapsed() >= Duration::from_millis(300));
     let health = flags.health();
-    assert!(!health.database_up);
+    assert!(!health.source_up);
     assert_eq!(health.origin, Origin::Fallback);
     assert_eq!(health.snapshot_age(), None);
     assert!(flags.is_on("dark_mode"), "from FLAG_DARK_MODE");
@@ -63,7 +67,7 @@ async fn a_cut_database_leaves_the_last_snapshot_serving_until_it_is_back() {
     assert!(next_applied(&mut changes, "dark_mode").await.on);
 
     proxy.cut();
-    wait_health(&flags, |h| !h.database_up).await;
+    wait_health(&flags, |h| !h.source_up).await;
     // Changed while this process cannot see it: it keeps serving what it last read,
     // not the YAML default (off) that the row overrides.
     test_db
@@ -76,7 +80,7 @@ async fn a_cut_database_leaves_the_last_snapshot_serving_until_it_is_back() {
     proxy.restore();
     let applied = next_applied(&mut changes, "dark_mode").await;
     assert_eq!((applied.on, applied.source), (false, Source::Db));
-    wait_health(&flags, |h| h.database_up).await;
+    wait_health(&flags, |h| h.source_up).await;
     assert!(flags.health().snapshot_age().unwrap() < DEADLINE);
 }
 
@@ -149,10 +153,11 @@ async fn a_database_url_naming_no_file_creates_none() {
         .env("prod")
         .flag_set(example_flags())
         .database_url(format!("sqlite://{}", file.display()))
+        .start_timeout(Duration::ZERO)
         .start()
         .await
         .unwrap();
-    assert!(!flags.health().database_up);
+    assert!(!flags.health().source_up);
     assert!(flags.is_on("search_typo_tolerance"), "the YAML default");
     drop(flags);
     assert!(!file.exists(), "the library created {}", file.display());

@@ -24,7 +24,7 @@ async fn child_process_prints_what_it_applies() {
     let flags = vexil::Flags::from_env().await.unwrap();
     let mut changes = flags.subscribe();
     let mut health = flags.watch_health();
-    health.wait_for(|h| h.database_up).await.unwrap();
+    health.wait_for(|h| h.source_up).await.unwrap();
     println!("{{\"ready\":true}}");
     while let Ok(applied) = changes.recv().await {
         println!(

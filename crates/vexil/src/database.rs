@@ -1,4 +1,5 @@
-//! The refresher: one task per `Flags` handle that keeps its snapshot current.
+//! Database mode: one task per `Flags` handle keeps its snapshot current from the
+//! database (`DATABASE_URL`), and reports the process to `vexil_instances`.
 //!
 //! It reads everything at start, then applies the change feed (PostgreSQL's
 //! notifications, SQLite's data version) row by row, and reads everything again every
@@ -6,51 +7,23 @@
 //! the last snapshot, says so once, and retries with a capped backoff; the first
 //! successful read after that is a full one.
 
-use std::sync::Arc;
-use std::time::{Duration, SystemTime};
-
 use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::SystemTime;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep_until};
 use vexil_core::message::error_chain;
-use vexil_store::{Change, DatabaseUrl, Db, FeedEvent, Receipt, StoreError};
+use vexil_store::{
+    Change, DatabaseUrl, Db, FeedEvent, FlagValue, InstanceReport, Receipt, StoreError, Transport,
+};
 
 use crate::error::Error;
 use crate::flags::{Rows, Shared};
 use crate::instance::{self, Identity};
+use crate::link::{Link, RECEIPT_DELAY, Timing, backoff};
 use crate::snapshot::Origin;
-
-/// How often the refresher works, and how it learns of changes.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Timing {
-    /// A full re-read this often, whatever the feed says (SPEC §8: 30 s).
-    pub(crate) ttl: Duration,
-    /// How often SQLite's data version is polled.
-    pub(crate) poll: Duration,
-    /// Whether to follow the change feed at all. Off, only the TTL refreshes (for a
-    /// PostgreSQL behind a pooler that cannot LISTEN).
-    pub(crate) feed: bool,
-    /// How often this process reports itself to `vexil_instances` (10 s). A change
-    /// applied is reported sooner: `RECEIPT_DELAY` after it, bursts coalesced.
-    pub(crate) heartbeat: Duration,
-}
-
-/// How soon after applying a change the process reports it.
-const RECEIPT_DELAY: Duration = Duration::from_millis(200);
-
-/// A report older than this is of a process gone for good, and is pruned.
-const FORGET_AFTER: Duration = Duration::from_secs(24 * 3600);
-
-/// Retry delays after failed reads: quick at first, then every few seconds.
-const BACKOFF: [Duration; 5] = [
-    Duration::from_millis(100),
-    Duration::from_millis(250),
-    Duration::from_millis(500),
-    Duration::from_secs(1),
-    Duration::from_secs(5),
-];
 
 /// More changes than this since the last one applied: read everything instead.
 const CATCH_UP_LIMIT: i64 = 256;
@@ -84,7 +57,7 @@ pub(crate) async fn run(
             }
         }
     };
-    let db = shared.db.get_or_init(|| async { db }).await.clone();
+    let _ = shared.link.set(Link::Database(db.clone()));
     let mut feed = timing.feed.then(|| db.change_feed(timing.poll));
     let mut failures = 0usize;
     let mut next_full = Instant::now();
@@ -95,27 +68,13 @@ pub(crate) async fn run(
             () = sleep_until(next_full) => FeedEvent::Resync,
             Some(event) = next_event(&mut feed) => event,
             () = sleep_until(next_report) => {
-                let receipts: Vec<(String, Receipt)> = shared
-                    .rows
-                    .lock()
-                    .await
-                    .receipts
-                    .iter()
-                    .map(|(key, receipt)| (key.to_string(), *receipt))
-                    .collect();
-                let now = Utc::now();
-                // Of the declarations now held: a reload may have changed them.
-                let env_layer = instance::env_layer(&shared.flags.load(), &shared.env_vars);
-                let report =
-                    instance::report(&identity, shared.env.as_str(), &env_layer, receipts.into_iter(), now);
+                let report = report(&identity, &shared, Utc::now()).await;
                 match db.report_instance(&report).await {
                     Ok(()) => shared.set_reported(SystemTime::now()),
                     Err(error) => {
                         tracing::debug!(error = %error_chain(&error), "cannot report this instance");
                     }
                 }
-                let _ = db.prune_instances(FORGET_AFTER).await;
-                let _ = db.prune_changes(now - chrono::TimeDelta::days(1)).await;
                 next_report = Instant::now() + timing.heartbeat;
                 continue;
             }
@@ -143,7 +102,7 @@ pub(crate) async fn run(
                 metrics::counter!("vexil_flags_database_errors_total").increment(1);
                 tracing::debug!(error = %error_chain(&error), "flag refresh failed");
                 let origin = shared.snapshot.load().origin;
-                shared.set_database_up(false, origin);
+                shared.set_source_up(false, origin);
                 next_full = Instant::now() + backoff(failures);
                 failures += 1;
             }
@@ -185,7 +144,7 @@ pub(crate) async fn read_all(shared: &Shared, db: &Db) -> Result<(), Error> {
     rows.values.retain(|key, _| present.contains(&**key));
     rows.receipts.retain(|key, _| present.contains(&**key));
     for row in &read {
-        rows.set(&row.flag_key, Some(row));
+        rows.set(&row.flag_key, Some(held(row)));
     }
     rows.last_change = last_change;
     rows.full_read_at = Some(SystemTime::now());
@@ -203,7 +162,7 @@ pub(crate) async fn read_pair(shared: &Shared, db: &Db, key: &str) -> Result<(),
         return read_all(shared, db).await;
     }
     let row = db.flag_value(key, shared.env.as_str()).await?;
-    rows.set(key, row.as_ref());
+    rows.set(key, row.as_ref().map(held));
     publish_read(shared, &rows);
     Ok(())
 }
@@ -243,16 +202,51 @@ async fn catch_up(shared: &Shared, db: &Db) -> Result<(), Error> {
     Ok(())
 }
 
+fn held(row: &FlagValue) -> (bool, Option<i64>) {
+    (row.value, row.audit_id)
+}
+
 fn publish_read(shared: &Shared, rows: &Rows) {
     let origin = Origin::Database {
         read_at: rows.full_read_at.unwrap_or_else(SystemTime::now),
     };
     shared.publish(rows, origin);
-    shared.set_database_up(true, origin);
+    shared.set_source_up(true, origin);
 }
 
-fn backoff(failures: usize) -> Duration {
-    BACKOFF[failures.min(BACKOFF.len() - 1)]
+/// This process's report to `vexil_instances` as of `now`: the declarations now held
+/// (a reload may have changed them) and the rows it holds.
+async fn report(identity: &Identity, shared: &Shared, now: DateTime<Utc>) -> InstanceReport {
+    let applied = shared
+        .rows
+        .lock()
+        .await
+        .receipts
+        .iter()
+        .map(|(key, held)| {
+            let receipt = Receipt {
+                audit_id: held.audit_id,
+                applied_at: held.applied_at,
+            };
+            (key.to_string(), receipt)
+        })
+        .collect();
+    InstanceReport {
+        id: identity.id.clone(),
+        env: shared.env.to_string(),
+        host: identity.host.clone(),
+        pid: identity.pid,
+        application: identity.application.clone(),
+        version: identity.version.clone(),
+        started_at: identity.started_at,
+        last_seen: now,
+        live: true,
+        env_layer: instance::env_layer(&shared.flags.load(), &shared.env_vars),
+        applied,
+        language: identity.language.clone(),
+        transport: Transport::Database,
+        change_id: None,
+    }
 }
 
 impl From<StoreError> for Error {
