@@ -205,9 +205,10 @@ impl Builder {
         self
     }
 
-    /// Whether to follow the database's change feed (default on). Off, changes arrive
-    /// with the TTL only: for a PostgreSQL reached through a pooler that cannot
-    /// `LISTEN`. Remote mode always follows the server's stream.
+    /// Whether to follow the change feed (default on). Off, changes arrive with the
+    /// TTL only: for a PostgreSQL reached through a pooler that cannot `LISTEN`, or in
+    /// remote mode a proxy that cuts long-lived responses (the snapshot is then read
+    /// every TTL, a 304 when nothing changed).
     pub fn change_feed(mut self, on: bool) -> Builder {
         self.timing.feed = on;
         self
@@ -279,7 +280,7 @@ impl Builder {
                 None
             }
             Mode::Server { url, key } => {
-                Some(start_remote(shared, &url, key, timing, identity, stop)?)
+                Some(start_remote(shared, &url, &key, timing, identity, stop)?)
             }
         };
         handle.first_read(first, timing.start_timeout).await?;
@@ -324,7 +325,7 @@ pub(crate) type FirstContact = std::convert::Infallible;
 fn start_remote(
     shared: std::sync::Arc<crate::flags::Shared>,
     url: &str,
-    key: secrecy::SecretString,
+    key: &secrecy::SecretString,
     timing: Timing,
     identity: Identity,
     stop: tokio::sync::oneshot::Receiver<()>,
@@ -333,7 +334,7 @@ fn start_remote(
     let base = crate::remote::check_url(url)?;
     let key = crate::remote::check_key(key.expose_secret())?;
     let user_agent = format!("vexil-{}/{}", identity.language, identity.version);
-    let client = crate::remote::Client::new(base, key, &user_agent)?;
+    let client = crate::remote::Client::new(base, &key, &user_agent)?;
     let (first, contact) = tokio::sync::oneshot::channel();
     tokio::spawn(crate::remote::run(
         shared, client, timing, identity, first, stop,
@@ -345,7 +346,7 @@ fn start_remote(
 fn start_remote(
     _shared: std::sync::Arc<crate::flags::Shared>,
     _url: &str,
-    _key: secrecy::SecretString,
+    _key: &secrecy::SecretString,
     _timing: Timing,
     _identity: Identity,
     _stop: tokio::sync::oneshot::Receiver<()>,
@@ -392,15 +393,12 @@ impl Flags {
             builder = builder.client_key(key);
         }
         if let Some(timeout) = var("VEXIL_START_TIMEOUT_MS") {
-            let millis = match timeout.trim().parse() {
-                Ok(millis) => millis,
-                Err(_) => {
-                    return Err(Error::BadSetting {
-                        name: "VEXIL_START_TIMEOUT_MS",
-                        unit: "milliseconds",
-                        value: timeout,
-                    });
-                }
+            let Ok(millis) = timeout.trim().parse() else {
+                return Err(Error::BadSetting {
+                    name: "VEXIL_START_TIMEOUT_MS",
+                    unit: "milliseconds",
+                    value: timeout,
+                });
             };
             builder = builder.start_timeout(Duration::from_millis(millis));
         }

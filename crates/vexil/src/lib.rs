@@ -2,8 +2,8 @@
 //! anywhere (the console, the API, the CLI, or direct SQL) within milliseconds.
 //!
 //! A [`Flags`] handle holds an immutable snapshot of every declared flag resolved for
-//! this process's env (DB row, else `FLAG_*` variable, else YAML default: the order
-//! of `docs/flags.md`). `is_on` loads it and looks the key up: no lock, no
+//! this process's env (DB row, else `FLAG_*` variable, else YAML default: the
+//! runbook's order, `vexil_core::resolve`). `is_on` loads it and looks the key up: no lock, no
 //! allocation, no I/O. One background task per handle keeps it current, in one of
 //! two modes that differ only in where the rows come from:
 //!

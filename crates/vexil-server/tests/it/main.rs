@@ -18,6 +18,7 @@ mod outage;
 mod promotions;
 mod promotions_page;
 mod reconcile_page;
+mod remote;
 mod sdk;
 mod sign_in;
 mod subscribers;

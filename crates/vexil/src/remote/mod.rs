@@ -15,16 +15,21 @@
 //!   itself (`POST /sdk/v1/report`), which makes it a live instance for every fleet
 //!   tool of the server.
 
+mod http;
 mod sse;
+
+pub(crate) use self::http::{Client, check_key, check_url};
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use secrecy::{ExposeSecret, SecretString};
+use ::http::header::{ACCEPT, ETAG, IF_NONE_MATCH};
+use ::http::{Method, StatusCode};
+use http_body_util::BodyExt;
 use tokio::sync::{Notify, oneshot};
 use tokio::time::{Instant, sleep_until};
-use vexil_core::sdk::{Change, Report, Snapshot};
 use vexil_core::reported::MASTER_KEY;
+use vexil_core::sdk::{Change, Report, Snapshot};
 use vexil_core::{FlagDecl, FlagKey, FlagSet, VarState};
 
 use crate::error::Error;
@@ -36,105 +41,6 @@ use crate::snapshot::Origin;
 /// A stream that sends nothing for this long (three of the server's 15 s
 /// keep-alives) is taken for dead and opened again.
 const STREAM_IDLE: Duration = Duration::from_secs(45);
-/// A TCP connection not made in this long has failed.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// A snapshot or a report not answered in this long has failed.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
-/// The longest `Retry-After` obeyed: a server asking for more is asked again sooner.
-const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
-
-/// The server this handle follows, and how to reach it.
-#[derive(Clone)]
-pub(crate) struct Client {
-    http: reqwest::Client,
-    /// `VEXIL_URL` without a trailing `/`.
-    base: Arc<str>,
-    key: SecretString,
-}
-
-impl std::fmt::Debug for Client {
-    /// Never the key.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client")
-            .field("base", &self.base)
-            .finish_non_exhaustive()
-    }
-}
-
-/// `VEXIL_URL`: an `http` or `https` URL of a `vexil serve`, checked when the handle
-/// starts. Only its scheme, host, port and path are used.
-pub(crate) fn check_url(url: &str) -> Result<Arc<str>, Error> {
-    let bad = |reason: &'static str| Error::BadServerUrl {
-        url: url.to_owned(),
-        reason,
-    };
-    let parsed = reqwest::Url::parse(url).map_err(|_| bad("it is not a URL"))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        return Err(bad("it must start with http:// or https://"));
-    }
-    if parsed.host_str().is_none_or(str::is_empty) {
-        return Err(bad("it names no host"));
-    }
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err(bad(
-            "it must not hold credentials (the client key goes in VEXIL_CLIENT_KEY)",
-        ));
-    }
-    if parsed.query().is_some() || parsed.fragment().is_some() {
-        return Err(bad("it must not hold a query or a fragment"));
-    }
-    Ok(Arc::from(url.trim_end_matches('/')))
-}
-
-/// `VEXIL_CLIENT_KEY`: `vxc_` and 64 hexadecimal characters, as `vexil client-key
-/// create` prints it. Never echoed in the error.
-pub(crate) fn check_key(key: &str) -> Result<SecretString, Error> {
-    let well_formed = key
-        .strip_prefix("vxc_")
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
-    if well_formed {
-        Ok(SecretString::from(key.to_owned()))
-    } else {
-        Err(Error::BadClientKey)
-    }
-}
-
-impl Client {
-    pub(crate) fn new(
-        base: Arc<str>,
-        key: SecretString,
-        user_agent: &str,
-    ) -> Result<Client, Error> {
-        let http = reqwest::Client::builder()
-            .tls_backend_preconfigured(tls_config()?)
-            .connect_timeout(CONNECT_TIMEOUT)
-            .read_timeout(STREAM_IDLE)
-            .tcp_nodelay(true)
-            .user_agent(user_agent)
-            .build()
-            .map_err(|error| Error::HttpClient(error.to_string()))?;
-        Ok(Client { http, base, key })
-    }
-
-    fn get(&self, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(self.key.expose_secret())
-    }
-}
-
-/// rustls with ring (the one crypto provider of vexil's graph) and the system's
-/// trust store (`rustls-platform-verifier`: an operator's own CA works as for curl).
-fn tls_config() -> Result<rustls::ClientConfig, Error> {
-    use rustls_platform_verifier::BuilderVerifierExt;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|error| Error::HttpClient(error.to_string()))?
-        .with_platform_verifier()
-        .map(|builder| builder.with_no_client_auth())
-        .map_err(|error| Error::HttpClient(error.to_string()))
-}
 
 /// Why the server did not give what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -162,43 +68,12 @@ impl Refusal {
     }
 }
 
-async fn refusal(response: reqwest::Response) -> Refusal {
-    let status = response.status();
-    if status == reqwest::StatusCode::UNAUTHORIZED {
-        return Refusal::Key;
-    }
-    if status == reqwest::StatusCode::TOO_MANY_REQUESTS {
-        let seconds = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .unwrap_or(1);
-        return Refusal::Wait(Duration::from_secs(seconds).min(MAX_RETRY_AFTER));
-    }
-    // The server's JSON error (`{"error", "message"}`), else the status alone.
-    let message = response
-        .json::<serde_json::Value>()
-        .await
-        .ok()
-        .and_then(|body| body["message"].as_str().map(str::to_owned))
-        .unwrap_or_default();
-    Refusal::Status {
-        status: status.as_u16(),
-        message,
-    }
-}
-
-fn unreachable(error: &reqwest::Error) -> Refusal {
-    Refusal::Unreachable(vexil_core::message::error_chain(error))
-}
-
 /// What the task tells `start` about the first contact.
 type FirstContact = oneshot::Sender<Result<(), Refusal>>;
 
 /// The stream's state between events.
 struct Stream {
-    response: reqwest::Response,
+    body: hyper::body::Incoming,
     parser: sse::Parser,
 }
 
@@ -232,14 +107,25 @@ pub(crate) async fn run(
     let mut position = Position::default();
     let mut failures = 0usize;
     let mut open_at = Instant::now();
-    let mut next_full = Instant::now() + timing.ttl;
+    // Without the stream (`change_feed(false)`: a proxy that breaks long responses),
+    // the snapshot is read at once and every TTL.
+    let mut next_full = match timing.feed {
+        true => Instant::now() + timing.ttl,
+        false => Instant::now(),
+    };
     loop {
         let outcome = tokio::select! {
             _ = &mut stop => return,
-            () = sleep_until(open_at), if stream.is_none() => {
+            () = sleep_until(open_at), if timing.feed && stream.is_none() => {
                 match open(&client, &position).await {
                     Ok(opened) => {
                         stream = Some(opened);
+                        // Resumed: the server replays what was missed (or sends a
+                        // snapshot), so the rows held are current again.
+                        if position.last_event_id.is_some() {
+                            let origin = shared.snapshot.load().origin;
+                            shared.set_source_up(true, origin);
+                        }
                         Ok(())
                     }
                     Err(refused) => Err(refused),
@@ -254,11 +140,24 @@ pub(crate) async fn run(
                     }
                 }
                 Ok(None) => Err(Refusal::Unreachable("the server closed the stream".to_owned())),
-                Err(error) => Err(unreachable(&error)),
+                Err(refused) => Err(refused),
             },
             () = sleep_until(next_full) => {
                 next_full = Instant::now() + timing.ttl;
-                resync(&shared, &client, &mut position).await
+                match resync(&shared, &client, &mut position).await {
+                    // With the stream open, a failed TTL read is tried again next
+                    // TTL; the stream says whether the server is there.
+                    Err(refused) if stream.is_some() => {
+                        tracing::debug!(error = %refused, "the TTL's snapshot read failed");
+                        continue;
+                    }
+                    Err(refused) if !timing.feed => {
+                        // The TTL's read is the only way in: retry it on the backoff.
+                        next_full = Instant::now() + backoff(failures);
+                        Err(refused)
+                    }
+                    read => read,
+                }
             }
         };
         if std::mem::take(&mut shared.rows.lock().await.receipts_changed) {
@@ -283,10 +182,8 @@ pub(crate) async fn run(
                 if refused.is_fatal()
                     && let Some(sender) = first.take()
                 {
-                    match sender.send(Err(refused)) {
-                        Ok(()) => return,
-                        Err(Err(refused)) => say_down(&shared, &refused, 1),
-                        Err(Ok(())) => {}
+                    if sender.send(Err(refused)).is_ok() {
+                        return;
                     }
                     open_at = Instant::now() + backoff(failures);
                     failures += 1;
@@ -327,27 +224,44 @@ fn say_down(shared: &Shared, refused: &Refusal, failures: usize) {
     shared.set_source_up(false, origin);
 }
 
-async fn next_chunk(stream: &mut Option<Stream>) -> Result<Option<bytes::Bytes>, reqwest::Error> {
-    match stream {
-        Some(stream) => stream.response.chunk().await,
-        None => std::future::pending().await,
+/// The stream's next bytes; `None` when the server ended it.
+async fn next_chunk(stream: &mut Option<Stream>) -> Result<Option<bytes::Bytes>, Refusal> {
+    let Some(stream) = stream else {
+        return std::future::pending().await;
+    };
+    loop {
+        let frame = tokio::time::timeout(STREAM_IDLE, stream.body.frame())
+            .await
+            .map_err(|_| {
+                Refusal::Unreachable(format!("the stream sent nothing for {STREAM_IDLE:?}"))
+            })?;
+        match frame {
+            None => return Ok(None),
+            Some(Err(error)) => return Err(Refusal::Unreachable(error.to_string())),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    return Ok(Some(data));
+                }
+                // Trailers: nothing for us.
+            }
+        }
     }
 }
 
 /// Opens the stream, resuming after the last event held.
 async fn open(client: &Client, position: &Position) -> Result<Stream, Refusal> {
-    let mut request = client
-        .get("/sdk/v1/stream")
-        .header(reqwest::header::ACCEPT, "text/event-stream");
+    let mut headers = vec![(ACCEPT, "text/event-stream")];
     if let Some(id) = &position.last_event_id {
-        request = request.header("last-event-id", id);
+        headers.push((
+            ::http::HeaderName::from_static("last-event-id"),
+            id.as_str(),
+        ));
     }
-    let response = request.send().await.map_err(|error| unreachable(&error))?;
-    if !response.status().is_success() {
-        return Err(refusal(response).await);
-    }
+    let response = client
+        .send(Method::GET, "/sdk/v1/stream", &headers, None)
+        .await?;
     Ok(Stream {
-        response,
+        body: response.into_body(),
         parser: sse::Parser::default(),
     })
 }
@@ -455,12 +369,17 @@ async fn apply_change(shared: &Shared, change: &Change) {
 /// The TTL's full read: the snapshot, unless it has not changed since the last.
 async fn resync(shared: &Shared, client: &Client, position: &mut Position) -> Result<(), Refusal> {
     metrics::counter!("vexil_flags_refreshes_total", "kind" => "full").increment(1);
-    let mut request = client.get("/sdk/v1/snapshot").timeout(REQUEST_TIMEOUT);
+    let mut headers = Vec::new();
     if let Some(etag) = &position.etag {
-        request = request.header(reqwest::header::IF_NONE_MATCH, etag);
+        headers.push((IF_NONE_MATCH, etag.as_str()));
     }
-    let response = request.send().await.map_err(|error| unreachable(&error))?;
-    if response.status() == reqwest::StatusCode::NOT_MODIFIED {
+    let response = tokio::time::timeout(
+        http::REQUEST_TIMEOUT,
+        client.send(Method::GET, "/sdk/v1/snapshot", &headers, None),
+    )
+    .await
+    .map_err(|_| Refusal::Unreachable("the snapshot was not answered in time".to_owned()))??;
+    if response.status() == StatusCode::NOT_MODIFIED {
         let mut rows = shared.rows.lock().await;
         let read_at = SystemTime::now();
         rows.full_read_at = Some(read_at);
@@ -469,18 +388,15 @@ async fn resync(shared: &Shared, client: &Client, position: &mut Position) -> Re
         shared.set_source_up(true, origin);
         return Ok(());
     }
-    if !response.status().is_success() {
-        return Err(refusal(response).await);
-    }
-    position.etag = response
+    let etag = response
         .headers()
-        .get(reqwest::header::ETAG)
+        .get(ETAG)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
-    let snapshot: Snapshot = response
-        .json()
-        .await
+    let bytes = http::body(response).await?;
+    let snapshot: Snapshot = serde_json::from_slice(&bytes)
         .map_err(|error| Refusal::Garbled(format!("the snapshot: {error}")))?;
+    position.etag = etag;
     apply_snapshot(shared, &snapshot, false).await
 }
 
@@ -517,30 +433,34 @@ async fn report_loop(
             continue;
         }
         let report = report(&identity, &shared).await;
-        let sent = client
-            .http
-            .post(format!("{}/sdk/v1/report", client.base))
-            .bearer_auth(client.key.expose_secret())
-            .timeout(REQUEST_TIMEOUT)
-            .json(&report)
-            .send()
-            .await;
+        let body = match serde_json::to_vec(&report) {
+            Ok(body) => body,
+            Err(error) => {
+                tracing::warn!(%error, "cannot write this process's report");
+                continue;
+            }
+        };
+        let sent = tokio::time::timeout(
+            http::REQUEST_TIMEOUT,
+            client.send(Method::POST, "/sdk/v1/report", &[], Some(body)),
+        )
+        .await;
         match sent {
-            Ok(response) if response.status().is_success() => {
+            Ok(Ok(_)) => {
                 refused_said = false;
                 shared.set_reported(SystemTime::now());
             }
-            Ok(response) => {
-                let refused = refusal(response).await;
+            Ok(Err(refused @ (Refusal::Status { .. } | Refusal::Key))) => {
                 // A refusal that is not a network blip (422: the server names the
                 // field at fault) is said once, not every heartbeat.
                 if !std::mem::replace(&mut refused_said, true) {
                     tracing::warn!(error = %refused, "the vexil server did not record this process's report");
                 }
             }
-            Err(error) => {
-                tracing::debug!(error = %unreachable(&error), "cannot report this process");
+            Ok(Err(refused)) => {
+                tracing::debug!(error = %refused, "cannot report this process");
             }
+            Err(_) => tracing::debug!("the report was not answered in time"),
         }
     }
 }

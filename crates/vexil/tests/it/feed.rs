@@ -240,10 +240,10 @@ both!(an_invalid_flags_file_on_reload_keeps_the_last_valid_set);
 async fn start_returns_with_the_rows_in_force(backend: Backend) {
     let test_db = TestDb::new(backend).await;
     test_db
-        .execute(&crate::runbook_update("dark_mode", 0))
+        .execute(&runbook_update("dark_mode", 0))
         .await
         .unwrap();
-    let flags = crate::builder(&test_db)
+    let flags = builder(&test_db)
         .env_vars(EnvSnapshot::capture([
             ("FLAG_CONSOLE_FEATURE_FLAGS_DB", "1"),
             ("FLAG_DARK_MODE", "1"),
@@ -253,7 +253,10 @@ async fn start_returns_with_the_rows_in_force(backend: Backend) {
         .unwrap();
     assert!(!flags.is_on("dark_mode"), "the row, not FLAG_DARK_MODE");
     assert_eq!(flags.value("dark_mode").unwrap().source, Source::Db);
-    assert!(matches!(flags.health().origin, vexil::Origin::Database { .. }));
+    assert!(matches!(
+        flags.health().origin,
+        vexil::Origin::Database { .. }
+    ));
     assert!(flags.health().source_up);
 }
 both!(start_returns_with_the_rows_in_force);
