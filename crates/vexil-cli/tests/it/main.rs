@@ -14,6 +14,7 @@ mod permissions;
 mod prepared;
 mod processes;
 mod promotion;
+mod python;
 mod reconcile;
 mod serve;
 mod shape;
