@@ -12,8 +12,11 @@
 use std::str::FromStr;
 use std::time::Duration;
 
+#[cfg(feature = "postgres")]
 use sqlx::postgres::PgListener;
+#[cfg(feature = "sqlite")]
 use sqlx::sqlite::SqliteConnectOptions;
+#[cfg(feature = "sqlite")]
 use sqlx::{Connection, SqliteConnection};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -83,7 +86,9 @@ impl Db {
     pub fn change_feed(&self, poll: Duration) -> ChangeFeed {
         let (send, events) = mpsc::channel(1024);
         let pump = match &self.pool {
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(_) => tokio::spawn(poll_sqlite(self.clone(), poll, send)),
+            #[cfg(feature = "postgres")]
             Pool::Postgres(pool) => tokio::spawn(listen_postgres(pool.clone(), send)),
         };
         ChangeFeed { events, pump }
@@ -162,6 +167,7 @@ impl Db {
     }
 }
 
+#[cfg(feature = "postgres")]
 async fn listen_postgres(pool: sqlx::PgPool, send: mpsc::Sender<FeedEvent>) {
     let mut failures = 0;
     loop {
@@ -213,6 +219,7 @@ async fn listen_postgres(pool: sqlx::PgPool, send: mpsc::Sender<FeedEvent>) {
     }
 }
 
+#[cfg(feature = "sqlite")]
 async fn poll_sqlite(db: Db, poll: Duration, send: mpsc::Sender<FeedEvent>) {
     let mut failures = 0;
     loop {

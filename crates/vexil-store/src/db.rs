@@ -11,9 +11,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDateTime, Utc};
+use sqlx::Transaction;
+#[cfg(feature = "postgres")]
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+#[cfg(feature = "sqlite")]
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, Postgres, Sqlite, SqlitePool, Transaction};
+#[cfg(feature = "postgres")]
+use sqlx::{PgPool, Postgres};
+#[cfg(feature = "sqlite")]
+use sqlx::{Sqlite, SqlitePool};
 use tokio::sync::OwnedMutexGuard;
 
 use crate::error::StoreError;
@@ -46,9 +52,13 @@ pub struct Db {
     write_gate: Arc<tokio::sync::Mutex<()>>,
 }
 
+/// The backends this build speaks: the features `sqlite` and `postgres` (both by
+/// default; the library following a database may take one).
 #[derive(Debug, Clone)]
 pub(crate) enum Pool {
+    #[cfg(feature = "sqlite")]
     Sqlite(SqlitePool),
+    #[cfg(feature = "postgres")]
     Postgres(PgPool),
 }
 
@@ -63,7 +73,9 @@ pub struct WriteTx {
 }
 
 pub(crate) enum Tx {
+    #[cfg(feature = "sqlite")]
     Sqlite(Transaction<'static, Sqlite>),
+    #[cfg(feature = "postgres")]
     Postgres(Transaction<'static, Postgres>),
 }
 
@@ -71,11 +83,13 @@ pub(crate) enum Tx {
 macro_rules! on_pool {
     ($db:expr, |$pool:ident, $DB:ident| $body:expr) => {
         match &$db.pool {
+            #[cfg(feature = "sqlite")]
             $crate::db::Pool::Sqlite($pool) => {
                 #[allow(unused)]
                 type $DB = sqlx::Sqlite;
                 $body
             }
+            #[cfg(feature = "postgres")]
             $crate::db::Pool::Postgres($pool) => {
                 #[allow(unused)]
                 type $DB = sqlx::Postgres;
@@ -89,11 +103,13 @@ macro_rules! on_pool {
 macro_rules! on_tx {
     ($write:expr, |$tx:ident, $DB:ident| $body:expr) => {
         match &mut $write.tx {
+            #[cfg(feature = "sqlite")]
             $crate::db::Tx::Sqlite($tx) => {
                 #[allow(unused)]
                 type $DB = sqlx::Sqlite;
                 $body
             }
+            #[cfg(feature = "postgres")]
             $crate::db::Tx::Postgres($tx) => {
                 #[allow(unused)]
                 type $DB = sqlx::Postgres;
@@ -118,6 +134,7 @@ pub(crate) trait Dialect: sqlx::Database {
     fn timestamp(at: DateTime<Utc>) -> Self::Timestamp;
 }
 
+#[cfg(feature = "sqlite")]
 impl Dialect for Sqlite {
     type Timestamp = String;
 
@@ -130,6 +147,7 @@ impl Dialect for Sqlite {
     }
 }
 
+#[cfg(feature = "postgres")]
 impl Dialect for Postgres {
     type Timestamp = DateTime<Utc>;
 
@@ -173,6 +191,7 @@ impl Db {
             source,
         };
         let pool = match url.backend() {
+            #[cfg(feature = "sqlite")]
             Backend::Sqlite => {
                 let options = SqliteConnectOptions::from_str(url.expose())
                     .map_err(connect_error)?
@@ -192,6 +211,7 @@ impl Db {
                     .map_err(connect_error)?;
                 Pool::Sqlite(pool)
             }
+            #[cfg(feature = "postgres")]
             Backend::Postgres => {
                 let options = PgConnectOptions::from_str(url.expose())
                     .map_err(connect_error)?
@@ -216,6 +236,20 @@ impl Db {
                     .map_err(connect_error)?;
                 Pool::Postgres(pool)
             }
+            #[cfg(not(feature = "sqlite"))]
+            Backend::Sqlite => {
+                return Err(StoreError::NotBuiltIn {
+                    backend: "SQLite",
+                    feature: "sqlite",
+                });
+            }
+            #[cfg(not(feature = "postgres"))]
+            Backend::Postgres => {
+                return Err(StoreError::NotBuiltIn {
+                    backend: "PostgreSQL",
+                    feature: "postgres",
+                });
+            }
         };
         Ok(Db {
             pool,
@@ -225,7 +259,12 @@ impl Db {
     }
 
     pub(crate) fn is_sqlite(&self) -> bool {
-        matches!(self.pool, Pool::Sqlite(_))
+        match self.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(_) => true,
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(_) => false,
+        }
     }
 
     pub fn url(&self) -> &DatabaseUrl {
@@ -240,6 +279,7 @@ impl Db {
     /// gate, so that they take turns without sleeping.
     pub async fn begin_write(&self) -> Result<WriteTx, StoreError> {
         match &self.pool {
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(pool) => {
                 // As long as SQLite's own busy timeout, and failing the same way.
                 let gate = tokio::time::timeout(BUSY_TIMEOUT, self.write_gate.clone().lock_owned())
@@ -251,6 +291,7 @@ impl Db {
                     audited: Vec::new(),
                 })
             }
+            #[cfg(feature = "postgres")]
             Pool::Postgres(pool) => Ok(WriteTx {
                 tx: Tx::Postgres(pool.begin().await?),
                 _gate: None,
@@ -262,7 +303,9 @@ impl Db {
     /// Closes every pooled connection (tests, and a clean exit).
     pub async fn close(&self) {
         match &self.pool {
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(pool) => pool.close().await,
+            #[cfg(feature = "postgres")]
             Pool::Postgres(pool) => pool.close().await,
         }
     }
@@ -293,9 +336,20 @@ async fn tokio_timeout<T>(
 }
 
 impl WriteTx {
+    pub(crate) fn is_sqlite(&self) -> bool {
+        match self.tx {
+            #[cfg(feature = "sqlite")]
+            Tx::Sqlite(_) => true,
+            #[cfg(feature = "postgres")]
+            Tx::Postgres(_) => false,
+        }
+    }
+
     pub async fn commit(self) -> Result<(), StoreError> {
         match self.tx {
+            #[cfg(feature = "sqlite")]
             Tx::Sqlite(tx) => tx.commit().await?,
+            #[cfg(feature = "postgres")]
             Tx::Postgres(tx) => tx.commit().await?,
         }
         for action in self.audited {
@@ -309,6 +363,7 @@ impl WriteTx {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "sqlite")]
     #[test]
     fn timestamps_read_back_in_every_stored_format() {
         let at = |s: &str| parse_timestamp(s).unwrap().to_rfc3339();

@@ -5,6 +5,11 @@ use crate::url::DatabaseUrl;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    #[error("this vexil is built without {backend} support (its feature `{feature}`)")]
+    NotBuiltIn {
+        backend: &'static str,
+        feature: &'static str,
+    },
     #[error("cannot open the database {url}")]
     Connect {
         url: DatabaseUrl,
@@ -62,7 +67,9 @@ impl StoreError {
                 }),
                 _ => false,
             },
-            StoreError::Migrate { .. } | StoreError::Corrupt { .. } => false,
+            StoreError::Migrate { .. }
+            | StoreError::Corrupt { .. }
+            | StoreError::NotBuiltIn { .. } => false,
         }
     }
 

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::audit::NewAudit;
+#[cfg(feature = "postgres")]
 use sqlx::Postgres;
 
 use crate::db::{Db, Dialect, Tx, WriteTx, on_pool, on_tx, parse_timestamp};
@@ -127,6 +128,7 @@ impl WriteTx {
             Expected::NoRow => None,
             Expected::Row { audit_id } => audit_id,
         };
+        #[cfg(feature = "postgres")]
         if let Tx::Postgres(tx) = &mut self.tx {
             // One statement, one round trip: the audit row's INSERT feeds the write,
             // and the triggers, which run later in the same statement, see it.

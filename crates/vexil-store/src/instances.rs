@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use crate::db::{Db, Dialect, Tx, WriteTx, on_pool, on_tx, parse_timestamp};
+use crate::db::{Db, Dialect, WriteTx, on_pool, on_tx, parse_timestamp};
 use crate::error::StoreError;
 
 /// One process's report.
@@ -186,7 +186,7 @@ impl WriteTx {
         seen_within: Duration,
         live_within: Duration,
     ) -> Result<Vec<InstanceReport>, StoreError> {
-        let sql = instances_sql(matches!(self.tx, Tx::Sqlite(_)));
+        let sql = instances_sql(self.is_sqlite());
         let rows: Vec<RawRow> = on_tx!(self, |tx, DB| {
             sqlx::query_as(sql)
                 .bind(env)

@@ -25,6 +25,22 @@
 //! A method that changes state takes the audit entry it writes (`NewAudit`) as an
 //! argument and runs inside a `WriteTx`: a change without its audit row does not
 //! compile.
+//!
+//! # Features
+//!
+//! `sqlite` and `postgres` (both by default) choose the backends compiled in; the
+//! library (`crates/vexil`) may take one. A build with one refuses the other's URL
+//! (`StoreError::NotBuiltIn`).
+
+// With one backend, the other's constants, helpers and parameters go unused, and its
+// `if let` on the transaction's one variant is irrefutable: expected, not dead code.
+#![cfg_attr(
+    not(all(feature = "sqlite", feature = "postgres")),
+    allow(unused, irrefutable_let_patterns)
+)]
+
+#[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+compile_error!("vexil-store needs at least one backend: the feature `sqlite` or `postgres`");
 
 mod audit;
 mod changes;

@@ -32,7 +32,9 @@ impl Db {
         let migrator = self.migrator();
         self.refuse_unknown(&before, migrator)?;
         let result = match &self.pool {
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(pool) => migrator.run(pool).await,
+            #[cfg(feature = "postgres")]
             Pool::Postgres(pool) => migrator.run(pool).await,
         };
         result.map_err(|source| match source {
@@ -91,7 +93,9 @@ impl Db {
 
     fn migrator(&self) -> &'static Migrator {
         match self.pool {
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(_) => &SQLITE,
+            #[cfg(feature = "postgres")]
             Pool::Postgres(_) => &POSTGRES,
         }
     }
@@ -102,6 +106,7 @@ impl Db {
     /// never do, so anything here is a change made by hand.
     pub async fn broken_guards(&self) -> Result<Vec<String>, StoreError> {
         let found: Vec<(String, bool)> = match &self.pool {
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(pool) => {
                 sqlx::query_as("SELECT name, 1 FROM sqlite_master WHERE type = 'trigger'")
                     .fetch_all(pool)
@@ -109,6 +114,7 @@ impl Db {
             }
             // Fires in a normal session only when `tgenabled` is `O` (origin) or `A`
             // (always): `D` is `DISABLE TRIGGER`, `R` fires on replicas only.
+            #[cfg(feature = "postgres")]
             Pool::Postgres(pool) => {
                 sqlx::query_as(
                     "SELECT tgname::text, tgenabled IN ('O', 'A') FROM pg_trigger \
@@ -120,6 +126,7 @@ impl Db {
             }
         };
         let expected: &[&str] = match &self.pool {
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(_) => &[
                 "console_audit_log_no_update",
                 "console_audit_log_no_delete",
@@ -131,6 +138,7 @@ impl Db {
                 // checks this inside its update trigger's function).
                 "console_feature_flags_key_fixed",
             ],
+            #[cfg(feature = "postgres")]
             Pool::Postgres(_) => &[
                 "console_audit_log_no_update_or_delete",
                 "console_audit_log_no_truncate",
@@ -170,6 +178,7 @@ impl Db {
     /// The versions recorded as applied; empty for a database never migrated.
     async fn applied_versions(&self) -> Result<BTreeSet<i64>, StoreError> {
         let exists: bool = match &self.pool {
+            #[cfg(feature = "sqlite")]
             Pool::Sqlite(pool) => {
                 sqlx::query_scalar::<_, i64>(
                     "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = '_sqlx_migrations'",
@@ -178,6 +187,7 @@ impl Db {
                 .await?
                     > 0
             }
+            #[cfg(feature = "postgres")]
             Pool::Postgres(pool) => {
                 sqlx::query_scalar::<_, bool>("SELECT to_regclass('_sqlx_migrations') IS NOT NULL")
                     .fetch_one(pool)
