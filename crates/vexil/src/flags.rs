@@ -1,6 +1,6 @@
 //! `Flags`, the handle an application asks, and `Flag`, a handle to one flag for hot
-//! loops. Both read; only the refresher (`refresh.rs`) writes, by swapping in a new
-//! snapshot.
+//! loops. Both read; only the mode's task (`database.rs`, `remote/`) writes, by
+//! swapping in a new snapshot.
 
 use std::cell::RefCell;
 use std::collections::HashSet;

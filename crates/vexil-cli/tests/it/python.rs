@@ -19,10 +19,13 @@ fn the_python_package_passes_its_pytest_suite() {
         "{} is missing: run `bash .ci/services`, which installs pytest and maturin there",
         venv.display()
     );
+    // The venv's tools (maturin), the cargo that built this test, the system's
+    // (psql, sqlite3): named, not read from this process's environment.
+    let cargo_bin = Path::new(env!("CARGO")).parent().unwrap();
     let path = format!(
-        "{}:{}",
+        "{}:{}:/usr/local/bin:/usr/bin:/bin",
         venv.display(),
-        std::env::var("PATH").unwrap_or_default()
+        cargo_bin.display()
     );
     // The dev profile: the workspace's test build has compiled most of it already,
     // so the package builds in seconds (the release build is for benchmarks and
