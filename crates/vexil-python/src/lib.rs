@@ -16,8 +16,9 @@
 //!   releases the GIL while it waits for the first read.
 //! - **`fork()`**: threads do not survive it, so a `Flags` made before a fork would
 //!   serve its last values forever in the child. Its first use in the child raises
-//!   `vexil.Error` saying to create `Flags` in the worker (gunicorn's `post_fork`, or
-//!   no `--preload`); a `Flags` created in the child works.
+//!   `vexil.Error` saying to create `Flags` in the worker (gunicorn without
+//!   `--preload`, or on first use: `docs/python.md`); a `Flags` created in the child
+//!   works.
 //! - **Logs** go to Python's `logging`, loggers `vexil.*` (an undeclared key is said
 //!   once there, as `WARNING`).
 
@@ -83,7 +84,7 @@ fn error(error: &vexil::Error) -> PyErr {
 #[cold]
 fn forked(made_in: u32) -> PyErr {
     Error::new_err(format!(
-        "this vexil.Flags was created in process {made_in} before fork(), and its background thread did not survive the fork: create vexil.Flags in each worker process after it forks (gunicorn: in a post_fork hook or without --preload; multiprocessing: in the child)"
+        "this vexil.Flags was created in process {made_in} before fork(), and its background thread did not survive the fork: create vexil.Flags in each worker process after it forks (gunicorn: run without --preload, or create it on first use in the worker, as vexil's docs/python.md shows; multiprocessing: in the child)"
     ))
 }
 
