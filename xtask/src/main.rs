@@ -6,8 +6,11 @@
 //!   (`cli_docs.rs`; a test fails when it is out of date).
 //! - `cargo xtask audit-rows URL N`: appends N generated audit rows to the migrated
 //!   database at URL, for benchmarks and load tests (`vexil_testkit::seed`).
-//! - `cargo xtask propagation [sqlite|postgres] [FLIPS]`: how long a flip takes to
-//!   reach three processes that link the library (`propagation.rs`).
+//! - `cargo xtask propagation [sqlite|postgres] [FLIPS] [remote]`: how long a flip
+//!   takes to reach three processes that link the library, or follow a server
+//!   (`propagation.rs`).
+//! - `cargo run --release -p xtask -- fleet-bench [PROCESSES]`: the database
+//!   connections a fleet holds in each mode (`fleet_bench.rs`).
 //! - `cargo xtask console-bench [SECONDS]`: the console's page time, req/s, flip
 //!   throughput and memory on the release binary (`console_bench.rs`).
 //! - `cargo run --release -p xtask -- api-bench [SECONDS]`: the API's req/s and p99
@@ -18,13 +21,18 @@
 //!   (`fanout_bench.rs`).
 //! - `cargo run --release -p xtask -- ofrep-bench [SECONDS]`: OFREP evaluation against
 //!   Unleash Edge serving the same flags, and a bare axum server (`ofrep_bench.rs`).
+//! - `cargo xtask python-bench [ROUNDS]`: the Python package's `is_on` against
+//!   `dict.get` and Unleash's Python SDK (`python_bench.rs`, `python_env.rs`).
 
 mod api_bench;
 mod cli_docs;
 mod console_bench;
 mod fanout_bench;
+mod fleet_bench;
 mod ofrep_bench;
 mod propagation;
+mod python_bench;
+mod python_env;
 mod tidy;
 
 use std::process::ExitCode;
@@ -74,13 +82,15 @@ fn main() -> ExitCode {
             }
         },
         ["propagation", backend, rest @ ..] => {
+            let remote = rest.last() == Some(&"remote");
+            let rest = &rest[..rest.len() - usize::from(remote)];
             let flips = match rest {
                 [] => Ok(200),
                 [n] => n.parse::<usize>(),
                 _ => "".parse::<usize>(),
             };
             let result = match flips {
-                Ok(flips) if flips > 0 => propagation::run(backend, flips),
+                Ok(flips) if flips > 0 => propagation::run(backend, flips, remote),
                 _ => Err(anyhow::anyhow!("FLIPS must be a positive whole number")),
             };
             match result {
@@ -94,6 +104,15 @@ fn main() -> ExitCode {
         ["api-bench", rest @ ..] => finish(seconds(rest).and_then(api_bench::run)),
         ["console-bench", rest @ ..] => finish(seconds(rest).and_then(console_bench::run)),
         ["ofrep-bench", rest @ ..] => finish(seconds(rest).and_then(ofrep_bench::run)),
+        ["fleet-bench", rest @ ..] => finish(match rest {
+            [] => fleet_bench::run(200),
+            [n] => match n.parse::<usize>() {
+                Ok(processes) if processes > 0 => fleet_bench::run(processes),
+                _ => Err(anyhow::anyhow!("PROCESSES must be a positive whole number")),
+            },
+            _ => Err(anyhow::anyhow!("one PROCESSES argument at most")),
+        }),
+        ["python-bench", rest @ ..] => finish(seconds(rest).and_then(python_bench::run)),
         ["fanout-bench", rest @ ..] => {
             let numbers: Result<Vec<usize>, _> = rest.iter().map(|n| n.parse::<usize>()).collect();
             finish(match numbers.as_deref() {
@@ -109,7 +128,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: cargo xtask tidy | cargo xtask cli-docs | cargo xtask audit-rows DATABASE_URL ROWS | cargo xtask propagation sqlite|postgres [FLIPS] | cargo xtask console-bench [SECONDS] | cargo xtask api-bench [SECONDS] | cargo xtask fanout-bench [SUBSCRIBERS] [FLIPS] | cargo xtask ofrep-bench [SECONDS]"
+                "usage: cargo xtask tidy | cargo xtask cli-docs | cargo xtask audit-rows DATABASE_URL ROWS | cargo xtask propagation sqlite|postgres [FLIPS] [remote] | cargo xtask console-bench [SECONDS] | cargo xtask api-bench [SECONDS] | cargo xtask fanout-bench [SUBSCRIBERS] [FLIPS] | cargo xtask ofrep-bench [SECONDS] | cargo xtask python-bench [ROUNDS] | cargo xtask fleet-bench [PROCESSES]"
             );
             ExitCode::from(2)
         }

@@ -1,9 +1,12 @@
-//! `cargo xtask propagation [sqlite|postgres] [FLIPS]`: how long a flip takes to reach
-//! other processes. Three processes running the library's `watch` example follow a
-//! fresh database; FLIPS flips are made through `vexil-app` and FLIPS more through the
-//! runbook's direct SQL UPDATE, one at a time, spread over the poll interval. The latency of each is from the moment
-//! its commit returned to the moment each process applied it (the processes print
-//! their wall-clock time; all run on this machine).
+//! `cargo xtask propagation [sqlite|postgres] [FLIPS] [remote]`: how long a flip takes
+//! to reach other processes. Three processes follow a fresh database: in database
+//! mode, three running the library's `watch` example linked to it; with `remote`, a
+//! release `vexil serve` on it, followed by two `watch` processes and one Python
+//! process (`xtask/python/watch.py`, the package built in release) in remote mode.
+//! FLIPS flips are made through `vexil-app` and FLIPS more through the runbook's
+//! direct SQL UPDATE, one at a time, spread over the poll interval. The latency of
+//! each is from the moment its commit returned to the moment each process applied it
+//! (the processes print their wall-clock time; all run on this machine).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};
@@ -36,7 +39,7 @@ impl Drop for Watcher {
     }
 }
 
-pub(crate) fn run(backend: &str, flips: usize) -> anyhow::Result<()> {
+pub(crate) fn run(backend: &str, flips: usize, remote: bool) -> anyhow::Result<()> {
     let backend = match backend {
         "sqlite" => Backend::Sqlite,
         "postgres" => Backend::Postgres,
@@ -45,26 +48,57 @@ pub(crate) fn run(backend: &str, flips: usize) -> anyhow::Result<()> {
     let root = crate::tidy::workspace_root();
     let status = Command::new(env!("CARGO"))
         .args(["build", "--release", "-p", "vexil", "--example", "watch"])
+        .args(["-p", "vexil-cli", "--bin", "vexil"])
         .current_dir(&root)
         .status()?;
     if !status.success() {
-        bail!("building the watch example failed");
+        bail!("building the watch example and vexil failed");
     }
+    let python = match remote {
+        true => Some(crate::python_env::bench_python(&root)?),
+        false => None,
+    };
     let watch = root.join("target/release/examples/watch");
     let flags_file = root.join("examples/feature_flags.yaml");
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async {
         let test_db = TestDb::new(backend).await;
-        let mut watchers = Vec::new();
-        for _ in 0..PROCESSES {
-            let mut child = Command::new(&watch)
+        let app = app(&test_db).await?;
+        let mut _server = None;
+        let mut commands = Vec::new();
+        for i in 0..PROCESSES {
+            let mut command = match (&python, i) {
+                (Some(python), 0) => {
+                    let mut command = Command::new(python);
+                    command.arg(root.join("xtask/python/watch.py"));
+                    command
+                }
+                _ => Command::new(&watch),
+            };
+            command
+                .env_clear()
                 .env("VEXIL_ENV", "prod")
                 .env("VEXIL_FLAGS", &flags_file)
-                .env("DATABASE_URL", test_db.url_string())
-                .env("FLAG_CONSOLE_FEATURE_FLAGS_DB", "1")
-                .stdout(Stdio::piped())
-                .spawn()
-                .context("starting the watch example")?;
+                .stdout(Stdio::piped());
+            commands.push(command);
+        }
+        if remote {
+            let server = crate::fleet_bench::Server::start(&root, &test_db.url_string(), &flags_file)?;
+            let key = server.client_key(&app).await?;
+            for command in &mut commands {
+                command.env("VEXIL_URL", server.url()).env("VEXIL_CLIENT_KEY", &key);
+            }
+            _server = Some(server);
+        } else {
+            for command in &mut commands {
+                command
+                    .env("DATABASE_URL", test_db.url_string())
+                    .env("FLAG_CONSOLE_FEATURE_FLAGS_DB", "1");
+            }
+        }
+        let mut watchers = Vec::new();
+        for command in &mut commands {
+            let mut child = command.spawn().context("starting a watching process")?;
             let lines = read_lines(child.stdout.take().expect("piped"));
             watchers.push(Watcher { child, lines });
         }
@@ -74,7 +108,6 @@ pub(crate) fn run(backend: &str, flips: usize) -> anyhow::Result<()> {
                 bail!("expected a ready line, got {ready}");
             }
         }
-        let app = app(&test_db).await?;
         let actor = app.actor("bench").await?;
         let mut on = false;
         let mut through_app = Vec::new();
@@ -106,14 +139,19 @@ pub(crate) fn run(backend: &str, flips: usize) -> anyhow::Result<()> {
                 .map_err(anyhow::Error::msg)?;
             through_sql.extend(latencies(&watchers, on, now_nanos())?);
         }
-        println!("propagation on {backend:?}, {PROCESSES} processes, {flips} flips per path");
+        let mode = match remote {
+            true => "following a vexil serve (2 Rust, 1 Python)",
+            false => "linked to the database",
+        };
+        println!("propagation on {backend:?}, {PROCESSES} processes {mode}, {flips} flips per path");
         report("vexil-app flip", &mut through_app);
         report("direct SQL UPDATE", &mut through_sql);
         Ok(())
     })
 }
 
-async fn app(test_db: &TestDb) -> anyhow::Result<App> {
+/// A `vexil-app` on `test_db` with an ops account `bench`.
+pub(crate) async fn app(test_db: &TestDb) -> anyhow::Result<App> {
     let flags = FlagSet::parse(
         "feature_flags.yaml",
         include_bytes!("../../examples/feature_flags.yaml"),
