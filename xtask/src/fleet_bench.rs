@@ -33,7 +33,11 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    pub(crate) fn start(root: &Path, database_url: &str, flags_file: &Path) -> anyhow::Result<Server> {
+    pub(crate) fn start(
+        root: &Path,
+        database_url: &str,
+        flags_file: &Path,
+    ) -> anyhow::Result<Server> {
         let port = crate::console_bench::free_port()?;
         let mut command = Command::new(root.join("target/release/vexil"));
         command
