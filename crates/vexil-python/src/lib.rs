@@ -155,7 +155,7 @@ impl Flags {
     /// A handle to one flag for hot loops: `flag.is_on()` skips the lookup by name.
     fn flag(&self, key: &str) -> PyResult<Flag> {
         Ok(Flag {
-            inner: self.inner()?.flag(key),
+            inner: Some(self.inner()?.flag(key)),
             key: key.to_owned(),
             forks: self.forks,
             pid: self.pid,
@@ -217,20 +217,33 @@ impl Flags {
 /// One flag, resolved by name once: `is_on()` (or `bool(flag)`) is one atomic load.
 #[pyclass(frozen, module = "vexil")]
 struct Flag {
-    inner: vexil::Flag,
+    /// `None` only in a child after fork(), once this handle is dropped.
+    inner: Option<vexil::Flag>,
     key: String,
     forks: u64,
     pid: u32,
+}
+
+impl Drop for Flag {
+    fn drop(&mut self) {
+        if FORKS.load(Ordering::Relaxed) != self.forks {
+            // As for `Flags`: in a child after fork(), the handle's last reference
+            // would stop a task on the parent's runtime. Left as is.
+            if let Some(inherited) = self.inner.take() {
+                Box::leak(Box::new(inherited));
+            }
+        }
+    }
 }
 
 #[pymethods]
 impl Flag {
     #[inline]
     fn is_on(&self) -> PyResult<bool> {
-        if FORKS.load(Ordering::Relaxed) != self.forks {
-            return Err(forked(self.pid));
+        match &self.inner {
+            Some(inner) if FORKS.load(Ordering::Relaxed) == self.forks => Ok(inner.is_on()),
+            _ => Err(forked(self.pid)),
         }
-        Ok(self.inner.is_on())
     }
 
     fn __bool__(&self) -> PyResult<bool> {
@@ -243,7 +256,13 @@ impl Flag {
     }
 
     fn __repr__(&self) -> String {
-        format!("<vexil.Flag {} on={}>", self.key, self.inner.is_on())
+        match self.is_on() {
+            Ok(on) => format!("<vexil.Flag {} on={on}>", self.key),
+            Err(_) => format!(
+                "<vexil.Flag {} of process {} (before fork)>",
+                self.key, self.pid
+            ),
+        }
     }
 }
 

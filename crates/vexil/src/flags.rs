@@ -285,6 +285,10 @@ impl Flags {
 
     /// A handle to one flag for hot loops: `flag.is_on()` is one atomic load.
     pub fn flag(&self, key: &str) -> Flag {
+        // Said (if undeclared) before the lock is taken: see `undeclared`.
+        if !self.shared.snapshot.load().values.contains_key(key) {
+            self.shared.undeclared(key);
+        }
         let mut cells = self
             .shared
             .cells
@@ -294,10 +298,7 @@ impl Flags {
         // happened before (and this reads it) or updates this cell after.
         let snapshot = self.shared.snapshot.load();
         let cell = cells.entry(Box::from(key)).or_insert_with(|| {
-            let on = match snapshot.values.get(key) {
-                Some(value) => value.on,
-                None => self.shared.undeclared(key),
-            };
+            let on = snapshot.values.get(key).is_some_and(|value| value.on);
             Arc::new(AtomicBool::new(on))
         });
         Flag {
@@ -383,9 +384,10 @@ impl Flags {
         Ok(())
     }
 
-    /// Re-reads one flag's row now (in remote mode: the server's snapshot): what the
-    /// process that flipped it calls, so that it sees its own flip before any
-    /// notification arrives.
+    /// Re-reads one flag's row now: what the process that flipped it calls, so that it
+    /// sees its own flip before any notification arrives. In remote mode it reads the
+    /// server's snapshot, which holds a flip once the server has seen it (its change
+    /// feed: within milliseconds on PostgreSQL), so it is no such guarantee there.
     pub async fn invalidate(&self, key: &str) -> Result<(), Error> {
         let Some(link) = self.shared.link.get() else {
             return Err(Error::SourceDown);
@@ -398,11 +400,16 @@ impl Shared {
     #[cold]
     fn undeclared(&self, key: &str) -> bool {
         metrics::counter!("vexil_flags_undeclared_total").increment(1);
-        let mut seen = self
-            .undeclared
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if seen.len() < UNDECLARED_LOGGED && seen.insert(Box::from(key)) {
+        let first_time = {
+            let mut seen = self
+                .undeclared
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            seen.len() < UNDECLARED_LOGGED && seen.insert(Box::from(key))
+        };
+        // Logged with no lock held: a log line may run foreign code (the Python
+        // package hands it to Python's `logging`, which can switch threads).
+        if first_time {
             tracing::warn!(
                 flag = key,
                 "flag {key:?} is not declared in the flags file; it is off (logged once)"

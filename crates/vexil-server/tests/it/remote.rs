@@ -353,3 +353,39 @@ async fn a_key_revoked_mid_run_keeps_the_last_values_and_says_so() {
     assert!(!flags.health().source_up);
     console.stop().await;
 }
+
+/// PostgreSQL numbers changes when they are made but tells of them when they commit:
+/// a change numbered 10 can arrive after one numbered 11. Both reach the process (it
+/// once took the later-arriving lower number for a replay and dropped it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_committed_out_of_their_order_both_arrive() {
+    let console = TestConsole::start(Backend::Postgres).await;
+    let key = console.client_key("prod", "web").await;
+    let admin = console.api(&console.token("admin").await);
+    for flag in ["dark_mode", "legacy_banner"] {
+        assert_eq!(admin.flip(flag, false, json!({})).await.status, 200);
+    }
+    let flags = remote(&base(&console), &key, &[]).start().await.unwrap();
+    until_on(&flags, "dark_mode", true).await;
+    until_on(&flags, "legacy_banner", true).await;
+    // The first transaction takes its number, then waits before it commits; the
+    // second takes the next number and commits first.
+    let slow = tokio::process::Command::new("psql")
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &console.test_db().url_string()])
+        .args(["-c", "BEGIN", "-c", &runbook_update("dark_mode", 0)])
+        .args(["-c", "SELECT pg_sleep(1)", "-c", "COMMIT"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("psql (bash .ci/services installs it)");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    console
+        .test_db()
+        .execute(&runbook_update("legacy_banner", 0))
+        .await
+        .unwrap();
+    let status = slow.wait_with_output().await.unwrap().status;
+    assert!(status.success());
+    until_on(&flags, "legacy_banner", false).await;
+    until_on(&flags, "dark_mode", false).await;
+    console.stop().await;
+}

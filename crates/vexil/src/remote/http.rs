@@ -76,6 +76,21 @@ pub(crate) fn check_url(url: &str) -> Result<Arc<str>, Error> {
     if parsed.query().is_some() || url.contains('#') {
         return Err(bad("it must not hold a query or a fragment"));
     }
+    let host = authority
+        .host()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|address| address.is_loopback());
+    if parsed.scheme_str() == Some("http") && !loopback {
+        // Allowed (a private network, a sidecar), but the key crosses it in clear.
+        tracing::warn!(
+            host,
+            "VEXIL_URL is plain http to another host: the client key crosses the network unencrypted; use https"
+        );
+    }
     Ok(Arc::from(url.trim_end_matches('/')))
 }
 

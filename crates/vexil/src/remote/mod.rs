@@ -41,9 +41,11 @@ use crate::snapshot::Origin;
 /// A stream that sends nothing for this long (three of the server's 15 s
 /// keep-alives) is taken for dead and opened again.
 const STREAM_IDLE: Duration = Duration::from_secs(45);
+/// How long to wait before asking again with a key the server refused.
+const KEY_REFUSED_RETRY: Duration = Duration::from_secs(60);
 
 /// Why the server did not give what was asked.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub(crate) enum Refusal {
     #[error("the server refused the client key (401): it is unknown, revoked, or not a client key")]
     Key,
@@ -107,6 +109,8 @@ pub(crate) async fn run(
     let mut position = Position::default();
     let mut failures = 0usize;
     let mut open_at = Instant::now();
+    // When the open stream is taken for dead: `STREAM_IDLE` after its last byte.
+    let mut idle_at = Instant::now();
     // Without the stream (`change_feed(false)`: a proxy that breaks long responses),
     // the snapshot is read at once and every TTL.
     let mut next_full = match timing.feed {
@@ -117,15 +121,10 @@ pub(crate) async fn run(
         let outcome = tokio::select! {
             _ = &mut stop => return,
             () = sleep_until(open_at), if timing.feed && stream.is_none() => {
-                match open(&client, &position).await {
+                match open(&client, &mut position).await {
                     Ok(opened) => {
                         stream = Some(opened);
-                        // Resumed: the server replays what was missed (or sends a
-                        // snapshot), so the rows held are current again.
-                        if position.last_event_id.is_some() {
-                            let origin = shared.snapshot.load().origin;
-                            shared.set_source_up(true, origin);
-                        }
+                        idle_at = Instant::now() + STREAM_IDLE;
                         Ok(())
                     }
                     Err(refused) => Err(refused),
@@ -133,30 +132,54 @@ pub(crate) async fn run(
             }
             chunk = next_chunk(&mut stream) => match chunk {
                 Ok(Some(bytes)) => {
+                    idle_at = Instant::now() + STREAM_IDLE;
                     let Some(open) = stream.as_mut() else { continue };
                     match open.parser.push(&bytes) {
-                        Ok(items) => apply_items(&shared, &mut position, items).await,
+                        Ok(items) => {
+                            let applied = apply_items(&shared, &mut position, items).await;
+                            if applied.is_ok() {
+                                resumed(&shared).await;
+                            }
+                            applied
+                        }
                         Err(error) => Err(Refusal::Garbled(error.to_string())),
                     }
                 }
                 Ok(None) => Err(Refusal::Unreachable("the server closed the stream".to_owned())),
                 Err(refused) => Err(refused),
             },
+            () = sleep_until(idle_at), if stream.is_some() => Err(Refusal::Unreachable(format!(
+                "the stream sent nothing, not even a keep-alive, for {STREAM_IDLE:?}"
+            ))),
             () = sleep_until(next_full) => {
                 next_full = Instant::now() + timing.ttl;
-                match resync(&shared, &client, &mut position).await {
-                    // With the stream open, a failed TTL read is tried again next
-                    // TTL; the stream says whether the server is there.
-                    Err(refused) if stream.is_some() => {
-                        tracing::debug!(error = %refused, "the TTL's snapshot read failed");
-                        continue;
+                metrics::counter!("vexil_flags_refreshes_total", "kind" => "full").increment(1);
+                if !timing.feed {
+                    match resync(&shared, &client, &mut position).await {
+                        Err(refused) => {
+                            // The TTL's read is the only way in: retry it on the backoff.
+                            next_full = Instant::now() + backoff(failures);
+                            Err(refused)
+                        }
+                        read => read,
                     }
-                    Err(refused) if !timing.feed => {
-                        // The TTL's read is the only way in: retry it on the backoff.
-                        next_full = Instant::now() + backoff(failures);
-                        Err(refused)
+                } else if stream.is_some() {
+                    // The TTL's full read, in the stream's own order: a fresh stream,
+                    // whose first event is a snapshot, replaces this one. (A snapshot
+                    // read beside the stream could land after a change it predates.)
+                    match open(&client, &mut Position::default()).await {
+                        Ok(fresh) => {
+                            stream = Some(fresh);
+                            idle_at = Instant::now() + STREAM_IDLE;
+                        }
+                        Err(refused) => {
+                            tracing::debug!(error = %refused, "the TTL's fresh stream failed; keeping the open one");
+                        }
                     }
-                    read => read,
+                    continue;
+                } else {
+                    // Reconnecting: the next open reads everything anyway.
+                    continue;
                 }
             }
         };
@@ -181,22 +204,34 @@ pub(crate) async fn run(
                 // still waits; otherwise the handle keeps trying, as after a cut).
                 if refused.is_fatal()
                     && let Some(sender) = first.take()
+                    && sender.send(Err(refused.clone())).is_ok()
                 {
-                    if sender.send(Err(refused)).is_ok() {
-                        return;
-                    }
-                    open_at = Instant::now() + backoff(failures);
-                    failures += 1;
-                    continue;
+                    return;
                 }
                 let wait = match refused {
                     Refusal::Wait(wait) => wait,
+                    // Not a blip: asking again soon would only add to the bad keys
+                    // the server counts for this address (a fleet behind one NAT).
+                    Refusal::Key => KEY_REFUSED_RETRY,
                     _ => backoff(failures),
                 };
                 failures += 1;
                 open_at = Instant::now() + wait;
             }
         }
+    }
+}
+
+/// A resumed stream is live once it sends its first bytes (the events it replays,
+/// or a keep-alive): the rows held are current again. A fresh one is live with its
+/// snapshot (`apply_snapshot`).
+async fn resumed(shared: &Shared) {
+    if shared.health.borrow().source_up {
+        return;
+    }
+    if shared.rows.lock().await.full_read_at.is_some() {
+        let origin = shared.snapshot.load().origin;
+        shared.set_source_up(true, origin);
     }
 }
 
@@ -230,11 +265,9 @@ async fn next_chunk(stream: &mut Option<Stream>) -> Result<Option<bytes::Bytes>,
         return std::future::pending().await;
     };
     loop {
-        let frame = tokio::time::timeout(STREAM_IDLE, stream.body.frame())
-            .await
-            .map_err(|_| {
-                Refusal::Unreachable(format!("the stream sent nothing for {STREAM_IDLE:?}"))
-            })?;
+        // No timeout here: this future is made anew on every turn of the task's loop;
+        // the idle deadline lives there.
+        let frame = stream.body.frame().await;
         match frame {
             None => return Ok(None),
             Some(Err(error)) => return Err(Refusal::Unreachable(error.to_string())),
@@ -248,8 +281,9 @@ async fn next_chunk(stream: &mut Option<Stream>) -> Result<Option<bytes::Bytes>,
     }
 }
 
-/// Opens the stream, resuming after the last event held.
-async fn open(client: &Client, position: &Position) -> Result<Stream, Refusal> {
+/// Opens the stream, resuming after the last event held. A resumption the server
+/// refuses (an id it cannot read) is dropped, so that the next attempt starts afresh.
+async fn open(client: &Client, position: &mut Position) -> Result<Stream, Refusal> {
     let mut headers = vec![(ACCEPT, "text/event-stream")];
     if let Some(id) = &position.last_event_id {
         headers.push((
@@ -257,9 +291,35 @@ async fn open(client: &Client, position: &Position) -> Result<Stream, Refusal> {
             id.as_str(),
         ));
     }
-    let response = client
-        .send(Method::GET, "/sdk/v1/stream", &headers, None)
-        .await?;
+    let sent = tokio::time::timeout(
+        http::REQUEST_TIMEOUT,
+        client.send(Method::GET, "/sdk/v1/stream", &headers, None),
+    )
+    .await
+    .map_err(|_| Refusal::Unreachable("the stream was not answered in time".to_owned()))?;
+    let response = match sent {
+        Ok(response) => response,
+        Err(
+            refused @ Refusal::Status {
+                status: 400..=499, ..
+            },
+        ) => {
+            position.last_event_id = None;
+            return Err(refused);
+        }
+        Err(refused) => return Err(refused),
+    };
+    let content_type = response
+        .headers()
+        .get(::http::header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    if response.status() != StatusCode::OK || !content_type.starts_with("text/event-stream") {
+        return Err(Refusal::Garbled(format!(
+            "the stream answered {} with {content_type:?}, not an event stream",
+            response.status()
+        )));
+    }
     Ok(Stream {
         body: response.into_body(),
         parser: sse::Parser::default(),
@@ -280,7 +340,7 @@ async fn apply_items(
             "snapshot" => {
                 let snapshot: Snapshot = serde_json::from_str(&event.data)
                     .map_err(|error| Refusal::Garbled(format!("a snapshot event: {error}")))?;
-                apply_snapshot(shared, &snapshot, true).await?;
+                apply_snapshot(shared, &snapshot).await?;
             }
             "change" => {
                 let change: Change = serde_json::from_str(&event.data)
@@ -297,14 +357,8 @@ async fn apply_items(
     Ok(())
 }
 
-/// A snapshot replaces every row and the server's declarations. One read for the TTL
-/// (not `from_stream`) older than the rows already held changes nothing: the stream
-/// got ahead of it.
-async fn apply_snapshot(
-    shared: &Shared,
-    snapshot: &Snapshot,
-    from_stream: bool,
-) -> Result<(), Refusal> {
+/// A snapshot replaces every row and the server's declarations.
+async fn apply_snapshot(shared: &Shared, snapshot: &Snapshot) -> Result<(), Refusal> {
     if snapshot.env != shared.env.as_str() {
         return Err(Refusal::WrongEnv {
             key_env: snapshot.env.clone(),
@@ -313,9 +367,6 @@ async fn apply_snapshot(
     }
     let mut rows = shared.rows.lock().await;
     let read_at = SystemTime::now();
-    if !from_stream && rows.full_read_at.is_some() && snapshot.change_id < rows.last_change {
-        return Ok(());
-    }
     rows.declared = Some(Arc::new(declarations(snapshot)));
     rows.values.clear();
     let before = std::mem::take(&mut rows.receipts);
@@ -340,8 +391,8 @@ async fn apply_snapshot(
 }
 
 /// The server's declarations as this process holds them (a soak period means nothing
-/// here, and a description too long for a file is cut rather than refused: the
-/// server's file was checked).
+/// here). A declaration this version would refuse (a newer server's rules, say) is
+/// left out rather than failing the snapshot.
 fn declarations(snapshot: &Snapshot) -> FlagSet {
     let decls = snapshot.flags.iter().filter_map(|(key, entry)| {
         let key = FlagKey::parse(key).ok()?;
@@ -352,23 +403,21 @@ fn declarations(snapshot: &Snapshot) -> FlagSet {
 
 async fn apply_change(shared: &Shared, change: &Change) {
     metrics::counter!("vexil_flags_notifications_total").increment(1);
+    // Applied in the stream's order whatever its id: the server sends each row as it
+    // is after the change, in the order it saw them, while ids (the database's
+    // sequence) may commit out of order.
     let mut rows = shared.rows.lock().await;
-    if change.change_id <= rows.last_change {
-        // Replayed after a resume, and already in the snapshot held.
-        return;
-    }
     rows.set(
         &change.key,
         change.row.map(|value| (value, change.audit_id)),
     );
-    rows.last_change = change.change_id;
+    rows.last_change = rows.last_change.max(change.change_id);
     let origin = shared.snapshot.load().origin;
     shared.publish(&rows, origin);
 }
 
 /// The TTL's full read: the snapshot, unless it has not changed since the last.
 async fn resync(shared: &Shared, client: &Client, position: &mut Position) -> Result<(), Refusal> {
-    metrics::counter!("vexil_flags_refreshes_total", "kind" => "full").increment(1);
     let mut headers = Vec::new();
     if let Some(etag) = &position.etag {
         headers.push((IF_NONE_MATCH, etag.as_str()));
@@ -393,11 +442,15 @@ async fn resync(shared: &Shared, client: &Client, position: &mut Position) -> Re
         .get(ETAG)
         .and_then(|value| value.to_str().ok())
         .map(str::to_owned);
-    let bytes = http::body(response).await?;
+    let bytes = tokio::time::timeout(http::REQUEST_TIMEOUT, http::body(response))
+        .await
+        .map_err(|_| Refusal::Unreachable("the snapshot was not read in time".to_owned()))??;
     let snapshot: Snapshot = serde_json::from_slice(&bytes)
         .map_err(|error| Refusal::Garbled(format!("the snapshot: {error}")))?;
+    apply_snapshot(shared, &snapshot).await?;
+    // Only a snapshot applied may be answered 304 next time.
     position.etag = etag;
-    apply_snapshot(shared, &snapshot, false).await
+    Ok(())
 }
 
 /// `Flags::invalidate` in remote mode: the snapshot, now.
@@ -426,12 +479,13 @@ async fn report_loop(
                 tokio::time::sleep(RECEIPT_DELAY).await;
             }
         }
-        next = Instant::now() + heartbeat;
         if shared.rows.lock().await.full_read_at.is_none() {
-            // Nothing the server would recognise yet: its declarations decide which
-            // variables a report may name.
+            // Nothing the server would recognise yet (its declarations decide which
+            // variables a report may name): soon again.
+            next = Instant::now() + RECEIPT_DELAY;
             continue;
         }
+        next = Instant::now() + heartbeat;
         let report = report(&identity, &shared).await;
         let body = match serde_json::to_vec(&report) {
             Ok(body) => body,

@@ -91,8 +91,11 @@ impl Parser {
                 self.data.push_str(value);
                 self.has_data = true;
             }
-            // An id holding NUL is ignored, as the standard says.
-            "id" if !value.contains('\0') => self.last_id = Some(value.to_owned()),
+            // An id holding NUL is ignored, as the standard says; so is one holding
+            // any control character, which could never be sent back as a header.
+            "id" if !value.chars().any(char::is_control) => {
+                self.last_id = Some(value.to_owned());
+            }
             // `retry` and unknown fields: the reconnection schedule is ours.
             _ => {}
         }
