@@ -371,7 +371,13 @@ async fn changes_committed_out_of_their_order_both_arrive() {
     // The first transaction takes its number, then waits before it commits; the
     // second takes the next number and commits first.
     let slow = tokio::process::Command::new("psql")
-        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", &console.test_db().url_string()])
+        .args([
+            "-X",
+            "-q",
+            "-v",
+            "ON_ERROR_STOP=1",
+            &console.test_db().url_string(),
+        ])
         .args(["-c", "BEGIN", "-c", &runbook_update("dark_mode", 0)])
         .args(["-c", "SELECT pg_sleep(1)", "-c", "COMMIT"])
         .stdout(std::process::Stdio::null())
