@@ -136,16 +136,22 @@ fn connections(admin_url: &str, database: &str) -> anyhow::Result<usize> {
     Ok(String::from_utf8_lossy(&output.stdout).trim().parse()?)
 }
 
-pub(crate) fn run(processes: usize) -> anyhow::Result<()> {
-    let root = crate::tidy::workspace_root();
+/// The release `vexil` and the library's `watch` example, which both benchmarks run.
+pub(crate) fn build_release(root: &Path) -> anyhow::Result<()> {
     let status = Command::new(env!("CARGO"))
         .args(["build", "--release", "-p", "vexil", "--example", "watch"])
         .args(["-p", "vexil-cli", "--bin", "vexil"])
-        .current_dir(&root)
+        .current_dir(root)
         .status()?;
     if !status.success() {
         bail!("building the watch example and vexil failed");
     }
+    Ok(())
+}
+
+pub(crate) fn run(processes: usize) -> anyhow::Result<()> {
+    let root = crate::tidy::workspace_root();
+    crate::fleet_bench::build_release(&root)?;
     let watch = root.join("target/release/examples/watch");
     let flags_file = root.join("examples/feature_flags.yaml");
     let runtime = tokio::runtime::Runtime::new()?;

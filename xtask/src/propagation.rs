@@ -46,14 +46,7 @@ pub(crate) fn run(backend: &str, flips: usize, remote: bool) -> anyhow::Result<(
         other => bail!("unknown backend {other:?}: sqlite or postgres"),
     };
     let root = crate::tidy::workspace_root();
-    let status = Command::new(env!("CARGO"))
-        .args(["build", "--release", "-p", "vexil", "--example", "watch"])
-        .args(["-p", "vexil-cli", "--bin", "vexil"])
-        .current_dir(&root)
-        .status()?;
-    if !status.success() {
-        bail!("building the watch example and vexil failed");
-    }
+    crate::fleet_bench::build_release(&root)?;
     let python = match remote {
         true => Some(crate::python_env::bench_python(&root)?),
         false => None,
