@@ -151,7 +151,7 @@ pub(crate) fn build_release(root: &Path) -> anyhow::Result<()> {
 
 pub(crate) fn run(processes: usize) -> anyhow::Result<()> {
     let root = crate::tidy::workspace_root();
-    crate::fleet_bench::build_release(&root)?;
+    build_release(&root)?;
     let watch = root.join("target/release/examples/watch");
     let flags_file = root.join("examples/feature_flags.yaml");
     let runtime = tokio::runtime::Runtime::new()?;
