@@ -395,3 +395,31 @@ async fn changes_committed_out_of_their_order_both_arrive() {
     until_on(&flags, "dark_mode", false).await;
     console.stop().await;
 }
+
+/// Every TTL the stream is replaced by a fresh one that starts with a snapshot (the
+/// full read, in the stream's own order): changes keep arriving across the swaps.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ttls_fresh_streams_lose_no_change() {
+    let console = TestConsole::start(Backend::Postgres).await;
+    let key = console.client_key("prod", "web").await;
+    let flags = remote(&base(&console), &key, &[])
+        .ttl(Duration::from_millis(150))
+        .start()
+        .await
+        .unwrap();
+    let admin = console.api(&console.token("admin").await);
+    assert_eq!(admin.flip("dark_mode", false, json!({})).await.status, 200);
+    until_on(&flags, "dark_mode", true).await;
+    for round in 0..8u8 {
+        let on = round % 2 == 1;
+        console
+            .test_db()
+            .execute(&runbook_update("dark_mode", u8::from(on)))
+            .await
+            .unwrap();
+        until_on(&flags, "dark_mode", on).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(flags.health().source_up);
+    console.stop().await;
+}
