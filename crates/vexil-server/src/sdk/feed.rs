@@ -20,7 +20,11 @@ use vexil_store::FeedEvent;
 use crate::state::ServerState;
 
 /// How often the change feed looks for commits on SQLite (PostgreSQL notifies).
-const FEED_POLL: Duration = Duration::from_millis(100);
+/// Shorter than a linked process's 100 ms: the server is one process for the whole
+/// fleet, a look is `PRAGMA data_version` on its own connection (no page of the file
+/// is read), and every following process waits on it (BENCHMARKS.md: remote-mode
+/// propagation).
+const FEED_POLL: Duration = Duration::from_millis(20);
 
 /// How long the first full read waits for the feed to listen.
 const FIRST_READ_FALLBACK: Duration = Duration::from_secs(2);

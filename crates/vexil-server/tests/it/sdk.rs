@@ -32,7 +32,7 @@ async fn stream(console: &TestConsole, key: &str, headers: &[(&str, &str)]) -> E
 }
 
 /// The snapshot `key` reads, once `flag`'s row is `row` (the hub follows the
-/// database's feed: on SQLite within its 100 ms poll).
+/// database's feed: on SQLite within its 20 ms look).
 async fn snapshot_once(api: &Api, flag: &str, row: Value) -> crate::harness::Reply {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
