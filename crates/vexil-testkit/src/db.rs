@@ -23,6 +23,8 @@ pub struct TestDb {
     _dir: Option<TempDir>,
     /// The PostgreSQL database to drop when the test ends.
     pg_name: Option<String>,
+    /// Login roles made for this test (`TestDb::role`), dropped after the database.
+    roles: std::sync::Mutex<Vec<String>>,
 }
 
 impl TestDb {
@@ -58,6 +60,7 @@ impl TestDb {
                     url,
                     _dir: Some(dir),
                     pg_name: None,
+                    roles: std::sync::Mutex::default(),
                 }
             }
             Backend::Postgres => {
@@ -78,6 +81,7 @@ impl TestDb {
                     url,
                     _dir: None,
                     pg_name: Some(name),
+                    roles: std::sync::Mutex::default(),
                 }
             }
         }
@@ -126,6 +130,44 @@ impl TestDb {
         self.pg_name.as_deref().expect("a PostgreSQL test database")
     }
 
+    /// A PostgreSQL login role of this test's own, with no rights at all: the test
+    /// grants what it needs, in the SQL an operator would type. Roles belong to the
+    /// whole server, so each is named after the test's database and dropped after it.
+    pub async fn role(&self, suffix: &str) -> String {
+        let role = format!("{}_{suffix}", self.postgres_name());
+        let mut admin = admin_connection().await;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE ROLE {role} LOGIN")))
+            .execute(&mut admin)
+            .await
+            .unwrap_or_else(|e| panic!("cannot create role {role}: {e}"));
+        let _ = admin.close().await;
+        self.roles
+            .lock()
+            .expect("the role list is never poisoned")
+            .push(role.clone());
+        role
+    }
+
+    /// This PostgreSQL database as `role` (trust auth: no password).
+    pub fn postgres_url_as(&self, role: &str) -> String {
+        format!("postgres://{role}@127.0.0.1:5432/{}", self.postgres_name())
+    }
+
+    /// Runs `sql` on a connection of its own as `role`; `Err` carries the database's
+    /// message.
+    pub async fn execute_as(&self, role: &str, sql: &str) -> Result<u64, String> {
+        let mut conn = sqlx::PgConnection::connect(&self.postgres_url_as(role))
+            .await
+            .map_err(|e| e.to_string())?;
+        let result = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+            .execute(&mut conn)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(|e| e.to_string());
+        let _ = conn.close().await;
+        result
+    }
+
     /// This PostgreSQL database reached through `addr` (a `Proxy`) instead of the
     /// server's own port.
     pub fn postgres_url_via(&self, addr: std::net::SocketAddr) -> String {
@@ -141,6 +183,7 @@ impl Drop for TestDb {
         // Drop runs outside async code (or inside a runtime that cannot block), so the
         // database is dropped from a thread of its own with a runtime of its own.
         let db = self.db.clone();
+        let roles = std::mem::take(&mut *self.roles.lock().unwrap_or_else(|e| e.into_inner()));
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -153,7 +196,13 @@ impl Drop for TestDb {
                     "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
                 )))
                 .execute(&mut admin)
-                .await
+                .await?;
+                for role in roles {
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("DROP ROLE IF EXISTS {role}")))
+                        .execute(&mut admin)
+                        .await?;
+                }
+                Ok::<_, sqlx::Error>(())
             })
         })
         .join();

@@ -33,18 +33,18 @@ async fn the_break_glass_path(backend: Backend) {
         &site.run(&["flags", "list"]),
         2,
         &format!(
-            "error: the database {url} is not migrated (at migration 0, this vexil needs 6): run `vexil migrate`\n"
+            "error: the database {url} is not migrated (at migration 0, this vexil needs 7): run `vexil migrate`\n"
         ),
     );
     assert_eq!(
         ok(&site.run(&["migrate"])),
         format!(
-            "{url}: applied migration 0001 init\n{url}: applied migration 0002 change feed\n{url}: applied migration 0003 instances\n{url}: applied migration 0004 sessions\n{url}: applied migration 0005 promotions\n{url}: applied migration 0006 client keys\n{url}: now at migration 6\n"
+            "{url}: applied migration 0001 init\n{url}: applied migration 0002 change feed\n{url}: applied migration 0003 instances\n{url}: applied migration 0004 sessions\n{url}: applied migration 0005 promotions\n{url}: applied migration 0006 client keys\n{url}: applied migration 0007 audit integrity\n{url}: now at migration 7\n"
         )
     );
     assert_eq!(
         ok(&site.run(&["migrate"])),
-        format!("{url}: up to date at migration 6; nothing to apply\n")
+        format!("{url}: up to date at migration 7; nothing to apply\n")
     );
 
     assert_eq!(

@@ -5,6 +5,7 @@ mod audit;
 mod flags;
 mod migrate;
 mod promotions;
+mod search_path;
 mod sessions;
 mod sql;
 
