@@ -28,6 +28,9 @@ pub struct App {
     pub(crate) clock: Arc<dyn Clock>,
     /// Encrypts TOTP secrets; `None` when none was configured (TOTP then refuses).
     pub(crate) secret_key: Option<SecretKey>,
+    /// Proves the audit rows this process writes, and checks others' proofs;
+    /// derived from the secret key.
+    pub(crate) audit_mac: Option<crate::audit_integrity::AuditMac>,
     /// This process's own view of its env's flags, if it keeps one (`vexil serve`): a
     /// flip made here is read into it at once, before any notification arrives.
     pub(crate) view: Option<vexil::Flags>,
@@ -61,13 +64,18 @@ impl App {
             env_snapshot,
             clock,
             secret_key: None,
+            audit_mac: None,
             view: None,
             windows: vexil_core::promotion::Windows::default(),
         }
     }
 
-    /// The key that encrypts TOTP secrets at rest.
+    /// The key that encrypts TOTP secrets at rest, and proves the audit rows this
+    /// process writes (docs/audit-integrity.md).
     pub fn with_secret_key(mut self, secret_key: SecretKey) -> App {
+        let mac = crate::audit_integrity::AuditMac::new(&secret_key);
+        self.db = self.db.with_prover(Arc::new(mac.clone()));
+        self.audit_mac = Some(mac);
         self.secret_key = Some(secret_key);
         self
     }

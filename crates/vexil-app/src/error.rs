@@ -145,6 +145,9 @@ pub enum AppError {
     Random { reason: String },
     #[error(transparent)]
     CodeScan(#[from] crate::code_scan::CodeScanError),
+    /// An audit export file that cannot be read (`vexil audit verify --file`).
+    #[error(transparent)]
+    BadExport(#[from] crate::audit_integrity::BadExport),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

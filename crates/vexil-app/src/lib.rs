@@ -43,11 +43,15 @@
 //! - `client_key.rs`: client keys (`vxc_…`, stored as SHA-256, one env and one
 //!   application each): create, list, revoke, the `Client` a presented key acts for,
 //!   and `report_process`, a following process's report recorded as a live instance.
+//! - `audit_integrity.rs`: the audit log's hash chain (`seal_audit`, `audit_head`,
+//!   `verify_audit`, `verify_audit_file`), its export, and `AuditMac`, the proof
+//!   vexil writes on its own rows.
 //! - `secret_key.rs`: `SecretKey`, which encrypts TOTP secrets at rest.
 //! - `error.rs`: `AppError`.
 
 mod account;
 mod app;
+mod audit_integrity;
 mod client_key;
 pub mod code_scan;
 mod deprecation;
@@ -68,6 +72,7 @@ mod totp;
 
 pub use account::{Admin, MIN_PASSWORD_CHARS};
 pub use app::{Actor, App};
+pub use audit_integrity::{AuditCheck, BadExport, ExportFormat};
 pub use client_key::{CLIENT_KEY_PREFIX, Client};
 pub use deprecation::FlagDeprecation;
 pub use error::AppError;

@@ -1,4 +1,5 @@
-//! `SecretKey`: the instance key that encrypts TOTP secrets at rest.
+//! `SecretKey`: the instance key that encrypts TOTP secrets at rest, and from which
+//! the keys proving audit rows and sessions are derived (`SecretKey::derive`).
 //!
 //! ChaCha20-Poly1305 with a random nonce per secret and the account name as
 //! associated data, so a secret copied to another account's row does not decrypt.
@@ -40,6 +41,17 @@ impl SecretKey {
     /// The key as 64 hexadecimal characters, for a key file.
     pub fn to_hex(&self) -> SecretString {
         SecretString::from(hex::encode(self.0.as_slice()))
+    }
+
+    /// A key for one purpose (`label`), derived from this one with HMAC-SHA256: the
+    /// audit log's proofs and the sessions' MACs never share a key with each other
+    /// or with the TOTP cipher.
+    pub(crate) fn derive(&self, label: &str) -> [u8; 32] {
+        use hmac::{KeyInit, Mac};
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(self.0.as_slice())
+            .expect("HMAC takes a key of any length");
+        mac.update(label.as_bytes());
+        mac.finalize().into_bytes().into()
     }
 
     /// `nonce || ciphertext`, bound to `context` (the account name).

@@ -217,6 +217,35 @@ pub(crate) struct InstancesArgs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum AuditCommand {
+    /// Check the audit log against its hash chain: exit 0 when every sealed row is
+    /// intact and in order, 1 naming the first row changed, removed, inserted or
+    /// reordered (or claiming vexil wrote it without proof).
+    Verify {
+        /// A link kept outside the database (`vexil audit head`): the chain must
+        /// still contain it.
+        #[arg(long, value_name = "ID:HASH")]
+        anchor: Option<String>,
+        /// Verify an export file (`vexil audit export`) instead of the database.
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        #[command(flatten)]
+        json: JsonArgs,
+    },
+    /// Seal what is pending and print the newest link as ID:HASH, to keep outside
+    /// the database as an anchor.
+    Head,
+    /// Write audit rows with their chain links, for an archive that can be verified
+    /// later without the database. Nothing is deleted.
+    Export {
+        /// From this time on (RFC 3339, or a date: 2026-11-24).
+        #[arg(long)]
+        since: Option<String>,
+        /// Before this time (RFC 3339, or a date).
+        #[arg(long)]
+        until: Option<String>,
+        #[arg(long, value_enum, default_value_t = ExportFormatArg::Jsonl)]
+        format: ExportFormatArg,
+    },
     /// One audit row and, for a flip, which live processes of its env apply it yet.
     Show {
         /// The audit row's id (the first column of `vexil audit`).
@@ -224,6 +253,14 @@ pub(crate) enum AuditCommand {
         #[command(flatten)]
         json: JsonArgs,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ExportFormatArg {
+    /// One JSON object per line.
+    Jsonl,
+    /// Comma-separated values with a header, the payload as JSON text.
+    Csv,
 }
 
 #[derive(Debug, Args)]

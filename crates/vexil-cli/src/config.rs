@@ -134,12 +134,15 @@ pub(crate) async fn app(global: &GlobalArgs, needs: Needs) -> anyhow::Result<App
         flag_env(),
         Arc::new(SystemClock),
     );
-    if matches!(needs, Needs::FlagsAndKey | Needs::Key)
-        && let Some(key) = secret_key(&db)?
-    {
-        return Ok(app.with_secret_key(key));
+    // Every command that has the key uses it: to prove the audit rows it writes and
+    // to check others' proofs (docs/audit-integrity.md). Only TOTP needs it, so only
+    // there is a key that cannot be read an error.
+    match secret_key(&db) {
+        Ok(Some(key)) => Ok(app.with_secret_key(key)),
+        Ok(None) => Ok(app),
+        Err(error) if matches!(needs, Needs::FlagsAndKey | Needs::Key) => Err(error),
+        Err(_) => Ok(app),
     }
-    Ok(app)
 }
 
 /// `VEXIL_SECRET_KEY`; else, for SQLite, the key file beside the database (created with

@@ -19,6 +19,8 @@
 //! - [`rbac`]: `Role` and the role matrix of SPEC §5, as one table behind
 //!   `authorize`.
 //! - [`audit`]: the audit log's fixed action names and payloads (SPEC §4).
+//! - [`audit_chain`]: the audit log's hash chain: the canonical encoding of a row,
+//!   links, anchors, and `Verifier`, which names the first row where it breaks.
 //! - [`promotion`]: staging → prod promotion as a state machine (SPEC §7): `mark`,
 //!   `apply`, `due_expiry`, the typed confirmation phrase.
 //! - [`deprecation`]: the runbook's deprecation table: whether a flag's `FLAG_*`
@@ -55,6 +57,7 @@
 //! ```
 
 pub mod audit;
+pub mod audit_chain;
 pub mod clock;
 pub mod decl;
 pub mod deprecation;

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use crate::db::{Db, Dialect, WriteTx, on_pool, on_tx, parse_timestamp};
+use crate::db::{AuditProver, Db, Dialect, WriteTx, on_pool, on_tx, parse_timestamp};
 use crate::error::StoreError;
 
 /// A row to append. It is written by the same transaction as the change it records.
@@ -76,21 +76,44 @@ type RawRow = (
     String,
 );
 
+impl NewAudit {
+    /// The row's proof of authorship (`mac`), `created_at` as the database keeps it.
+    pub(crate) fn proof(
+        &self,
+        prover: Option<&dyn AuditProver>,
+        created_at: DateTime<Utc>,
+    ) -> Option<Vec<u8>> {
+        prover.map(|prover| {
+            prover.prove(&vexil_core::audit_chain::content(
+                created_at,
+                self.admin_id,
+                self.action,
+                self.target_type,
+                &self.target_id,
+                &self.payload,
+            ))
+        })
+    }
+}
+
 impl WriteTx {
     /// Appends `entry` and returns its id.
     pub async fn append_audit(&mut self, entry: &NewAudit) -> Result<i64, StoreError> {
+        let prover = self.prover.clone();
         let id = on_tx!(self, |tx, DB| {
+            let created_at = <DB as Dialect>::stored(entry.created_at);
             sqlx::query_scalar(
                 "INSERT INTO console_audit_log \
-                 (created_at, admin_id, action, target_type, target_id, payload) \
-                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                 (created_at, admin_id, action, target_type, target_id, payload, mac) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
             )
-            .bind(<DB as Dialect>::timestamp(entry.created_at))
+            .bind(<DB as Dialect>::timestamp(created_at))
             .bind(entry.admin_id)
             .bind(entry.action)
             .bind(entry.target_type)
             .bind(&entry.target_id)
             .bind(sqlx::types::Json(&entry.payload))
+            .bind(entry.proof(prover.as_deref(), created_at))
             .fetch_one(&mut **tx)
             .await?
         });

@@ -50,6 +50,17 @@ pub struct Db {
     /// hands a released connection back through a spawned task, and one writer
     /// measured slower.)
     write_gate: Arc<tokio::sync::Mutex<()>>,
+    /// Signs the audit rows this process writes (`AuditProver`); `None` writes them
+    /// without a proof.
+    pub(crate) prover: Option<Arc<dyn AuditProver>>,
+}
+
+/// Proves that vexil wrote an audit row: given the row's canonical content
+/// (`vexil_core::audit_chain::content`), the bytes stored in its `mac` column. The
+/// application layer implements it with the instance's secret key, which the
+/// database never sees, so a row inserted by SQL cannot carry a valid one.
+pub trait AuditProver: Send + Sync + std::fmt::Debug {
+    fn prove(&self, content: &[u8]) -> Vec<u8>;
 }
 
 /// The backends this build speaks: the features `sqlite` and `postgres` (both by
@@ -70,6 +81,7 @@ pub struct WriteTx {
     _gate: Option<OwnedMutexGuard<()>>,
     /// The actions of the audit rows written, counted in metrics once committed.
     pub(crate) audited: Vec<&'static str>,
+    pub(crate) prover: Option<Arc<dyn AuditProver>>,
 }
 
 pub(crate) enum Tx {
@@ -132,6 +144,10 @@ pub(crate) trait Dialect: sqlx::Database {
     const LOCK_ROWS: &'static str;
 
     fn timestamp(at: DateTime<Utc>) -> Self::Timestamp;
+
+    /// `at` as the column keeps it (milliseconds on SQLite, microseconds on
+    /// PostgreSQL): what a proof over a row must cover to match the row read back.
+    fn stored(at: DateTime<Utc>) -> DateTime<Utc>;
 }
 
 #[cfg(feature = "sqlite")]
@@ -145,6 +161,10 @@ impl Dialect for Sqlite {
     fn timestamp(at: DateTime<Utc>) -> String {
         at.format("%Y-%m-%d %H:%M:%S%.3f").to_string()
     }
+
+    fn stored(at: DateTime<Utc>) -> DateTime<Utc> {
+        chrono::SubsecRound::trunc_subsecs(at, 3)
+    }
 }
 
 #[cfg(feature = "postgres")]
@@ -155,6 +175,10 @@ impl Dialect for Postgres {
 
     fn timestamp(at: DateTime<Utc>) -> DateTime<Utc> {
         at
+    }
+
+    fn stored(at: DateTime<Utc>) -> DateTime<Utc> {
+        chrono::SubsecRound::trunc_subsecs(at, 6)
     }
 }
 
@@ -255,6 +279,7 @@ impl Db {
             pool,
             url: url.clone(),
             write_gate: Arc::default(),
+            prover: None,
         })
     }
 
@@ -289,6 +314,7 @@ impl Db {
                     tx: Tx::Sqlite(pool.begin_with("BEGIN IMMEDIATE").await?),
                     _gate: Some(gate),
                     audited: Vec::new(),
+                    prover: self.prover.clone(),
                 })
             }
             #[cfg(feature = "postgres")]
@@ -296,8 +322,15 @@ impl Db {
                 tx: Tx::Postgres(pool.begin().await?),
                 _gate: None,
                 audited: Vec::new(),
+                prover: self.prover.clone(),
             }),
         }
+    }
+
+    /// This database, signing the audit rows written through it with `prover`.
+    pub fn with_prover(mut self, prover: Arc<dyn AuditProver>) -> Db {
+        self.prover = Some(prover);
+        self
     }
 
     /// Closes every pooled connection (tests, and a clean exit).

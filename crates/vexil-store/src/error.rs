@@ -39,6 +39,12 @@ pub enum StoreError {
     /// A stored value vexil cannot read back (a timestamp, a JSON payload).
     #[error("the database holds a value vexil cannot read: {what}")]
     Corrupt { what: String },
+    /// Writing rows out (an audit export) failed.
+    #[error("cannot write the export")]
+    Export {
+        #[source]
+        source: std::io::Error,
+    },
 }
 
 impl StoreError {
@@ -69,6 +75,7 @@ impl StoreError {
             },
             StoreError::Migrate { .. }
             | StoreError::Corrupt { .. }
+            | StoreError::Export { .. }
             | StoreError::NotBuiltIn { .. } => false,
         }
     }

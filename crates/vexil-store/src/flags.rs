@@ -136,8 +136,8 @@ impl WriteTx {
                 ($write:literal $(,)?) => {
                     concat!(
                         "WITH audit AS (INSERT INTO console_audit_log \
-                         (created_at, admin_id, action, target_type, target_id, payload) \
-                         VALUES ($4, $7, $8, $9, $10, $11) RETURNING id) ",
+                         (created_at, admin_id, action, target_type, target_id, payload, mac) \
+                         VALUES ($4, $7, $8, $9, $10, $11, $12) RETURNING id) ",
                         $write
                     )
                 };
@@ -158,11 +158,13 @@ impl WriteTx {
                      RETURNING f.audit_id",
                 ),
             };
+            let created_at = <Postgres as Dialect>::stored(audit.created_at);
+            let mac = audit.proof(self.prover.as_deref(), created_at);
             let written: Option<i64> = sqlx::query_scalar(sql)
                 .bind(flag_key)
                 .bind(env)
                 .bind(i32::from(value))
-                .bind(<Postgres as Dialect>::timestamp(audit.created_at))
+                .bind(<Postgres as Dialect>::timestamp(created_at))
                 .bind(updated_by)
                 .bind(read)
                 .bind(audit.admin_id)
@@ -170,6 +172,7 @@ impl WriteTx {
                 .bind(audit.target_type)
                 .bind(&audit.target_id)
                 .bind(sqlx::types::Json(&audit.payload))
+                .bind(mac)
                 .fetch_optional(&mut **tx)
                 .await?;
             if written.is_some() {

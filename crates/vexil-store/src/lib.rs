@@ -14,6 +14,8 @@
 //! - `instances.rs`: `vexil_instances`, what each live process reports about itself
 //!   (to the database, or through a server).
 //! - `audit.rs`: `console_audit_log`: append (inside a `WriteTx` only) and read pages.
+//! - `seal.rs`: `console_audit_seals`: sealing the audit log into its hash chain
+//!   (`Db::seal_audit`), its head, and walking it to verify (`Db::verify_audit`).
 //! - `users.rs`: `users`, the accounts behind the role matrix, and their TOTP state.
 //! - `sessions.rs`: `console_sessions`, the console's sessions, keyed by a hash.
 //! - `tokens.rs`: `api_tokens`, stored as SHA-256 hashes.
@@ -51,6 +53,7 @@ mod flags;
 mod instances;
 mod migrate;
 mod promotions;
+mod seal;
 mod sessions;
 mod tokens;
 mod url;
@@ -59,12 +62,13 @@ mod users;
 pub use audit::{AuditFilter, AuditRow, FlipCount, NewAudit};
 pub use changes::{Change, ChangeFeed, ChangeTimes, FeedEvent};
 pub use client_keys::{ClientKeyRow, NewClientKey};
-pub use db::{Db, WriteTx};
+pub use db::{AuditProver, Db, WriteTx};
 pub use error::StoreError;
 pub use flags::{Expected, FlagRow, FlagValue};
 pub use instances::{InstanceReport, Receipt, Transport};
 pub use migrate::MigrationReport;
 pub use promotions::{NewPromotion, PromotionMove, PromotionRow};
+pub use seal::SealReport;
 pub use tokens::TokenRow;
 pub use url::{Backend, DatabaseUrl, UrlError};
 pub use users::{NewUser, UserRow};

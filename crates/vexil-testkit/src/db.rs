@@ -183,7 +183,12 @@ impl Drop for TestDb {
         // Drop runs outside async code (or inside a runtime that cannot block), so the
         // database is dropped from a thread of its own with a runtime of its own.
         let db = self.db.clone();
-        let roles = std::mem::take(&mut *self.roles.lock().unwrap_or_else(|e| e.into_inner()));
+        let roles = std::mem::take(
+            &mut *self
+                .roles
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
         let dropped = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()

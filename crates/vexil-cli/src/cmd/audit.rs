@@ -4,17 +4,28 @@ use anyhow::bail;
 use serde::Serialize;
 use vexil_store::AuditFilter;
 
-use vexil_app::ReceiptState;
+use vexil_app::{AuditCheck, ExportFormat, ReceiptState};
+use vexil_core::audit_chain::Anchor;
 
-use crate::cli::{AuditArgs, AuditCommand, GlobalArgs};
+use crate::cli::{AuditArgs, AuditCommand, ExportFormatArg, GlobalArgs};
 use crate::{Outcome, config, output};
 
 /// The most rows one listing prints.
 const MAX_LIMIT: u32 = 10_000;
 
 pub(crate) async fn run(global: &GlobalArgs, args: &AuditArgs) -> anyhow::Result<Outcome> {
-    if let Some(AuditCommand::Show { id, json }) = &args.show {
-        return show(global, *id, json.json).await;
+    match &args.show {
+        Some(AuditCommand::Show { id, json }) => return show(global, *id, json.json).await,
+        Some(AuditCommand::Verify { anchor, file, json }) => {
+            return verify(global, anchor.as_deref(), file.as_deref(), json.json).await;
+        }
+        Some(AuditCommand::Head) => return head(global).await,
+        Some(AuditCommand::Export {
+            since,
+            until,
+            format,
+        }) => return export(global, since.as_deref(), until.as_deref(), *format).await,
+        None => {}
     }
     if args.limit == 0 || args.limit > MAX_LIMIT {
         bail!("--limit {}: expected 1 to {MAX_LIMIT}", args.limit);
@@ -191,4 +202,128 @@ struct InstanceReceipt<'a> {
     since: Option<String>,
     /// The change (audit row) the process holds for this flag.
     change: Option<i64>,
+}
+
+fn parse_anchor(text: Option<&str>) -> anyhow::Result<Option<Anchor>> {
+    text.map(|t| {
+        t.parse::<Anchor>()
+            .map_err(|e| anyhow::anyhow!("--anchor: {e}"))
+    })
+    .transpose()
+}
+
+/// `vexil audit verify`: the chain in the database, or in an export file.
+async fn verify(
+    global: &GlobalArgs,
+    anchor: Option<&str>,
+    file: Option<&std::path::Path>,
+    json: bool,
+) -> anyhow::Result<Outcome> {
+    let anchor = parse_anchor(anchor)?;
+    let app = config::app(global, config::Needs::Database).await?;
+    let check = match file {
+        None => app.verify_audit(anchor).await?,
+        Some(path) => {
+            let shown = vexil_core::message::one_line(&path.display().to_string());
+            let opened = std::fs::File::open(path)
+                .map_err(|e| anyhow::anyhow!("cannot open '{shown}': {e}"))?;
+            app.verify_audit_file(&shown, std::io::BufReader::new(opened), anchor)?
+        }
+    };
+    let AuditCheck {
+        outcome,
+        attribution_checked,
+    } = check;
+    if json {
+        let body = match &outcome {
+            Ok(found) => serde_json::json!({
+                "ok": true,
+                "sealed": found.sealed,
+                "pending": found.pending,
+                "oldest_pending": found.oldest_pending.map(|t| t.to_rfc3339()),
+                "proven": found.proven,
+                "head": found.head.map(|h| h.to_string()),
+                "anchor": found.anchor.map(|a| a.to_string()),
+                "attribution_checked": attribution_checked,
+            }),
+            Err(fault) => serde_json::json!({
+                "ok": false,
+                "fault": fault.kind(),
+                "row": fault.id(),
+                "message": fault.to_string(),
+                "attribution_checked": attribution_checked,
+            }),
+        };
+        output::json(&body)?;
+    } else {
+        match &outcome {
+            Ok(found) => {
+                let mut text = format!("audit log intact: {} rows sealed in order", found.sealed);
+                if let Some(head) = found.head {
+                    text.push_str(&format!(", head {head}"));
+                }
+                if let Some(anchor) = found.anchor {
+                    text.push_str(&format!("\nanchor {anchor} found in the chain"));
+                }
+                if found.pending > 0 {
+                    text.push_str(&format!(
+                        "\n{} rows not sealed yet (oldest at {}): no vexil process has sealed them",
+                        found.pending,
+                        found.oldest_pending.map_or_else(String::new, |t| t
+                            .format("%Y-%m-%d %H:%M:%S UTC")
+                            .to_string())
+                    ));
+                }
+                if attribution_checked {
+                    text.push_str(&format!("\n{} rows prove vexil wrote them", found.proven));
+                } else {
+                    text.push_str(
+                        "\nwho wrote each row was not checked: no secret key (VEXIL_SECRET_KEY)",
+                    );
+                }
+                output::line(text)?;
+            }
+            Err(fault) => {
+                eprintln!("error: {fault}");
+            }
+        }
+    }
+    Ok(if outcome.is_ok() {
+        Outcome::Success
+    } else {
+        Outcome::Refused
+    })
+}
+
+/// `vexil audit head`: seals, then prints `ID:HASH`.
+async fn head(global: &GlobalArgs) -> anyhow::Result<Outcome> {
+    let app = config::app(global, config::Needs::Database).await?;
+    match app.audit_head().await? {
+        Some(head) => output::line(head)?,
+        None => bail!("the audit log is empty: there is no head to anchor yet"),
+    }
+    Ok(Outcome::Success)
+}
+
+/// `vexil audit export`: rows and their links on stdout.
+async fn export(
+    global: &GlobalArgs,
+    since: Option<&str>,
+    until: Option<&str>,
+    format: ExportFormatArg,
+) -> anyhow::Result<Outcome> {
+    let since = since
+        .map(|t| config::parse_time("--since", t))
+        .transpose()?;
+    let until = until
+        .map(|t| config::parse_time("--until", t))
+        .transpose()?;
+    let app = config::app(global, config::Needs::Database).await?;
+    let format = match format {
+        ExportFormatArg::Jsonl => ExportFormat::Jsonl,
+        ExportFormatArg::Csv => ExportFormat::Csv,
+    };
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
+    app.export_audit(since, until, format, &mut out).await?;
+    Ok(Outcome::Success)
 }

@@ -1,0 +1,395 @@
+//! `console_audit_seals`: sealing the audit log into its hash chain, and walking the
+//! chain to verify it (`vexil_core::audit_chain` holds the rules; this file the SQL).
+//!
+//! Sealing appends links in id order after the newest one. On PostgreSQL, rows can
+//! commit out of id order (two transactions draw ids 7 and 8; 8 commits first), so
+//! the sealer must never seal 8 while 7 may still appear: every statement inserting
+//! into the audit log first takes a shared advisory lock for its transaction (the
+//! trigger `console_audit_log_sealing_order`, before the row's id is drawn), and the
+//! sealer takes the same lock exclusively, which waits until every such transaction
+//! has ended. Waiting is bounded (`lock_timeout`): a transaction left open by hand
+//! delays sealing, never flips. On SQLite, writers are serialised and ids are drawn
+//! in commit order, so the write transaction alone suffices. Either way, `prev_id`
+//! is unique: two sealers racing (several servers) cannot fork the chain; the loser
+//! fails its insert and finds the links already there next time.
+
+use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
+use vexil_core::audit_chain::{self, Anchor, Hash};
+use vexil_core::audit_chain::{ChainRow, Fault, Proof, Seal, Verified, Verifier};
+
+use crate::db::{Db, Pool, on_pool, parse_timestamp};
+use crate::error::StoreError;
+
+/// The advisory lock shared by audit writers and taken by the sealer (the migration's
+/// trigger names the same number).
+const SEALING_LOCK: i64 = 7_308_604_892_375_413_601;
+
+/// How many rows one sealing transaction takes at most.
+const SEAL_BATCH: i64 = 5_000;
+
+/// What one call to `Db::seal_audit` did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SealReport {
+    /// Rows sealed by this call.
+    pub sealed: u64,
+    /// The newest link after it.
+    pub head: Option<Anchor>,
+    /// Writers were in flight longer than the sealer waits: try again later.
+    pub busy: bool,
+}
+
+/// A row as selected for the chain: timestamps and JSON cast to text.
+type RawChainRow = (
+    i64,
+    String,
+    Option<i64>,
+    String,
+    String,
+    String,
+    String,
+    Option<Vec<u8>>,
+);
+
+/// One id of the walk: the row's columns (when the row exists), then the seal's.
+type RawWalk = (
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<Vec<u8>>,
+    Option<i64>,
+    Option<Vec<u8>>,
+    Option<Vec<u8>>,
+);
+
+const WALK: &str = "SELECT COALESCE(a.id, s.audit_id), a.id, CAST(a.created_at AS TEXT), a.admin_id, \
+     a.action, a.target_type, a.target_id, CAST(a.payload AS TEXT), a.mac, \
+     s.prev_id, s.row_hash, s.hash \
+     FROM console_audit_log a FULL JOIN console_audit_seals s ON s.audit_id = a.id \
+     ORDER BY 1";
+
+const ROWS_AFTER: &str = "SELECT id, CAST(created_at AS TEXT), admin_id, action, target_type, \
+     target_id, CAST(payload AS TEXT), mac FROM console_audit_log WHERE id > $1 ORDER BY id LIMIT $2";
+
+const HEAD: &str = "SELECT audit_id, hash FROM console_audit_seals ORDER BY audit_id DESC LIMIT 1";
+
+fn chain_row(raw: RawChainRow) -> Result<ChainRow, StoreError> {
+    let (id, created_at, admin_id, action, target_type, target_id, payload, mac) = raw;
+    Ok(ChainRow {
+        id,
+        created_at: parse_timestamp(&created_at)?,
+        admin_id,
+        action,
+        target_type,
+        target_id,
+        payload: serde_json::from_str(&payload).map_err(|_| StoreError::Corrupt {
+            what: format!("the payload of audit row {id}"),
+        })?,
+        mac,
+    })
+}
+
+fn hash(bytes: Vec<u8>, what: &str, id: i64) -> Result<Hash, StoreError> {
+    bytes.try_into().map_err(|_| StoreError::Corrupt {
+        what: format!("the {what} of the seal of audit row {id}"),
+    })
+}
+
+fn anchor((id, bytes): (i64, Vec<u8>)) -> Result<Anchor, StoreError> {
+    Ok(Anchor {
+        id,
+        hash: hash(bytes, "hash", id)?,
+    })
+}
+
+impl Db {
+    /// Seals every committed audit row after the newest link, in id order, in
+    /// batches. Safe to call from any number of processes at once.
+    pub async fn seal_audit(&self) -> Result<SealReport, StoreError> {
+        let mut report = SealReport::default();
+        loop {
+            let batch = match self.seal_batch().await {
+                Ok(batch) => batch,
+                // lock_not_available (lock_timeout), unique_violation (another sealer
+                // linked the same rows first), SQLITE_BUSY: come back later.
+                Err(StoreError::Query(sqlx::Error::Database(e)))
+                    if matches!(
+                        e.code().as_deref(),
+                        Some("55P03" | "23505" | "5" | "2067" | "1555")
+                    ) =>
+                {
+                    report.busy = true;
+                    report.head = self.audit_head().await?;
+                    return Ok(report);
+                }
+                Err(e) => return Err(e),
+            };
+            report.sealed += batch.0;
+            report.head = batch.1;
+            if batch.0 < SEAL_BATCH.unsigned_abs() {
+                return Ok(report);
+            }
+        }
+    }
+
+    /// Seals up to `SEAL_BATCH` rows in one transaction.
+    async fn seal_batch(&self) -> Result<(u64, Option<Anchor>), StoreError> {
+        match &self.pool {
+            #[cfg(feature = "sqlite")]
+            Pool::Sqlite(_) => {
+                let mut write = self.begin_write().await?;
+                let crate::db::Tx::Sqlite(tx) = &mut write.tx else {
+                    unreachable!("a SQLite database begins SQLite transactions")
+                };
+                let head: Option<(i64, Vec<u8>)> =
+                    sqlx::query_as(HEAD).fetch_optional(&mut **tx).await?;
+                let head = head.map(anchor).transpose()?;
+                let raw: Vec<RawChainRow> = sqlx::query_as(ROWS_AFTER)
+                    .bind(head.map_or(0, |h| h.id))
+                    .bind(SEAL_BATCH)
+                    .fetch_all(&mut **tx)
+                    .await?;
+                let seals = link_rows(head, raw)?;
+                for seal in &seals {
+                    sqlx::query(
+                        "INSERT INTO console_audit_seals (audit_id, prev_id, row_hash, hash) \
+                         VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(seal.audit_id)
+                    .bind(seal.prev_id)
+                    .bind(&seal.row_hash[..])
+                    .bind(&seal.hash[..])
+                    .execute(&mut **tx)
+                    .await?;
+                }
+                write.commit().await?;
+                Ok(sealed(head, &seals))
+            }
+            #[cfg(feature = "postgres")]
+            Pool::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query("SET LOCAL lock_timeout = '250ms'")
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(SEALING_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                let head: Option<(i64, Vec<u8>)> =
+                    sqlx::query_as(HEAD).fetch_optional(&mut *tx).await?;
+                let head = head.map(anchor).transpose()?;
+                let raw: Vec<RawChainRow> = sqlx::query_as(ROWS_AFTER)
+                    .bind(head.map_or(0, |h| h.id))
+                    .bind(SEAL_BATCH)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let seals = link_rows(head, raw)?;
+                if !seals.is_empty() {
+                    sqlx::query(
+                        "INSERT INTO console_audit_seals (audit_id, prev_id, row_hash, hash) \
+                         SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::BYTEA[], $4::BYTEA[])",
+                    )
+                    .bind(seals.iter().map(|s| s.audit_id).collect::<Vec<_>>())
+                    .bind(seals.iter().map(|s| s.prev_id).collect::<Vec<_>>())
+                    .bind(seals.iter().map(|s| s.row_hash.to_vec()).collect::<Vec<_>>())
+                    .bind(seals.iter().map(|s| s.hash.to_vec()).collect::<Vec<_>>())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+                Ok(sealed(head, &seals))
+            }
+        }
+    }
+
+    /// The newest link: `ID:HASH`, to keep outside the database.
+    pub async fn audit_head(&self) -> Result<Option<Anchor>, StoreError> {
+        let head: Option<(i64, Vec<u8>)> = on_pool!(self, |pool, DB| sqlx::query_as(HEAD)
+            .fetch_optional(pool)
+            .await?);
+        head.map(anchor).transpose()
+    }
+
+    /// How many rows are not sealed yet, and the oldest one's time.
+    pub async fn audit_unsealed(&self) -> Result<(u64, Option<DateTime<Utc>>), StoreError> {
+        let (count, oldest): (i64, Option<String>) = on_pool!(self, |pool, DB| {
+            sqlx::query_as(
+                "SELECT COUNT(*), CAST(MIN(created_at) AS TEXT) FROM console_audit_log \
+                 WHERE id > COALESCE((SELECT MAX(audit_id) FROM console_audit_seals), 0)",
+            )
+            .fetch_one(pool)
+            .await?
+        });
+        Ok((
+            count.unsigned_abs(),
+            oldest.as_deref().map(parse_timestamp).transpose()?,
+        ))
+    }
+
+    /// The last row written before proofs of authorship existed (migration 7): rows up
+    /// to it carry none, and are not asked for one.
+    pub async fn audit_proofs_since(&self) -> Result<i64, StoreError> {
+        Ok(on_pool!(self, |pool, DB| {
+            sqlx::query_scalar("SELECT COALESCE(MAX(audit_id), 0) FROM console_audit_proofs_since")
+                .fetch_one(pool)
+                .await?
+        }))
+    }
+
+    /// Walks the whole log and its chain in id order, in one read (one snapshot), and
+    /// names the first fault. `proof` judges each row's claim of authorship.
+    pub async fn verify_audit(
+        &self,
+        anchor: Option<Anchor>,
+        proof: &(dyn Fn(&ChainRow) -> Proof + Sync),
+    ) -> Result<Result<Verified, Fault>, StoreError> {
+        let mut verifier = Verifier::new(anchor);
+        let outcome = on_pool!(self, |pool, DB| {
+            let mut rows = sqlx::query_as::<_, RawWalk>(WALK).fetch(pool);
+            let mut outcome = Ok(());
+            while let Some(raw) = rows.try_next().await? {
+                let (id, row, seal) = walk_item(raw)?;
+                let judged = row.as_ref().map_or(Proof::NotChecked, proof);
+                if let Err(fault) = verifier.push(row.as_ref(), seal.as_ref(), judged) {
+                    outcome = Err((fault, row, id));
+                    break;
+                }
+            }
+            outcome
+        });
+        match outcome {
+            Ok(()) => Ok(verifier.finish()),
+            Err((Fault::Changed { id }, Some(row), _)) => {
+                // Does the row hold what was sealed for another one? Then rows were
+                // moved (swapped ids), not edited.
+                let row_hash = row.row_hash();
+                let other: Option<i64> = on_pool!(self, |pool, DB| {
+                    sqlx::query_scalar(
+                        "SELECT audit_id FROM console_audit_seals WHERE row_hash = $1 AND audit_id <> $2 LIMIT 1",
+                    )
+                    .bind(&row_hash[..])
+                    .bind(id)
+                    .fetch_optional(pool)
+                    .await?
+                });
+                Ok(Err(match other {
+                    Some(sealed_as) => Fault::Reordered { id, sealed_as },
+                    None => Fault::Changed { id },
+                }))
+            }
+            Err((fault, _, _)) => Ok(Err(fault)),
+        }
+    }
+
+    /// Every row created in [since, until) with its seal and the hash of the link
+    /// before it, in id order, for an export; rows not sealed yet come with `None`.
+    pub async fn audit_rows_sealed(
+        &self,
+        since: Option<DateTime<Utc>>,
+        until: Option<DateTime<Utc>>,
+        f: &mut (dyn FnMut(ChainRow, Option<Seal>, Option<Hash>) -> std::io::Result<()> + Send),
+    ) -> Result<(), StoreError> {
+        on_pool!(self, |pool, DB| {
+            let mut rows = sqlx::query_as::<_, RawWalk>(WALK).fetch(pool);
+            let mut prev_hash = audit_chain::GENESIS;
+            while let Some(raw) = rows.try_next().await? {
+                let (_, row, seal) = walk_item(raw)?;
+                let before = prev_hash;
+                if let Some(seal) = &seal {
+                    prev_hash = seal.hash;
+                }
+                let Some(row) = row else { continue };
+                if since.is_some_and(|t| row.created_at < t)
+                    || until.is_some_and(|t| row.created_at >= t)
+                {
+                    continue;
+                }
+                f(row, seal, Some(before)).map_err(|source| StoreError::Export { source })?;
+            }
+        });
+        Ok(())
+    }
+}
+
+/// The links that seal `raw` (rows in id order) after `head`.
+fn link_rows(head: Option<Anchor>, raw: Vec<RawChainRow>) -> Result<Vec<Seal>, StoreError> {
+    let (mut prev_id, mut prev_hash) = head
+        .map_or((audit_chain::FIRST_PREV_ID, audit_chain::GENESIS), |h| {
+            (h.id, h.hash)
+        });
+    raw.into_iter()
+        .map(|raw| {
+            let row = chain_row(raw)?;
+            let row_hash = row.row_hash();
+            let hash = audit_chain::link(&prev_hash, row.id, &row_hash);
+            let seal = Seal {
+                audit_id: row.id,
+                prev_id,
+                row_hash,
+                hash,
+            };
+            (prev_id, prev_hash) = (row.id, hash);
+            Ok(seal)
+        })
+        .collect()
+}
+
+fn sealed(head: Option<Anchor>, seals: &[Seal]) -> (u64, Option<Anchor>) {
+    let last = seals.last().map(|s| Anchor {
+        id: s.audit_id,
+        hash: s.hash,
+    });
+    (seals.len() as u64, last.or(head))
+}
+
+fn walk_item(raw: RawWalk) -> Result<(i64, Option<ChainRow>, Option<Seal>), StoreError> {
+    let (
+        id,
+        row_id,
+        created_at,
+        admin_id,
+        action,
+        target_type,
+        target_id,
+        payload,
+        mac,
+        prev_id,
+        row_hash,
+        link,
+    ) = raw;
+    let row = match (row_id, created_at, action, target_type, target_id, payload) {
+        (
+            Some(row_id),
+            Some(created_at),
+            Some(action),
+            Some(target_type),
+            Some(target_id),
+            Some(payload),
+        ) => Some(chain_row((
+            row_id,
+            created_at,
+            admin_id,
+            action,
+            target_type,
+            target_id,
+            payload,
+            mac,
+        ))?),
+        _ => None,
+    };
+    let seal = match (prev_id, row_hash, link) {
+        (Some(prev_id), Some(row_hash), Some(link)) => Some(Seal {
+            audit_id: id,
+            prev_id,
+            row_hash: hash(row_hash, "row hash", id)?,
+            hash: hash(link, "hash", id)?,
+        }),
+        _ => None,
+    };
+    Ok((id, row, seal))
+}
