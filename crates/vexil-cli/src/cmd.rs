@@ -15,12 +15,32 @@ mod serve;
 mod token;
 mod user;
 
-use crate::Outcome;
 use crate::cli::{Cli, Command};
+use crate::{Outcome, config};
 
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
     let global = &cli.global;
-    match cli.command {
+    // Commands that write audit rows seal them into the chain before they exit, so
+    // that a deployment with no `vexil serve` running (SQLite at a desk) still gets
+    // its rows sealed within seconds (docs/audit-integrity.md).
+    let writes = matches!(
+        cli.command,
+        Command::User(_)
+            | Command::Token(_)
+            | Command::ClientKey(_)
+            | Command::Flip(_)
+            | Command::Promotion(_)
+            | Command::Reconcile(_)
+    );
+    let outcome = dispatch(cli.command, global).await;
+    if writes && outcome.is_ok() {
+        config::seal(global).await;
+    }
+    outcome
+}
+
+async fn dispatch(command: Command, global: &crate::cli::GlobalArgs) -> anyhow::Result<Outcome> {
+    match command {
         Command::Check(args) => check::run(global, &args),
         Command::Migrate => migrate::run(global).await,
         Command::User(command) => user::run(global, command).await,

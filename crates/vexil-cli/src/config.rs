@@ -145,6 +145,16 @@ pub(crate) async fn app(global: &GlobalArgs, needs: Needs) -> anyhow::Result<App
     }
 }
 
+/// Seals the audit log's new rows into its chain, best effort: a command's own work
+/// is done and reported; `vexil serve` or the next command seals what this one
+/// could not.
+pub(crate) async fn seal(global: &GlobalArgs) {
+    if let Ok(db) = open_database(global).await {
+        let _ = db.seal_audit().await;
+        db.close().await;
+    }
+}
+
 /// `VEXIL_SECRET_KEY`; else, for SQLite, the key file beside the database (created with
 /// mode 0600 on first use); else none, and TOTP says how to set one.
 ///

@@ -403,6 +403,12 @@ impl Verifier {
                     // so those were slipped in below it after it was sealed.
                     return Err(Fault::NotInChain { id });
                 }
+                // A link that follows a row after the last one seen: that row and its
+                // seal are both gone (a row whose seal alone is gone shows up above as
+                // a row not in the chain).
+                if seal.prev_id > self.prev_id {
+                    return Err(Fault::Removed { id: seal.prev_id });
+                }
                 if seal.prev_id != self.prev_id {
                     return Err(Fault::SealAltered { id: row.id });
                 }
@@ -546,6 +552,15 @@ mod tests {
     }
 
     #[test]
+    fn a_row_removed_with_its_seal_is_named_by_the_next_link() {
+        let mut rows = rows();
+        let mut seals = seal(&rows);
+        rows.remove(2);
+        seals.remove(2);
+        assert_eq!(verify(&rows, &seals, None), Err(Fault::Removed { id: 3 }));
+    }
+
+    #[test]
     fn a_row_slipped_in_below_the_head_is_named() {
         let mut rows = rows();
         let seals = seal(&rows);
@@ -579,7 +594,7 @@ mod tests {
             Err(Fault::SealAltered { id: 2 })
         );
         let mut seals = seal(&rows);
-        seals[3].prev_id = 2;
+        seals[3].prev_id = 1;
         assert_eq!(
             verify(&rows, &seals, None),
             Err(Fault::SealAltered { id: 5 })

@@ -172,7 +172,20 @@ pub(crate) async fn render(State(state): State<ServerState>) -> Response {
     }
     let handle = handle();
     handle.run_upkeep();
-    let mut response = handle.render().into_response();
+    let mut text = handle.render();
+    // The chain's head as one info series, rendered here rather than recorded: a
+    // label that changes with every seal would otherwise leave a stale series behind
+    // each time.
+    if let Some(head) = state.audit_head.load_full() {
+        text.push_str(&format!(
+            "# HELP vexil_audit_head_info The audit chain's newest link (ID:HASH): an anchor for `vexil audit verify --anchor`.\n\
+             # TYPE vexil_audit_head_info gauge\n\
+             vexil_audit_head_info{{id=\"{}\",hash=\"{}\"}} 1\n",
+            head.id,
+            vexil_core::audit_chain::hex(&head.hash)
+        ));
+    }
+    let mut response = text.into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),

@@ -177,6 +177,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let housekeeping = tokio::spawn(housekeeping(state.clone()));
+    let sealing = tokio::spawn(sealing(state.clone()));
     let changes = tokio::spawn(crate::sdk::feed::follow(state.clone()));
     let hub = state.hub.clone();
     let write_timeout = state.hub.config().write_timeout;
@@ -256,6 +257,8 @@ pub async fn serve(
     // Stopped and waited for: nothing of this server runs after `serve` returns.
     housekeeping.abort();
     changes.abort();
+    sealing.abort();
+    let _ = sealing.await;
     let _ = housekeeping.await;
     let _ = changes.await;
     Ok(())
@@ -274,6 +277,44 @@ async fn accept_failed(error: &std::io::Error) {
     }
     tracing::error!(%error, "cannot accept a connection; trying again in a second");
     tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+/// How often the audit log's new rows are sealed into its chain.
+const SEAL_EVERY: Duration = Duration::from_secs(1);
+/// How often the chain's head is written to the log, as an anchor to keep.
+const LOG_HEAD_EVERY: Duration = Duration::from_secs(300);
+
+/// Seals the audit log's new rows into its hash chain every second (with any number
+/// of servers doing the same: each seals what is there), publishes the head on
+/// `/metrics`, and logs it every five minutes, so that a log collector holds anchors
+/// outside the database without anyone running `vexil audit head`.
+async fn sealing(state: ServerState) {
+    let mut every = tokio::time::interval(SEAL_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut logged: Option<(std::time::Instant, i64)> = None;
+    loop {
+        every.tick().await;
+        match state.app.seal_audit().await {
+            Ok(report) => {
+                if report.sealed > 0 {
+                    metrics::counter!("vexil_audit_rows_sealed_total").increment(report.sealed);
+                }
+                state.audit_head.store(report.head.map(std::sync::Arc::new));
+                if let Some(head) = report.head {
+                    let due = logged
+                        .is_none_or(|(at, id)| id != head.id && at.elapsed() >= LOG_HEAD_EVERY);
+                    if due {
+                        tracing::info!(anchor = %head, "audit chain head (keep it: vexil audit verify --anchor ID:HASH)");
+                        logged = Some((std::time::Instant::now(), head.id));
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(
+                error = %vexil_core::message::error_chain(&error),
+                "could not seal the audit log; trying again in a second"
+            ),
+        }
+    }
 }
 
 /// Expires the promotions whose expiry is due (at most a minute late; safe with

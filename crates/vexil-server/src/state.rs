@@ -62,6 +62,9 @@ pub struct Shared {
     pub(crate) hub: Arc<Hub>,
     /// Client keys by hash, and the evaluation plane's limits.
     pub(crate) keys: Arc<KeyCache>,
+    /// The audit chain's newest link as this server last sealed or saw it, for
+    /// `/metrics` (docs/audit-integrity.md).
+    pub(crate) audit_head: Arc<arc_swap::ArcSwapOption<vexil_core::audit_chain::Anchor>>,
 }
 
 pub(crate) type ApiLimiter = SharedRateLimiter<IpAddr, NoOpMiddleware<QuantaInstant>>;
@@ -165,6 +168,7 @@ impl ServerState {
             api_limiter: Arc::new(OnceLock::new()),
             keys,
             hub,
+            audit_head: Arc::default(),
         }))
     }
 

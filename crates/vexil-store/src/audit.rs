@@ -30,6 +30,24 @@ pub struct AuditRow {
     pub target_type: String,
     pub target_id: String,
     pub payload: Value,
+    /// vexil's proof that it wrote the row, if it carries one (docs/audit-integrity.md).
+    pub mac: Option<Vec<u8>>,
+}
+
+impl AuditRow {
+    /// The row as the hash chain and its proofs see it.
+    pub fn chain_row(&self) -> vexil_core::audit_chain::ChainRow {
+        vexil_core::audit_chain::ChainRow {
+            id: self.id,
+            created_at: self.created_at,
+            admin_id: self.admin_id,
+            action: self.action.clone(),
+            target_type: self.target_type.clone(),
+            target_id: self.target_id.clone(),
+            payload: self.payload.clone(),
+            mac: self.mac.clone(),
+        }
+    }
 }
 
 /// The audited flips of one flag in one env: how many, and the newest one's time.
@@ -74,6 +92,7 @@ type RawRow = (
     String,
     String,
     String,
+    Option<Vec<u8>>,
 );
 
 impl NewAudit {
@@ -217,7 +236,7 @@ impl Db {
         // travel as bound parameters.
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT a.id, CAST(a.created_at AS TEXT), a.admin_id, u.name, a.action, \
-             a.target_type, a.target_id, CAST(a.payload AS TEXT) \
+             a.target_type, a.target_id, CAST(a.payload AS TEXT), a.mac \
              FROM console_audit_log a LEFT JOIN users u ON u.id = a.admin_id \
              {where_clause} ORDER BY a.id DESC LIMIT {limit}"
         ));
@@ -257,7 +276,7 @@ impl Db {
 }
 
 fn audit_row(raw: RawRow) -> Result<AuditRow, StoreError> {
-    let (id, created_at, admin_id, admin_name, action, target_type, target_id, payload) = raw;
+    let (id, created_at, admin_id, admin_name, action, target_type, target_id, payload, mac) = raw;
     Ok(AuditRow {
         id,
         created_at: parse_timestamp(&created_at)?,
@@ -269,5 +288,6 @@ fn audit_row(raw: RawRow) -> Result<AuditRow, StoreError> {
         payload: serde_json::from_str(&payload).map_err(|_| StoreError::Corrupt {
             what: format!("the payload of audit row {id}"),
         })?,
+        mac,
     })
 }

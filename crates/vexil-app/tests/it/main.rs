@@ -3,6 +3,7 @@
 //! its tests run on real directories.
 
 mod account;
+mod audit_integrity;
 mod code_scan;
 mod deprecation;
 mod doctor;
