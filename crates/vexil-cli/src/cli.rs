@@ -53,6 +53,9 @@ pub(crate) enum Command {
     Check(JsonArgs),
     /// Apply the database migrations this vexil has and the database lacks.
     Migrate,
+    /// The database's roles: the grants for a runtime role and a break-glass role.
+    #[command(subcommand)]
+    Db(DbCommand),
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
@@ -197,6 +200,11 @@ pub(crate) struct ServeArgs {
     /// Each line of a request carries its id, as sent back in `x-request-id`.
     #[arg(long, env = "VEXIL_LOG_FORMAT", default_value = "text")]
     pub(crate) log_format: LogFormat,
+    /// Do not migrate: serve only a database already at this vexil's schema. For a
+    /// PostgreSQL role that cannot change the schema (`vexil db grants --runtime`);
+    /// the schema's owner runs `vexil migrate` on upgrades (docs/deploy.md).
+    #[arg(long, env = "VEXIL_NO_MIGRATE")]
+    pub(crate) no_migrate: bool,
 }
 
 /// How `vexil serve` writes its log.
@@ -213,6 +221,26 @@ pub(crate) struct InstancesArgs {
     pub(crate) env: Option<String>,
     #[command(flatten)]
     pub(crate) json: JsonArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum DbCommand {
+    /// Print the PostgreSQL GRANTs for the role `vexil serve --no-migrate` runs as,
+    /// and for the runbook's Option A role (which may only UPDATE
+    /// console_feature_flags), to run as the schema's owner.
+    Grants {
+        /// The role vexil runs as: reads and writes its tables, cannot change the
+        /// schema, the triggers or the audit log's past.
+        #[arg(long, value_name = "ROLE")]
+        runtime: String,
+        /// The role an operator uses for the runbook's Option A (`UPDATE
+        /// console_feature_flags …`), audited `via: sql`.
+        #[arg(long, value_name = "ROLE")]
+        break_glass: Option<String>,
+        /// The schema vexil's tables are in.
+        #[arg(long, value_name = "SCHEMA", default_value = "public")]
+        schema: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

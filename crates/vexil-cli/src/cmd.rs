@@ -3,6 +3,7 @@
 mod audit;
 mod check;
 mod client_key;
+mod db;
 mod deprecation;
 mod doctor;
 mod flags;
@@ -43,6 +44,7 @@ async fn dispatch(command: Command, global: &crate::cli::GlobalArgs) -> anyhow::
     match command {
         Command::Check(args) => check::run(global, &args),
         Command::Migrate => migrate::run(global).await,
+        Command::Db(command) => db::run(command),
         Command::User(command) => user::run(global, command).await,
         Command::Flags(command) => flags::run(global, command).await,
         Command::Token(command) => token::run(global, command).await,

@@ -1,4 +1,5 @@
-//! `vexil serve`: the console and API server. It migrates the database, refuses to
+//! `vexil serve`: the console and API server. It migrates the database (unless
+//! `--no-migrate`: a runtime role that cannot change the schema), refuses to
 //! start on an invalid flags file (printing every error as `vexil check` does), binds
 //! `VEXIL_BIND`, and then:
 //!
@@ -75,12 +76,17 @@ pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result
     };
 
     let db = config::open_database(global).await?;
-    let report = db.migrate().await?;
-    for (version, description) in &report.applied {
-        output::diagnostic(format_args!(
-            "{}: applied migration {version:04} {description}",
-            db.url()
-        ));
+    if args.no_migrate {
+        // A runtime role cannot migrate; an old schema is the owner's to upgrade.
+        db.check_migrated().await?;
+    } else {
+        let report = db.migrate().await?;
+        for (version, description) in &report.applied {
+            output::diagnostic(format_args!(
+                "{}: applied migration {version:04} {description}",
+                db.url()
+            ));
+        }
     }
 
     let envs = Envs::runbook();
