@@ -76,6 +76,51 @@ impl AuditProver for AuditMac {
     }
 }
 
+/// Seals console session records so that the database alone cannot mint one: an
+/// HMAC-SHA256 under a key derived from the secret key over the session's id hash,
+/// data and expiry (whole seconds, which every backend keeps).
+#[derive(Clone)]
+pub struct SessionMac([u8; 32]);
+
+impl std::fmt::Debug for SessionMac {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionMac(***)")
+    }
+}
+
+impl SessionMac {
+    fn mac(
+        &self,
+        id_hash: &[u8],
+        data: &str,
+        expires_at: DateTime<Utc>,
+    ) -> hmac::Hmac<sha2::Sha256> {
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&self.0)
+            .expect("HMAC takes a key of any length");
+        mac.update(&(id_hash.len() as u64).to_be_bytes());
+        mac.update(id_hash);
+        mac.update(&(data.len() as u64).to_be_bytes());
+        mac.update(data.as_bytes());
+        mac.update(&expires_at.timestamp().to_be_bytes());
+        mac
+    }
+
+    /// The MAC to store with the session.
+    pub fn seal(&self, id_hash: &[u8], data: &str, expires_at: DateTime<Utc>) -> Vec<u8> {
+        self.mac(id_hash, data, expires_at)
+            .finalize()
+            .into_bytes()
+            .to_vec()
+    }
+
+    /// Whether `mac` is this key's over the session (in constant time).
+    pub fn check(&self, id_hash: &[u8], data: &str, expires_at: DateTime<Utc>, mac: &[u8]) -> bool {
+        self.mac(id_hash, data, expires_at)
+            .verify_slice(mac)
+            .is_ok()
+    }
+}
+
 /// What a verification found, and whether authorship was checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditCheck {
@@ -142,6 +187,14 @@ pub struct BadExport {
 }
 
 impl App {
+    /// The key that seals console sessions; `None` without a secret key (sessions
+    /// are then stored unsealed: docs/audit-integrity.md).
+    pub fn session_mac(&self) -> Option<SessionMac> {
+        self.secret_key
+            .as_ref()
+            .map(|key| SessionMac(key.derive("vexil.session-mac.v1")))
+    }
+
     /// Seals every committed audit row into the chain. `vexil serve` calls it every
     /// second and each CLI command before it exits; any number of processes may.
     pub async fn seal_audit(&self) -> Result<SealReport, AppError> {

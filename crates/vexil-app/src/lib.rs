@@ -72,7 +72,7 @@ mod totp;
 
 pub use account::{Admin, MIN_PASSWORD_CHARS};
 pub use app::{Actor, App};
-pub use audit_integrity::{AuditCheck, BadExport, ExportFormat};
+pub use audit_integrity::{AuditCheck, BadExport, ExportFormat, SessionMac};
 pub use client_key::{CLIENT_KEY_PREFIX, Client};
 pub use deprecation::FlagDeprecation;
 pub use error::AppError;

@@ -69,6 +69,7 @@ pub use instances::{InstanceReport, Receipt, Transport};
 pub use migrate::MigrationReport;
 pub use promotions::{NewPromotion, PromotionMove, PromotionRow};
 pub use seal::SealReport;
+pub use sessions::StoredSession;
 pub use tokens::TokenRow;
 pub use url::{Backend, DatabaseUrl, UrlError};
 pub use users::{NewUser, UserRow};

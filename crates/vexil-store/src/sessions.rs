@@ -7,6 +7,15 @@ use chrono::{DateTime, Utc};
 use crate::db::{Db, Dialect, on_pool, parse_timestamp};
 use crate::error::StoreError;
 
+/// A stored session: its data, expiry, and the MAC the server wrote over them
+/// (checked by the server, which holds the key).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSession {
+    pub data: String,
+    pub expires_at: DateTime<Utc>,
+    pub mac: Option<Vec<u8>>,
+}
+
 impl Db {
     /// Stores a new session; `false` if a session with this id hash exists already
     /// (the caller draws another id).
@@ -15,14 +24,16 @@ impl Db {
         id_hash: &[u8],
         data: &str,
         expires_at: DateTime<Utc>,
+        mac: Option<&[u8]>,
     ) -> Result<bool, StoreError> {
-        const SQL: &str = "INSERT INTO console_sessions (id_hash, data, expires_at) \
-                           VALUES ($1, $2, $3) ON CONFLICT (id_hash) DO NOTHING";
+        const SQL: &str = "INSERT INTO console_sessions (id_hash, data, expires_at, mac) \
+                           VALUES ($1, $2, $3, $4) ON CONFLICT (id_hash) DO NOTHING";
         let inserted = on_pool!(self, |pool, DB| {
             sqlx::query(SQL)
                 .bind(id_hash)
                 .bind(data)
                 .bind(<DB as Dialect>::timestamp(expires_at))
+                .bind(mac)
                 .execute(pool)
                 .await?
                 .rows_affected()
@@ -38,13 +49,15 @@ impl Db {
         id_hash: &[u8],
         data: &str,
         expires_at: DateTime<Utc>,
+        mac: Option<&[u8]>,
     ) -> Result<(), StoreError> {
         const SQL: &str =
-            "UPDATE console_sessions SET data = $1, expires_at = $2 WHERE id_hash = $3";
+            "UPDATE console_sessions SET data = $1, expires_at = $2, mac = $3 WHERE id_hash = $4";
         on_pool!(self, |pool, DB| {
             sqlx::query(SQL)
                 .bind(data)
                 .bind(<DB as Dialect>::timestamp(expires_at))
+                .bind(mac)
                 .bind(id_hash)
                 .execute(pool)
                 .await?;
@@ -57,18 +70,24 @@ impl Db {
         &self,
         id_hash: &[u8],
         now: DateTime<Utc>,
-    ) -> Result<Option<(String, DateTime<Utc>)>, StoreError> {
-        const SQL: &str = "SELECT data, CAST(expires_at AS TEXT) FROM console_sessions \
+    ) -> Result<Option<StoredSession>, StoreError> {
+        const SQL: &str = "SELECT data, CAST(expires_at AS TEXT), mac FROM console_sessions \
                            WHERE id_hash = $1 AND expires_at > $2";
-        let row: Option<(String, String)> = on_pool!(self, |pool, DB| {
+        let row: Option<(String, String, Option<Vec<u8>>)> = on_pool!(self, |pool, DB| {
             sqlx::query_as(SQL)
                 .bind(id_hash)
                 .bind(<DB as Dialect>::timestamp(now))
                 .fetch_optional(pool)
                 .await?
         });
-        row.map(|(data, expires_at)| Ok((data, parse_timestamp(&expires_at)?)))
-            .transpose()
+        row.map(|(data, expires_at, mac)| {
+            Ok(StoredSession {
+                data,
+                expires_at: parse_timestamp(&expires_at)?,
+                mac,
+            })
+        })
+        .transpose()
     }
 
     /// Ends a session (sign-out, or its id rotated).

@@ -25,6 +25,10 @@ use crate::state::ServerState;
 /// The one key the console's data lives under in a session.
 const KEY: &str = "console";
 
+/// How far apart the servers' clocks may be: a session's times may be this far in
+/// the future before they are taken for forged.
+const CLOCK_SKEW: TimeDelta = TimeDelta::minutes(1);
+
 /// How stale `seen_at` may get before a request saves it again.
 const TOUCH_EVERY: TimeDelta = TimeDelta::minutes(1);
 
@@ -223,11 +227,26 @@ impl FromRequestParts<ServerState> for Operator {
         };
         let idle = TimeDelta::from_std(config.idle_timeout).unwrap_or(TimeDelta::MAX);
         let absolute = TimeDelta::from_std(config.absolute_timeout).unwrap_or(TimeDelta::MAX);
+        // A sign-in or a visit in the future was never written by a server (servers'
+        // clocks may differ by a little): the record was forged or tampered with.
+        if signed_in_at > now + CLOCK_SKEW || seen_at > now + CLOCK_SKEW {
+            tracing::warn!(account = %name, "refused a console session dated in the future");
+            let error = sign_in(false);
+            visitor.sign_out().await?;
+            return Err(error);
+        }
         if now - seen_at >= idle || now - signed_in_at >= absolute {
             let error = sign_in(true);
             visitor.sign_out().await?;
             return Err(error);
         }
+        // No elevation lasts longer than one elevation window from now, whatever the
+        // record says ("elevated until 2036" is not an elevation).
+        let window = TimeDelta::from_std(config.elevation).unwrap_or(TimeDelta::MAX);
+        visitor.data.elevated_until = visitor
+            .data
+            .elevated_until
+            .filter(|until| *until <= now + window + CLOCK_SKEW);
         // The account as it is now: disabled or deleted since sign-in ends the
         // session; a changed role applies at once.
         let actor = match state.app.actor(&name).await {

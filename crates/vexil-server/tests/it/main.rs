@@ -11,6 +11,7 @@ mod client_keys_page;
 mod console;
 mod deprecation_page;
 mod events;
+mod forged_session;
 mod harness;
 mod instances_page;
 mod ofrep;

@@ -16,19 +16,23 @@ async fn sessions_live_until_they_expire_or_are_deleted(backend: Backend) {
     let (a, b) = ([1u8; 32], [2u8; 32]);
 
     assert!(
-        db.create_session(&a, r#"{"user":1}"#, now + TimeDelta::minutes(30))
+        db.create_session(&a, r#"{"user":1}"#, now + TimeDelta::minutes(30), None)
             .await
             .unwrap()
     );
     assert!(
-        !db.create_session(&a, r#"{"user":2}"#, now + TimeDelta::minutes(30))
+        !db.create_session(&a, r#"{"user":2}"#, now + TimeDelta::minutes(30), None)
             .await
             .unwrap(),
         "an id hash is taken once"
     );
     assert_eq!(
         db.load_session(&a, now).await.unwrap(),
-        Some((r#"{"user":1}"#.to_owned(), now + TimeDelta::minutes(30)))
+        Some(vexil_store::StoredSession {
+            data: r#"{"user":1}"#.to_owned(),
+            expires_at: now + TimeDelta::minutes(30),
+            mac: None
+        })
     );
     assert_eq!(db.load_session(&b, now).await.unwrap(), None);
 
@@ -36,6 +40,7 @@ async fn sessions_live_until_they_expire_or_are_deleted(backend: Backend) {
         &a,
         r#"{"user":1,"elevated":true}"#,
         now + TimeDelta::minutes(40),
+        None,
     )
     .await
     .unwrap();
@@ -43,7 +48,7 @@ async fn sessions_live_until_they_expire_or_are_deleted(backend: Backend) {
         db.load_session(&a, now + TimeDelta::minutes(35))
             .await
             .unwrap()
-            .map(|(data, _)| data)
+            .map(|s| s.data)
             .as_deref(),
         Some(r#"{"user":1,"elevated":true}"#)
     );
@@ -56,12 +61,12 @@ async fn sessions_live_until_they_expire_or_are_deleted(backend: Backend) {
     );
 
     // Saving a session that does not exist (deleted, rotated away) creates nothing.
-    db.save_session(&b, "{}", now + TimeDelta::minutes(5))
+    db.save_session(&b, "{}", now + TimeDelta::minutes(5), None)
         .await
         .unwrap();
     assert_eq!(db.load_session(&b, now).await.unwrap(), None);
     assert!(
-        db.create_session(&b, "{}", now + TimeDelta::minutes(5))
+        db.create_session(&b, "{}", now + TimeDelta::minutes(5), None)
             .await
             .unwrap()
     );
