@@ -116,9 +116,20 @@ impl App {
             .filter(|u| !u.disabled && Role::parse(&u.role) == Ok(Role::Superadmin))
             .map(|u| (u.name, u.totp_secret.is_some()))
             .collect();
+        // The audit log's chain is a guard too: a row changed, removed or forged
+        // fails this item with the first such row (docs/audit-integrity.md).
+        let mut broken_guards = self.db.broken_guards().await?;
+        let since = self.db.audit_proofs_since().await?;
+        if let Err(fault) = self
+            .db
+            .verify_audit(None, &|row| self.proof(row, since))
+            .await?
+        {
+            broken_guards.push(format!("audit chain: {fault}"));
+        }
         Ok(DbEvidence {
             envs,
-            broken_guards: self.db.broken_guards().await?,
+            broken_guards,
             undeclared_rows,
             superadmins,
         })

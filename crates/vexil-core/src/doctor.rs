@@ -179,7 +179,7 @@ const MIGRATED_FLIPS: (&str, &str) = (
 );
 const AUDIT_GUARDS: (&str, &str) = (
     "audit_guards",
-    "the audit log's immutability and direct-SQL triggers are present and enabled",
+    "the audit log's triggers and their functions are as installed, and its hash chain is intact",
 );
 const UNDECLARED_ROWS: (&str, &str) = (
     "undeclared_rows",

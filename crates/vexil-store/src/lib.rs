@@ -8,6 +8,8 @@
 //!   `on_tx!` macros that run one query text on either backend, and `Dialect`, the
 //!   little that differs between them.
 //! - `migrate.rs`: the embedded migrations (`migrations/sqlite`, `migrations/postgres`).
+//! - `guards.rs`: `Db::broken_guards`, the triggers and trigger functions as they
+//!   are (definition hashes, settings, owners), against what the migrations installed.
 //! - `flags.rs`: `console_feature_flags` rows.
 //! - `changes.rs`: the change feed (`console_flag_changes`, LISTEN/NOTIFY, SQLite's
 //!   data version), which keeps every process's snapshot current.
@@ -50,6 +52,7 @@ mod client_keys;
 mod db;
 mod error;
 mod flags;
+mod guards;
 mod instances;
 mod migrate;
 mod promotions;

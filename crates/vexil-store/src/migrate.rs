@@ -100,64 +100,6 @@ impl Db {
         }
     }
 
-    /// The triggers that keep the audit log immutable and audit direct SQL on
-    /// `console_feature_flags`, where one is missing or (PostgreSQL) disabled, in
-    /// words. An operator with DDL rights can drop or disable one; the migrations
-    /// never do, so anything here is a change made by hand.
-    pub async fn broken_guards(&self) -> Result<Vec<String>, StoreError> {
-        let found: Vec<(String, bool)> = match &self.pool {
-            #[cfg(feature = "sqlite")]
-            Pool::Sqlite(pool) => {
-                sqlx::query_as("SELECT name, 1 FROM sqlite_master WHERE type = 'trigger'")
-                    .fetch_all(pool)
-                    .await?
-            }
-            // Fires in a normal session only when `tgenabled` is `O` (origin) or `A`
-            // (always): `D` is `DISABLE TRIGGER`, `R` fires on replicas only.
-            #[cfg(feature = "postgres")]
-            Pool::Postgres(pool) => {
-                sqlx::query_as(
-                    "SELECT tgname::text, tgenabled IN ('O', 'A') FROM pg_trigger \
-                     WHERE NOT tgisinternal \
-                     AND tgrelid IN ('console_audit_log'::regclass, 'console_feature_flags'::regclass)",
-                )
-                .fetch_all(pool)
-                .await?
-            }
-        };
-        let expected: &[&str] = match &self.pool {
-            #[cfg(feature = "sqlite")]
-            Pool::Sqlite(_) => &[
-                "console_audit_log_no_update",
-                "console_audit_log_no_delete",
-                "console_audit_log_no_replace",
-                "console_feature_flags_sql_insert",
-                "console_feature_flags_sql_update",
-                "console_feature_flags_sql_delete",
-                // A pair renamed by SQL would vanish without an audit row (PostgreSQL
-                // checks this inside its update trigger's function).
-                "console_feature_flags_key_fixed",
-            ],
-            #[cfg(feature = "postgres")]
-            Pool::Postgres(_) => &[
-                "console_audit_log_no_update_or_delete",
-                "console_audit_log_no_truncate",
-                "console_feature_flags_sql_insert",
-                "console_feature_flags_sql_update",
-                "console_feature_flags_sql_delete",
-                "console_feature_flags_no_truncate",
-            ],
-        };
-        Ok(expected
-            .iter()
-            .filter_map(|name| match found.iter().find(|(n, _)| n == name) {
-                None => Some(format!("trigger {name} is missing")),
-                Some((_, false)) => Some(format!("trigger {name} is disabled")),
-                Some((_, true)) => None,
-            })
-            .collect())
-    }
-
     fn refuse_unknown(
         &self,
         applied: &BTreeSet<i64>,

@@ -406,3 +406,64 @@ async fn an_export_verifies_without_the_database_and_edits_are_named(backend: Ba
     assert_eq!(verify_file(&t.app, &tail, Some(head)), Ok(Ok(())));
 }
 both!(an_export_verifies_without_the_database_and_edits_are_named);
+
+/// `vexil doctor`'s guards item, as evidence lines; empty when it passes.
+async fn guard_failures(app: &App) -> Vec<String> {
+    let checks = app.doctor(&[]).await.unwrap();
+    let guards = checks.iter().find(|c| c.id == "audit_guards").unwrap();
+    match guards.outcome {
+        vexil_core::doctor::Outcome::Pass => Vec::new(),
+        _ => guards.evidence.clone(),
+    }
+}
+
+/// The guards are checked as they are, not by name: a function body replaced with
+/// `RETURN NEW` (PostgreSQL), its search_path unpinned, a trigger re-created with
+/// another body (SQLite), and a row changed behind the chain all fail the item.
+async fn doctor_checks_what_the_guards_do_not_only_their_names(backend: Backend) {
+    let (t, _) = world(backend).await;
+    assert_eq!(guard_failures(&t.app).await, Vec::<String>::new());
+    match backend {
+        Backend::Postgres => {
+            t.execute(
+                "CREATE OR REPLACE FUNCTION console_audit_log_append_only() RETURNS trigger \
+                 LANGUAGE plpgsql AS $$ BEGIN RETURN NEW; END; $$; \
+                 ALTER FUNCTION console_feature_flags_changed() RESET search_path",
+            )
+            .await;
+            assert_eq!(
+                guard_failures(&t.app).await,
+                [
+                    "function console_audit_log_append_only was replaced (its body is not the one vexil installed)",
+                    // CREATE OR REPLACE drops what ALTER FUNCTION had set.
+                    "function console_audit_log_append_only is not SECURITY DEFINER",
+                    "function console_audit_log_append_only does not pin its search_path (search_path=pg_catalog, public, pg_temp)",
+                    "function console_feature_flags_changed does not pin its search_path (search_path=pg_catalog, public, pg_temp)",
+                ]
+            );
+        }
+        Backend::Sqlite => {
+            t.execute(
+                "DROP TRIGGER console_audit_log_no_update; \
+                 CREATE TRIGGER console_audit_log_no_update BEFORE UPDATE ON console_audit_log \
+                 BEGIN SELECT 1; END",
+            )
+            .await;
+            assert_eq!(
+                guard_failures(&t.app).await,
+                [
+                    "trigger console_audit_log_no_update was replaced (its definition is not the one vexil installed)"
+                ]
+            );
+        }
+    }
+    // With the guard gone, a row is rewritten: the chain says which.
+    t.execute("UPDATE console_audit_log SET target_id = 'other' WHERE id = 4")
+        .await;
+    let failures = guard_failures(&t.app).await;
+    assert_eq!(
+        failures.last().map(String::as_str),
+        Some("audit chain: audit row 4 was changed after it was sealed")
+    );
+}
+both!(doctor_checks_what_the_guards_do_not_only_their_names);
