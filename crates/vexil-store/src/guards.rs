@@ -165,6 +165,10 @@ const POSTGRES_FUNCTIONS: &[(&str, &str)] = &[
     ),
 ];
 
+/// A function as read: name, body hash, SECURITY DEFINER, settings, owner.
+#[cfg(feature = "postgres")]
+type GuardFunction = (String, String, bool, Option<Vec<String>>, String);
+
 impl Db {
     /// Every guard that is missing, disabled, calls another function, or whose
     /// definition, settings or owner differ from what the migrations installed, in
@@ -202,14 +206,13 @@ impl Db {
                 )
                 .fetch_all(pool)
                 .await?;
-                let functions: Vec<(String, String, bool, Option<Vec<String>>, String)> =
-                    sqlx::query_as(
-                        "SELECT p.proname::text, encode(sha256(convert_to(p.prosrc, 'UTF8')), 'hex'), \
+                let functions: Vec<GuardFunction> = sqlx::query_as(
+                    "SELECT p.proname::text, encode(sha256(convert_to(p.prosrc, 'UTF8')), 'hex'), \
                          p.prosecdef, p.proconfig, pg_get_userbyid(p.proowner)::text \
                          FROM pg_proc p WHERE p.pronamespace = current_schema()::regnamespace",
-                    )
-                    .fetch_all(pool)
-                    .await?;
+                )
+                .fetch_all(pool)
+                .await?;
                 let (schema, owner): (String, String) = sqlx::query_as(
                     "SELECT quote_ident(current_schema()), pg_get_userbyid(relowner)::text \
                      FROM pg_class WHERE oid = 'console_audit_log'::regclass",
@@ -222,10 +225,10 @@ impl Db {
                     match triggers.iter().find(|(t, n, _, _)| t == table && n == name) {
                         None => broken.push(format!("trigger {name} is missing")),
                         Some((_, _, false, _)) => {
-                            broken.push(format!("trigger {name} is disabled"))
+                            broken.push(format!("trigger {name} is disabled"));
                         }
                         Some((_, _, true, calls)) if calls != function => {
-                            broken.push(format!("trigger {name} calls {calls}, not {function}"))
+                            broken.push(format!("trigger {name} calls {calls}, not {function}"));
                         }
                         Some(_) => {}
                     }
