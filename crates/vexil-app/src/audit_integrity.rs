@@ -223,10 +223,31 @@ impl App {
     /// `false` means "written by direct SQL, whatever it claims".
     pub async fn audit_row_proven(&self, row: &ChainRow) -> Result<bool, AppError> {
         let since = self.db.audit_proofs_since().await?;
-        Ok(match self.proof(row, since) {
+        Ok(self.claim_holds(row, since))
+    }
+
+    /// The ids of `rows` whose claim of who wrote them is not proven (one read of the
+    /// proofs boundary per page).
+    pub async fn unproven(
+        &self,
+        rows: &[vexil_store::AuditRow],
+    ) -> Result<std::collections::HashSet<i64>, AppError> {
+        if self.audit_mac.is_none() {
+            return Ok(std::collections::HashSet::new());
+        }
+        let since = self.db.audit_proofs_since().await?;
+        Ok(rows
+            .iter()
+            .filter(|row| !self.claim_holds(&row.chain_row(), since))
+            .map(|row| row.id)
+            .collect())
+    }
+
+    fn claim_holds(&self, row: &ChainRow, proofs_since: i64) -> bool {
+        match self.proof(row, proofs_since) {
             Proof::Valid | Proof::NotChecked => true,
             Proof::Missing => !audit_chain::claims_vexil(row),
-        })
+        }
     }
 
     /// Seals what is pending (best effort), then walks the whole log and its chain:

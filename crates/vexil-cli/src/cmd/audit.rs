@@ -52,6 +52,9 @@ pub(crate) async fn run(global: &GlobalArgs, args: &AuditArgs) -> anyhow::Result
     };
     let app = config::app(global, config::Needs::Database).await?;
     let rows = app.db().audit_page(&filter).await?;
+    // Rows that claim an account or a door of vexil's without vexil's proof are
+    // shown as direct SQL (docs/audit-integrity.md).
+    let unproven = app.unproven(&rows).await?;
     if args.json.json {
         let rows: Vec<RowView<'_>> = rows
             .iter()
@@ -59,6 +62,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: &AuditArgs) -> anyhow::Result
                 id: row.id,
                 created_at: row.created_at.to_rfc3339(),
                 actor: row.admin_name.as_deref(),
+                proven: !unproven.contains(&row.id),
                 action: &row.action,
                 target_type: &row.target_type,
                 target_id: &row.target_id,
@@ -72,11 +76,14 @@ pub(crate) async fn run(global: &GlobalArgs, args: &AuditArgs) -> anyhow::Result
     for row in &rows {
         // A row without an account is a change made outside vexil (direct SQL) or
         // at the CLI by an operator with database access.
-        let actor = row.admin_name.as_deref().unwrap_or("-");
+        let actor = match (unproven.contains(&row.id), row.admin_name.as_deref()) {
+            (true, name) => format!("direct SQL (claims {})", name.unwrap_or("vexil")),
+            (false, name) => name.unwrap_or("-").to_owned(),
+        };
         table.add_row([
             row.id.to_string(),
             row.created_at.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
-            actor.to_owned(),
+            actor,
             row.action.clone(),
             vexil_core::message::one_line(&row.target_id),
             vexil_core::message::one_line(&row.payload.to_string()),
@@ -91,6 +98,8 @@ struct RowView<'a> {
     id: i64,
     created_at: String,
     actor: Option<&'a str>,
+    /// `false`: the row claims an account or a door of vexil's without vexil's proof.
+    proven: bool,
     action: &'a str,
     target_type: &'a str,
     target_id: &'a str,

@@ -143,6 +143,7 @@ pub(crate) async fn show(
     };
     let older = more.then(|| link(rows.last().map(|row| row.id)));
     let receipts = state.app.receipts_for(&rows).await?;
+    let unproven = state.app.unproven(&rows).await?;
     let mut recent = Vec::new();
     if !flag.is_empty() {
         let now = state.app.now();
@@ -160,7 +161,7 @@ pub(crate) async fn show(
         chrome: operator.chrome("audit"),
         rows: rows
             .iter()
-            .map(|row| row_view(row, receipts.get(&row.id)))
+            .map(|row| row_view(row, receipts.get(&row.id), unproven.contains(&row.id)))
             .collect(),
         actions: ACTIONS.to_vec(),
         envs: state.app.envs().iter().map(ToString::to_string).collect(),
@@ -177,7 +178,9 @@ pub(crate) async fn show(
     Ok(page::html(StatusCode::OK, &page))
 }
 
-fn row_view(row: &AuditRow, receipt: Option<&ReceiptSummary>) -> RowView {
+/// `unproven`: the row claims an account or a door of vexil's without the proof
+/// vexil writes (docs/audit-integrity.md), so it is shown as direct SQL.
+fn row_view(row: &AuditRow, receipt: Option<&ReceiptSummary>, unproven: bool) -> RowView {
     let details = match &row.payload {
         Value::Object(fields) => fields
             .iter()
@@ -189,14 +192,21 @@ fn row_view(row: &AuditRow, receipt: Option<&ReceiptSummary>) -> RowView {
         id: row.id,
         when: utc(row.created_at),
         // No account: direct SQL, or vexil itself expiring a promotion.
-        account: row.admin_name.clone().unwrap_or_else(|| {
-            if row.action == FLAG_EXPIRED {
-                "vexil"
-            } else {
-                "—"
-            }
-            .to_owned()
-        }),
+        account: if unproven {
+            format!(
+                "direct SQL (claims {})",
+                row.admin_name.as_deref().unwrap_or("vexil")
+            )
+        } else {
+            row.admin_name.clone().unwrap_or_else(|| {
+                if row.action == FLAG_EXPIRED {
+                    "vexil"
+                } else {
+                    "—"
+                }
+                .to_owned()
+            })
+        },
         action: row.action.clone(),
         target: format!("{} {}", row.target_type, row.target_id),
         flag: (row.target_type == TARGET_FEATURE_FLAG).then(|| row.target_id.clone()),

@@ -81,3 +81,38 @@ async fn the_audit_page_filters_and_pages_by_row_id() {
         page.assert_says(error);
     }
 }
+
+/// A row inserted by SQL that claims to be a console flip by an account carries no
+/// proof of vexil's: the page shows it as direct SQL, naming the claim.
+async fn a_forged_row_is_shown_as_direct_sql(backend: Backend) {
+    let console = TestConsole::start(backend).await;
+    let browser = console.signed_in("root").await;
+    let page = browser.flip("dark_mode", "staging", false, &[]).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    let payload = match backend {
+        Backend::Postgres => {
+            "'{\"flag\": \"dark_mode\", \"env\": \"prod\", \"from\": false, \"to\": true, \"via\": \"console\"}'"
+        }
+        Backend::Sqlite => {
+            "json_object('flag', 'dark_mode', 'env', 'prod', 'from', json('false'), 'to', json('true'), 'via', 'console')"
+        }
+    };
+    console
+        .test_db()
+        .execute(&format!(
+            "INSERT INTO console_audit_log (admin_id, action, target_type, target_id, payload) \
+             SELECT id, 'console.flag.flip', 'feature_flag', 'dark_mode', {payload} \
+             FROM users WHERE name = 'ops1'"
+        ))
+        .await
+        .unwrap();
+    let page = browser.get("/console/audit?flag=dark_mode").await;
+    assert_eq!(page.status, 200);
+    page.assert_contains("direct SQL (claims ops1)");
+    assert_eq!(
+        page.body.matches("direct SQL (claims").count(),
+        1,
+        "root's own flip stays root's"
+    );
+}
+vexil_testkit::both!(a_forged_row_is_shown_as_direct_sql);
