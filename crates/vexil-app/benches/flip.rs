@@ -6,6 +6,11 @@
 //! Baseline in the same run: the same database's bare write transaction (`BEGIN`,
 //! one audit row, `COMMIT`), the floor any audited change pays.
 //!
+//! The app runs as `vexil serve` does: with a secret key (every audit row carries its
+//! proof) and a task sealing the audit log into its hash chain every second. The
+//! `_unsealed` functions run without either, to show what the audit chain costs a
+//! flip (docs/audit-integrity.md).
+//!
 //! `cargo bench -p vexil-app --bench flip` (needs the local PostgreSQL, as the tests do)
 
 use std::sync::Arc;
@@ -13,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use secrecy::SecretString;
-use vexil_app::{Actor, Admin, App, Flip};
+use vexil_app::{Actor, Admin, App, Flip, SecretKey};
 use vexil_core::audit::Via;
 use vexil_core::{Clock, EnvSnapshot, Envs, FlagSet, Role};
 use vexil_store::{Backend, NewAudit};
@@ -33,7 +38,10 @@ const FLAGS: [&str; 8] = [
 
 struct Bench {
     app: Arc<App>,
+    /// The same database without a secret key and with nothing sealing.
+    unsealed: Arc<App>,
     actor: Actor,
+    sealer: tokio::task::JoinHandle<()>,
     _test_db: TestDb,
 }
 
@@ -44,22 +52,36 @@ async fn setup(backend: Backend) -> Bench {
         include_bytes!("../../../examples/feature_flags.yaml"),
     )
     .unwrap();
-    let app = App::new(
-        test_db.db.clone(),
-        flags,
-        Envs::runbook(),
-        None,
-        EnvSnapshot::default(),
-        Arc::new(TestClock::fixed()),
-    );
+    let app = |db| {
+        App::new(
+            db,
+            flags.clone(),
+            Envs::runbook(),
+            None,
+            EnvSnapshot::default(),
+            Arc::new(TestClock::fixed()),
+        )
+    };
+    let unsealed = Arc::new(app(test_db.db.clone()));
+    let app = Arc::new(app(test_db.db.clone()).with_secret_key(SecretKey::generate()));
+    let sealing = app.clone();
+    let sealer = tokio::spawn(async move {
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            every.tick().await;
+            sealing.seal_audit().await.unwrap();
+        }
+    });
     let password = SecretString::from("a long enough password");
     app.add_user(Admin::Cli, "bench", Role::Superadmin, &password)
         .await
         .unwrap();
     let actor = app.actor("bench").await.unwrap();
     Bench {
-        app: Arc::new(app),
+        app,
+        unsealed,
         actor,
+        sealer,
         _test_db: test_db,
     }
 }
@@ -125,41 +147,44 @@ fn bench(c: &mut Criterion) {
                 })
             });
         });
-        group.bench_function("one_writer", |b| {
-            b.iter_custom(|iters| {
-                runtime.block_on(async {
-                    let started = Instant::now();
-                    flip_many(&setup.app, &setup.actor, FLAGS[0], iters).await;
-                    started.elapsed()
-                })
+        for (suffix, app) in [("", &setup.app), ("_unsealed", &setup.unsealed)] {
+            group.bench_function(format!("one_writer{suffix}"), |b| {
+                b.iter_custom(|iters| {
+                    runtime.block_on(async {
+                        let started = Instant::now();
+                        flip_many(app, &setup.actor, FLAGS[0], iters).await;
+                        started.elapsed()
+                    })
+                });
             });
-        });
-        group.bench_function("eight_writers", |b| {
-            b.iter_custom(|iters| {
-                runtime.block_on(async {
-                    let per_writer = iters.div_ceil(8);
-                    let started = Instant::now();
-                    let writers: Vec<_> = FLAGS
-                        .into_iter()
-                        .map(|flag| {
-                            let app = setup.app.clone();
-                            let actor = setup.actor.clone();
-                            tokio::spawn(
-                                async move { flip_many(&app, &actor, flag, per_writer).await },
-                            )
-                        })
-                        .collect();
-                    for writer in writers {
-                        writer.await.unwrap();
-                    }
-                    // Per flip, as the other two functions report.
-                    started
-                        .elapsed()
-                        .mul_f64(iters as f64 / (per_writer * 8) as f64)
-                })
+            group.bench_function(format!("eight_writers{suffix}"), |b| {
+                b.iter_custom(|iters| {
+                    runtime.block_on(async {
+                        let per_writer = iters.div_ceil(8);
+                        let started = Instant::now();
+                        let writers: Vec<_> = FLAGS
+                            .into_iter()
+                            .map(|flag| {
+                                let app = app.clone();
+                                let actor = setup.actor.clone();
+                                tokio::spawn(async move {
+                                    flip_many(&app, &actor, flag, per_writer).await;
+                                })
+                            })
+                            .collect();
+                        for writer in writers {
+                            writer.await.unwrap();
+                        }
+                        // Per flip, as the other two functions report.
+                        started
+                            .elapsed()
+                            .mul_f64(iters as f64 / (per_writer * 8) as f64)
+                    })
+                });
             });
-        });
+        }
         group.finish();
+        setup.sealer.abort();
         drop(setup);
     }
 }

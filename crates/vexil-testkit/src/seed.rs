@@ -3,7 +3,9 @@
 //! PostgreSQL), so 10 million rows take seconds, not hours.
 //!
 //! These rows have no flag changes behind them: they are for measuring reads of a
-//! large log, on a database made for it, never on one that matters.
+//! large log, on a database made for it, never on one that matters. They say what
+//! they are, rows written by direct SQL (`"via": "sql"`, no account), so that
+//! `vexil audit verify` has no proof to ask of them.
 
 use sqlx::Connection;
 use vexil_store::{Backend, DatabaseUrl};
@@ -28,7 +30,7 @@ pub async fn audit_rows(url: &DatabaseUrl, rows: u64) -> Result<i64, sqlx::Error
                              'env', CASE i % 2 WHEN 0 THEN 'prod' ELSE 'staging' END, \
                              'from', json(CASE (i / 2) % 2 WHEN 0 THEN 'false' ELSE 'true' END), \
                              'to', json(CASE (i / 2) % 2 WHEN 0 THEN 'true' ELSE 'false' END), \
-                             'via', 'seed') \
+                             'via', 'sql') \
                  FROM n"
             );
             sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
@@ -46,7 +48,7 @@ pub async fn audit_rows(url: &DatabaseUrl, rows: u64) -> Result<i64, sqlx::Error
                  'console.flag.flip', 'feature_flag', 'seed_flag_' || (i % {SEEDED_FLAGS}), \
                  jsonb_build_object('flag', 'seed_flag_' || (i % {SEEDED_FLAGS}), \
                                     'env', CASE i % 2 WHEN 0 THEN 'prod' ELSE 'staging' END, \
-                                    'from', (i / 2) % 2 = 1, 'to', (i / 2) % 2 = 0, 'via', 'seed') \
+                                    'from', (i / 2) % 2 = 1, 'to', (i / 2) % 2 = 0, 'via', 'sql') \
                  FROM generate_series(1, {rows}) AS i; ANALYZE console_audit_log"
             );
             sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
