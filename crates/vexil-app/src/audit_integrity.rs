@@ -4,8 +4,9 @@
 //!
 //! A proof (`AuditMac`) is a random nonce and an HMAC-SHA256, under a key derived
 //! from the instance's secret key, over the row's canonical content. The database
-//! never holds the key, so a row inserted by SQL cannot carry a valid proof; the
-//! `mac` column is unique, so a genuine row cannot be copied either.
+//! never holds the key, so a row inserted by SQL cannot carry a valid proof. Nor can
+//! a copy of a genuine row: on SQLite the nonce is the row's own id (the store knows
+//! it before the insert), on PostgreSQL it is random and the `mac` column unique.
 
 use std::io::{BufRead, Write};
 
@@ -24,6 +25,10 @@ use crate::secret_key::SecretKey;
 
 /// The bytes of a proof's nonce, stored before its tag.
 const NONCE_LEN: usize = 16;
+
+/// A nonce that starts with these 8 bytes ends with the row's id (big-endian): the
+/// proof is valid for that row only.
+const ID_BOUND: &[u8; 8] = b"vexil:id";
 
 /// Signs and checks audit rows with a key derived from the secret key.
 #[derive(Clone)]
@@ -48,23 +53,33 @@ impl AuditMac {
         mac
     }
 
-    /// Whether `proof` is this key's over `content` (in constant time).
-    pub(crate) fn check(&self, content: &[u8], proof: &[u8]) -> bool {
+    /// Whether `proof` is this key's over `content` (in constant time), and, when it
+    /// is bound to an id, bound to this row's.
+    pub(crate) fn check(&self, content: &[u8], proof: &[u8], id: i64) -> bool {
         if proof.len() <= NONCE_LEN {
             return false;
         }
         let (nonce, tag) = proof.split_at(NONCE_LEN);
+        if let Some(bound) = nonce.strip_prefix(ID_BOUND)
+            && bound != id.to_be_bytes()
+        {
+            return false;
+        }
         self.tag(nonce, content).verify_slice(tag).is_ok()
     }
 }
 
 impl AuditProver for AuditMac {
-    fn prove(&self, content: &[u8]) -> Vec<u8> {
+    fn prove(&self, content: &[u8], id: Option<i64>) -> Vec<u8> {
         let mut nonce = [0u8; NONCE_LEN];
-        // A failing system random source is not recoverable here; the nonce only
-        // keeps two identical rows' proofs apart (the column is unique), so the
-        // time is a fallback that still differs between calls.
-        if getrandom::fill(&mut nonce).is_err() {
+        if let Some(id) = id {
+            // Bound to the row's id: a copy under another id fails `check`.
+            nonce[..ID_BOUND.len()].copy_from_slice(ID_BOUND);
+            nonce[ID_BOUND.len()..].copy_from_slice(&id.to_be_bytes());
+        } else if getrandom::fill(&mut nonce).is_err() {
+            // A failing system random source is not recoverable here; the nonce only
+            // keeps two identical rows' proofs apart (the column is unique), so the
+            // time is a fallback that still differs between calls.
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| d.as_nanos());
@@ -214,7 +229,7 @@ impl App {
             (None, _) => Proof::NotChecked,
             _ if row.id <= proofs_since => Proof::NotChecked,
             (Some(_), None) => Proof::Missing,
-            (Some(key), Some(mac)) if key.check(&row.content(), mac) => Proof::Valid,
+            (Some(key), Some(mac)) if key.check(&row.content(), mac, row.id) => Proof::Valid,
             (Some(_), Some(_)) => Proof::Missing,
         }
     }
@@ -351,7 +366,7 @@ impl App {
                 None => Verifier::new(anchor),
             });
             let proof = match (&self.audit_mac, &row.mac) {
-                (Some(key), Some(mac)) if key.check(&row.content(), mac) => Proof::Valid,
+                (Some(key), Some(mac)) if key.check(&row.content(), mac, row.id) => Proof::Valid,
                 (Some(_), Some(_)) => Proof::Missing,
                 _ => Proof::NotChecked,
             };

@@ -182,7 +182,7 @@ impl fmt::Display for Anchor {
 /// Why an anchor did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error(
-    "anchor {0:?} is not ID:HASH (a row id, a colon and 64 hexadecimal characters, as `vexil audit head` prints)"
+    "anchor '{0}' is not ID:HASH (a row id, a colon and 64 hexadecimal characters, as `vexil audit head` prints)"
 )]
 pub struct BadAnchor(pub String);
 

@@ -101,16 +101,20 @@ impl NewAudit {
         &self,
         prover: Option<&dyn AuditProver>,
         created_at: DateTime<Utc>,
+        id: Option<i64>,
     ) -> Option<Vec<u8>> {
         prover.map(|prover| {
-            prover.prove(&vexil_core::audit_chain::content(
-                created_at,
-                self.admin_id,
-                self.action,
-                self.target_type,
-                &self.target_id,
-                &self.payload,
-            ))
+            prover.prove(
+                &vexil_core::audit_chain::content(
+                    created_at,
+                    self.admin_id,
+                    self.action,
+                    self.target_type,
+                    &self.target_id,
+                    &self.payload,
+                ),
+                id,
+            )
         })
     }
 }
@@ -119,22 +123,48 @@ impl WriteTx {
     /// Appends `entry` and returns its id.
     pub async fn append_audit(&mut self, entry: &NewAudit) -> Result<i64, StoreError> {
         let prover = self.prover.clone();
+        // SQLite's one writer knows the id before the insert (this transaction holds
+        // the write lock): the row's proof is bound to it. `AUTOINCREMENT` never
+        // reuses an id, so neither does this (the larger of the sequence and the
+        // largest id, plus one).
+        let next_id: Option<i64> = match (&mut self.tx, &prover) {
+            #[cfg(feature = "sqlite")]
+            (crate::db::Tx::Sqlite(tx), Some(_)) => Some(
+                sqlx::query_scalar(
+                    "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence \
+                     WHERE name = 'console_audit_log'), 0), \
+                     COALESCE((SELECT MAX(id) FROM console_audit_log), 0)) + 1",
+                )
+                .fetch_one(&mut **tx)
+                .await?,
+            ),
+            _ => None,
+        };
+        // Without a known id the database draws it (PostgreSQL's identity; its proofs
+        // carry a random nonce instead). `COALESCE` with the identity's own default
+        // would be refused by `GENERATED ALWAYS`, hence two texts.
+        let sql = if next_id.is_some() {
+            "INSERT INTO console_audit_log \
+             (id, created_at, admin_id, action, target_type, target_id, payload, mac) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id"
+        } else {
+            "INSERT INTO console_audit_log \
+             (created_at, admin_id, action, target_type, target_id, payload, mac) \
+             SELECT $2, $3, $4, $5, $6, $7, $8 WHERE CAST($1 AS BIGINT) IS NULL RETURNING id"
+        };
         let id = on_tx!(self, |tx, DB| {
             let created_at = <DB as Dialect>::stored(entry.created_at);
-            sqlx::query_scalar(
-                "INSERT INTO console_audit_log \
-                 (created_at, admin_id, action, target_type, target_id, payload, mac) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
-            )
-            .bind(<DB as Dialect>::timestamp(created_at))
-            .bind(entry.admin_id)
-            .bind(entry.action)
-            .bind(entry.target_type)
-            .bind(&entry.target_id)
-            .bind(sqlx::types::Json(&entry.payload))
-            .bind(entry.proof(prover.as_deref(), created_at))
-            .fetch_one(&mut **tx)
-            .await?
+            sqlx::query_scalar(sql)
+                .bind(next_id)
+                .bind(<DB as Dialect>::timestamp(created_at))
+                .bind(entry.admin_id)
+                .bind(entry.action)
+                .bind(entry.target_type)
+                .bind(&entry.target_id)
+                .bind(sqlx::types::Json(&entry.payload))
+                .bind(entry.proof(prover.as_deref(), created_at, next_id))
+                .fetch_one(&mut **tx)
+                .await?
         });
         self.audited.push(entry.action);
         Ok(id)

@@ -60,7 +60,12 @@ pub struct Db {
 /// application layer implements it with the instance's secret key, which the
 /// database never sees, so a row inserted by SQL cannot carry a valid one.
 pub trait AuditProver: Send + Sync + std::fmt::Debug {
-    fn prove(&self, content: &[u8]) -> Vec<u8>;
+    /// `id`: the id the row will have, when the store knows it before the insert
+    /// (SQLite, whose one writer draws it): the proof is then bound to it, so that
+    /// a copy of the row under another id carries no valid proof. Without it
+    /// (PostgreSQL), a random nonce makes each proof unique, and a unique index on
+    /// `mac` refuses a copy.
+    fn prove(&self, content: &[u8], id: Option<i64>) -> Vec<u8>;
 }
 
 /// The backends this build speaks: the features `sqlite` and `postgres` (both by

@@ -159,7 +159,7 @@ impl WriteTx {
                 ),
             };
             let created_at = <Postgres as Dialect>::stored(audit.created_at);
-            let mac = audit.proof(self.prover.as_deref(), created_at);
+            let mac = audit.proof(self.prover.as_deref(), created_at, None);
             let written: Option<i64> = sqlx::query_scalar(sql)
                 .bind(flag_key)
                 .bind(env)

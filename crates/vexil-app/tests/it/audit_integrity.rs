@@ -118,7 +118,7 @@ async fn swapped_rows_are_named_as_reordered(backend: Backend) {
     as_owner_unguarded(
         &t,
         backend,
-        &format!("DROP INDEX console_audit_log_mac; {swap}"),
+        &format!("DROP INDEX IF EXISTS console_audit_log_mac; {swap}"),
     )
     .await;
     assert_eq!(
@@ -467,3 +467,24 @@ async fn doctor_checks_what_the_guards_do_not_only_their_names(backend: Backend)
     );
 }
 both!(doctor_checks_what_the_guards_do_not_only_their_names);
+
+/// A genuine row of vexil's, copied whole (its proof included) under a new id, to
+/// make an old flip count again: PostgreSQL refuses the copy (the proof is unique);
+/// on SQLite the proof names the original id, so the copy carries no valid proof.
+async fn a_copied_row_carries_no_proof(backend: Backend) {
+    let (t, _) = world(backend).await;
+    let copy = "INSERT INTO console_audit_log (created_at, admin_id, action, target_type, target_id, payload, mac) \
+                SELECT created_at, admin_id, action, target_type, target_id, payload, mac \
+                FROM console_audit_log WHERE id = 3";
+    match backend {
+        Backend::Postgres => {
+            let refused = t.try_execute(copy).await.unwrap_err();
+            assert!(refused.contains("console_audit_log_mac"), "{refused}");
+        }
+        Backend::Sqlite => {
+            t.execute(copy).await;
+            assert_eq!(fault(&t.app, None).await, Fault::Forged { id: 6 });
+        }
+    }
+}
+both!(a_copied_row_carries_no_proof);

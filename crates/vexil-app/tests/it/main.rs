@@ -92,6 +92,11 @@ impl TestApp {
         self._test_db.execute(sql).await.unwrap();
     }
 
+    /// [`TestApp::execute`], returning the database's refusal.
+    pub(crate) async fn try_execute(&self, sql: &str) -> Result<u64, String> {
+        self._test_db.execute(sql).await
+    }
+
     /// Creates the account and returns it as an actor.
     pub(crate) async fn account(&self, name: &str, role: Role) -> Actor {
         let password = SecretString::from("correct horse battery staple");

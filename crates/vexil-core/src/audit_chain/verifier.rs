@@ -102,7 +102,7 @@ impl fmt::Display for Fault {
             }
             Fault::Forged { id } => write!(
                 f,
-                "audit row {id} claims to be vexil's but carries no valid proof: written by direct SQL"
+                "audit row {id} claims to be vexil's but carries no valid proof: written by direct SQL (or by a vexil without this VEXIL_SECRET_KEY)"
             ),
             Fault::AnchorMismatch { anchor } => write!(
                 f,

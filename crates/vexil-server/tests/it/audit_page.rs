@@ -116,3 +116,49 @@ async fn a_forged_row_is_shown_as_direct_sql(backend: Backend) {
     );
 }
 vexil_testkit::both!(a_forged_row_is_shown_as_direct_sql);
+
+/// The server seals a flip's audit row within seconds, with nobody asking, and
+/// publishes the chain's head on /metrics as an anchor.
+async fn the_server_seals_and_publishes_its_head(backend: Backend) {
+    let console = TestConsole::start(backend).await;
+    let browser = console.signed_in("root").await;
+    let page = browser.flip("dark_mode", "staging", false, &[]).await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    let filter = vexil_store::AuditFilter {
+        limit: 1,
+        ..Default::default()
+    };
+    let newest = console.state.app.db().audit_page(&filter).await.unwrap()[0].id;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let head = loop {
+        if let Some(head) = console.state.app.db().audit_head().await.unwrap()
+            && head.id >= newest
+        {
+            break head;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not sealed within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let line = format!(
+        "vexil_audit_head_info{{id=\"{}\",hash=\"{}\"}} 1",
+        head.id,
+        vexil_core::audit_chain::hex(&head.hash)
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let metrics = browser.get("/metrics").await;
+        if metrics.body.contains(&line) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{line} not on /metrics:\n{}",
+            metrics.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+vexil_testkit::both!(the_server_seals_and_publishes_its_head);

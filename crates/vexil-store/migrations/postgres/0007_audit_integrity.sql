@@ -49,8 +49,9 @@ CREATE TRIGGER console_audit_seals_no_truncate BEFORE TRUNCATE ON console_audit_
 
 -- 3. Proof of authorship: vexil writes `mac` (a nonce and an HMAC under the
 -- instance's secret key over the row's canonical encoding) on every row it writes.
--- A row without a valid one was written by direct SQL, whatever it claims. Unique,
--- so a copy of a genuine row cannot be inserted again.
+-- A row without a valid one was written by direct SQL, whatever it claims. The
+-- nonce is random and the column unique, so a copy of a genuine row cannot be
+-- inserted again (SQLite binds the nonce to the row's id instead).
 ALTER TABLE console_audit_log ADD COLUMN mac BYTEA;
 CREATE UNIQUE INDEX console_audit_log_mac ON console_audit_log (mac);
 
