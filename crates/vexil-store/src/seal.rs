@@ -7,8 +7,10 @@
 //! into the audit log first takes a shared advisory lock for its transaction (the
 //! trigger `console_audit_log_sealing_order`, before the row's id is drawn), and the
 //! sealer takes the same lock exclusively, which waits until every such transaction
-//! has ended. Waiting is bounded (`lock_timeout`): a transaction left open by hand
-//! delays sealing, never flips. On SQLite, writers are serialised and ids are drawn
+//! has ended, just long enough to read the largest id (its horizon); it then seals
+//! up to the horizon without the lock. Waiting is bounded (`lock_timeout`): a
+//! transaction left open by hand delays sealing, never flips. On SQLite the sealer
+//! reads and hashes outside the write lock and takes it only to insert the links. On SQLite, writers are serialised and ids are drawn
 //! in commit order, so the write transaction alone suffices. Either way, `prev_id`
 //! is unique: two sealers racing (several servers) cannot fork the chain; the loser
 //! fails its insert and finds the links already there next time.
@@ -79,9 +81,6 @@ const WALK: &str = "SELECT COALESCE(a.id, s.audit_id), a.id, CAST(a.created_at A
      FROM console_audit_log a FULL JOIN console_audit_seals s ON s.audit_id = a.id \
      ORDER BY 1";
 
-const ROWS_AFTER: &str = "SELECT id, CAST(created_at AS TEXT), admin_id, action, target_type, \
-     target_id, CAST(payload AS TEXT), mac FROM console_audit_log WHERE id > $1 ORDER BY id LIMIT $2";
-
 const HEAD: &str = "SELECT audit_id, hash FROM console_audit_seals ORDER BY audit_id DESC LIMIT 1";
 
 fn chain_row(raw: RawChainRow) -> Result<ChainRow, StoreError> {
@@ -147,17 +146,35 @@ impl Db {
     async fn seal_batch(&self) -> Result<(u64, Option<Anchor>), StoreError> {
         match &self.pool {
             #[cfg(feature = "sqlite")]
-            Pool::Sqlite(_) => {
+            Pool::Sqlite(pool) => {
+                // Read and hash outside the write lock (a read sees a consistent
+                // snapshot, and SQLite's ids are drawn in commit order), so that flips
+                // wait only for the insert; then, holding the lock, make sure no other
+                // sealer moved the head meanwhile.
+                let (head, seals) = {
+                    let mut read = pool.begin().await?;
+                    let head: Option<(i64, Vec<u8>)> =
+                        sqlx::query_as(HEAD).fetch_optional(&mut *read).await?;
+                    let head = head.map(anchor).transpose()?;
+                    let rows =
+                        sqlite_rows_after(&mut read, head.map_or(0, |h| h.id), SEAL_BATCH).await?;
+                    read.commit().await?;
+                    (head, link_rows(head, rows))
+                };
+                if seals.is_empty() {
+                    return Ok(sealed(head, &seals));
+                }
                 let mut write = self.begin_write().await?;
                 let crate::db::Tx::Sqlite(tx) = &mut write.tx else {
                     unreachable!("a SQLite database begins SQLite transactions")
                 };
-                let head: Option<(i64, Vec<u8>)> =
+                let now: Option<(i64, Vec<u8>)> =
                     sqlx::query_as(HEAD).fetch_optional(&mut **tx).await?;
-                let head = head.map(anchor).transpose()?;
-                let rows = sqlite_rows_after(tx, head.map_or(0, |h| h.id), SEAL_BATCH).await?;
-                let seals = link_rows(head, rows);
-                if !seals.is_empty() {
+                if now.map(anchor).transpose()? != head {
+                    // Another sealer got there first: its links stand; try again later.
+                    return Ok(sealed(self.audit_head().await?, &[]));
+                }
+                {
                     // One statement for the batch: a statement per link costs a hop to
                     // the connection's thread each, measured at a tenth of eight
                     // writers' flip rate while the write lock is held.
@@ -186,22 +203,40 @@ impl Db {
             }
             #[cfg(feature = "postgres")]
             Pool::Postgres(pool) => {
+                // The horizon: holding the lock exclusively, no transaction that drew
+                // an audit id is in flight, so every id up to the largest visible is
+                // final (committed or never). Held for that one read only; ids drawn
+                // after it are larger.
+                let horizon: i64 = {
+                    let mut lock = pool.begin().await?;
+                    sqlx::query("SET LOCAL lock_timeout = '250ms'")
+                        .execute(&mut *lock)
+                        .await?;
+                    sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                        .bind(SEALING_LOCK)
+                        .execute(&mut *lock)
+                        .await?;
+                    let horizon =
+                        sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM console_audit_log")
+                            .fetch_one(&mut *lock)
+                            .await?;
+                    lock.commit().await?;
+                    horizon
+                };
                 let mut tx = pool.begin().await?;
-                sqlx::query("SET LOCAL lock_timeout = '250ms'")
-                    .execute(&mut *tx)
-                    .await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(SEALING_LOCK)
-                    .execute(&mut *tx)
-                    .await?;
                 let head: Option<(i64, Vec<u8>)> =
                     sqlx::query_as(HEAD).fetch_optional(&mut *tx).await?;
                 let head = head.map(anchor).transpose()?;
-                let raw: Vec<RawChainRow> = sqlx::query_as(ROWS_AFTER)
-                    .bind(head.map_or(0, |h| h.id))
-                    .bind(SEAL_BATCH)
-                    .fetch_all(&mut *tx)
-                    .await?;
+                let raw: Vec<RawChainRow> = sqlx::query_as(
+                    "SELECT id, CAST(created_at AS TEXT), admin_id, action, target_type, \
+                     target_id, CAST(payload AS TEXT), mac FROM console_audit_log \
+                     WHERE id > $1 AND id <= $3 ORDER BY id LIMIT $2",
+                )
+                .bind(head.map_or(0, |h| h.id))
+                .bind(SEAL_BATCH)
+                .bind(horizon)
+                .fetch_all(&mut *tx)
+                .await?;
                 let rows = raw
                     .into_iter()
                     .map(chain_row)
