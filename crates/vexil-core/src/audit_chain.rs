@@ -120,6 +120,26 @@ pub fn link(prev: &Hash, id: i64, row_hash: &Hash) -> Hash {
     hasher.finalize().into()
 }
 
+/// The links that seal `rows` (in id order) after the link `after` (`None`: from the
+/// start of the chain), as the sealer writes them.
+pub fn links(after: Option<Anchor>, rows: &[ChainRow]) -> Vec<Seal> {
+    let (mut prev_id, mut prev_hash) = after.map_or((FIRST_PREV_ID, GENESIS), |a| (a.id, a.hash));
+    rows.iter()
+        .map(|row| {
+            let row_hash = row.row_hash();
+            let hash = link(&prev_hash, row.id, &row_hash);
+            let seal = Seal {
+                audit_id: row.id,
+                prev_id,
+                row_hash,
+                hash,
+            };
+            (prev_id, prev_hash) = (row.id, hash);
+            seal
+        })
+        .collect()
+}
+
 fn put(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
     out.extend_from_slice(bytes);

@@ -159,7 +159,7 @@ impl Db {
                     let rows =
                         sqlite_rows_after(&mut read, head.map_or(0, |h| h.id), SEAL_BATCH).await?;
                     read.commit().await?;
-                    (head, link_rows(head, rows))
+                    (head, audit_chain::links(head, &rows))
                 };
                 if seals.is_empty() {
                     return Ok(sealed(head, &seals));
@@ -241,7 +241,7 @@ impl Db {
                     .into_iter()
                     .map(chain_row)
                     .collect::<Result<Vec<_>, _>>()?;
-                let seals = link_rows(head, rows);
+                let seals = audit_chain::links(head, &rows);
                 if !seals.is_empty() {
                     sqlx::query(
                         "INSERT INTO console_audit_seals (audit_id, prev_id, row_hash, hash) \
@@ -396,12 +396,10 @@ type JsonRow = (
 
 impl Db {
     /// Every id of the log and its seals, in id order, in one snapshot: `f` gets the
-    /// row and the seal each id has, and may stop the walk.
-    ///
-    /// PostgreSQL streams one FULL JOIN. SQLite reads both tables in chunks inside one
-    /// read transaction (its snapshot), each chunk one JSON value, and merges them
-    /// here: streamed row by row, every row is a hop between sqlx's SQLite thread and
-    /// this task, which measured at most of the walk's time.
+    /// row and the seal each id has, and may stop the walk. PostgreSQL streams one
+    /// FULL JOIN. SQLite reads both tables in chunks inside one read transaction, each
+    /// chunk one JSON value, merged here: row by row, each row was a hop between
+    /// sqlx's SQLite thread and this task, most of the walk's time.
     async fn walk(
         &self,
         f: &mut (dyn FnMut(i64, Option<ChainRow>, Option<Seal>) -> ControlFlow<()> + Send),
@@ -542,28 +540,6 @@ fn unhex(text: &str, id: i64) -> Result<Vec<u8>, StoreError> {
     (0..text.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(text.get(i..i + 2).ok_or_else(bad)?, 16).map_err(|_| bad()))
-        .collect()
-}
-
-/// The links that seal `rows` (in id order) after `head`.
-fn link_rows(head: Option<Anchor>, rows: Vec<ChainRow>) -> Vec<Seal> {
-    let (mut prev_id, mut prev_hash) = head
-        .map_or((audit_chain::FIRST_PREV_ID, audit_chain::GENESIS), |h| {
-            (h.id, h.hash)
-        });
-    rows.into_iter()
-        .map(|row| {
-            let row_hash = row.row_hash();
-            let hash = audit_chain::link(&prev_hash, row.id, &row_hash);
-            let seal = Seal {
-                audit_id: row.id,
-                prev_id,
-                row_hash,
-                hash,
-            };
-            (prev_id, prev_hash) = (row.id, hash);
-            seal
-        })
         .collect()
 }
 

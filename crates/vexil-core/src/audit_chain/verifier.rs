@@ -275,21 +275,7 @@ mod tests {
 
     /// Seals `rows` in order, as the sealer does.
     fn seal(rows: &[ChainRow]) -> Vec<Seal> {
-        let (mut prev_id, mut prev_hash) = (FIRST_PREV_ID, GENESIS);
-        rows.iter()
-            .map(|row| {
-                let row_hash = row.row_hash();
-                let hash = link(&prev_hash, row.id, &row_hash);
-                let seal = Seal {
-                    audit_id: row.id,
-                    prev_id,
-                    row_hash,
-                    hash,
-                };
-                (prev_id, prev_hash) = (row.id, hash);
-                seal
-            })
-            .collect()
+        crate::audit_chain::links(None, rows)
     }
 
     fn verify(
