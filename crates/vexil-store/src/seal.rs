@@ -43,8 +43,6 @@ pub struct SealReport {
     pub sealed: u64,
     /// The newest link after it.
     pub head: Option<Anchor>,
-    /// Writers were in flight longer than the sealer waits: try again later.
-    pub busy: bool,
 }
 
 /// A row as selected for the chain: timestamps and JSON cast to text.
@@ -128,7 +126,6 @@ impl Db {
                         Some("55P03" | "23505" | "5" | "2067" | "1555")
                     ) =>
                 {
-                    report.busy = true;
                     report.head = self.audit_head().await?;
                     return Ok(report);
                 }
