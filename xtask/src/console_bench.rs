@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use secrecy::SecretString;
-use vexil_app::{Admin, App, Flip};
+use vexil_app::{Admin, App, Flip, StepUp};
 use vexil_core::audit::Via;
-use vexil_core::{EnvSnapshot, Envs, Role};
+use vexil_core::{Env, EnvSnapshot, Envs, FlagKey, Role};
 
 const FLAGS: usize = 1_000;
 pub(crate) const SESSIONS: usize = 8;
@@ -358,15 +358,14 @@ pub(crate) async fn direct_flips(seconds: u64) -> anyhow::Result<f64> {
             let mut flips = 0u64;
             while Instant::now() < deadline {
                 let flip = Flip {
-                    flag_key: &flag,
-                    env: "prod",
+                    flag: &FlagKey::parse(&flag)?,
+                    env: &Env::PROD,
                     expected_from: Some(value),
                     to: !value,
-                    elevated: false,
                     reason: None,
                     via: Via::Console,
                 };
-                app.flip(&actor, &flip).await?;
+                app.flip(&actor, &flip, StepUp::None).await?;
                 value = !value;
                 flips += 1;
             }

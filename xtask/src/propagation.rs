@@ -16,9 +16,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
 use secrecy::SecretString;
-use vexil_app::{Admin, App, Flip};
+use vexil_app::{Admin, App, Flip, StepUp};
 use vexil_core::audit::Via;
-use vexil_core::{Env, EnvSnapshot, Envs, FlagSet, Role};
+use vexil_core::{Env, EnvSnapshot, Envs, FlagKey, FlagSet, Role};
 use vexil_store::Backend;
 use vexil_testkit::TestDb;
 
@@ -108,15 +108,14 @@ pub(crate) fn run(backend: &str, flips: usize, remote: bool) -> anyhow::Result<(
             arrive(i).await;
             on = !on;
             let flip = Flip {
-                flag_key: FLAG,
-                env: "prod",
+                flag: &FlagKey::parse(FLAG)?,
+                env: &Env::PROD,
                 expected_from: Some(!on),
                 to: on,
-                elevated: false,
                 reason: None,
                 via: Via::Cli,
             };
-            app.flip(&actor, &flip).await?;
+            app.flip(&actor, &flip, StepUp::None).await?;
             through_app.extend(latencies(&watchers, on, now_nanos())?);
         }
         let mut through_sql = Vec::new();

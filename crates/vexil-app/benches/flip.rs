@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use secrecy::SecretString;
-use vexil_app::{Actor, Admin, App, Flip, SecretKey};
+use vexil_app::{Actor, Admin, App, Flip, SecretKey, StepUp};
 use vexil_core::audit::Via;
-use vexil_core::{Clock, EnvSnapshot, Envs, FlagSet, Role};
+use vexil_core::{Clock, Env, EnvSnapshot, Envs, FlagKey, FlagSet, Role};
 use vexil_store::{Backend, NewAudit};
 use vexil_testkit::{TestClock, TestDb};
 
@@ -97,18 +97,18 @@ async fn flip_many(app: &App, actor: &Actor, flag: &'static str, flips: u64) {
         .into_iter()
         .find(|r| r.flag_key == flag && r.env == "prod");
     let mut on = row.map_or_else(|| app.flags().get(flag).unwrap().default(), |r| r.value);
+    let key = FlagKey::parse(flag).unwrap();
     for _ in 0..flips {
         on = !on;
         let flip = Flip {
-            flag_key: flag,
-            env: "prod",
+            flag: &key,
+            env: &Env::PROD,
             expected_from: None,
             to: on,
-            elevated: true,
             reason: None,
             via: Via::Cli,
         };
-        app.flip(actor, &flip).await.unwrap();
+        app.flip(actor, &flip, StepUp::None).await.unwrap();
     }
 }
 
@@ -134,7 +134,7 @@ fn bench(c: &mut Criterion) {
                         let mut tx = setup.app.db().begin_write().await.unwrap();
                         let audit = NewAudit {
                             created_at: TestClock::fixed().now(),
-                            admin_id: Some(setup.actor.id),
+                            admin_id: Some(setup.actor.id()),
                             action: "bench.baseline",
                             target_type: "bench",
                             target_id: "baseline".to_owned(),

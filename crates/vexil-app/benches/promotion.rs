@@ -15,9 +15,9 @@ use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use secrecy::SecretString;
-use vexil_app::{Actor, Admin, App, Flip, PromoteRequest};
+use vexil_app::{Actor, Admin, App, Flip, PromoteRequest, StepUp};
 use vexil_core::audit::Via;
-use vexil_core::{EnvSnapshot, Envs, FlagSet, Role};
+use vexil_core::{EnvSnapshot, Envs, FlagKey, FlagSet, Role};
 use vexil_store::Backend;
 use vexil_testkit::{TestClock, TestDb};
 
@@ -67,15 +67,14 @@ async fn setup(backend: Backend) -> Bench {
 
 async fn flip(app: &App, actor: &Actor, flag: &str, env: &str, to: bool) {
     let flip = Flip {
-        flag_key: flag,
-        env,
+        flag: &FlagKey::parse(flag).unwrap(),
+        env: &Envs::runbook().parse(env).unwrap(),
         expected_from: None,
         to,
-        elevated: false,
         reason: None,
         via: Via::Cli,
     };
-    app.flip(actor, &flip).await.unwrap();
+    app.flip(actor, &flip, StepUp::None).await.unwrap();
 }
 
 fn bench(c: &mut Criterion) {
@@ -94,7 +93,7 @@ fn bench(c: &mut Criterion) {
                 flip(&setup.app, &setup.actor, &flag, "staging", true).await;
                 setup
                     .app
-                    .mark_promote(&setup.actor, &flag, Via::Cli)
+                    .mark_promote(&setup.actor, &FlagKey::parse(&flag).unwrap(), Via::Cli)
                     .await
                     .unwrap();
             }
@@ -129,18 +128,19 @@ fn bench(c: &mut Criterion) {
                     for _ in 0..iters {
                         let started = Instant::now();
                         let id = app
-                            .mark_promote(actor, "cycled", Via::Cli)
+                            .mark_promote(actor, &FlagKey::parse("cycled").unwrap(), Via::Cli)
                             .await
                             .unwrap()
                             .record
                             .id;
                         app.approve(actor, id, Via::Cli).await.unwrap();
                         let request = PromoteRequest {
-                            elevated: false,
                             confirmation: None,
                             via: Via::Cli,
                         };
-                        app.promote(actor, id, &request).await.unwrap();
+                        app.promote(actor, id, &request, StepUp::None)
+                            .await
+                            .unwrap();
                         measured += started.elapsed();
                         // Back off in prod for the next round, outside the clock.
                         flip(app, actor, "cycled", "prod", false).await;

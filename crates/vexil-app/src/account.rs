@@ -7,7 +7,7 @@ use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use vexil_core::audit::{TARGET_USER, USER_ADD, USER_DISABLE, USER_SET_ROLE, Via};
-use vexil_core::{Action, FlagKey, Role, authorize};
+use vexil_core::{Action, FlagKey, Role};
 use vexil_store::{NewAudit, NewUser, UserRow};
 
 use crate::app::{Actor, App};
@@ -36,7 +36,7 @@ impl App {
     ) -> Result<i64, AppError> {
         App::authorize_admin(admin)?;
         // Account names follow the flag-key grammar: safe in URLs, logs and SQL.
-        FlagKey::parse(name).map_err(|e| AppError::InvalidAccountName { reason: e.reason() })?;
+        FlagKey::parse(name).map_err(|error| AppError::InvalidAccountName { error })?;
         if password.expose_secret().chars().count() < MIN_PASSWORD_CHARS {
             return Err(AppError::WeakPassword {
                 min: MIN_PASSWORD_CHARS,
@@ -144,7 +144,7 @@ impl App {
     /// accounts; the CLI's operator has database access, which is that permission.
     pub(crate) fn authorize_admin(admin: Admin<'_>) -> Result<(), AppError> {
         match admin {
-            Admin::Account(actor) => Ok(authorize(actor.role, Action::ManageAccounts, false)?),
+            Admin::Account(actor) => actor.may(Action::ManageAccounts),
             Admin::Cli => Ok(()),
         }
     }
@@ -157,7 +157,7 @@ impl App {
         mut payload: serde_json::Value,
     ) -> NewAudit {
         let (admin_id, via) = match admin {
-            Admin::Account(actor) => (Some(actor.id), Via::Console),
+            Admin::Account(actor) => (Some(actor.id()), Via::Console),
             Admin::Cli => (None, Via::Cli),
         };
         payload["via"] = json!(via);
@@ -176,9 +176,7 @@ fn hash_password(password: &SecretString) -> Result<String, AppError> {
     Argon2::default()
         .hash_password(password.expose_secret().as_bytes())
         .map(|hash| hash.to_string())
-        .map_err(|e| AppError::PasswordHash {
-            reason: e.to_string(),
-        })
+        .map_err(AppError::PasswordHash)
 }
 
 fn verify_password(hash: &str, password: &SecretString) -> bool {

@@ -7,7 +7,8 @@ use arc_swap::ArcSwap;
 
 use vexil_core::reported::MASTER_KEY;
 use vexil_core::{
-    Clock, Drift, Env, EnvSnapshot, Envs, FlagSet, MasterSwitch, Role, reported_layer,
+    Action, Clock, Drift, Env, EnvSnapshot, Envs, FlagSet, MasterSwitch, Role, check_role,
+    reported_layer,
 };
 use vexil_store::{Db, InstanceReport, WriteTx};
 
@@ -36,15 +37,42 @@ pub struct App {
     pub(crate) view: Option<vexil::Flags>,
     /// When open promotions expire, and whether four eyes are required.
     pub(crate) windows: vexil_core::promotion::Windows,
+    /// How long a TOTP elevation lasts.
+    pub(crate) elevation_window: std::time::Duration,
+    /// Told after every flag change this process commits (a server's caches).
+    pub(crate) on_change: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
 }
 
 /// An account that exists and is not disabled: the only thing a use case accepts as
-/// "who is acting".
+/// "who is acting". Only this crate makes one (`App::actor`, a sign-in, a token), so
+/// no door can act as an account it did not authenticate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
-    pub id: i64,
-    pub name: String,
-    pub role: Role,
+    id: i64,
+    name: String,
+    role: Role,
+}
+
+impl Actor {
+    pub fn id(&self) -> i64 {
+        self.id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Whether the role allows `action` at all, elevation aside: what a page that only
+    /// reads checks, and what a page shows of what the account may do. Every change
+    /// is authorized again, whole, by its use case (`App::authorize`).
+    pub fn may(&self, action: Action) -> Result<(), AppError> {
+        check_role(self.role, action).map(|_clearance| ())?;
+        Ok(())
+    }
 }
 
 impl App {
@@ -67,6 +95,8 @@ impl App {
             audit_mac: None,
             view: None,
             windows: vexil_core::promotion::Windows::default(),
+            elevation_window: crate::elevation::DEFAULT_ELEVATION_WINDOW,
+            on_change: std::sync::OnceLock::new(),
         }
     }
 
@@ -84,6 +114,13 @@ impl App {
     pub fn with_view(mut self, view: vexil::Flags) -> App {
         self.view = Some(view);
         self
+    }
+
+    /// Calls `listener` after every flag change this process commits, before the use
+    /// case returns, so that a cache in front of the flags reads its own writes. One
+    /// listener per process; a second is refused (`false`).
+    pub fn on_flag_change(&self, listener: impl Fn() + Send + Sync + 'static) -> bool {
+        self.on_change.set(Box::new(listener)).is_ok()
     }
 
     pub(crate) fn secret_key(&self) -> Result<&SecretKey, AppError> {
@@ -111,6 +148,9 @@ impl App {
             view.reload(flags.clone()).await;
         }
         self.flags.store(Arc::new(flags));
+        if let Some(listener) = self.on_change.get() {
+            listener();
+        }
     }
 
     /// The time as the use cases see it (a test clock in tests).

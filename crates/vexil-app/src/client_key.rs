@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use vexil_core::audit::{CLIENT_KEY_CREATE, CLIENT_KEY_REVOKE, TARGET_CLIENT_KEY, Via};
 use vexil_core::sdk::Report;
-use vexil_core::{Action, AppName, Env, authorize};
+use vexil_core::{Action, AppName, Env};
 use vexil_store::{ClientKeyRow, InstanceReport, NewAudit, NewClientKey, Receipt, Transport};
 
 use crate::account::Admin;
@@ -94,9 +94,7 @@ impl App {
     ) -> Result<(i64, SecretString), AppError> {
         App::authorize_client_keys(admin)?;
         let mut random = [0u8; 32];
-        getrandom::fill(&mut random).map_err(|e| AppError::Random {
-            reason: e.to_string(),
-        })?;
+        getrandom::fill(&mut random).map_err(AppError::Random)?;
         let key = SecretString::from(format!("{CLIENT_KEY_PREFIX}{}", hex::encode(random)));
         let shown = &key.expose_secret()[..SHOWN_CHARS];
         let audit = self.client_key_audit(
@@ -107,7 +105,7 @@ impl App {
             json!({"env": env, "app": app.as_str(), "key": shown}),
         );
         let created_by = match admin {
-            Admin::Account(actor) => Some(actor.name.as_str()),
+            Admin::Account(actor) => Some(actor.name()),
             Admin::Cli => None,
         };
         let new = NewClientKey {
@@ -269,7 +267,7 @@ impl App {
 
     fn authorize_client_keys(admin: Admin<'_>) -> Result<(), AppError> {
         match admin {
-            Admin::Account(actor) => Ok(authorize(actor.role, Action::ManageClientKeys, false)?),
+            Admin::Account(actor) => actor.may(Action::ManageClientKeys),
             Admin::Cli => Ok(()),
         }
     }
@@ -283,7 +281,7 @@ impl App {
         mut payload: serde_json::Value,
     ) -> NewAudit {
         let (admin_id, via) = match admin {
-            Admin::Account(actor) => (Some(actor.id), door),
+            Admin::Account(actor) => (Some(actor.id()), door),
             Admin::Cli => (None, Via::Cli),
         };
         payload["via"] = json!(via);

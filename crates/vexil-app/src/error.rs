@@ -31,12 +31,12 @@ pub enum AppError {
     },
     #[error("account '{}' already exists", one_line(name))]
     AccountExists { name: String },
-    #[error("invalid account name: {reason}")]
-    InvalidAccountName { reason: String },
+    #[error("invalid account name: {}", error.reason())]
+    InvalidAccountName { error: vexil_core::FlagKeyError },
     #[error("the password is too short: at least {min} characters")]
     WeakPassword { min: usize },
-    #[error("cannot hash the password: {reason}")]
-    PasswordHash { reason: String },
+    #[error("cannot hash the password")]
+    PasswordHash(#[source] argon2::password_hash::Error),
     #[error(transparent)]
     Denied(#[from] Denied),
     /// The value the operator saw is no longer the value in force: nothing was written.
@@ -79,8 +79,9 @@ pub enum AppError {
         "the TOTP secret of '{name}' cannot be read with this secret key (was VEXIL_SECRET_KEY changed?): re-enrol with `vexil user totp {name}`"
     )]
     TotpUnreadable { name: String },
-    #[error("TOTP failed: {reason}")]
-    Totp { reason: String },
+    /// The TOTP library refused a secret or a URI vexil made.
+    #[error("TOTP failed")]
+    Totp(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error(
         "no secret key to encrypt TOTP secrets: set VEXIL_SECRET_KEY to 64 hexadecimal characters"
     )]
@@ -141,8 +142,8 @@ pub enum AppError {
     /// A process's report that does not fit the flags or its key; nothing was recorded.
     #[error("report refused: {0}")]
     Report(#[from] vexil_core::sdk::ReportError),
-    #[error("the system's random source failed: {reason}")]
-    Random { reason: String },
+    #[error("the system's random source failed")]
+    Random(#[source] getrandom::Error),
     #[error(transparent)]
     CodeScan(#[from] crate::code_scan::CodeScanError),
     /// An audit export file that cannot be read (`vexil audit verify --file`).
@@ -150,6 +151,114 @@ pub enum AppError {
     BadExport(#[from] crate::audit_integrity::BadExport),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What kind of refusal or failure an error is: the one classification of
+/// [`AppError`], which each door maps once to its own answer (a console page, an API
+/// code, a CLI exit status). The match in [`AppError::kind`] has no catch-all, so a
+/// new variant does not compile until it is classified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorKind {
+    /// A name, value or field that does not parse or is out of bounds.
+    Invalid,
+    /// An env that is not configured.
+    UnknownEnv,
+    /// No such flag, account, promotion, audit row, token or client key.
+    NotFound,
+    /// No credentials, or ones that are wrong, unknown or revoked.
+    Unauthenticated,
+    /// The role may not do this, or the account may not act; elevation would not help.
+    Forbidden,
+    /// The role suffices, but the action needs TOTP elevation (or an enrolled TOTP).
+    ElevationRequired,
+    /// A TOTP code that is wrong, expired or already used.
+    TotpRejected,
+    /// Too many failures for this account: try again later.
+    RateLimited,
+    /// The value the operator saw is no longer the value in force.
+    Conflict,
+    /// The change asked for is already so.
+    NoChange,
+    /// The thing is not in a state that allows this step (a promotion, a revoked key, a
+    /// pair with nothing to reconcile, an existing account).
+    InvalidState,
+    /// A high-risk promote without its typed phrase.
+    ConfirmationRequired,
+    /// The database does not answer.
+    Unavailable,
+    /// Anything else: a fault on vexil's side or in its set-up.
+    Internal,
+}
+
+impl AppError {
+    /// This error's kind, for the doors' one mapping each.
+    pub fn kind(&self) -> ErrorKind {
+        use ErrorKind as K;
+        match self {
+            AppError::UnknownEnv(_) => K::UnknownEnv,
+            AppError::UnknownFlag { .. }
+            | AppError::UnknownAccount { .. }
+            | AppError::UnknownPromotion { .. }
+            | AppError::UnknownAuditRow { .. }
+            | AppError::UnknownToken { .. }
+            | AppError::UnknownClientKey { .. } => K::NotFound,
+            AppError::InvalidAccountName { .. }
+            | AppError::WeakPassword { .. }
+            | AppError::ReasonTooLong(_)
+            | AppError::NotAFlagChange { .. }
+            | AppError::InvalidAppName(_)
+            | AppError::Report(_)
+            | AppError::CodeScan(_)
+            | AppError::BadExport(_)
+            | AppError::Promotion {
+                error: TransitionError::ReasonRequired,
+                ..
+            } => K::Invalid,
+            AppError::BadCredentials | AppError::BadToken | AppError::BadClientKey => {
+                K::Unauthenticated
+            }
+            AppError::Denied(Denied::Forbidden { .. })
+            | AppError::Disabled { .. }
+            | AppError::Promotion {
+                error: TransitionError::SameApprover { .. },
+                ..
+            } => K::Forbidden,
+            AppError::Denied(Denied::ElevationRequired { .. })
+            | AppError::TotpNotEnrolled { .. } => K::ElevationRequired,
+            AppError::TotpInvalid | AppError::TotpReplayed => K::TotpRejected,
+            AppError::SignInLocked { .. } | AppError::ElevationLocked { .. } => K::RateLimited,
+            AppError::Conflict { .. } => K::Conflict,
+            AppError::NoChange { .. } => K::NoChange,
+            AppError::SameRole { .. }
+            | AppError::AccountExists { .. }
+            | AppError::TotpAlreadyEnrolled { .. }
+            | AppError::CannotMark { .. }
+            | AppError::Promotion { .. }
+            | AppError::ReconcileRefused { .. }
+            | AppError::TokenRevoked { .. }
+            | AppError::ClientKeyRevoked { .. } => K::InvalidState,
+            AppError::Confirmation(_) => K::ConfirmationRequired,
+            AppError::Store(error) if error.is_unavailable() => K::Unavailable,
+            AppError::Store(_)
+            | AppError::PasswordHash(_)
+            | AppError::TotpUnreadable { .. }
+            | AppError::Totp(_)
+            | AppError::NoSecretKey
+            | AppError::BadSecretKey
+            | AppError::Random(_) => K::Internal,
+        }
+    }
+
+    /// How long to wait before trying again, for a rate-limited refusal.
+    pub fn retry_after(&self) -> Option<std::time::Duration> {
+        if let AppError::SignInLocked { retry_after } | AppError::ElevationLocked { retry_after } =
+            self
+        {
+            Some(*retry_after)
+        } else {
+            None
+        }
+    }
 }
 
 fn on_off(value: bool) -> &'static str {

@@ -1,36 +1,49 @@
 //! `App::flip`: change one flag in one env, with its audit row, or change nothing and
-//! say why. It reads straight down (STYLE.md rule 4).
+//! say why. `App::flip` reads straight down: authorize, then `write_flip`.
+
+use std::collections::BTreeMap;
 
 use serde_json::json;
 use vexil_core::audit::{FLAG_FLIP, FlipPayload, TARGET_FEATURE_FLAG, Via};
-use vexil_core::{Action, Env, EnvSnapshot, FlagDecl, MasterSwitch, authorize, resolve};
-use vexil_store::{Expected, NewAudit};
+use vexil_core::{
+    Action, Env, EnvSnapshot, FlagDecl, FlagKey, MasterSwitch, Source, VarState, resolve,
+};
+use vexil_store::{Expected, FlagRow, NewAudit};
 
 use crate::app::{Actor, App, EnvLayer};
+use crate::elevation::{Elevation, StepUp};
 use crate::error::AppError;
 
-/// A flip as asked for.
+/// A flip as asked for, its key and env already parsed by the door.
 #[derive(Debug, Clone)]
 pub struct Flip<'a> {
-    pub flag_key: &'a str,
-    pub env: &'a str,
+    pub flag: &'a FlagKey,
+    pub env: &'a Env,
     /// The value the operator saw. `None` (the break-glass CLI) flips whatever is in
     /// force; `Some` refuses to flip a value that changed since it was read.
     pub expected_from: Option<bool>,
     pub to: bool,
-    /// Whether the caller holds a valid TOTP elevation (a session elevated in the
-    /// console, or a code checked for this request).
-    pub elevated: bool,
+    /// Already checked by `vexil_core::audit::reason` at the door.
     pub reason: Option<&'a str>,
     pub via: Via,
 }
 
 /// What a successful flip did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Flipped {
     pub from: bool,
     pub to: bool,
     pub audit_id: i64,
+    /// The elevation a code sent with the flip made, for a console session to keep.
+    pub elevation: Option<Elevation>,
+}
+
+/// The flag key a door was given. A text that is not a key's shape cannot be
+/// declared, so it is an unknown flag like any other (one answer for both).
+pub fn parse_flag_key(text: &str) -> Result<FlagKey, AppError> {
+    FlagKey::parse(text).map_err(|_| AppError::UnknownFlag {
+        key: text.to_owned(),
+    })
 }
 
 /// How many times a flip re-reads after losing a race before it reports a conflict.
@@ -38,108 +51,95 @@ pub struct Flipped {
 /// winner's value); more would only matter against a script hammering the row.
 const MAX_ATTEMPTS: u32 = 3;
 
-impl App {
-    pub async fn flip(&self, actor: &Actor, flip: &Flip<'_>) -> Result<Flipped, AppError> {
-        self.flip_marked(actor, flip, false).await
-    }
+/// Whether a flip is a reconciling one (`App::reconcile`), which its audit row says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FlipKind {
+    Plain,
+    Reconcile,
+}
 
-    /// [`App::flip`]; `reconcile` marks the audit row as a reconciling flip
-    /// (`App::reconcile`).
-    pub(crate) async fn flip_marked(
+/// The value in force before a flip, as read in its transaction.
+struct Before<'l> {
+    value: bool,
+    source: Source,
+    /// The env's processes disagree about the flag's variable and no row decides:
+    /// the value before is a guess (how many processes report each state).
+    drift: Option<&'l BTreeMap<VarState, usize>>,
+}
+
+impl App {
+    /// Flips one flag in one env, audited in the same transaction, or changes nothing
+    /// and says why. The whole sequence, for every door: a role that may not see the
+    /// flags learns nothing of the flag; then the flag, the role for its risk, and
+    /// elevation where the flag needs it (a code is spent only then); then the write.
+    pub async fn flip(
         &self,
         actor: &Actor,
         flip: &Flip<'_>,
-        reconcile: bool,
+        step_up: StepUp<'_>,
     ) -> Result<Flipped, AppError> {
-        let flags = self.flags.load();
-        let decl = flags
-            .get(flip.flag_key)
-            .ok_or_else(|| AppError::UnknownFlag {
-                key: flip.flag_key.to_owned(),
-            })?;
-        let env = self.envs.parse(flip.env)?;
-        authorize(actor.role, Action::Flip(decl.risk()), flip.elevated)?;
+        let decl = self.visible_flag(actor, flip.flag)?;
+        let elevation = self
+            .authorize(actor, Action::Flip(decl.risk()), step_up)
+            .await?;
+        let flipped = self.write_flip(actor, &decl, flip, FlipKind::Plain).await?;
+        Ok(Flipped {
+            elevation,
+            ..flipped
+        })
+    }
 
-        // Optimistic: read, decide, write only if the row is still the one read. A
-        // concurrent writer (another flip, or direct SQL, which takes no lock of ours)
-        // makes the write a no-op, and the flip starts again from a fresh read, so
-        // that what it then refuses or does is judged against the newer value.
-        //
+    /// The declaration of `key`, for an actor whose role may see the flags.
+    pub(crate) fn visible_flag(&self, actor: &Actor, key: &FlagKey) -> Result<FlagDecl, AppError> {
+        actor.may(Action::ViewFlags)?;
+        self.flags
+            .load()
+            .get(key.as_str())
+            .cloned()
+            .ok_or_else(|| AppError::UnknownFlag {
+                key: key.to_string(),
+            })
+    }
+
+    /// The write of an authorized flip: read, decide, write only if the row is still
+    /// the one read. A concurrent writer (another flip, or direct SQL, which takes no
+    /// lock of ours) makes the write a no-op, and the flip starts again from a fresh
+    /// read, so that what it then refuses or does is judged against the newer value.
+    pub(crate) async fn write_flip(
+        &self,
+        actor: &Actor,
+        decl: &FlagDecl,
+        flip: &Flip<'_>,
+        kind: FlipKind,
+    ) -> Result<Flipped, AppError> {
+        let env = flip.env;
         // The env layer counts only where no row decides, and reading it (the live
         // processes' reports) costs a query: it is read then only.
         let mut layer: Option<EnvLayer<'_>> = None;
-        let no_layer = EnvSnapshot::default();
         let mut attempts = 0;
         loop {
             attempts += 1;
             let mut tx = self.db.begin_write().await?;
             let row = tx.flag_row(decl.key().as_str(), env.as_str()).await?;
             if row.is_none() && layer.is_none() {
-                layer = Some(self.env_layer_in(&mut tx, &env).await?);
+                layer = Some(self.env_layer_in(&mut tx, env).await?);
             }
-            let env_vars = match (&row, &layer) {
-                (None, Some(layer)) => &*layer.snapshot,
-                _ => &no_layer,
-            };
-            // The value in force before the flip: the row if there is one (a flip
-            // writes the DB layer, whatever the master switch), else the env layer,
-            // else the YAML.
-            let before = resolve(
-                decl,
-                row.as_ref().map(|r| r.value),
-                env_vars,
-                MasterSwitch::On,
-            );
-            // The processes of this env disagree about the flag's variable and no row
-            // decides: the value before is not known, only guessed. Neither a
-            // conflict nor "already so" can be judged against a guess; the flip goes
-            // ahead (its row makes them all agree) and its audit row says so.
-            let drift = match (&row, &layer) {
-                (None, Some(layer)) => layer
-                    .drift
-                    .iter()
-                    .find(|d| d.key == decl.key().as_str())
-                    .map(|d| &d.states),
-                _ => None,
-            };
-            if let Some(expected) = flip.expected_from
-                && expected != before.value
-                && drift.is_none()
-            {
-                metrics::counter!("vexil_flip_conflicts_total", "env" => env.to_string(), "via" => flip.via.as_str())
-                    .increment(1);
-                return Err(AppError::Conflict {
-                    flag: decl.key().to_string(),
-                    env: env.to_string(),
-                    expected,
-                    current: before.value,
-                    current_source: before.source,
-                    updated_by: row.as_ref().and_then(|r| r.updated_by.clone()),
-                    updated_at: row.as_ref().map(|r| r.updated_at),
-                });
-            }
-            if before.value == flip.to && drift.is_none() {
-                return Err(AppError::NoChange {
-                    flag: decl.key().to_string(),
-                    env: env.to_string(),
-                    value: flip.to,
-                });
-            }
-
+            let before = before(decl, row.as_ref(), layer.as_ref());
+            refuse_stale(decl, flip, &before, row.as_ref())?;
             let payload = FlipPayload {
                 flag: decl.key(),
-                env: &env,
+                env,
                 from: before.value,
                 to: flip.to,
                 via: flip.via,
                 reason: flip.reason,
-                drift,
+                drift: before.drift,
                 promotion_id: None,
-                reconcile,
+                reconcile: kind == FlipKind::Reconcile,
             };
             let audit = NewAudit {
                 created_at: self.clock.now(),
-                admin_id: Some(actor.id),
+                admin_id: Some(actor.id()),
                 action: FLAG_FLIP,
                 target_type: TARGET_FEATURE_FLAG,
                 target_id: decl.key().to_string(),
@@ -150,7 +150,7 @@ impl App {
                     decl.key().as_str(),
                     env.as_str(),
                     flip.to,
-                    &actor.name,
+                    actor.name(),
                     Expected::of(row.as_ref()),
                     &audit,
                 )
@@ -158,42 +158,113 @@ impl App {
             match written {
                 Some(audit_id) => {
                     tx.commit().await?;
-                    self.flipped(decl, &env, flip.via).await;
+                    self.flipped(decl, env, flip.via).await;
                     return Ok(Flipped {
                         from: before.value,
                         to: flip.to,
                         audit_id,
+                        elevation: None,
                     });
                 }
                 // Dropping `tx` rolls back the audit row written for nothing.
                 None if attempts < MAX_ATTEMPTS => continue,
-                // The row keeps changing under us: say so rather than spin.
+                // The row keeps changing under us: say so rather than spin. A new
+                // statement sees the newest committed row (PostgreSQL's read
+                // committed; SQLite's write lock means this never happens there).
                 None => {
-                    // A new statement sees the newest committed row (PostgreSQL's read
-                    // committed; SQLite's write lock means this never happens there).
                     let now = tx.flag_row(decl.key().as_str(), env.as_str()).await?;
-                    // Without a row, the variables as last read (or none known).
-                    let env_vars = layer.as_ref().map_or(&no_layer, |l| &*l.snapshot);
-                    let current = resolve(
-                        decl,
-                        now.as_ref().map(|r| r.value),
-                        env_vars,
-                        MasterSwitch::On,
-                    );
-                    metrics::counter!("vexil_flip_conflicts_total", "env" => env.to_string(), "via" => flip.via.as_str())
-                    .increment(1);
-                    return Err(AppError::Conflict {
-                        flag: decl.key().to_string(),
-                        env: env.to_string(),
-                        expected: before.value,
-                        current: current.value,
-                        current_source: current.source,
-                        updated_by: now.as_ref().and_then(|r| r.updated_by.clone()),
-                        updated_at: now.as_ref().map(|r| r.updated_at),
-                    });
+                    let current = before_of(decl, now.as_ref(), layer.as_ref());
+                    return Err(conflict(decl, flip, before.value, &current, now.as_ref()));
                 }
             }
         }
+    }
+}
+
+/// The value in force before the flip: the row if there is one (a flip writes the DB
+/// layer, whatever the master switch), else the env layer, else the YAML; and the
+/// drift that makes it a guess.
+fn before<'l>(
+    decl: &FlagDecl,
+    row: Option<&FlagRow>,
+    layer: Option<&'l EnvLayer<'_>>,
+) -> Before<'l> {
+    let mut value = before_of(decl, row, layer);
+    value.drift = match (row, layer) {
+        (None, Some(layer)) => layer
+            .drift
+            .iter()
+            .find(|d| d.key == decl.key().as_str())
+            .map(|d| &d.states),
+        _ => None,
+    };
+    value
+}
+
+/// [`before`] without the drift.
+fn before_of<'l>(
+    decl: &FlagDecl,
+    row: Option<&FlagRow>,
+    layer: Option<&EnvLayer<'_>>,
+) -> Before<'l> {
+    let none = EnvSnapshot::default();
+    let env_vars = match (row, layer) {
+        (None, Some(layer)) => &*layer.snapshot,
+        _ => &none,
+    };
+    let resolved = resolve(decl, row.map(|r| r.value), env_vars, MasterSwitch::On);
+    Before {
+        value: resolved.value,
+        source: resolved.source,
+        drift: None,
+    }
+}
+
+/// A flip from a value no longer in force, or to the value already in force, is
+/// refused. Neither can be judged against a guess (drift): the flip then goes ahead
+/// (its row makes the processes agree) and its audit row says so.
+fn refuse_stale(
+    decl: &FlagDecl,
+    flip: &Flip<'_>,
+    before: &Before<'_>,
+    row: Option<&FlagRow>,
+) -> Result<(), AppError> {
+    if before.drift.is_some() {
+        return Ok(());
+    }
+    if let Some(expected) = flip.expected_from
+        && expected != before.value
+    {
+        return Err(conflict(decl, flip, expected, before, row));
+    }
+    if before.value == flip.to {
+        return Err(AppError::NoChange {
+            flag: decl.key().to_string(),
+            env: flip.env.to_string(),
+            value: flip.to,
+        });
+    }
+    Ok(())
+}
+
+/// The refusal of a flip from `expected` when `current` is in force, counted.
+fn conflict(
+    decl: &FlagDecl,
+    flip: &Flip<'_>,
+    expected: bool,
+    current: &Before<'_>,
+    row: Option<&FlagRow>,
+) -> AppError {
+    metrics::counter!("vexil_flip_conflicts_total", "env" => flip.env.to_string(), "via" => flip.via.as_str())
+        .increment(1);
+    AppError::Conflict {
+        flag: decl.key().to_string(),
+        env: flip.env.to_string(),
+        expected,
+        current: current.value,
+        current_source: current.source,
+        updated_by: row.and_then(|r| r.updated_by.clone()),
+        updated_at: row.map(|r| r.updated_at),
     }
 }
 
@@ -210,6 +281,9 @@ impl App {
             "via" => via.as_str(),
         )
         .increment(1);
+        if let Some(listener) = self.on_change.get() {
+            listener();
+        }
         if let Some(view) = self.view.as_ref().filter(|v| v.env() == env.as_str())
             && let Err(error) = view.invalidate(decl.key().as_str()).await
         {

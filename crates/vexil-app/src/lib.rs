@@ -33,8 +33,11 @@
 //!   (`EnvFleet`, decided from the reports alone).
 //! - `stale.rs`: `stale_flags`: flags on everywhere and unchanged for days, never
 //!   flipped, and rows no declaration claims (`vexil_core::stale`).
-//! - `sign_in.rs`: a console session's life, audited: `sign_in`, `elevate` (TOTP),
-//!   `sign_out`, with a lock after repeated failures counted in the audit log (so it
+//! - `elevation.rs`: `App::authorize` (the role, then TOTP elevation where the
+//!   matrix asks for it), `Elevation`, which only this crate makes, `StepUp` and
+//!   `TotpCode`.
+//! - `sign_in.rs`: a console session's life, audited: `sign_in`, the elevation code
+//!   check, `sign_out`, with a lock after repeated failures counted in the audit log (so it
 //!   holds across processes).
 //! - `totp.rs`: TOTP enrolment (by an operator, or self-service with a confirming
 //!   code) and `check_totp` (a code is accepted once only).
@@ -56,6 +59,7 @@ mod client_key;
 pub mod code_scan;
 mod deprecation;
 mod doctor;
+mod elevation;
 mod error;
 mod flag_state;
 mod fleet;
@@ -75,10 +79,11 @@ pub use app::{Actor, App};
 pub use audit_integrity::{AuditCheck, BadExport, ExportFormat, SessionMac};
 pub use client_key::{CLIENT_KEY_PREFIX, Client};
 pub use deprecation::FlagDeprecation;
-pub use error::AppError;
+pub use elevation::{DEFAULT_ELEVATION_WINDOW, Elevation, StepUp, TotpCode};
+pub use error::{AppError, ErrorKind};
 pub use flag_state::{FlagState, FlagStates};
 pub use fleet::{EnvFleet, FleetInstance, ReportedVar, RowDrift};
-pub use flip::{Flip, Flipped};
+pub use flip::{Flip, Flipped, parse_flag_key};
 pub use instances::{GONE_AFTER, ReceiptState, Receipts};
 pub use promotion::{PromoteRequest, PromotionRecord, Stepped};
 pub use receipt_summary::ReceiptSummary;

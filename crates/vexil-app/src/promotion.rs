@@ -13,12 +13,13 @@ use vexil_core::promotion::{
     self, Changes, Event, Promotion, PromotionState, Transition, TransitionError, Windows,
     check_confirmation,
 };
-use vexil_core::{Action, Env, authorize};
+use vexil_core::{Action, Env, FlagDecl, FlagKey};
 use vexil_store::{
     Expected, NewAudit, NewPromotion, PromotionMove, PromotionRow, StoreError, WriteTx,
 };
 
 use crate::app::{Actor, App};
+use crate::elevation::{Elevation, StepUp};
 use crate::error::AppError;
 
 mod expiry;
@@ -42,13 +43,14 @@ pub struct Stepped {
     pub audit_id: i64,
     /// For a promote, the `console.flag.flip` row of the prod write.
     pub flip_audit_id: Option<i64>,
+    /// For a promote, the elevation a code sent with it made (a console session
+    /// keeps it).
+    pub elevation: Option<Elevation>,
 }
 
 /// A promote as asked for.
 #[derive(Debug, Clone, Copy)]
 pub struct PromoteRequest<'a> {
-    /// Whether the caller holds a valid TOTP elevation.
-    pub elevated: bool,
     /// What the operator typed; a `risk: high` flag needs its confirmation phrase.
     pub confirmation: Option<&'a str>,
     pub via: Via,
@@ -94,14 +96,13 @@ impl App {
     pub async fn mark_promote(
         &self,
         actor: &Actor,
-        flag_key: &str,
+        flag_key: &FlagKey,
         via: Via,
     ) -> Result<Stepped, AppError> {
-        authorize(actor.role, Action::MarkPromote, false)?;
-        let flags = self.flags.load();
-        let decl = flags.get(flag_key).ok_or_else(|| AppError::UnknownFlag {
-            key: flag_key.to_owned(),
-        })?;
+        self.authorize(actor, Action::MarkPromote, StepUp::None)
+            .await?;
+        let decl = self.visible_flag(actor, flag_key)?;
+        let decl = &decl;
         let key = decl.key().as_str();
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
@@ -115,7 +116,7 @@ impl App {
             reason,
         };
         let marked = promotion::mark(
-            &actor.name,
+            actor.name(),
             now,
             decl.soak_period_hours(),
             sides.staging_on == Some(true),
@@ -125,7 +126,7 @@ impl App {
         .map_err(cannot)?;
         let new = NewPromotion {
             flag_key: key,
-            marked_by: &actor.name,
+            marked_by: actor.name(),
             marked_at: now,
             soak_ends_at: marked.soak_ends_at,
             staging_audit_id: sides.staging.as_ref().and_then(|r| r.audit_id),
@@ -133,7 +134,7 @@ impl App {
         };
         let audit = |id| NewAudit {
             created_at: now,
-            admin_id: Some(actor.id),
+            admin_id: Some(actor.id()),
             action: FLAG_MARK_PROMOTE,
             target_type: TARGET_FEATURE_FLAG,
             target_id: key.to_owned(),
@@ -163,13 +164,15 @@ impl App {
             },
             audit_id,
             flip_audit_id: None,
+            elevation: None,
         })
     }
 
     /// Approves a pending promotion whose soak has ended.
     pub async fn approve(&self, actor: &Actor, id: i64, via: Via) -> Result<Stepped, AppError> {
-        authorize(actor.role, Action::ApprovePromotion, false)?;
-        self.step(actor, id, Event::Approve { by: &actor.name }, via)
+        self.authorize(actor, Action::ApprovePromotion, StepUp::None)
+            .await?;
+        self.step(actor, id, Event::Approve { by: actor.name() }, via)
             .await
     }
 
@@ -181,7 +184,8 @@ impl App {
         reason: &str,
         via: Via,
     ) -> Result<Stepped, AppError> {
-        authorize(actor.role, Action::RejectPromotion, false)?;
+        self.authorize(actor, Action::RejectPromotion, StepUp::None)
+            .await?;
         // Refused before the transaction: a malformed request changes nothing, not
         // even a due expiry.
         let Some(reason) = vexil_core::audit::reason(Some(reason))? else {
@@ -195,7 +199,7 @@ impl App {
             actor,
             id,
             Event::Reject {
-                by: &actor.name,
+                by: actor.name(),
                 reason,
             },
             via,
@@ -203,20 +207,19 @@ impl App {
         .await
     }
 
-    /// What a promote of `id` asks of `actor` before anything is spent: the role
+    /// What a promote of `id` asks of `actor` before a code is spent: the role
     /// (superadmin before the promotion is read, then the flag's risk, elevation
     /// aside), the typed phrase, and a promotion that, as last read, could be
-    /// promoted now (approved, not expired by the clock). The door then asks for a
-    /// TOTP code when the returned action's requirement says so; `promote` checks
+    /// promoted now (approved, not expired by the clock). `promote` then checks
     /// everything again under lock.
-    pub async fn promote_preflight(
+    async fn promote_preflight(
         &self,
         actor: &Actor,
         id: i64,
         confirmation: Option<&str>,
-    ) -> Result<Action, AppError> {
-        let (record, action) = self.promote_requirement(actor, id, confirmation).await?;
-        let event = Event::Promote { by: &actor.name };
+    ) -> Result<(FlagDecl, Action), AppError> {
+        let (record, decl, action) = self.promote_requirement(actor, id, confirmation).await?;
+        let event = Event::Promote { by: actor.name() };
         let now = self.clock.now();
         promotion::apply(
             &record.promotion,
@@ -230,7 +233,7 @@ impl App {
             flag: record.flag_key.clone(),
             error,
         })?;
-        Ok(action)
+        Ok((decl, action))
     }
 
     /// The role and the typed phrase of a promote, and its action.
@@ -239,20 +242,21 @@ impl App {
         actor: &Actor,
         id: i64,
         confirmation: Option<&str>,
-    ) -> Result<(PromotionRecord, Action), AppError> {
+    ) -> Result<(PromotionRecord, FlagDecl, Action), AppError> {
         // Every promote needs superadmin: a lower role learns nothing of the promotion.
-        authorize(actor.role, Action::Promote(vexil_core::Risk::Low), false)?;
+        actor.may(Action::Promote(vexil_core::Risk::Low))?;
         let record = self.promotion(id).await?;
         let flags = self.flags.load();
         let decl = flags
             .get(&record.flag_key)
+            .cloned()
             .ok_or_else(|| AppError::UnknownFlag {
                 key: record.flag_key.clone(),
             })?;
         let action = Action::Promote(decl.risk());
-        authorize(actor.role, action, true)?;
+        actor.may(action)?;
         check_confirmation(&record.flag_key, decl.risk(), confirmation)?;
-        Ok((record, action))
+        Ok((record, decl, action))
     }
 
     /// Promotes an approved promotion: the prod row, its `console.flag.flip` audit
@@ -262,15 +266,13 @@ impl App {
         actor: &Actor,
         id: i64,
         request: &PromoteRequest<'_>,
+        step_up: StepUp<'_>,
     ) -> Result<Stepped, AppError> {
-        let (record, action) = self
-            .promote_requirement(actor, id, request.confirmation)
+        let (decl, action) = self
+            .promote_preflight(actor, id, request.confirmation)
             .await?;
-        authorize(actor.role, action, request.elevated)?;
-        let flags = self.flags.load();
-        let decl = flags.get(&record.flag_key).ok_or(AppError::UnknownFlag {
-            key: record.flag_key,
-        })?;
+        let elevation = self.authorize(actor, action, step_up).await?;
+        let decl = &decl;
         let key = decl.key().as_str();
         let by = Some(actor);
         // Each pass either commits, is refused, or lost a race that moved the
@@ -281,7 +283,7 @@ impl App {
             let (row, current) = read(&mut tx, id).await?;
             let sides = self.sides(&mut tx, key, Some(decl)).await?;
             let changes = changes(&row, &sides);
-            let event = Event::Promote { by: &actor.name };
+            let event = Event::Promote { by: actor.name() };
             let (next, transition) =
                 match promotion::apply(&current, &event, now, &self.windows, changes) {
                     Ok(step) => step,
@@ -301,7 +303,7 @@ impl App {
             };
             let flip_audit = NewAudit {
                 created_at: now,
-                admin_id: Some(actor.id),
+                admin_id: Some(actor.id()),
                 action: FLAG_FLIP,
                 target_type: TARGET_FEATURE_FLAG,
                 target_id: key.to_owned(),
@@ -313,7 +315,7 @@ impl App {
                     key,
                     Env::PROD.as_str(),
                     true,
-                    &actor.name,
+                    actor.name(),
                     expected,
                     &flip_audit,
                 )
@@ -339,6 +341,7 @@ impl App {
                 },
                 audit_id,
                 flip_audit_id: Some(flip_audit_id),
+                elevation,
             });
         }
     }
@@ -390,6 +393,7 @@ impl App {
                     },
                     audit_id,
                     flip_audit_id: None,
+                    elevation: None,
                 });
             }
         }
@@ -448,7 +452,7 @@ fn step_audit(
     }
     NewAudit {
         created_at: now,
-        admin_id: actor.map(|a| a.id),
+        admin_id: actor.map(Actor::id),
         action: transition.action,
         target_type: TARGET_FEATURE_FLAG,
         target_id: row.flag_key.clone(),

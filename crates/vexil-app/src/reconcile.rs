@@ -9,11 +9,12 @@ use std::collections::HashMap;
 use vexil_core::audit::Via;
 use vexil_core::reconcile::{Finding, Instance, Row, judge};
 use vexil_core::reported::MASTER_KEY;
-use vexil_core::{Env, Risk, VarState};
+use vexil_core::{Action, Env, FlagKey, Risk, VarState};
 
 use crate::app::{Actor, App};
+use crate::elevation::StepUp;
 use crate::error::AppError;
-use crate::flip::{Flip, Flipped};
+use crate::flip::{Flip, FlipKind, Flipped};
 use crate::instances::{GONE_AFTER, process_name, reported_state};
 
 /// One pair that needs reconciling.
@@ -33,16 +34,15 @@ pub struct Reconciliation {
     pub master_off: Vec<(Env, Vec<String>)>,
 }
 
-/// A reconciling flip as asked for.
+/// A reconciling flip as asked for, its key and env parsed by the door.
 #[derive(Debug, Clone)]
 pub struct Reconcile<'a> {
-    pub flag_key: &'a str,
-    pub env: &'a str,
+    pub flag: &'a FlagKey,
+    pub env: &'a Env,
     /// The value to write, said explicitly; `None` takes the proposed one (and is
     /// refused where nothing is proposed).
     pub to: Option<bool>,
     pub reason: Option<&'a str>,
-    pub elevated: bool,
     pub via: Via,
 }
 
@@ -125,50 +125,45 @@ impl App {
         Ok(out)
     }
 
-    /// Writes the reconciling row for one pair. `App::reconcile_preflight` first
-    /// (the role, the reason, the pair judged again), then the flip use case with
-    /// `expected_from` the row as judged, so a row changed since is a conflict.
-    pub async fn reconcile(&self, actor: &Actor, r: &Reconcile<'_>) -> Result<Flipped, AppError> {
-        let (risk, to, db_value) = self.reconcile_checks(actor, r).await?;
-        vexil_core::authorize(actor.role, vexil_core::Action::Flip(risk), r.elevated)?;
+    /// Writes the reconciling row for one pair, the whole sequence: the role (as for
+    /// any flip of the flag), a reason, the pair judged again, then elevation where
+    /// the flag needs it (a code is spent only on a flip that can happen), then the
+    /// flip with `expected_from` the row as judged, so a row changed since is a
+    /// conflict.
+    pub async fn reconcile(
+        &self,
+        actor: &Actor,
+        r: &Reconcile<'_>,
+        step_up: StepUp<'_>,
+    ) -> Result<Flipped, AppError> {
+        let decl = self.visible_flag(actor, r.flag)?;
+        let action = Action::Flip(decl.risk());
+        actor.may(action)?;
+        let (to, db_value) = self.reconcile_checks(r).await?;
+        let elevation = self.authorize(actor, action, step_up).await?;
         let flip = Flip {
-            flag_key: r.flag_key,
+            flag: r.flag,
             env: r.env,
             expected_from: Some(db_value),
             to,
-            elevated: r.elevated,
             reason: vexil_core::audit::reason(r.reason)?,
             via: r.via,
         };
-        self.flip_marked(actor, &flip, true).await
+        let flipped = self
+            .write_flip(actor, &decl, &flip, FlipKind::Reconcile)
+            .await?;
+        Ok(Flipped {
+            elevation,
+            ..flipped
+        })
     }
 
-    /// Everything `reconcile` checks but elevation: the role, a reason, a pair that
-    /// needs a flip, and a value that is the one to write. Every door calls it before
-    /// it looks at a TOTP code, so a code is spent only on a flip that can happen.
-    pub async fn reconcile_preflight(
-        &self,
-        actor: &Actor,
-        r: &Reconcile<'_>,
-    ) -> Result<(), AppError> {
-        self.reconcile_checks(actor, r).await.map(|_| ())
-    }
-
-    /// The flag's risk, the value to write and the row's value, or why not.
-    async fn reconcile_checks(
-        &self,
-        actor: &Actor,
-        r: &Reconcile<'_>,
-    ) -> Result<(Risk, bool, bool), AppError> {
-        let flags = self.flags.load();
-        let decl = flags.get(r.flag_key).ok_or_else(|| AppError::UnknownFlag {
-            key: r.flag_key.to_owned(),
-        })?;
-        let env = self.envs.parse(r.env)?;
-        // The role as if elevated: elevation is the caller's next step.
-        vexil_core::authorize(actor.role, vexil_core::Action::Flip(decl.risk()), true)?;
+    /// A reason, a pair that needs a flip, and a value that is the one to write: the
+    /// value to write and the row's value, or why not.
+    async fn reconcile_checks(&self, r: &Reconcile<'_>) -> Result<(bool, bool), AppError> {
+        let env = r.env;
         let refused = |why: String| AppError::ReconcileRefused {
-            flag: r.flag_key.to_owned(),
+            flag: r.flag.to_string(),
             env: env.to_string(),
             why,
         };
@@ -177,8 +172,12 @@ impl App {
                 "a reason is required (it goes into the audit row)".into(),
             ));
         }
-        let found = self.reconciliation(Some(&env)).await?;
-        let Some(pair) = found.findings.into_iter().find(|p| p.flag == r.flag_key) else {
+        let found = self.reconciliation(Some(env)).await?;
+        let Some(pair) = found
+            .findings
+            .into_iter()
+            .find(|p| p.flag == r.flag.as_str())
+        else {
             return Err(refused(
                 "its live processes run what the DB row says: nothing to reconcile".into(),
             ));
@@ -208,7 +207,7 @@ impl App {
                 on_off(flip_to),
                 on_off(flip_to)
             ))),
-            _ => Ok((decl.risk(), flip_to, f.db_value)),
+            _ => Ok((flip_to, f.db_value)),
         }
     }
 

@@ -1,4 +1,5 @@
-//! A console session's life: `App::sign_in`, `App::elevate` (a TOTP code) and
+//! A console session's life: `App::sign_in`, elevation's code check (`App::elevate`,
+//! in `elevation.rs`) and
 //! `App::sign_out`, each audited (`console.auth.*`). Sign-ins and elevations are
 //! refused for a while after too many failures for one account; the failures are
 //! counted in the audit log itself, so the limit holds across every server process.
@@ -15,6 +16,7 @@ use vexil_core::audit::{
 use vexil_store::{AuditFilter, NewAudit};
 
 use crate::app::{Actor, App};
+use crate::elevation::TotpCode;
 use crate::error::AppError;
 
 /// Failed sign-ins (or elevations) for one account within `LOCK_WINDOW` that lock it
@@ -49,27 +51,30 @@ impl App {
             return Err(AppError::BadCredentials);
         }
         let actor = self.actor(&name).await?;
-        self.audit_sign_in(AUTH_SIGN_IN, Some(actor.id), &name, from)
+        self.audit_sign_in(AUTH_SIGN_IN, Some(actor.id()), &name, from)
             .await?;
         Ok(actor)
     }
 
-    /// Elevates `actor`'s session with a fresh TOTP `code` (accepted once only), or
-    /// says why not. Both outcomes are audited; after `MAX_FAILURES` refused codes in
-    /// `LOCK_WINDOW` the account may not try again until the window has passed, so
-    /// that six digits cannot be guessed by trying them all.
-    pub async fn elevate(&self, actor: &Actor, code: &str, from: &str) -> Result<(), AppError> {
-        if let Some(retry_after) = self.locked_for(AUTH_ELEVATE_FAILED, &actor.name).await? {
+    /// Checks an elevation `code` for `actor` (`App::elevate`): refused while the
+    /// account is locked, audited either way.
+    pub(crate) async fn check_elevation_code(
+        &self,
+        actor: &Actor,
+        code: &TotpCode,
+        from: &str,
+    ) -> Result<(), AppError> {
+        if let Some(retry_after) = self.locked_for(AUTH_ELEVATE_FAILED, actor.name()).await? {
             return Err(AppError::ElevationLocked { retry_after });
         }
         match self.check_totp(actor, code).await {
             Ok(()) => {
-                self.audit_sign_in(AUTH_ELEVATE, Some(actor.id), &actor.name, from)
+                self.audit_sign_in(AUTH_ELEVATE, Some(actor.id()), actor.name(), from)
                     .await
             }
             Err(error @ (AppError::TotpInvalid | AppError::TotpReplayed)) => {
                 metrics::counter!("vexil_totp_failures_total").increment(1);
-                self.audit_sign_in(AUTH_ELEVATE_FAILED, Some(actor.id), &actor.name, from)
+                self.audit_sign_in(AUTH_ELEVATE_FAILED, Some(actor.id()), actor.name(), from)
                     .await?;
                 Err(error)
             }
@@ -79,7 +84,7 @@ impl App {
 
     /// Records that `actor` ended their console session.
     pub async fn sign_out(&self, actor: &Actor, from: &str) -> Result<(), AppError> {
-        self.audit_sign_in(AUTH_SIGN_OUT, Some(actor.id), &actor.name, from)
+        self.audit_sign_in(AUTH_SIGN_OUT, Some(actor.id()), actor.name(), from)
             .await
     }
 

@@ -34,9 +34,7 @@ impl App {
             return Err(AppError::Disabled { name: user.name });
         }
         let mut random = [0u8; 32];
-        getrandom::fill(&mut random).map_err(|e| AppError::Random {
-            reason: e.to_string(),
-        })?;
+        getrandom::fill(&mut random).map_err(AppError::Random)?;
         let token = SecretString::from(format!("{TOKEN_PREFIX}{}", hex::encode(random)));
         let shown = &token.expose_secret()[..SHOWN_CHARS];
         let audit = self.user_audit(

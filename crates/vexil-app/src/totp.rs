@@ -13,6 +13,7 @@ use vexil_core::audit::USER_TOTP_ENROL;
 
 use crate::account::Admin;
 use crate::app::{Actor, App};
+use crate::elevation::TotpCode;
 use crate::error::AppError;
 
 /// The issuer shown in authenticator apps.
@@ -27,9 +28,7 @@ impl App {
         let user = self.existing_user(name).await?;
         let secret = Secret::generate();
         let totp = totp_for(secret.as_ref(), &user.name)?;
-        let uri = totp.to_url().map_err(|e| AppError::Totp {
-            reason: e.to_string(),
-        })?;
+        let uri = totp.to_url().map_err(|e| AppError::Totp(e.into()))?;
         let sealed = key.encrypt(secret.as_ref(), &user.name);
         let audit = self.user_audit(
             admin,
@@ -45,8 +44,9 @@ impl App {
 
     /// Accepts `code` for `actor` if it is current and no code of its step (or a
     /// later one) was accepted before; it cannot be accepted again.
-    pub async fn check_totp(&self, actor: &Actor, code: &str) -> Result<(), AppError> {
-        let user = self.existing_user(&actor.name).await?;
+    /// Elevation goes through `App::elevate`, which audits and locks.
+    pub(crate) async fn check_totp(&self, actor: &Actor, code: &TotpCode) -> Result<(), AppError> {
+        let user = self.existing_user(actor.name()).await?;
         let sealed = user
             .totp_secret
             .as_deref()
@@ -61,7 +61,9 @@ impl App {
             })?;
         let totp = totp_for(&secret, &user.name)?;
         let now = u64::try_from(self.clock.now().timestamp()).unwrap_or(0);
-        let step = totp.check(code.trim(), now).ok_or(AppError::TotpInvalid)?;
+        let step = totp
+            .check(code.as_str(), now)
+            .ok_or(AppError::TotpInvalid)?;
         let step = i64::try_from(step).map_err(|_| AppError::TotpInvalid)?;
         if !self.db.consume_totp_step(user.id, step).await? {
             return Err(AppError::TotpReplayed);
@@ -86,15 +88,13 @@ impl App {
     /// second factor, so re-enrolment stays with an operator (`vexil user totp`).
     pub async fn begin_own_totp(&self, actor: &Actor) -> Result<PendingTotp, AppError> {
         let key = self.secret_key()?;
-        let user = self.existing_user(&actor.name).await?;
+        let user = self.existing_user(actor.name()).await?;
         if user.totp_secret.is_some() {
             return Err(AppError::TotpAlreadyEnrolled { name: user.name });
         }
         let secret = Secret::generate();
         let totp = totp_for(secret.as_ref(), &user.name)?;
-        let uri = totp.to_url().map_err(|e| AppError::Totp {
-            reason: e.to_string(),
-        })?;
+        let uri = totp.to_url().map_err(|e| AppError::Totp(e.into()))?;
         Ok(PendingTotp {
             uri: SecretString::from(uri),
             sealed: hex::encode(key.encrypt(secret.as_ref(), &user.name)),
@@ -105,11 +105,9 @@ impl App {
     /// mistyped confirming code, say).
     pub fn pending_totp_uri(&self, actor: &Actor, sealed: &str) -> Result<SecretString, AppError> {
         let secret = self.open_pending(actor, sealed)?;
-        let uri = totp_for(&secret, &actor.name)?
+        let uri = totp_for(&secret, actor.name())?
             .to_url()
-            .map_err(|e| AppError::Totp {
-                reason: e.to_string(),
-            })?;
+            .map_err(|e| AppError::Totp(e.into()))?;
         Ok(SecretString::from(uri))
     }
 
@@ -120,16 +118,18 @@ impl App {
         &self,
         actor: &Actor,
         sealed: &str,
-        code: &str,
+        code: &TotpCode,
     ) -> Result<(), AppError> {
-        let user = self.existing_user(&actor.name).await?;
+        let user = self.existing_user(actor.name()).await?;
         if user.totp_secret.is_some() {
             return Err(AppError::TotpAlreadyEnrolled { name: user.name });
         }
         let secret = self.open_pending(actor, sealed)?;
         let totp = totp_for(&secret, &user.name)?;
         let now = u64::try_from(self.clock.now().timestamp()).unwrap_or(0);
-        let step = totp.check(code.trim(), now).ok_or(AppError::TotpInvalid)?;
+        let step = totp
+            .check(code.as_str(), now)
+            .ok_or(AppError::TotpInvalid)?;
         let step = i64::try_from(step).map_err(|_| AppError::TotpInvalid)?;
         let audit = self.user_audit(
             Admin::Account(actor),
@@ -152,11 +152,11 @@ impl App {
 
     fn open_pending(&self, actor: &Actor, sealed: &str) -> Result<Vec<u8>, AppError> {
         let unreadable = || AppError::TotpUnreadable {
-            name: actor.name.clone(),
+            name: actor.name().to_owned(),
         };
         let sealed = hex::decode(sealed).map_err(|_| unreadable())?;
         self.secret_key()?
-            .decrypt(&sealed, &actor.name)
+            .decrypt(&sealed, actor.name())
             .ok_or_else(unreadable)
     }
 }
@@ -171,15 +171,11 @@ fn totp_for(secret: &[u8], account: &str) -> Result<Totp, AppError> {
         .with_account_name(account)
         .with_issuer(Some(ISSUER))
         .build()
-        .map_err(|e| AppError::Totp {
-            reason: e.to_string(),
-        })
+        .map_err(|e| AppError::Totp(e.into()))
 }
 
 /// The code an authenticator shows at `unix_seconds`, for tests of the callers.
 pub fn code_at(otpauth_uri: &str, unix_seconds: u64) -> Result<String, AppError> {
-    let totp = Totp::from_url(otpauth_uri).map_err(|e| AppError::Totp {
-        reason: e.to_string(),
-    })?;
+    let totp = Totp::from_url(otpauth_uri).map_err(|e| AppError::Totp(e.into()))?;
     Ok(totp.generate(unix_seconds).to_string())
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use chrono::{DateTime, TimeDelta, Utc};
 use secrecy::ExposeSecret;
-use vexil_app::{App, SecretKey};
+use vexil_app::{App, SecretKey, StepUp, TotpCode};
 use vexil_core::decl::MAX_FILE_BYTES;
 use vexil_core::message::one_line;
 use vexil_core::promotion::Windows;
@@ -160,6 +160,15 @@ pub(crate) async fn seal(global: &GlobalArgs) {
 ///
 /// An environment variable only, never an option: a command line is readable by every
 /// user of the machine (`ps`), a process's environment only by its owner.
+/// Where a code typed at the CLI comes from, as its elevation audit row records it.
+pub(crate) const CLI_ADDRESS: &str = "cli";
+
+/// What a CLI command brings to a use case that may need elevation: its `--totp`
+/// code, if given (a shell holds no elevation of its own).
+pub(crate) fn step_up(code: Option<&TotpCode>) -> StepUp<'_> {
+    StepUp::from_parts(code, None, CLI_ADDRESS)
+}
+
 pub(crate) fn secret_key(db: &Db) -> anyhow::Result<Option<SecretKey>> {
     if let Some(hex) = std::env::var_os(SECRET_KEY_VAR) {
         let hex = hex

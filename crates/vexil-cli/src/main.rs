@@ -14,7 +14,7 @@
 //! - `0`: the command did what was asked.
 //! - `1`: the command ran and the answer is no: `check` found errors; a request was
 //!   refused (role, elevation or a TOTP code that is wrong, reused or not enrolled,
-//!   a conflict, no change to make, a disabled account, an existing account, a
+//!   too many wrong codes, a conflict, no change to make, a disabled account, an existing account, a
 //!   revoked token, a promotion step its state does not allow or a confirmation
 //!   phrase that is missing or different).
 //! - `2`: the command could not run: bad usage (clap's own code) or input (unknown
@@ -67,27 +67,27 @@ fn main() -> ExitCode {
 }
 
 /// 1 for a refusal (the request was understood and is not allowed or not needed
-/// now), 2 for everything else (bad input, or nothing could be checked).
+/// now), 2 for everything else (bad input, or nothing could be checked): one arm per
+/// kind of `AppError`.
 fn exit_code(error: &anyhow::Error) -> u8 {
-    use vexil_app::AppError;
-    match error.downcast_ref::<AppError>() {
-        Some(
-            AppError::Denied(_)
-            | AppError::Conflict { .. }
-            | AppError::NoChange { .. }
-            | AppError::SameRole { .. }
-            | AppError::Disabled { .. }
-            | AppError::AccountExists { .. }
-            | AppError::TokenRevoked { .. }
-            | AppError::ClientKeyRevoked { .. }
-            | AppError::TotpNotEnrolled { .. }
-            | AppError::TotpInvalid
-            | AppError::TotpReplayed
-            | AppError::CannotMark { .. }
-            | AppError::Promotion { .. }
-            | AppError::Confirmation(_)
-            | AppError::ReconcileRefused { .. },
-        ) => 1,
-        _ => 2,
+    use vexil_app::{AppError, ErrorKind};
+    let Some(error) = error.downcast_ref::<AppError>() else {
+        return 2;
+    };
+    match error.kind() {
+        ErrorKind::Forbidden
+        | ErrorKind::ElevationRequired
+        | ErrorKind::TotpRejected
+        | ErrorKind::RateLimited
+        | ErrorKind::Conflict
+        | ErrorKind::NoChange
+        | ErrorKind::InvalidState
+        | ErrorKind::ConfirmationRequired => 1,
+        ErrorKind::Invalid
+        | ErrorKind::UnknownEnv
+        | ErrorKind::NotFound
+        | ErrorKind::Unauthenticated
+        | ErrorKind::Unavailable
+        | ErrorKind::Internal => 2,
     }
 }

@@ -78,7 +78,7 @@ pub use clock::{Clock, InstantError, parse_instant};
 pub use decl::{DeclError, DeclErrorKind, DeclErrors, FlagDecl, FlagSet};
 pub use env_var::{EnvSnapshot, EnvVar, MasterSwitch};
 pub use key::{Env, EnvError, Envs, FlagKey, FlagKeyError};
-pub use rbac::{Action, Denied, Role, RoleError, authorize};
+pub use rbac::{Action, Clearance, Denied, Role, RoleError, check_role};
 pub use reported::{Drift, VarState, reported_layer};
 pub use resolve::{Resolution, Resolved, Source, Undeclared, resolve, resolve_key};
 pub use risk::{Risk, RiskError};

@@ -1,6 +1,6 @@
-//! Roles and the role matrix of SPEC §5, as one table behind `authorize`.
+//! Roles and the role matrix of SPEC §5, as one table behind `check_role`.
 //!
-//! The console, the API and the CLI all call `authorize`; none of them compares roles
+//! vexil-app calls `check_role` for every use case; nothing else compares roles
 //! itself (invariant 5). A denial says which of the two reasons applies, because the
 //! API answers them with different codes (`forbidden`, `elevation_required`).
 
@@ -179,10 +179,20 @@ pub fn requirement(action: Action) -> Requirement {
     }
 }
 
-/// May an account with `role` do `action`? `elevated` is whether its session (or
-/// request) carries a valid TOTP elevation. A role that is too low is `Forbidden`
-/// whatever the elevation; elevation is asked for only of a role that suffices.
-pub fn authorize(role: Role, action: Action, elevated: bool) -> Result<(), Denied> {
+/// What a role may do about an action it is allowed: the action at once, or only
+/// once it holds a TOTP elevation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum Clearance {
+    Granted,
+    NeedsElevation,
+}
+
+/// May an account with `role` do `action`, as far as its role goes? A role that is too
+/// low is `Forbidden` whatever elevation it might hold; a role that suffices learns
+/// whether elevation is still needed (vexil-app decides that part, since only it can
+/// tell whether an elevation is held).
+pub fn check_role(role: Role, action: Action) -> Result<Clearance, Denied> {
     let required = requirement(action);
     if role < required.role {
         return Err(Denied::Forbidden {
@@ -191,8 +201,9 @@ pub fn authorize(role: Role, action: Action, elevated: bool) -> Result<(), Denie
             required: required.role,
         });
     }
-    if required.elevation && !elevated {
-        return Err(Denied::ElevationRequired { action });
-    }
-    Ok(())
+    Ok(if required.elevation {
+        Clearance::NeedsElevation
+    } else {
+        Clearance::Granted
+    })
 }

@@ -97,9 +97,9 @@ impl Default for ApiConfig {
     }
 }
 
-/// How console sessions behave. The defaults are the issue's: 30 minutes idle, 12
-/// hours at most, 10 minutes of elevation, 10 sign-in attempts a minute per address
-/// and 6 per account.
+/// How console sessions behave. The defaults: 30 minutes idle, 12 hours at most, 10
+/// sign-in attempts a minute per address and 6 per account. How long an elevation
+/// lasts is the app's (`App::with_elevation_window`), since every door elevates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsoleConfig {
     /// Mark the session cookie `Secure`: set when the public URL is https. Plain http
@@ -109,8 +109,6 @@ pub struct ConsoleConfig {
     pub idle_timeout: Duration,
     /// A session is over this long after its sign-in, used or not.
     pub absolute_timeout: Duration,
-    /// How long a fresh TOTP code elevates a session.
-    pub elevation: Duration,
     /// Sign-in attempts one client address may make per minute (a burst of as many,
     /// then one every `60 / n` seconds).
     pub sign_in_attempts_per_minute: NonZeroU32,
@@ -125,7 +123,6 @@ impl Default for ConsoleConfig {
             secure_cookies: false,
             idle_timeout: Duration::from_secs(30 * 60),
             absolute_timeout: Duration::from_secs(12 * 60 * 60),
-            elevation: Duration::from_secs(10 * 60),
             sign_in_attempts_per_minute: NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN),
             account_attempts_per_minute: NonZeroU32::new(6).unwrap_or(NonZeroU32::MIN),
         }
@@ -154,6 +151,15 @@ impl ServerState {
         let quota = Quota::per_minute(config.sign_in_attempts_per_minute);
         let keys = Arc::new(KeyCache::new(sdk.requests_per_second));
         let hub = Arc::new(Hub::new(app.envs(), sdk));
+        let flag_cache = Arc::new(FlagCache::new(max_age));
+        // Every flag change this process commits, whichever door it came through,
+        // drops the cached states before the use case returns.
+        let cache = Arc::clone(&flag_cache);
+        if !app.on_flag_change(move || cache.invalidate()) {
+            tracing::warn!(
+                "this app already reports its changes elsewhere; the API's flag cache relies on its change feed and its age limit"
+            );
+        }
         ServerState(Arc::new(Shared {
             app,
             flags_file,
@@ -164,7 +170,7 @@ impl ServerState {
             config: Arc::new(config),
             api: Arc::new(api),
             tokens: Arc::new(TokenCache::default()),
-            flag_cache: Arc::new(FlagCache::new(max_age)),
+            flag_cache,
             api_limiter: Arc::new(OnceLock::new()),
             keys,
             hub,
@@ -223,7 +229,6 @@ impl ServerState {
         let flags = vexil::read_flag_set(&self.flags_file)?;
         let count = flags.len();
         self.app.replace_flags(flags).await;
-        self.flag_cache.invalidate();
         self.hub.reload(&self.app.flags());
         Ok(Reloaded { flags: count })
     }

@@ -118,5 +118,6 @@ pub(super) async fn expire(
         },
         audit_id,
         flip_audit_id: None,
+        elevation: None,
     }))
 }

@@ -41,7 +41,7 @@ async fn accounts_are_created_changed_and_disabled_with_audit_rows(backend: Back
         .set_role(Admin::Cli, "alice", Role::Superadmin)
         .await
         .unwrap();
-    assert_eq!(t.app.actor("alice").await.unwrap().role, Role::Superadmin);
+    assert_eq!(t.app.actor("alice").await.unwrap().role(), Role::Superadmin);
     t.app.disable_user(Admin::Cli, "alice").await.unwrap();
     assert_eq!(
         t.app.actor("alice").await.unwrap_err().to_string(),

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use vexil_app::{App, ExportFormat, Flip};
+use vexil_app::{App, ExportFormat, Flip, StepUp};
 use vexil_core::Role;
 use vexil_core::audit::Via;
 use vexil_core::audit_chain::{Anchor, Fault};
@@ -14,11 +14,10 @@ use crate::{TestApp, both};
 
 fn flip<'a>(flag_key: &'a str, env: &'a str, to: bool) -> Flip<'a> {
     Flip {
-        flag_key,
-        env,
+        flag: crate::key(flag_key),
+        env: crate::env(env),
         expected_from: None,
         to,
-        elevated: false,
         reason: Some("INC-7"),
         via: Via::Cli,
     }
@@ -30,7 +29,10 @@ async fn world(backend: Backend) -> (TestApp, Anchor) {
     let t = TestApp::new(backend, &[]).await;
     let ops = t.account("olivia", Role::Ops).await;
     for (env, to) in [("staging", true), ("prod", true), ("staging", false)] {
-        t.app.flip(&ops, &flip("dark_mode", env, to)).await.unwrap();
+        t.app
+            .flip(&ops, &flip("dark_mode", env, to), StepUp::None)
+            .await
+            .unwrap();
     }
     t.execute(
         "UPDATE console_feature_flags SET value=0, updated_at=CURRENT_TIMESTAMP \
@@ -148,7 +150,7 @@ async fn a_row_inserted_with_an_old_id_is_named(backend: Backend) {
     ))
     .await;
     t.app
-        .flip(&ops, &flip("dark_mode", "staging", true))
+        .flip(&ops, &flip("dark_mode", "staging", true), StepUp::None)
         .await
         .unwrap();
     t.app.seal_audit().await.unwrap();
@@ -305,7 +307,7 @@ async fn two_servers_seal_one_chain(backend: Backend) {
         tokio::spawn(async move {
             for i in 0..15 {
                 let env = if n == 0 { "staging" } else { "prod" };
-                app.flip(&ops, &flip("dark_mode", env, i % 2 == 0))
+                app.flip(&ops, &flip("dark_mode", env, i % 2 == 0), StepUp::None)
                     .await
                     .unwrap();
             }
@@ -332,7 +334,7 @@ async fn rows_left_unsealed_by_a_crash_are_sealed_later(backend: Backend) {
     let (t, head) = world(backend).await;
     let ops = t.app.actor("olivia").await.unwrap();
     t.app
-        .flip(&ops, &flip("dark_mode", "prod", true))
+        .flip(&ops, &flip("dark_mode", "prod", true), StepUp::None)
         .await
         .unwrap();
     assert_eq!(t.app.db().audit_unsealed().await.unwrap().0, 1);

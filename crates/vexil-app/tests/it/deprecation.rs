@@ -46,17 +46,16 @@ async fn each_status_from_real_evidence(backend: Backend) {
         ("search_index_v3", "staging"),
     ] {
         let flip = Flip {
-            flag_key: key,
-            env,
+            flag: crate::key(key),
+            env: crate::env(env),
             expected_from: None,
             // The value the row takes differs from the one in force: staging's is
             // this app's own (empty) variables, prod's the reported `on`.
             to: env == "staging",
-            elevated: true,
             reason: None,
             via: Via::Cli,
         };
-        t.app.flip(&root, &flip).await.unwrap();
+        crate::flip_as(&t.app, &root, &flip).await.unwrap();
     }
     let table = t.app.deprecation(None).await.unwrap();
     assert_eq!(

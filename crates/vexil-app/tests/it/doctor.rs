@@ -36,15 +36,14 @@ fn check(checks: &[Check], id: &str, outcome: Outcome, evidence: &[&str]) {
 
 async fn flip(t: &TestApp, root: &vexil_app::Actor, key: &str, env: &str, to: bool) {
     let flip = Flip {
-        flag_key: key,
-        env,
+        flag: crate::key(key),
+        env: crate::env(env),
         expected_from: None,
         to,
-        elevated: true,
         reason: None,
         via: Via::Cli,
     };
-    t.app.flip(root, &flip).await.unwrap();
+    crate::flip_as(&t.app, root, &flip).await.unwrap();
 }
 
 async fn every_item_passes_in_a_migrated_world(backend: Backend) {
@@ -124,7 +123,7 @@ async fn each_item_fails_with_its_evidence(backend: Backend) {
     t.account("root", Role::Superadmin).await;
     let disabled = t.account("old_admin", Role::Superadmin).await;
     t.app
-        .disable_user(Admin::Cli, &disabled.name)
+        .disable_user(Admin::Cli, &disabled.name())
         .await
         .unwrap();
 

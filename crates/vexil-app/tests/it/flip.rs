@@ -1,7 +1,7 @@
 //! `App::flip`: what it writes, and every way it refuses while writing nothing.
 
 use serde_json::json;
-use vexil_app::{AppError, Flip, Flipped};
+use vexil_app::{AppError, Flip, Flipped, StepUp};
 use vexil_core::EnvSnapshot;
 use vexil_core::audit::Via;
 use vexil_core::{Denied, Role, Source};
@@ -12,11 +12,10 @@ use crate::{TestApp, both};
 
 fn flip<'a>(flag_key: &'a str, env: &'a str, expected_from: Option<bool>, to: bool) -> Flip<'a> {
     Flip {
-        flag_key,
-        env,
+        flag: crate::key(flag_key),
+        env: crate::env(env),
         expected_from,
         to,
-        elevated: false,
         reason: None,
         via: Via::Cli,
     }
@@ -41,7 +40,7 @@ async fn a_flip_writes_the_row_and_its_audit_row(backend: Backend) {
         reason: Some("INC-42: enable for the launch"),
         ..flip("dark_mode", "staging", Some(false), true)
     };
-    let flipped = t.app.flip(&ops, &request).await.unwrap();
+    let flipped = t.app.flip(&ops, &request, StepUp::None).await.unwrap();
     assert_eq!((flipped.from, flipped.to), (false, true));
 
     let row = &t.app.db().flag_rows().await.unwrap()[0];
@@ -85,14 +84,22 @@ async fn from_is_the_value_in_force_whatever_its_source(backend: Backend) {
     let ops = t.account("olive", Role::Ops).await;
     let flipped = t
         .app
-        .flip(&ops, &flip("dark_mode", "staging", Some(true), false))
+        .flip(
+            &ops,
+            &flip("dark_mode", "staging", Some(true), false),
+            StepUp::None,
+        )
         .await
         .unwrap();
     assert_eq!((flipped.from, flipped.to), (true, false));
     // prod's variables live on prod's hosts: here the YAML default (off) decides.
     let error = t
         .app
-        .flip(&ops, &flip("dark_mode", "prod", Some(true), false))
+        .flip(
+            &ops,
+            &flip("dark_mode", "prod", Some(true), false),
+            StepUp::None,
+        )
         .await
         .unwrap_err();
     assert!(
@@ -113,13 +120,21 @@ async fn a_stale_from_is_a_conflict_that_names_who_and_when(backend: Backend) {
     let t = TestApp::new(backend, &[]).await;
     let ops = t.account("olive", Role::Ops).await;
     t.app
-        .flip(&ops, &flip("dark_mode", "prod", Some(false), true))
+        .flip(
+            &ops,
+            &flip("dark_mode", "prod", Some(false), true),
+            StepUp::None,
+        )
         .await
         .unwrap();
     let before = audit_count(&t).await;
     let error = t
         .app
-        .flip(&ops, &flip("dark_mode", "prod", Some(false), true))
+        .flip(
+            &ops,
+            &flip("dark_mode", "prod", Some(false), true),
+            StepUp::None,
+        )
         .await
         .unwrap_err();
     assert_eq!(
@@ -139,7 +154,7 @@ async fn flipping_to_the_value_in_force_changes_nothing(backend: Backend) {
     let ops = t.account("olive", Role::Ops).await;
     let error = t
         .app
-        .flip(&ops, &flip("dark_mode", "prod", None, false))
+        .flip(&ops, &flip("dark_mode", "prod", None, false), StepUp::None)
         .await
         .unwrap_err();
     assert_eq!(
@@ -164,29 +179,54 @@ async fn bad_requests_are_refused_before_anything_is_written(backend: Backend) {
     };
     check(
         t.app
-            .flip(&ops, &flip("no_such_flag", "prod", None, true))
+            .flip(
+                &ops,
+                &flip("no_such_flag", "prod", None, true),
+                StepUp::None,
+            )
             .await,
         "unknown flag 'no_such_flag': it is not declared in the flags file",
     );
-    check(
-        t.app.flip(&ops, &flip("dark_mode", "qa", None, true)).await,
+    // An env is parsed by the door into the use case's input: the app's envs
+    // refuse one that is not configured, naming those that are.
+    assert_eq!(
+        AppError::from(t.app.envs().parse("qa").unwrap_err()).to_string(),
         "unknown env 'qa' (expected one of: staging, prod)",
+    );
+    // A text that is not a key's shape is an unknown flag too.
+    assert_eq!(
+        vexil_app::parse_flag_key("Dark-Mode")
+            .unwrap_err()
+            .to_string(),
+        "unknown flag 'Dark-Mode': it is not declared in the flags file",
     );
     check(
         t.app
-            .flip(&ops, &flip("search_index_v3", "prod", None, true))
+            .flip(
+                &ops,
+                &flip("search_index_v3", "prod", None, true),
+                StepUp::None,
+            )
             .await,
         "role ops may not flip a medium-risk flag: it needs superadmin",
     );
     check(
         t.app
-            .flip(&root, &flip("console_billing", "prod", None, true))
+            .flip(
+                &root,
+                &flip("console_billing", "prod", None, true),
+                StepUp::None,
+            )
             .await,
         "to flip a high-risk flag, elevate with a fresh TOTP code first",
     );
     let error = t
         .app
-        .flip(&ops, &flip("console_billing", "prod", None, true))
+        .flip(
+            &ops,
+            &flip("console_billing", "prod", None, true),
+            StepUp::None,
+        )
         .await
         .unwrap_err();
     assert!(
@@ -197,11 +237,15 @@ async fn bad_requests_are_refused_before_anything_is_written(backend: Backend) {
     assert_eq!(t.app.db().flag_rows().await.unwrap(), []);
 
     // Elevated, the superadmin may.
-    let elevated = Flip {
-        elevated: true,
-        ..flip("console_billing", "prod", None, true)
-    };
-    t.app.flip(&root, &elevated).await.unwrap();
+    let elevation = crate::elevate(&t.app, &root).await;
+    t.app
+        .flip(
+            &root,
+            &flip("console_billing", "prod", None, true),
+            StepUp::Held(&elevation),
+        )
+        .await
+        .unwrap();
 }
 both!(bad_requests_are_refused_before_anything_is_written);
 
@@ -216,7 +260,11 @@ async fn concurrent_flips_of_one_flag_change_it_once(backend: Backend) {
         let ops = ops.clone();
         tasks.push(tokio::spawn(async move {
             t.app
-                .flip(&ops, &flip("dark_mode", "prod", Some(false), true))
+                .flip(
+                    &ops,
+                    &flip("dark_mode", "prod", Some(false), true),
+                    StepUp::None,
+                )
                 .await
         }));
     }
@@ -246,7 +294,9 @@ async fn concurrent_break_glass_flips_change_it_once(backend: Backend) {
             let t = t.clone();
             let ops = ops.clone();
             tasks.push(tokio::spawn(async move {
-                t.app.flip(&ops, &flip("dark_mode", "prod", None, to)).await
+                t.app
+                    .flip(&ops, &flip("dark_mode", "prod", None, to), StepUp::None)
+                    .await
             }));
         }
         let mut won = 0;
@@ -289,7 +339,11 @@ async fn a_flip_refreshes_the_view_of_the_process_that_made_it(backend: Backend)
     let ops = t.account("olive", Role::Ops).await;
     assert!(!view.is_on("dark_mode"));
     t.app
-        .flip(&ops, &flip("dark_mode", "staging", Some(false), true))
+        .flip(
+            &ops,
+            &flip("dark_mode", "staging", Some(false), true),
+            StepUp::None,
+        )
         .await
         .unwrap();
     assert!(view.is_on("dark_mode"));

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
-use vexil_app::{AppError, ReceiptState};
+use vexil_app::{AppError, ReceiptState, StepUp};
 use vexil_core::audit::Via;
 use vexil_core::{EnvSnapshot, Role};
 use vexil_store::{AuditFilter, Backend, InstanceReport};
@@ -70,18 +70,22 @@ async fn a_live_process_reports_itself_and_which_flip_it_applies(backend: Backen
     assert!(t.app.live_instances(Some("prod")).await.unwrap().is_empty());
 
     let flip = |from: bool| vexil_app::Flip {
-        flag_key: "onboarding_checklist_v2",
-        env: "staging",
+        flag: crate::key("onboarding_checklist_v2"),
+        env: crate::env("staging"),
         expected_from: Some(from),
         to: !from,
-        elevated: false,
         reason: None,
         via: Via::Cli,
     };
     // Each flip: applied by the process (its event), then reported (its next one).
     let mut changes = view.subscribe();
     let mut flip_and_wait = async |from: bool| {
-        let audit_id = t.app.flip(&ops, &flip(from)).await.unwrap().audit_id;
+        let audit_id = t
+            .app
+            .flip(&ops, &flip(from), StepUp::None)
+            .await
+            .unwrap()
+            .audit_id;
         while changes.recv().await.unwrap().flag_key != "onboarding_checklist_v2" {}
         reported_after(&view, SystemTime::now()).await;
         audit_id
@@ -259,14 +263,14 @@ async fn another_envs_variables_come_from_its_live_processes(backend: Backend) {
         .flip(
             &root,
             &vexil_app::Flip {
-                flag_key: "search_index_v3",
-                env: "prod",
+                flag: crate::key("search_index_v3"),
+                env: crate::env("prod"),
                 expected_from: Some(true),
                 to: false,
-                elevated: false,
                 reason: None,
                 via: Via::Cli,
             },
+            StepUp::None,
         )
         .await
         .unwrap();
@@ -280,14 +284,14 @@ async fn another_envs_variables_come_from_its_live_processes(backend: Backend) {
         .flip(
             &root,
             &vexil_app::Flip {
-                flag_key: "dark_mode",
-                env: "prod",
+                flag: crate::key("dark_mode"),
+                env: crate::env("prod"),
                 expected_from: Some(true),
                 to: false,
-                elevated: false,
                 reason: None,
                 via: Via::Cli,
             },
+            StepUp::None,
         )
         .await
         .unwrap();

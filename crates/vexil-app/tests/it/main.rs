@@ -7,6 +7,7 @@ mod audit_integrity;
 mod code_scan;
 mod deprecation;
 mod doctor;
+mod elevation;
 mod flip;
 mod instances;
 mod promotion;
@@ -18,9 +19,11 @@ mod totp;
 
 use std::sync::Arc;
 
-use secrecy::SecretString;
-use vexil_app::{Actor, Admin, App, SecretKey};
-use vexil_core::{Env, EnvSnapshot, Envs, FlagSet, Role};
+use secrecy::{ExposeSecret, SecretString};
+use vexil_app::{
+    Actor, Admin, App, AppError, Elevation, Flip, Flipped, SecretKey, StepUp, TotpCode, code_at,
+};
+use vexil_core::{Env, EnvSnapshot, Envs, FlagKey, FlagSet, Risk, Role};
 use vexil_store::Backend;
 use vexil_testkit::{TestClock, TestDb};
 
@@ -105,6 +108,48 @@ impl TestApp {
             .await
             .unwrap();
         self.app.actor(name).await.unwrap()
+    }
+}
+
+/// `text` as a flag key, for the length of the test.
+pub(crate) fn key(text: &str) -> &'static FlagKey {
+    Box::leak(Box::new(FlagKey::parse(text).unwrap()))
+}
+
+/// `text` as one of the runbook's envs, for the length of the test.
+pub(crate) fn env(text: &str) -> &'static Env {
+    Box::leak(Box::new(Envs::runbook().parse(text).unwrap()))
+}
+
+/// `text` as a TOTP code.
+pub(crate) fn code(text: &str) -> TotpCode {
+    TotpCode::new(text).unwrap()
+}
+
+/// An elevation of `actor`, made as every door makes one: TOTP enrolled (afresh, so
+/// no earlier code of this step stands in the way) and the code of now given.
+pub(crate) async fn elevate(app: &App, actor: &Actor) -> Elevation {
+    let uri = app.enrol_totp(Admin::Cli, actor.name()).await.unwrap();
+    let now = u64::try_from(app.now().timestamp()).unwrap();
+    let code = TotpCode::new(&code_at(uri.expose_secret(), now).unwrap()).unwrap();
+    app.elevate(actor, &code, "test").await.unwrap()
+}
+
+/// Flips as `actor`, elevating first where the flag needs it.
+pub(crate) async fn flip_as(
+    app: &App,
+    actor: &Actor,
+    flip: &Flip<'_>,
+) -> Result<Flipped, AppError> {
+    let high = app
+        .flags()
+        .get(flip.flag.as_str())
+        .is_some_and(|decl| decl.risk() == Risk::High);
+    if high {
+        let elevation = elevate(app, actor).await;
+        app.flip(actor, flip, StepUp::Held(&elevation)).await
+    } else {
+        app.flip(actor, flip, StepUp::None).await
     }
 }
 

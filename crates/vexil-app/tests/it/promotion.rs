@@ -4,7 +4,7 @@
 
 use chrono::TimeDelta;
 use serde_json::json;
-use vexil_app::{Actor, App, AppError, Flip, PromoteRequest, Stepped};
+use vexil_app::{Actor, App, AppError, Flip, PromoteRequest, StepUp, Stepped};
 use vexil_core::audit::Via;
 use vexil_core::promotion::{
     ConfirmationError, MarkError, PromotionState, TransitionError, Windows,
@@ -34,20 +34,18 @@ fn actions(rows: &[AuditRow]) -> Vec<&str> {
 
 async fn flip(app: &App, actor: &Actor, key: &str, env: &str, to: bool) {
     let flip = Flip {
-        flag_key: key,
-        env,
+        flag: crate::key(key),
+        env: crate::env(env),
         expected_from: None,
         to,
-        elevated: true,
         reason: None,
         via: Via::Cli,
     };
-    app.flip(actor, &flip).await.unwrap();
+    crate::flip_as(app, actor, &flip).await.unwrap();
 }
 
 fn promote_request(confirmation: Option<&str>) -> PromoteRequest<'_> {
     PromoteRequest {
-        elevated: true,
         confirmation,
         via: Via::Api,
     }
@@ -56,7 +54,10 @@ fn promote_request(confirmation: Option<&str>) -> PromoteRequest<'_> {
 /// A flag on in staging and marked, by `root`.
 async fn marked(t: &TestApp, root: &Actor, key: &str) -> Stepped {
     flip(&t.app, root, key, "staging", true).await;
-    t.app.mark_promote(root, key, Via::Console).await.unwrap()
+    t.app
+        .mark_promote(root, crate::key(key), Via::Console)
+        .await
+        .unwrap()
 }
 
 /// What a refusal must leave behind: the same log, the same rows, the same promotion.
@@ -94,7 +95,7 @@ async fn mark_soak_approve_promote(backend: Backend) {
     // Promote before approval: refused too.
     let unapproved = t
         .app
-        .promote(&boss, id, &promote_request(None))
+        .promote(&boss, id, &promote_request(None), StepUp::None)
         .await
         .unwrap_err();
     assert!(
@@ -118,7 +119,7 @@ async fn mark_soak_approve_promote(backend: Backend) {
     t.clock.advance(TimeDelta::minutes(5));
     let promoted = t
         .app
-        .promote(&root, id, &promote_request(None))
+        .promote(&root, id, &promote_request(None), StepUp::None)
         .await
         .unwrap();
     assert_eq!(promoted.record.promotion.state, PromotionState::Promoted);
@@ -190,7 +191,7 @@ async fn mark_soak_approve_promote(backend: Backend) {
     );
     let remark = t
         .app
-        .mark_promote(&root, "csv_export_streaming", Via::Cli)
+        .mark_promote(&root, crate::key("csv_export_streaming"), Via::Cli)
         .await
         .unwrap_err();
     assert_eq!(
@@ -211,7 +212,7 @@ async fn marking_is_refused_unless_on_in_staging_off_in_prod_and_none_open(backe
     let log = audit(&t.app).await.len();
     refuse(
         t.app
-            .mark_promote(&root, "dark_mode", Via::Cli)
+            .mark_promote(&root, crate::key("dark_mode"), Via::Cli)
             .await
             .unwrap_err(),
         MarkError::OffInStaging,
@@ -219,17 +220,21 @@ async fn marking_is_refused_unless_on_in_staging_off_in_prod_and_none_open(backe
     // On in both by default.
     refuse(
         t.app
-            .mark_promote(&root, "search_typo_tolerance", Via::Cli)
+            .mark_promote(&root, crate::key("search_typo_tolerance"), Via::Cli)
             .await
             .unwrap_err(),
         MarkError::OnInProd,
     );
     assert!(matches!(
-        t.app.mark_promote(&root, "no_such_flag", Via::Cli).await,
+        t.app
+            .mark_promote(&root, crate::key("no_such_flag"), Via::Cli)
+            .await,
         Err(AppError::UnknownFlag { .. })
     ));
     assert!(matches!(
-        t.app.mark_promote(&ops, "dark_mode", Via::Cli).await,
+        t.app
+            .mark_promote(&ops, crate::key("dark_mode"), Via::Cli)
+            .await,
         Err(AppError::Denied(Denied::Forbidden { .. }))
     ));
     assert_eq!(audit(&t.app).await.len(), log, "refusals write nothing");
@@ -237,7 +242,7 @@ async fn marking_is_refused_unless_on_in_staging_off_in_prod_and_none_open(backe
     let mark = marked(&t, &root, "dark_mode").await;
     refuse(
         t.app
-            .mark_promote(&root, "dark_mode", Via::Cli)
+            .mark_promote(&root, crate::key("dark_mode"), Via::Cli)
             .await
             .unwrap_err(),
         MarkError::AlreadyOpen {
@@ -256,7 +261,9 @@ async fn marking_is_refused_unless_on_in_staging_off_in_prod_and_none_open(backe
         Err(AppError::Denied(Denied::Forbidden { .. }))
     ));
     assert!(matches!(
-        t.app.promote(&ops, id, &promote_request(None)).await,
+        t.app
+            .promote(&ops, id, &promote_request(None), StepUp::None)
+            .await,
         Err(AppError::Denied(Denied::Forbidden { .. }))
     ));
     assert!(matches!(
@@ -291,7 +298,7 @@ async fn marking_is_refused_unless_on_in_staging_off_in_prod_and_none_open(backe
         )
     );
     t.app
-        .mark_promote(&root, "dark_mode", Via::Cli)
+        .mark_promote(&root, crate::key("dark_mode"), Via::Cli)
         .await
         .unwrap();
 }
@@ -309,7 +316,7 @@ async fn a_high_risk_promote_needs_elevation_and_the_exact_phrase(backend: Backe
     let phrase = "promote payments_provider_v2 to prod";
     let no_phrase = t
         .app
-        .promote(&root, id, &promote_request(None))
+        .promote(&root, id, &promote_request(None), StepUp::None)
         .await
         .unwrap_err();
     assert!(
@@ -327,7 +334,7 @@ async fn a_high_risk_promote_needs_elevation_and_the_exact_phrase(backend: Backe
     ] {
         let error = t
             .app
-            .promote(&root, id, &promote_request(Some(wrong)))
+            .promote(&root, id, &promote_request(Some(wrong)), StepUp::None)
             .await
             .unwrap_err();
         assert!(
@@ -338,12 +345,10 @@ async fn a_high_risk_promote_needs_elevation_and_the_exact_phrase(backend: Backe
             "{wrong:?}: {error}"
         );
     }
-    let unelevated = PromoteRequest {
-        elevated: false,
-        ..promote_request(Some(phrase))
-    };
     assert!(matches!(
-        t.app.promote(&root, id, &unelevated).await,
+        t.app
+            .promote(&root, id, &promote_request(Some(phrase)), StepUp::None)
+            .await,
         Err(AppError::Denied(Denied::ElevationRequired { .. }))
     ));
     unchanged(&t, id, log, PromotionState::Approved).await;
@@ -355,8 +360,14 @@ async fn a_high_risk_promote_needs_elevation_and_the_exact_phrase(backend: Backe
         "prod untouched"
     );
 
+    let elevation = crate::elevate(&t.app, &root).await;
     t.app
-        .promote(&root, id, &promote_request(Some(phrase)))
+        .promote(
+            &root,
+            id,
+            &promote_request(Some(phrase)),
+            StepUp::Held(&elevation),
+        )
         .await
         .unwrap();
     assert_eq!(prod_rows(t.app.db().flag_rows().await.unwrap()), 1);
@@ -537,8 +548,8 @@ async fn concurrent_steps_from_two_servers_move_it_once(backend: Backend) {
         );
         let request = promote_request(None);
         let (a, b) = tokio::join!(
-            t.app.promote(&root, id, &request),
-            other.promote(&boss, id, &request)
+            t.app.promote(&root, id, &request, StepUp::None),
+            other.promote(&boss, id, &request, StepUp::None)
         );
         assert_eq!(a.is_ok() as u8 + b.is_ok() as u8, 1, "{a:?} {b:?}");
         let loser = a.err().or(b.err()).unwrap();

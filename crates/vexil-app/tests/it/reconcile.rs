@@ -5,7 +5,7 @@
 //! reconciling flip writes the row and its audit row (reason, `"reconcile": true`),
 //! after which nothing is left to reconcile.
 
-use vexil_app::{AppError, Flip, Reconcile};
+use vexil_app::{AppError, Flip, Reconcile, StepUp};
 use vexil_core::audit::Via;
 use vexil_core::reconcile::Cause;
 use vexil_core::{Denied, Env, Role};
@@ -36,28 +36,27 @@ async fn option_b_is_found_and_reconciled(backend: Backend) {
     // The row says off in staging, and on for console_billing (high risk).
     for (key, to) in [("dark_mode", false), ("console_billing", true)] {
         let flip = Flip {
-            flag_key: key,
-            env: "staging",
+            flag: crate::key(key),
+            env: crate::env("staging"),
             expected_from: None,
             to,
-            elevated: true,
             reason: None,
             via: Via::Console,
         };
         // dark_mode is off by default: write the row with an on-then-off pair.
         if !to {
-            t.app
-                .flip(
-                    &root,
-                    &Flip {
-                        to: true,
-                        ..flip.clone()
-                    },
-                )
-                .await
-                .unwrap();
+            crate::flip_as(
+                &t.app,
+                &root,
+                &Flip {
+                    to: true,
+                    ..flip.clone()
+                },
+            )
+            .await
+            .unwrap();
         }
-        t.app.flip(&root, &flip).await.unwrap();
+        crate::flip_as(&t.app, &root, &flip).await.unwrap();
     }
     let before = t.app.reconciliation(None).await.unwrap();
     assert!(before.findings.is_empty(), "{before:#?}");
@@ -99,12 +98,11 @@ async fn option_b_is_found_and_reconciled(backend: Backend) {
 
     // Refusals, each writing nothing.
     let rows = audit_rows(&t).await;
-    let ask = |flag_key, to, reason, elevated| Reconcile {
-        flag_key,
-        env: "staging",
+    let ask = |flag_key, to, reason| Reconcile {
+        flag: crate::key(flag_key),
+        env: crate::env("staging"),
         to,
         reason,
-        elevated,
         via: Via::Console,
     };
     let refused = |r: Result<vexil_app::Flipped, AppError>| match r {
@@ -113,13 +111,17 @@ async fn option_b_is_found_and_reconciled(backend: Backend) {
     };
     let why = refused(
         t.app
-            .reconcile(&root, &ask("dark_mode", None, None, false))
+            .reconcile(&root, &ask("dark_mode", None, None), StepUp::None)
             .await,
     );
     assert!(why.contains("a reason is required"), "{why}");
     let why = refused(
         t.app
-            .reconcile(&root, &ask("dark_mode", Some(false), Some("INC-1"), false))
+            .reconcile(
+                &root,
+                &ask("dark_mode", Some(false), Some("INC-1")),
+                StepUp::None,
+            )
             .await,
     );
     assert!(why.contains("the DB row already says off"), "{why}");
@@ -127,14 +129,15 @@ async fn option_b_is_found_and_reconciled(backend: Backend) {
         t.app
             .reconcile(
                 &root,
-                &ask("search_typo_tolerance", None, Some("INC-1"), false),
+                &ask("search_typo_tolerance", None, Some("INC-1")),
+                StepUp::None,
             )
             .await,
     );
     assert!(why.contains("nothing to reconcile"), "{why}");
     let why = refused(
         t.app
-            .reconcile(&root, &ask("dark_mode", None, Some("INC-1"), false))
+            .reconcile(&root, &ask("dark_mode", None, Some("INC-1")), StepUp::None)
             .await,
     );
     assert!(
@@ -143,7 +146,11 @@ async fn option_b_is_found_and_reconciled(backend: Backend) {
     );
     assert!(matches!(
         t.app
-            .reconcile(&support, &ask("dark_mode", None, Some("INC-1"), false))
+            .reconcile(
+                &support,
+                &ask("dark_mode", None, Some("INC-1")),
+                StepUp::None
+            )
             .await,
         Err(AppError::Denied(Denied::Forbidden { .. }))
     ));
@@ -151,14 +158,19 @@ async fn option_b_is_found_and_reconciled(backend: Backend) {
         t.app
             .reconcile(
                 &root,
-                &ask("console_billing", Some(false), Some("INC-1"), false)
+                &ask("console_billing", Some(false), Some("INC-1")),
+                StepUp::None
             )
             .await,
         Err(AppError::Denied(Denied::ElevationRequired { .. }))
     ));
     assert!(matches!(
         t.app
-            .reconcile(&root, &ask("no_such_flag", None, Some("INC-1"), false))
+            .reconcile(
+                &root,
+                &ask("no_such_flag", None, Some("INC-1")),
+                StepUp::None
+            )
             .await,
         Err(AppError::UnknownFlag { .. })
     ));
@@ -169,12 +181,8 @@ async fn option_b_is_found_and_reconciled(backend: Backend) {
         .app
         .reconcile(
             &root,
-            &ask(
-                "dark_mode",
-                Some(true),
-                Some("INC-7: break-glass on web-2"),
-                false,
-            ),
+            &ask("dark_mode", Some(true), Some("INC-7: break-glass on web-2")),
+            StepUp::None,
         )
         .await
         .unwrap();
@@ -201,7 +209,8 @@ async fn option_b_is_found_and_reconciled(backend: Backend) {
     t.app
         .reconcile(
             &root,
-            &ask("console_billing", Some(false), Some("INC-7"), true),
+            &ask("console_billing", Some(false), Some("INC-7")),
+            StepUp::Held(&crate::elevate(&t.app, &root).await),
         )
         .await
         .unwrap();
@@ -213,7 +222,7 @@ async fn option_b_is_found_and_reconciled(backend: Backend) {
     let rows = audit_rows(&t).await;
     let why = refused(
         t.app
-            .reconcile(&root, &ask("dark_mode", None, Some("INC-7"), false))
+            .reconcile(&root, &ask("dark_mode", None, Some("INC-7")), StepUp::None)
             .await,
     );
     assert!(why.contains("nothing to reconcile"), "{why}");

@@ -57,7 +57,7 @@ async fn every_sign_in_is_audited_and_bad_ones_are_one_message(backend: Backend)
         [
             (
                 "console.auth.sign_in".to_owned(),
-                Some(olive.id),
+                Some(olive.id()),
                 serde_json::json!({"account": "olive", "from": "192.0.2.7"})
             ),
             (

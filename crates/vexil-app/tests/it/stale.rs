@@ -24,15 +24,14 @@ async fn stale_flags_by_age_and_flips(backend: Backend) {
         ("csv_export_streaming", "prod", false),
     ] {
         let flip = Flip {
-            flag_key: key,
-            env,
+            flag: crate::key(key),
+            env: crate::env(env),
             expected_from: None,
             to,
-            elevated: true,
             reason: None,
             via: Via::Cli,
         };
-        t.app.flip(&root, &flip).await.unwrap();
+        crate::flip_as(&t.app, &root, &flip).await.unwrap();
     }
     t.execute(
         "INSERT INTO console_feature_flags (flag_key, env, value, updated_at) \

@@ -20,7 +20,7 @@ async fn tokens_act_for_their_account_until_revoked(backend: Backend) {
     assert_eq!(listed[0].last_used_at, None);
 
     let actor = t.app.actor_for_token(&token).await.unwrap();
-    assert_eq!((actor.name.as_str(), actor.role), ("bot", Role::Ops));
+    assert_eq!((actor.name(), actor.role()), ("bot", Role::Ops));
     assert!(t.app.tokens().await.unwrap()[0].last_used_at.is_some());
 
     // The account's current role applies at each use.
@@ -29,7 +29,7 @@ async fn tokens_act_for_their_account_until_revoked(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(
-        t.app.actor_for_token(&token).await.unwrap().role,
+        t.app.actor_for_token(&token).await.unwrap().role(),
         Role::Readonly
     );
 

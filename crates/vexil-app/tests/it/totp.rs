@@ -2,7 +2,7 @@
 
 use chrono::TimeDelta;
 use secrecy::ExposeSecret;
-use vexil_app::{Admin, AppError, Flip, SecretKey, code_at};
+use vexil_app::{Admin, AppError, Flip, SecretKey, StepUp, code_at};
 use vexil_core::audit::Via;
 use vexil_core::{Clock, Role};
 use vexil_store::Backend;
@@ -18,7 +18,7 @@ async fn a_code_elevates_once(backend: Backend) {
     let sam = t.account("sam", Role::Superadmin).await;
     assert_eq!(
         t.app
-            .check_totp(&sam, "123456")
+            .elevate(&sam, &crate::code("123456"), "test")
             .await
             .unwrap_err()
             .to_string(),
@@ -33,10 +33,13 @@ async fn a_code_elevates_once(backend: Backend) {
         uri.expose_secret()
     );
     let code = code_at(uri.expose_secret(), now(&t)).unwrap();
-    t.app.check_totp(&sam, &code).await.unwrap();
+    t.app
+        .elevate(&sam, &crate::code(&code), "test")
+        .await
+        .unwrap();
     assert!(
         matches!(
-            t.app.check_totp(&sam, &code).await,
+            t.app.elevate(&sam, &crate::code(&code), "test").await,
             Err(AppError::TotpReplayed)
         ),
         "a code is accepted once only"
@@ -45,22 +48,25 @@ async fn a_code_elevates_once(backend: Backend) {
     // One step of drift either way is accepted; but not a step at or before one used.
     t.clock.advance(TimeDelta::seconds(30));
     let next = code_at(uri.expose_secret(), now(&t) + 30).unwrap();
-    t.app.check_totp(&sam, &next).await.unwrap();
+    t.app
+        .elevate(&sam, &crate::code(&next), "test")
+        .await
+        .unwrap();
     let earlier = code_at(uri.expose_secret(), now(&t)).unwrap();
     assert!(matches!(
-        t.app.check_totp(&sam, &earlier).await,
+        t.app.elevate(&sam, &crate::code(&earlier), "test").await,
         Err(AppError::TotpReplayed)
     ));
 
     // A code from two minutes ago is expired; a wrong one is wrong; both say so alike.
     let old = code_at(uri.expose_secret(), now(&t) - 120).unwrap();
     assert!(matches!(
-        t.app.check_totp(&sam, &old).await,
+        t.app.elevate(&sam, &crate::code(&old), "test").await,
         Err(AppError::TotpInvalid)
     ));
     assert_eq!(
         t.app
-            .check_totp(&sam, "12345x")
+            .elevate(&sam, &crate::code("12345x"), "test")
             .await
             .unwrap_err()
             .to_string(),
@@ -70,17 +76,23 @@ async fn a_code_elevates_once(backend: Backend) {
     // The elevation lets the superadmin flip a high-risk flag.
     t.clock.advance(TimeDelta::seconds(90));
     let code = code_at(uri.expose_secret(), now(&t)).unwrap();
-    t.app.check_totp(&sam, &code).await.unwrap();
+    let elevation = t
+        .app
+        .elevate(&sam, &crate::code(&code), "test")
+        .await
+        .unwrap();
     let flip = Flip {
-        flag_key: "console_billing",
-        env: "prod",
+        flag: crate::key("console_billing"),
+        env: crate::env("prod"),
         expected_from: Some(false),
         to: true,
-        elevated: true,
         reason: None,
         via: Via::Cli,
     };
-    t.app.flip(&sam, &flip).await.unwrap();
+    t.app
+        .flip(&sam, &flip, StepUp::Held(&elevation))
+        .await
+        .unwrap();
 }
 both!(a_code_elevates_once);
 
@@ -101,7 +113,7 @@ async fn a_secret_is_unreadable_under_another_key(backend: Backend) {
     .with_secret_key(SecretKey::generate());
     assert_eq!(
         rotated
-            .check_totp(&sam, &code)
+            .elevate(&sam, &crate::code(&code), "test")
             .await
             .unwrap_err()
             .to_string(),

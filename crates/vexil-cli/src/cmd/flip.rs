@@ -2,7 +2,7 @@
 //! database access, goes through the same use case and role matrix as the console,
 //! and is audited with `"via": "cli"`.
 
-use vexil_app::Flip;
+use vexil_app::{Flip, TotpCode, parse_flag_key};
 use vexil_core::audit::Via;
 
 use crate::cli::{FlipArgs, GlobalArgs};
@@ -18,24 +18,23 @@ pub(crate) async fn run(global: &GlobalArgs, args: &FlipArgs) -> anyhow::Result<
     let reason = vexil_core::audit::reason(args.reason.as_deref())?;
     let app = config::app(global, needs).await?;
     let actor = app.actor(&args.actor).await?;
-    // A code elevates this one flip; it is used up even if the flip is then refused.
-    let elevated = match &args.totp {
-        Some(code) => {
-            app.check_totp(&actor, code).await?;
-            true
-        }
-        None => false,
-    };
+    let key = parse_flag_key(&args.key)?;
+    let env = app.envs().parse(&args.env)?;
     let flip = Flip {
-        flag_key: &args.key,
-        env: &args.env,
+        flag: &key,
+        env: &env,
         expected_from: None,
         to: args.on,
-        elevated,
         reason,
         via: Via::Cli,
     };
-    let flipped = app.flip(&actor, &flip).await?;
+    // A code elevates this one flip, audited and locked after repeated failures as
+    // from every door; it is spent only if the flag needs it and the role may flip
+    // it.
+    let code = args.totp.as_deref().and_then(TotpCode::new);
+    let flipped = app
+        .flip(&actor, &flip, config::step_up(code.as_ref()))
+        .await?;
     let state = |on: bool| if on { "on" } else { "off" };
     output::line(format_args!(
         "{} in {}: {} -> {} (audit row {}, by {})",
@@ -44,7 +43,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: &FlipArgs) -> anyhow::Result<
         state(flipped.from),
         state(flipped.to),
         flipped.audit_id,
-        actor.name
+        actor.name()
     ))?;
     Ok(Outcome::Success)
 }

@@ -6,11 +6,10 @@
 
 use anyhow::bail;
 use chrono::{DateTime, Utc};
-use vexil_app::{App, AppError, PromoteRequest, Stepped};
+use vexil_app::{App, AppError, PromoteRequest, Stepped, TotpCode, parse_flag_key};
 use vexil_core::audit::Via;
 use vexil_core::message::one_line;
 use vexil_core::promotion::{PromotionState, time_left};
-use vexil_core::rbac::requirement;
 use vexil_server::{PromotionView, StepResponse};
 
 use crate::cli::{GlobalArgs, PromoteArgs, PromotionCommand};
@@ -32,9 +31,11 @@ pub(crate) async fn run(global: &GlobalArgs, command: PromotionCommand) -> anyho
         PromotionCommand::Mark { key, actor, json } => {
             let app = app(global, config::Needs::Flags).await?;
             let actor = app.actor(&actor).await?;
-            let stepped = app.mark_promote(&actor, &key, Via::Cli).await?;
+            let stepped = app
+                .mark_promote(&actor, &parse_flag_key(&key)?, Via::Cli)
+                .await?;
             let soak_ends_at = utc(stepped.record.promotion.soak_ends_at);
-            let done = format!("marked active for prod by {}", actor.name);
+            let done = format!("marked active for prod by {}", actor.name());
             let after = format!("; its soak ends at {soak_ends_at}, approve it after that");
             step(&app, &stepped, json.json, &done, &after)
         }
@@ -49,7 +50,7 @@ pub(crate) async fn run(global: &GlobalArgs, command: PromotionCommand) -> anyho
             let app = app(global, config::Needs::Flags).await?;
             let actor = app.actor(&actor).await?;
             let stepped = app.approve(&actor, id, Via::Cli).await?;
-            let done = format!("approved by {}", actor.name);
+            let done = format!("approved by {}", actor.name());
             step(&app, &stepped, json.json, &done, "")
         }
         PromotionCommand::Promote(args) => promote(global, &args).await,
@@ -62,7 +63,7 @@ pub(crate) async fn run(global: &GlobalArgs, command: PromotionCommand) -> anyho
             let app = app(global, config::Needs::Flags).await?;
             let actor = app.actor(&actor).await?;
             let stepped = app.reject(&actor, id, &reason, Via::Cli).await?;
-            let done = format!("rejected by {}", actor.name);
+            let done = format!("rejected by {}", actor.name());
             step(&app, &stepped, json.json, &done, "")
         }
     }
@@ -79,30 +80,18 @@ async fn promote(global: &GlobalArgs, args: &PromoteArgs) -> anyhow::Result<Outc
     };
     let app = app(global, needs).await?;
     let actor = app.actor(&args.actor).await?;
-    // Role, phrase and state before the code: a mistyped phrase or a promotion not
-    // yet approved must not spend a code (each is accepted once, so the operator
-    // would wait for the next one), and nothing is written before all are right.
-    let action = app
-        .promote_preflight(&actor, args.id, args.confirm.as_deref())
-        .await?;
-    let elevated = match &args.totp {
-        // Only a promote that needs elevation looks at a code: one given anyway is
-        // left unspent for the flip or promote that needs it.
-        Some(code) if requirement(action).elevation => {
-            app.check_totp(&actor, code).await?;
-            true
-        }
-        // Without a code, `App::promote` refuses a promote that needs one (the one
-        // matrix's "elevation required") before it opens a transaction.
-        _ => false,
-    };
+    let code = args.totp.as_deref().and_then(TotpCode::new);
     let request = PromoteRequest {
-        elevated,
         confirmation: args.confirm.as_deref(),
         via: Via::Cli,
     };
-    let stepped = app.promote(&actor, args.id, &request).await?;
-    let done = format!("promoted by {}, now on in prod", actor.name);
+    // `App::promote` checks role, phrase and state before it looks at the code: a
+    // mistyped phrase or a promotion not yet approved spends no code (each is
+    // accepted once, so the operator would wait for the next one), and a promote
+    // that needs no elevation leaves the code unspent.
+    let step_up = config::step_up(code.as_ref());
+    let stepped = app.promote(&actor, args.id, &request, step_up).await?;
+    let done = format!("promoted by {}, now on in prod", actor.name());
     step(&app, &stepped, args.json.json, &done, "")
 }
 

@@ -5,7 +5,7 @@
 //! read-only; exit 0 either way, since what it found is an answer, not an error.
 
 use serde::Serialize;
-use vexil_app::{Reconcile, Reconciliation};
+use vexil_app::{Reconcile, Reconciliation, TotpCode, parse_flag_key};
 use vexil_core::audit::Via;
 use vexil_core::reconcile::Finding;
 
@@ -150,30 +150,27 @@ async fn flip(global: &GlobalArgs, args: &ReconcileArgs, flag: &str) -> anyhow::
         (_, true) => Some(false),
         _ => None,
     };
-    let mut ask = Reconcile {
-        flag_key: flag,
-        env,
+    let key = parse_flag_key(flag)?;
+    let env = app.envs().parse(env)?;
+    let ask = Reconcile {
+        flag: &key,
+        env: &env,
         to,
         reason: args.reason.as_deref(),
-        elevated: false,
         via: Via::Cli,
     };
-    // Before a code is spent: the role, the reason, a pair a flip can reconcile.
-    app.reconcile_preflight(&actor, &ask).await?;
-    ask.elevated = match &args.totp {
-        Some(code) => {
-            app.check_totp(&actor, code).await?;
-            true
-        }
-        None => false,
-    };
-    let flipped = app.reconcile(&actor, &ask).await?;
+    // `App::reconcile` checks the role, the reason and the pair before it spends a
+    // code.
+    let code = args.totp.as_deref().and_then(TotpCode::new);
+    let flipped = app
+        .reconcile(&actor, &ask, config::step_up(code.as_ref()))
+        .await?;
     output::line(format_args!(
         "{flag} in {env}: {} -> {}, a reconciling flip (audit row {}, by {})",
         on_off(flipped.from),
         on_off(flipped.to),
         flipped.audit_id,
-        actor.name
+        actor.name()
     ))?;
     Ok(Outcome::Success)
 }

@@ -99,7 +99,8 @@ pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result
         config::flag_env(),
         Arc::new(config::SystemClock),
     )
-    .with_promotion_windows(config::promotion_windows()?);
+    .with_promotion_windows(config::promotion_windows()?)
+    .with_elevation_window(Duration::from_secs(args.elevation_minutes * 60));
     if let Some(env) = &process_env {
         let view = vexil::Flags::builder()
             .env(env.as_str())
@@ -126,7 +127,6 @@ pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result
             .is_some_and(|url| url.starts_with("https://")),
         idle_timeout: Duration::from_secs(args.session_idle_minutes * 60),
         absolute_timeout: Duration::from_secs(args.session_max_hours * 3600),
-        elevation: Duration::from_secs(args.elevation_minutes * 60),
         ..ConsoleConfig::default()
     };
     let api = ApiConfig {

@@ -4,10 +4,10 @@
 //! allowed or refused, meets the same starting point: the flag on in staging and off
 //! in prod, no other open promotion, and for a step the promotion it moves.
 
-use vexil_app::{Actor, Flip};
+use vexil_app::{Actor, Flip, StepUp};
 use vexil_core::audit::Via;
 use vexil_core::promotion::{PromotionState, confirmation_phrase};
-use vexil_core::{Env, Risk as FlagRisk};
+use vexil_core::{Env, FlagKey, Risk as FlagRisk};
 
 use crate::callers::World;
 use crate::cells::Cell;
@@ -75,7 +75,7 @@ impl World {
             return None;
         }
         let id = app
-            .mark_promote(&root, flag, Via::Cli)
+            .mark_promote(&root, &FlagKey::parse(flag).unwrap(), Via::Cli)
             .await
             .unwrap()
             .record
@@ -97,6 +97,12 @@ impl World {
         Some(id)
     }
 
+    /// An elevation of `root` with its next unused code.
+    async fn elevate(&self, root: &Actor) -> vexil_app::Elevation {
+        let code = vexil_app::TotpCode::new(&self.next_root_code()).unwrap();
+        self.app.elevate(root, &code, "test").await.unwrap()
+    }
+
     async fn set(&self, root: &Actor, flag: &str, env: &Env, to: bool) {
         let states = self.app.flag_states(Some(env)).await.unwrap();
         let now = states.states.iter().find(|s| s.key == flag).unwrap();
@@ -105,15 +111,20 @@ impl World {
             return;
         }
         let flip = Flip {
-            flag_key: flag,
-            env: env.as_str(),
+            flag: &FlagKey::parse(flag).unwrap(),
+            env,
             expected_from: None,
             to,
-            elevated: true,
             reason: Some("set up a permission cell"),
             via: Via::Cli,
         };
-        self.app.flip(root, &flip).await.unwrap();
+        // A high-risk flag needs an elevation, made as every door makes one.
+        let elevation = match self.app.flags().get(flag).map(vexil_core::FlagDecl::risk) {
+            Some(FlagRisk::High) => Some(self.elevate(root).await),
+            _ => None,
+        };
+        let step_up = elevation.as_ref().map_or(StepUp::None, StepUp::Held);
+        self.app.flip(root, &flip, step_up).await.unwrap();
     }
 }
 

@@ -1,7 +1,7 @@
 //! The role matrix (SPEC §5), every role × action × risk × elevation written out.
 
 use vexil_core::rbac::requirement;
-use vexil_core::{Action, Denied, Risk, Role, authorize};
+use vexil_core::{Action, Clearance, Denied, Risk, Role, check_role};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
@@ -30,10 +30,12 @@ fn check(
         (Role::Superadmin, superadmin),
     ] {
         for (elevated, expected) in [(false, expected[0]), (true, expected[1])] {
-            let actual = match authorize(role, action, elevated) {
-                Ok(()) => A,
+            let actual = match check_role(role, action) {
+                Ok(Clearance::Granted) => A,
+                Ok(Clearance::NeedsElevation) if elevated => A,
+                Ok(Clearance::NeedsElevation) => E,
                 Err(Denied::Forbidden { .. }) => F,
-                Err(Denied::ElevationRequired { .. }) => E,
+                Err(Denied::ElevationRequired { .. }) => unreachable!("a role check"),
             };
             assert_eq!(actual, expected, "{role} {action:?} elevated={elevated}");
         }
@@ -113,22 +115,31 @@ fn the_matrix_covers_every_action() {
 #[test]
 fn denials_say_what_was_wrong() {
     assert_eq!(
-        authorize(Role::Ops, Action::Flip(Risk::Medium), true)
+        check_role(Role::Ops, Action::Flip(Risk::Medium))
             .unwrap_err()
             .to_string(),
         "role ops may not flip a medium-risk flag: it needs superadmin"
     );
     assert_eq!(
-        authorize(Role::Support, Action::ViewFlags, false)
+        check_role(Role::Support, Action::ViewFlags)
             .unwrap_err()
             .to_string(),
         "role support may not view the flags: it needs ops"
     );
     assert_eq!(
-        authorize(Role::Superadmin, Action::Flip(Risk::High), false)
-            .unwrap_err()
-            .to_string(),
+        Denied::ElevationRequired {
+            action: Action::Flip(Risk::High)
+        }
+        .to_string(),
         "to flip a high-risk flag, elevate with a fresh TOTP code first"
+    );
+}
+
+#[test]
+fn a_high_risk_flip_needs_elevation_of_a_role_that_suffices() {
+    assert_eq!(
+        check_role(Role::Superadmin, Action::Flip(Risk::High)),
+        Ok(Clearance::NeedsElevation)
     );
 }
 

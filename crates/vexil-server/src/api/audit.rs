@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
-use vexil_core::{Action, authorize, parse_instant};
+use vexil_core::{Action, parse_instant};
 use vexil_store::{AuditFilter, AuditRow};
 
 use crate::api::auth::Caller;
@@ -101,7 +101,7 @@ pub(crate) async fn list(
     caller: Caller,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<ApiJson<AuditPage>, ApiError> {
-    authorize(caller.actor.role, Action::ViewAudit, false)?;
+    caller.actor.may(Action::ViewAudit)?;
     // An empty parameter (`?action=&flag=x`, as SPEC §10 writes the query) is absent.
     let limit = match given(&query.limit) {
         None => DEFAULT_LIMIT,

@@ -19,9 +19,7 @@ use axum::http::request::Parts;
 use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
-use vexil_app::{Actor, AppError};
-use vexil_core::rbac::requirement;
-use vexil_core::{Action, authorize};
+use vexil_app::{Actor, AppError, StepUp, TotpCode};
 
 use crate::api::error::ApiError;
 use crate::state::ServerState;
@@ -45,32 +43,10 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
-    /// Whether this request is elevated for `action`: `false` when the action needs
-    /// no elevation (a `totp` sent anyway is neither checked nor spent); else the
-    /// `totp` code is checked (audited, used once, limited per account as the
-    /// console limits it) or the answer is `elevation_required`. Call it after the
-    /// role alone was authorized, so a role too low spends no code.
-    pub(crate) async fn elevate_for(
-        &self,
-        state: &ServerState,
-        action: Action,
-        totp: Option<&str>,
-    ) -> Result<bool, ApiError> {
-        if !requirement(action).elevation {
-            return Ok(false);
-        }
-        let code = totp.map(str::trim).unwrap_or_default();
-        if code.is_empty() {
-            // Says `elevation_required`, from the one matrix.
-            authorize(self.actor.role, action, false)?;
-        }
-        // Per account, in memory: the audit-log lock counts failures once recorded,
-        // so a burst of parallel guesses would all be checked before it sees one.
-        state
-            .account_attempt("totp", &self.actor.name)
-            .map_err(ApiError::RateLimited)?;
-        state.app.elevate(&self.actor, code, &self.from()).await?;
-        Ok(true)
+    /// What this request brings to a use case that may need elevation: its `totp`
+    /// code, if it sent one (an API request holds no elevation of its own).
+    pub(crate) fn step_up<'a>(&self, code: Option<&'a TotpCode>, from: &'a str) -> StepUp<'a> {
+        StepUp::from_parts(code, None, from)
     }
 
     /// The client's address as audit rows record it (`unknown` without one).

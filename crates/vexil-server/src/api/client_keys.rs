@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vexil_app::Admin;
 use vexil_core::audit::Via;
-use vexil_core::{Action, AppName, authorize};
+use vexil_core::{Action, AppName};
 use vexil_store::ClientKeyRow;
 
 use crate::api::auth::Caller;
@@ -88,7 +88,7 @@ pub(crate) async fn list(
     State(state): State<ServerState>,
     caller: Caller,
 ) -> Result<ApiJson<Vec<ClientKeyView>>, ApiError> {
-    authorize(caller.actor.role, Action::ManageClientKeys, false)?;
+    caller.actor.may(Action::ManageClientKeys)?;
     let keys = state.app.client_keys(Admin::Account(&caller.actor)).await?;
     Ok(ApiJson(keys.into_iter().map(ClientKeyView::from).collect()))
 }
@@ -111,7 +111,7 @@ pub(crate) async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<(StatusCode, ApiJson<Created>), ApiError> {
-    authorize(caller.actor.role, Action::ManageClientKeys, false)?;
+    caller.actor.may(Action::ManageClientKeys)?;
     let env = state.app.envs().parse(&body.env)?;
     let app = AppName::parse(&body.app).map_err(|error| ApiError::Invalid(error.to_string()))?;
     let (id, key) = state
@@ -148,7 +148,7 @@ pub(crate) async fn revoke(
     caller: Caller,
     IdPath(id): IdPath,
 ) -> Result<ApiJson<ClientKeyView>, ApiError> {
-    authorize(caller.actor.role, Action::ManageClientKeys, false)?;
+    caller.actor.may(Action::ManageClientKeys)?;
     let key = state
         .app
         .revoke_client_key(Admin::Account(&caller.actor), Via::Api, id)

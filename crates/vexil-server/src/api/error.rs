@@ -14,90 +14,162 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
-use vexil_app::AppError;
+use vexil_app::{AppError, ErrorKind};
 use vexil_core::Denied;
 use vexil_core::message::error_chain;
-use vexil_core::promotion::TransitionError;
+
+/// An error code of the API. Its text is `as_str`; its status and meaning are its
+/// row in `CODES`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Code {
+    Unauthenticated,
+    Forbidden,
+    ElevationRequired,
+    TotpInvalid,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    NoChange,
+    InvalidState,
+    ConfirmationRequired,
+    PayloadTooLarge,
+    InvalidRequest,
+    UnknownEnv,
+    RateLimited,
+    Unavailable,
+    Internal,
+}
+
+impl Code {
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            Code::Unauthenticated => "unauthenticated",
+            Code::Forbidden => "forbidden",
+            Code::ElevationRequired => "elevation_required",
+            Code::TotpInvalid => "totp_invalid",
+            Code::NotFound => "not_found",
+            Code::MethodNotAllowed => "method_not_allowed",
+            Code::Conflict => "conflict",
+            Code::NoChange => "no_change",
+            Code::InvalidState => "invalid_state",
+            Code::ConfirmationRequired => "confirmation_required",
+            Code::PayloadTooLarge => "payload_too_large",
+            Code::InvalidRequest => "invalid_request",
+            Code::UnknownEnv => "unknown_env",
+            Code::RateLimited => "rate_limited",
+            Code::Unavailable => "unavailable",
+            Code::Internal => "internal",
+        }
+    }
+
+    /// The status `CODES` gives this code.
+    pub(crate) fn status(self) -> StatusCode {
+        CODES
+            .iter()
+            .find(|(code, _, _)| *code == self.as_str())
+            .map_or(StatusCode::INTERNAL_SERVER_ERROR, |(_, status, _)| *status)
+    }
+
+    /// The code a use case's refusal or failure answers with: one arm per kind.
+    pub(crate) fn of(kind: ErrorKind) -> Code {
+        match kind {
+            ErrorKind::Invalid => Code::InvalidRequest,
+            ErrorKind::UnknownEnv => Code::UnknownEnv,
+            ErrorKind::NotFound => Code::NotFound,
+            ErrorKind::Unauthenticated => Code::Unauthenticated,
+            ErrorKind::Forbidden => Code::Forbidden,
+            ErrorKind::ElevationRequired => Code::ElevationRequired,
+            ErrorKind::TotpRejected => Code::TotpInvalid,
+            ErrorKind::RateLimited => Code::RateLimited,
+            ErrorKind::Conflict => Code::Conflict,
+            ErrorKind::NoChange => Code::NoChange,
+            ErrorKind::InvalidState => Code::InvalidState,
+            ErrorKind::ConfirmationRequired => Code::ConfirmationRequired,
+            ErrorKind::Unavailable => Code::Unavailable,
+            ErrorKind::Internal => Code::Internal,
+        }
+    }
+}
 
 /// Every error code the API answers with: its status and when it is used.
 pub const CODES: [(&str, StatusCode, &str); 16] = [
     (
-        "unauthenticated",
+        Code::Unauthenticated.as_str(),
         StatusCode::UNAUTHORIZED,
         "No `Authorization: Bearer` header, a malformed one, or a token that is unknown, revoked, or whose account is disabled or deleted; on the management API, a client key; on `/sdk/v1`, an account's token or a client key that is unknown or revoked.",
     ),
     (
-        "forbidden",
+        Code::Forbidden.as_str(),
         StatusCode::FORBIDDEN,
         "The account's role may not do this (SPEC §5); elevation would not help.",
     ),
     (
-        "elevation_required",
+        Code::ElevationRequired.as_str(),
         StatusCode::FORBIDDEN,
         "The role suffices but the action needs TOTP elevation: send `totp` with a fresh code (the account must have TOTP enrolled).",
     ),
     (
-        "totp_invalid",
+        Code::TotpInvalid.as_str(),
         StatusCode::FORBIDDEN,
         "The `totp` code is wrong, expired or already used.",
     ),
     (
-        "not_found",
+        Code::NotFound.as_str(),
         StatusCode::NOT_FOUND,
         "No such flag, promotion, client key or route.",
     ),
     (
-        "method_not_allowed",
+        Code::MethodNotAllowed.as_str(),
         StatusCode::METHOD_NOT_ALLOWED,
         "The route exists but does not take this method.",
     ),
     (
-        "conflict",
+        Code::Conflict.as_str(),
         StatusCode::CONFLICT,
         "`from` is not the value in force: the body's `current` says what is, its source, who set it and when. Nothing was written.",
     ),
     (
-        "no_change",
+        Code::NoChange.as_str(),
         StatusCode::CONFLICT,
         "The flag already has the value asked for. Nothing was written.",
     ),
     (
-        "invalid_state",
+        Code::InvalidState.as_str(),
         StatusCode::CONFLICT,
         "The flag or promotion is not in a state that allows this step: not on in staging or already on in prod (mark), already open, soak not over (the message says when it ends), not pending, not approved, already ended, or expired (a due expiry is written before this answer); a client key already revoked. Nothing else was written.",
     ),
     (
-        "confirmation_required",
+        Code::ConfirmationRequired.as_str(),
         StatusCode::UNPROCESSABLE_ENTITY,
         "Promoting a high-risk flag needs `confirmation` set to the exact phrase `promote <flag> to prod` (the promotion's `confirmation_phrase`); it was missing or different. Nothing was written and no TOTP code was spent.",
     ),
     (
-        "payload_too_large",
+        Code::PayloadTooLarge.as_str(),
         StatusCode::PAYLOAD_TOO_LARGE,
         "The request body is over 64 KiB.",
     ),
     (
-        "invalid_request",
+        Code::InvalidRequest.as_str(),
         StatusCode::UNPROCESSABLE_ENTITY,
         "A malformed body, parameter or path: the message names the field.",
     ),
     (
-        "unknown_env",
+        Code::UnknownEnv.as_str(),
         StatusCode::UNPROCESSABLE_ENTITY,
         "The env is not one of the configured envs.",
     ),
     (
-        "rate_limited",
+        Code::RateLimited.as_str(),
         StatusCode::TOO_MANY_REQUESTS,
         "Too many requests from this address (on `/sdk/v1`: for this client key), or too many wrong TOTP codes for this account: `Retry-After` says when to try again.",
     ),
     (
-        "unavailable",
+        Code::Unavailable.as_str(),
         StatusCode::SERVICE_UNAVAILABLE,
         "The database does not answer. Nothing was written; the break-glass CLI (`vexil flip`) works with database access alone.",
     ),
     (
-        "internal",
+        Code::Internal.as_str(),
         StatusCode::INTERNAL_SERVER_ERROR,
         "Anything else; the server log has the details under the response's `x-request-id`.",
     ),
@@ -170,75 +242,40 @@ impl From<vexil_store::StoreError> for ApiError {
 }
 
 impl ApiError {
-    /// The code from `CODES` this error answers with.
-    pub(crate) fn code(&self) -> &'static str {
+    /// The code this error answers with.
+    pub(crate) fn code(&self) -> Code {
         match self {
-            ApiError::Unauthenticated(_) => "unauthenticated",
-            ApiError::Invalid(_) => "invalid_request",
-            ApiError::NoRoute(_) => "not_found",
-            ApiError::MethodNotAllowed => "method_not_allowed",
-            ApiError::TooLarge => "payload_too_large",
-            ApiError::RateLimited(_) => "rate_limited",
-            ApiError::Internal(_) => "internal",
-            ApiError::Unavailable => "unavailable",
-            ApiError::App(error) => match error {
-                AppError::BadToken | AppError::BadClientKey => "unauthenticated",
-                AppError::UnknownClientKey { .. } => "not_found",
-                AppError::ClientKeyRevoked { .. } => "invalid_state",
-                AppError::InvalidAppName(_) | AppError::Report(_) => "invalid_request",
-                AppError::Denied(Denied::Forbidden { .. }) => "forbidden",
-                AppError::Denied(Denied::ElevationRequired { .. })
-                | AppError::TotpNotEnrolled { .. } => "elevation_required",
-                AppError::TotpInvalid | AppError::TotpReplayed => "totp_invalid",
-                AppError::ElevationLocked { .. } => "rate_limited",
-                AppError::UnknownFlag { .. } | AppError::UnknownPromotion { .. } => "not_found",
-                AppError::Promotion {
-                    error: TransitionError::SameApprover { .. },
-                    ..
-                } => "forbidden",
-                AppError::Promotion {
-                    error: TransitionError::ReasonRequired,
-                    ..
-                }
-                | AppError::ReasonTooLong(_) => "invalid_request",
-                AppError::Promotion { .. } | AppError::CannotMark { .. } => "invalid_state",
-                AppError::Confirmation(_) => "confirmation_required",
-                AppError::UnknownEnv(_) => "unknown_env",
-                AppError::Conflict { .. } => "conflict",
-                AppError::NoChange { .. } => "no_change",
-                AppError::Store(error) if error.is_unavailable() => "unavailable",
-                _ => "internal",
-            },
+            ApiError::Unauthenticated(_) => Code::Unauthenticated,
+            ApiError::Invalid(_) => Code::InvalidRequest,
+            ApiError::NoRoute(_) => Code::NotFound,
+            ApiError::MethodNotAllowed => Code::MethodNotAllowed,
+            ApiError::TooLarge => Code::PayloadTooLarge,
+            ApiError::RateLimited(_) => Code::RateLimited,
+            ApiError::Internal(_) => Code::Internal,
+            ApiError::Unavailable => Code::Unavailable,
+            ApiError::App(error) => Code::of(error.kind()),
         }
     }
-}
-
-/// The status `CODES` gives `code`.
-pub(crate) fn status_of(code: &str) -> StatusCode {
-    CODES
-        .iter()
-        .find(|(c, _, _)| *c == code)
-        .map_or(StatusCode::INTERNAL_SERVER_ERROR, |(_, status, _)| *status)
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let code = self.code();
-        let status = status_of(code);
+        let status = code.status();
         let retry_after = match &self {
-            ApiError::RateLimited(wait)
-            | ApiError::App(AppError::ElevationLocked { retry_after: wait }) => Some(*wait),
+            ApiError::RateLimited(wait) => Some(*wait),
+            ApiError::App(error) => error.retry_after(),
             _ => None,
         };
         let message = match &self {
-            ApiError::App(AppError::Store(error)) if code == "unavailable" => {
+            ApiError::App(AppError::Store(error)) if code == Code::Unavailable => {
                 metrics::counter!("vexil_database_errors_total", "surface" => "api").increment(1);
                 tracing::error!(error = %error_chain(error), "the database failed");
                 "the database does not answer; nothing was written. The break-glass CLI \
                  (`vexil flip`) works with database access alone"
                     .to_owned()
             }
-            _ if code == "internal" => {
+            _ if code == Code::Internal => {
                 tracing::error!(error = %error_chain(&self), "API request failed");
                 "the server could not answer; its log has the details under this response's x-request-id".to_owned()
             }
@@ -260,11 +297,11 @@ impl IntoResponse for ApiError {
             _ => None,
         };
         let body = ErrorBody {
-            error: code,
+            error: code.as_str(),
             message,
             current,
         };
-        if code == "rate_limited" {
+        if code == Code::RateLimited {
             metrics::counter!("vexil_rate_limited_total", "surface" => "api").increment(1);
         }
         let mut response = (status, Json(body)).into_response();

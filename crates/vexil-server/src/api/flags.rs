@@ -1,10 +1,10 @@
 //! `GET /api/v1/flags?env=`, `GET /api/v1/flags/{key}?env=` and
 //! `POST /api/v1/flags/{key}/flip`: the flags page and its flip form, as JSON.
 //!
-//! A flip checks, in this order: the token, the key's shape, the body, the role (a
-//! role that may not flip this flag learns nothing more and spends no code), the env,
-//! then TOTP where the flag needs it. A `totp` sent for a flag that needs none is not
-//! checked and not spent.
+//! A flip checks, in this order: the token, the key's shape, the body (its env
+//! included), then `App::flip`'s sequence: the role (a role that may not flip this
+//! flag learns nothing more and spends no code), then TOTP where the flag needs it. A
+//! `totp` sent for a flag that needs none is not checked and not spent.
 
 // utoipa's `params(Type)` expands to a path the lint calls over-qualified.
 #![allow(unused_qualifications)]
@@ -15,9 +15,9 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use vexil_app::{AppError, FlagState, Flip};
+use vexil_app::{AppError, FlagState, Flip, TotpCode};
 use vexil_core::audit::{self, Via};
-use vexil_core::{Action, authorize};
+use vexil_core::{Action, FlagKey};
 
 use crate::api::auth::Caller;
 use crate::api::error::{ApiError, ErrorBody};
@@ -90,7 +90,7 @@ pub(crate) async fn list(
     caller: Caller,
     ApiQuery(query): ApiQuery<EnvQuery>,
 ) -> Result<Response, ApiError> {
-    authorize(caller.actor.role, Action::ViewFlags, false)?;
+    caller.actor.may(Action::ViewFlags)?;
     let env = state.app.envs().parse(&query.env)?;
     let cached = state.flag_cache.states(&state.app, &env).await?;
     let body = cached.list_json.get_or_init(|| {
@@ -120,21 +120,21 @@ pub(crate) async fn show(
     FlagKeyPath(key): FlagKeyPath,
     ApiQuery(query): ApiQuery<EnvQuery>,
 ) -> Result<ApiJson<FlagView>, ApiError> {
-    authorize(caller.actor.role, Action::ViewFlags, false)?;
+    caller.actor.may(Action::ViewFlags)?;
     let env = state.app.envs().parse(&query.env)?;
     Ok(ApiJson(one_flag(&state, &key, &env).await?))
 }
 
 async fn one_flag(
     state: &ServerState,
-    key: &str,
+    key: &FlagKey,
     env: &vexil_core::Env,
 ) -> Result<FlagView, ApiError> {
     let cached = state.flag_cache.states(&state.app, env).await?;
-    let found = cached.states.states.iter().find(|s| s.key == key);
+    let found = cached.states.states.iter().find(|s| s.key == key.as_str());
     found.map(FlagView::from).ok_or_else(|| {
         AppError::UnknownFlag {
-            key: key.to_owned(),
+            key: key.to_string(),
         }
         .into()
     })
@@ -190,37 +190,32 @@ pub(crate) async fn flip(
     FlagKeyPath(key): FlagKeyPath,
     ApiJson(request): ApiJson<FlipRequest>,
 ) -> Result<ApiJson<FlipResponse>, ApiError> {
-    let app = &state.app;
-    let role = caller.actor.role;
-    authorize(role, Action::ViewFlags, false)?;
-    let flags = app.flags();
-    let decl = flags
-        .get(&key)
-        .ok_or_else(|| AppError::UnknownFlag { key: key.clone() })?;
-    let action = Action::Flip(decl.risk());
-    // The role alone first: elevation is asked for only of a role that suffices.
-    authorize(role, action, true)?;
-    let env = app.envs().parse(&request.env)?;
+    let env = state.app.envs().parse(&request.env)?;
     let reason = audit::reason(request.reason.as_deref())
         .map_err(|e| ApiError::Invalid(format!("reason: {e}")))?;
-    let elevated = caller
-        .elevate_for(&state, action, request.totp.as_deref())
-        .await?;
-    let flipped = app
+    let code = TotpCode::from_field(request.totp.as_deref());
+    if code.is_some() {
+        state
+            .account_attempt("totp", caller.actor.name())
+            .map_err(ApiError::RateLimited)?;
+    }
+    let flip = Flip {
+        flag: &key,
+        env: &env,
+        expected_from: Some(request.from),
+        to: request.to,
+        reason,
+        via: Via::Api,
+    };
+    let address = caller.from();
+    let flipped = state
+        .app
         .flip(
             &caller.actor,
-            &Flip {
-                flag_key: &key,
-                env: env.as_str(),
-                expected_from: Some(request.from),
-                to: request.to,
-                elevated,
-                reason,
-                via: Via::Api,
-            },
+            &flip,
+            caller.step_up(code.as_ref(), &address),
         )
         .await?;
-    state.flag_cache.invalidate();
     // The flip is committed: if its state cannot be read back now, say so in the
     // answer rather than fail it (a retry would only meet a conflict).
     let flag = match one_flag(&state, &key, &env).await {

@@ -77,7 +77,7 @@ fn query_rejection(rejection: &QueryRejection) -> ApiError {
 /// A `{key}` path segment that is a valid flag key (`^[a-z][a-z0-9_]{0,63}$`), or
 /// `invalid_request` saying what a key looks like. Whether it is declared is the use
 /// case's question (`not_found`).
-pub(crate) struct FlagKeyPath(pub(crate) String);
+pub(crate) struct FlagKeyPath(pub(crate) FlagKey);
 
 impl<S: Send + Sync> FromRequestParts<S> for FlagKeyPath {
     type Rejection = ApiError;
@@ -86,7 +86,8 @@ impl<S: Send + Sync> FromRequestParts<S> for FlagKeyPath {
         let Path(key) = Path::<String>::from_request_parts(parts, state)
             .await
             .map_err(|rejection| ApiError::Invalid(tidy(&rejection.body_text())))?;
-        FlagKey::parse(&key).map_err(|error| ApiError::Invalid(format!("key: {error}")))?;
+        let key =
+            FlagKey::parse(&key).map_err(|error| ApiError::Invalid(format!("key: {error}")))?;
         Ok(FlagKeyPath(key))
     }
 }

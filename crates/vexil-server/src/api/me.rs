@@ -36,10 +36,10 @@ pub(crate) async fn show(
     State(state): State<ServerState>,
     caller: Caller,
 ) -> Result<ApiJson<Me>, ApiError> {
-    let totp_enrolled = state.app.has_totp(&caller.actor.name).await?;
+    let totp_enrolled = state.app.has_totp(caller.actor.name()).await?;
     Ok(ApiJson(Me {
-        role: caller.actor.role.as_str(),
-        name: caller.actor.name,
+        role: caller.actor.role().as_str(),
+        name: caller.actor.name().to_owned(),
         totp_enrolled,
     }))
 }

@@ -5,7 +5,7 @@
 //!
 //! Each checks the role first (a role that may not act learns nothing), then its body.
 //! A promote then checks the typed confirmation (a high-risk flag) and that the
-//! promotion can be promoted now (`App::promote_preflight`), and only then a TOTP
+//! promotion can be promoted now (checked by `App::promote`), and only then a TOTP
 //! code, so a wrong phrase or a promotion not yet approved spends no code.
 
 // utoipa's `params(Type)` expands to a path the lint calls over-qualified.
@@ -16,10 +16,10 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use vexil_app::{App, PromoteRequest, PromotionRecord, Stepped};
+use vexil_app::{App, PromoteRequest, PromotionRecord, Stepped, TotpCode};
+use vexil_core::Action;
 use vexil_core::audit::Via;
 use vexil_core::promotion::{self, PromotionState};
-use vexil_core::{Action, authorize};
 
 use crate::api::auth::Caller;
 use crate::api::error::{ApiError, ErrorBody};
@@ -158,7 +158,6 @@ pub(crate) async fn mark(
     caller: Caller,
     FlagKeyPath(key): FlagKeyPath,
 ) -> Result<(StatusCode, ApiJson<StepResponse>), ApiError> {
-    authorize(caller.actor.role, Action::MarkPromote, false)?;
     let stepped = state
         .app
         .mark_promote(&caller.actor, &key, Via::Api)
@@ -184,7 +183,7 @@ pub(crate) async fn list(
     caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<ApiJson<Vec<PromotionView>>, ApiError> {
-    authorize(caller.actor.role, Action::ViewFlags, false)?;
+    caller.actor.may(Action::ViewFlags)?;
     let given = |v: Option<String>| v.filter(|v| !v.is_empty());
     let wanted = match given(query.state) {
         None => None,
@@ -234,7 +233,7 @@ pub(crate) async fn show(
     caller: Caller,
     IdPath(id): IdPath,
 ) -> Result<ApiJson<PromotionView>, ApiError> {
-    authorize(caller.actor.role, Action::ViewFlags, false)?;
+    caller.actor.may(Action::ViewFlags)?;
     let record = state.app.promotion(id).await?;
     Ok(ApiJson(PromotionView::new(
         &state.app,
@@ -262,7 +261,6 @@ pub(crate) async fn approve(
     caller: Caller,
     IdPath(id): IdPath,
 ) -> Result<ApiJson<StepResponse>, ApiError> {
-    authorize(caller.actor.role, Action::ApprovePromotion, false)?;
     let stepped = state.app.approve(&caller.actor, id, Via::Api).await?;
     Ok(answer(&state, &stepped))
 }
@@ -288,7 +286,6 @@ pub(crate) async fn reject(
     IdPath(id): IdPath,
     ApiJson(body): ApiJson<RejectBody>,
 ) -> Result<ApiJson<StepResponse>, ApiError> {
-    authorize(caller.actor.role, Action::RejectPromotion, false)?;
     let stepped = state
         .app
         .reject(&caller.actor, id, &body.reason, Via::Api)
@@ -320,21 +317,27 @@ pub(crate) async fn promote(
     IdPath(id): IdPath,
     ApiJson(body): ApiJson<PromoteBody>,
 ) -> Result<ApiJson<StepResponse>, ApiError> {
-    let app = &state.app;
-    // Role, phrase and state before a code is looked at: a code is spent only on a
-    // promote that can happen.
-    let action = app
-        .promote_preflight(&caller.actor, id, body.confirmation.as_deref())
-        .await?;
-    let elevated = caller
-        .elevate_for(&state, action, body.totp.as_deref())
-        .await?;
+    let code = TotpCode::from_field(body.totp.as_deref());
+    if code.is_some() {
+        state
+            .account_attempt("totp", caller.actor.name())
+            .map_err(ApiError::RateLimited)?;
+    }
     let request = PromoteRequest {
-        elevated,
         confirmation: body.confirmation.as_deref(),
         via: Via::Api,
     };
-    let stepped = app.promote(&caller.actor, id, &request).await?;
-    state.flag_cache.invalidate();
+    let address = caller.from();
+    // Role, phrase and state are checked before a code is looked at: a code is spent
+    // only on a promote that can happen.
+    let stepped = state
+        .app
+        .promote(
+            &caller.actor,
+            id,
+            &request,
+            caller.step_up(code.as_ref(), &address),
+        )
+        .await?;
     Ok(answer(&state, &stepped))
 }

@@ -11,7 +11,7 @@ use qrcode::QrCode;
 use qrcode::render::svg;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
-use vexil_app::AppError;
+use vexil_app::{AppError, TotpCode};
 
 use crate::console::error::ConsoleError;
 use crate::console::page::{self, Chrome};
@@ -67,7 +67,7 @@ async fn render(
     notice: Option<&'static str>,
     error: Option<String>,
 ) -> Result<Response, ConsoleError> {
-    let enrolled = state.app.has_totp(&operator.actor.name).await?;
+    let enrolled = state.app.has_totp(operator.actor.name()).await?;
     let pending = match operator.pending_totp().filter(|_| !enrolled) {
         Some(sealed) => {
             let uri = state.app.pending_totp_uri(&operator.actor, sealed)?;
@@ -88,8 +88,8 @@ async fn render(
     let page = AccountPage {
         chrome: operator.chrome("account"),
         csrf: operator.visitor.csrf().to_owned(),
-        name: operator.actor.name.clone(),
-        role: operator.actor.role.as_str(),
+        name: operator.actor.name().to_owned(),
+        role: operator.actor.role().as_str(),
         enrolled,
         pending,
         notice,
@@ -112,11 +112,11 @@ pub(crate) async fn begin_totp(
     Form(form): Form<BeginForm>,
 ) -> Result<Response, ConsoleError> {
     operator.visitor.check_csrf(form.csrf.as_deref())?;
-    state.limit_account("totp", &operator.actor.name)?;
+    state.limit_account("totp", operator.actor.name())?;
     let password = SecretString::from(form.password.unwrap_or_default());
     if !state
         .app
-        .check_password(&operator.actor.name, &password)
+        .check_password(operator.actor.name(), &password)
         .await?
     {
         return render(
@@ -143,12 +143,16 @@ pub(crate) async fn confirm_totp(
             "no TOTP set-up is under way in this session: start it on the account page".into(),
         ));
     };
-    let code = form.totp.unwrap_or_default();
-    match state
-        .app
-        .confirm_own_totp(&operator.actor, &sealed, &code)
-        .await
-    {
+    let confirmed = match TotpCode::from_field(form.totp.as_deref()) {
+        Some(code) => {
+            state
+                .app
+                .confirm_own_totp(&operator.actor, &sealed, &code)
+                .await
+        }
+        None => Err(AppError::TotpInvalid),
+    };
+    match confirmed {
         Ok(()) => {
             operator.set_pending_totp(None).await?;
             Ok(Redirect::to("/console/account?enrolled=1").into_response())

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use vexil_app::ReceiptSummary;
 use vexil_core::audit::{ACTIONS, FLAG_EXPIRED, TARGET_FEATURE_FLAG};
-use vexil_core::{Action, authorize, parse_instant};
+use vexil_core::{Action, parse_instant};
 use vexil_store::{AuditFilter, AuditRow};
 
 use crate::console::error::ConsoleError;
@@ -83,7 +83,7 @@ pub(crate) async fn show(
     operator: Operator,
     Query(query): Query<AuditQuery>,
 ) -> Result<Response, ConsoleError> {
-    authorize(operator.actor.role, Action::ViewAudit, false)?;
+    operator.actor.may(Action::ViewAudit)?;
     let text = page::param;
     let (action, flag, account, env) = (
         text(&query.action),
@@ -148,8 +148,8 @@ pub(crate) async fn show(
     if !flag.is_empty() {
         let now = state.app.now();
         let who = (
-            operator.actor.name.as_str(),
-            operator.actor.role,
+            operator.actor.name(),
+            operator.actor.role(),
             operator.elevated(),
         );
         for record in state.app.promotions(None, Some(&flag), PROMOTIONS).await? {

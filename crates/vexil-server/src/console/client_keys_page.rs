@@ -13,7 +13,7 @@ use secrecy::ExposeSecret;
 use serde::Deserialize;
 use vexil_app::Admin;
 use vexil_core::audit::Via;
-use vexil_core::{Action, AppName, authorize};
+use vexil_core::{Action, AppName};
 use vexil_store::ClientKeyRow;
 
 use crate::console::error::ConsoleError;
@@ -81,7 +81,7 @@ pub(crate) async fn show(
     operator: Operator,
     Query(query): Query<KeysQuery>,
 ) -> Result<Response, ConsoleError> {
-    authorize(operator.actor.role, Action::ManageClientKeys, false)?;
+    operator.actor.may(Action::ManageClientKeys)?;
     let notice = query
         .revoked
         .as_deref()
@@ -103,7 +103,7 @@ pub(crate) async fn create(
     Form(form): Form<CreateForm>,
 ) -> Result<Response, ConsoleError> {
     operator.visitor.check_csrf(form.csrf.as_deref())?;
-    authorize(operator.actor.role, Action::ManageClientKeys, false)?;
+    operator.actor.may(Action::ManageClientKeys)?;
     let env = state
         .app
         .envs()
@@ -135,7 +135,7 @@ pub(crate) async fn revoke(
     Form(form): Form<RevokeForm>,
 ) -> Result<Response, ConsoleError> {
     operator.visitor.check_csrf(form.csrf.as_deref())?;
-    authorize(operator.actor.role, Action::ManageClientKeys, false)?;
+    operator.actor.may(Action::ManageClientKeys)?;
     let id: i64 = id
         .parse()
         .map_err(|_| ConsoleError::BadRequest(format!("{id:?} is not a client key's id")))?;

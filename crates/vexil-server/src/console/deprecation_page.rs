@@ -7,7 +7,7 @@ use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use vexil_core::{Action, authorize};
+use vexil_core::Action;
 
 use crate::console::error::ConsoleError;
 use crate::console::page::{self, Chrome};
@@ -39,7 +39,7 @@ pub(crate) async fn show(
     State(state): State<ServerState>,
     operator: Operator,
 ) -> Result<Response, ConsoleError> {
-    authorize(operator.actor.role, Action::ViewFlags, false)?;
+    operator.actor.may(Action::ViewFlags)?;
     let table = state.app.deprecation(None).await?;
     let mut lines = Vec::new();
     for flag in &table {

@@ -9,10 +9,9 @@ use askama::Template;
 use axum::Form;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use chrono::TimeDelta;
 use serde::Deserialize;
-use vexil_app::AppError;
-use vexil_core::{Action, authorize};
+use vexil_app::{AppError, ErrorKind, TotpCode};
+use vexil_core::{Action, Env, FlagDecl, FlagKey, Risk};
 
 use crate::console::error::ConsoleError;
 use crate::console::page::{self, Chrome, on_off};
@@ -31,6 +30,30 @@ pub(crate) struct PendingFlip {
 }
 
 impl PendingFlip {
+    /// A flip of `key` in `env` waiting for elevation.
+    pub(crate) fn new(
+        state: &ServerState,
+        key: &FlagKey,
+        env: &Env,
+        from: bool,
+        to: bool,
+        reason: Option<&str>,
+    ) -> PendingFlip {
+        let risk = state
+            .app
+            .flags()
+            .get(key.as_str())
+            .map_or(Risk::High, FlagDecl::risk);
+        PendingFlip {
+            flag: key.to_string(),
+            risk: risk.as_str(),
+            env: env.to_string(),
+            from,
+            to,
+            reason: reason.unwrap_or_default().to_owned(),
+        }
+    }
+
     /// The flip as the elevation page's query.
     pub(crate) fn query(&self) -> String {
         page::query(&[
@@ -88,13 +111,12 @@ pub(crate) async fn page(
     let flip = match query.flag.as_deref() {
         Some(key) => {
             // Only a role that may flip the flag is shown its pending flip.
-            let role = operator.actor.role;
-            authorize(role, Action::ViewFlags, false)?;
+            operator.actor.may(Action::ViewFlags)?;
             let flags = state.app.flags();
             let decl = flags.get(key).ok_or_else(|| AppError::UnknownFlag {
                 key: key.to_owned(),
             })?;
-            authorize(role, Action::Flip(decl.risk()), true)?;
+            operator.actor.may(Action::Flip(decl.risk()))?;
             let env = state
                 .app
                 .envs()
@@ -123,7 +145,7 @@ pub(crate) async fn page_for(
     next: Option<&str>,
     error: Option<String>,
 ) -> Result<Response, ConsoleError> {
-    let enrolled = state.app.has_totp(&operator.actor.name).await?;
+    let enrolled = state.app.has_totp(operator.actor.name()).await?;
     let status = page::status_for(&error);
     let page = ElevatePage {
         chrome: operator.chrome(""),
@@ -131,32 +153,30 @@ pub(crate) async fn page_for(
         flip,
         next: safe_next(next).unwrap_or_default().to_owned(),
         enrolled,
-        minutes: state.config.elevation.as_secs().div_ceil(60),
+        minutes: state.app.elevation_window().as_secs().div_ceil(60),
         error,
     };
     Ok(page::html(status, &page))
 }
 
 /// Elevates `operator`'s session with `code` (limited per account, audited either
-/// way). A refused code is `Ok(Some(error))`, for the caller to show where it fits.
-pub(crate) async fn try_code(
+/// way). A refused code is `Ok(Some(error))`, for the page to show.
+async fn try_code(
     state: &ServerState,
     operator: &mut Operator,
-    code: &str,
+    code: Option<TotpCode>,
 ) -> Result<Option<AppError>, ConsoleError> {
-    state.limit_account("totp", &operator.actor.name)?;
-    match state
-        .app
-        .elevate(&operator.actor, code, &operator.visitor.from())
-        .await
-    {
-        Ok(()) => {
-            let span = TimeDelta::from_std(state.config.elevation).unwrap_or(TimeDelta::zero());
-            let until = operator.now + span;
-            operator.elevate(until).await?;
+    let Some(code) = code else {
+        return Ok(Some(AppError::TotpInvalid));
+    };
+    state.limit_account("totp", operator.actor.name())?;
+    let from = operator.visitor.from();
+    match state.app.elevate(&operator.actor, &code, &from).await {
+        Ok(elevation) => {
+            operator.keep(Some(elevation)).await?;
             Ok(None)
         }
-        Err(error @ (AppError::TotpInvalid | AppError::TotpReplayed)) => Ok(Some(error)),
+        Err(error) if error.kind() == ErrorKind::TotpRejected => Ok(Some(error)),
         Err(error) => Err(error.into()),
     }
 }
@@ -167,8 +187,8 @@ pub(crate) async fn submit(
     Form(form): Form<ElevateForm>,
 ) -> Result<Response, ConsoleError> {
     operator.visitor.check_csrf(form.csrf.as_deref())?;
-    let code = form.totp.unwrap_or_default();
-    match try_code(&state, &mut operator, &code).await? {
+    let code = TotpCode::from_field(form.totp.as_deref());
+    match try_code(&state, &mut operator, code).await? {
         None => {
             let target = safe_next(form.next.as_deref()).unwrap_or("/console/flags");
             Ok(Redirect::to(target).into_response())

@@ -7,10 +7,9 @@ use std::time::Duration;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use vexil_app::AppError;
+use vexil_app::{AppError, ErrorKind};
 use vexil_core::Denied;
 use vexil_core::message::error_chain;
-use vexil_core::promotion::TransitionError;
 
 use crate::console::page::{self, ConflictPage, MessagePage};
 
@@ -102,107 +101,35 @@ impl IntoResponse for ConsoleError {
     }
 }
 
+/// A use case's refusal or failure as a page: one arm per kind.
 fn app_error(error: AppError) -> Response {
     let message = error.to_string();
-    match error {
-        AppError::Denied(Denied::Forbidden { .. } | Denied::ElevationRequired { .. }) => {
-            MessagePage::new(StatusCode::FORBIDDEN, "Not allowed", &message).into_response()
+    let page = |status, title: &str| {
+        let mut page = MessagePage::new(status, title, &message);
+        page.items.extend(next_step(&error).map(str::to_owned));
+        page.into_response()
+    };
+    match error.kind() {
+        ErrorKind::Invalid => page(StatusCode::BAD_REQUEST, "Bad request"),
+        ErrorKind::UnknownEnv => page(StatusCode::BAD_REQUEST, "No such env"),
+        ErrorKind::NotFound => page(StatusCode::NOT_FOUND, "Not found"),
+        ErrorKind::Unauthenticated => page(StatusCode::UNAUTHORIZED, "Not signed in"),
+        ErrorKind::Forbidden | ErrorKind::ElevationRequired => {
+            page(StatusCode::FORBIDDEN, "Not allowed")
         }
-        AppError::UnknownFlag { .. } => {
-            MessagePage::new(StatusCode::NOT_FOUND, "No such flag", &message).into_response()
+        ErrorKind::TotpRejected => page(StatusCode::UNPROCESSABLE_ENTITY, "TOTP"),
+        ErrorKind::RateLimited => too_many(&message, error.retry_after().unwrap_or_default()),
+        ErrorKind::Conflict => conflict(error),
+        ErrorKind::NoChange => page(StatusCode::CONFLICT, "Nothing to change"),
+        ErrorKind::InvalidState => page(StatusCode::CONFLICT, "Not possible now"),
+        ErrorKind::ConfirmationRequired => {
+            page(StatusCode::UNPROCESSABLE_ENTITY, "Type the confirmation")
         }
-        AppError::UnknownPromotion { .. } => {
-            MessagePage::new(StatusCode::NOT_FOUND, "No such promotion", &message).into_response()
-        }
-        AppError::UnknownClientKey { .. } => {
-            MessagePage::new(StatusCode::NOT_FOUND, "No such client key", &message).into_response()
-        }
-        AppError::ClientKeyRevoked { .. } => {
-            MessagePage::new(StatusCode::CONFLICT, "Already revoked", &message).into_response()
-        }
-        AppError::InvalidAppName(_) => MessagePage::new(
-            StatusCode::BAD_REQUEST,
-            "Not an application name",
-            &format!("{message}. No key was created."),
-        )
-        .into_response(),
-        AppError::Promotion {
-            error: TransitionError::SameApprover { .. },
-            ..
-        } => MessagePage::new(StatusCode::FORBIDDEN, "Not allowed", &message).into_response(),
-        AppError::Promotion {
-            error: TransitionError::ReasonRequired,
-            ..
-        } => MessagePage::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "A reason is needed",
-            &message,
-        )
-        .into_response(),
-        AppError::ReasonTooLong(_) => MessagePage::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "The reason is too long",
-            &message,
-        )
-        .into_response(),
-        AppError::ReconcileRefused { .. } => {
-            let mut page = MessagePage::new(StatusCode::CONFLICT, "Not reconciled", &message);
-            page.items
-                .push("The reconcile page shows what each live process runs now.".to_owned());
-            page.into_response()
-        }
-        AppError::Promotion { .. } | AppError::CannotMark { .. } => {
-            let mut page = MessagePage::new(StatusCode::CONFLICT, "Not possible now", &message);
-            page.items.push(
-                "Nothing else was changed. The promotions page shows where each one is.".to_owned(),
-            );
-            page.into_response()
-        }
-        AppError::Confirmation(_) => MessagePage::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "Type the confirmation",
-            &format!("{message}. Nothing was changed and no TOTP code was used."),
-        )
-        .into_response(),
-        AppError::UnknownEnv(_) => {
-            MessagePage::new(StatusCode::BAD_REQUEST, "No such env", &message).into_response()
-        }
-        AppError::Conflict {
-            flag,
-            env,
-            expected,
-            current,
-            current_source,
-            updated_by,
-            updated_at,
-        } => ConflictPage {
-            chrome: page::Chrome::error(),
-            flag,
-            env,
-            expected: page::on_off(expected),
-            current: page::on_off(current),
-            source: current_source.as_str(),
-            updated_by,
-            updated_at: updated_at.map(page::utc),
-        }
-        .into_response(),
-        AppError::NoChange { .. } => {
-            MessagePage::new(StatusCode::CONFLICT, "Nothing to change", &message).into_response()
-        }
-        AppError::SignInLocked { retry_after } | AppError::ElevationLocked { retry_after } => {
-            too_many(&message, retry_after)
-        }
-        AppError::TotpInvalid
-        | AppError::TotpReplayed
-        | AppError::TotpNotEnrolled { .. }
-        | AppError::TotpAlreadyEnrolled { .. } => {
-            MessagePage::new(StatusCode::UNPROCESSABLE_ENTITY, "TOTP", &message).into_response()
-        }
-        AppError::Store(error) if error.is_unavailable() => {
+        ErrorKind::Unavailable => {
             tracing::error!(error = %error_chain(&error), "the database failed");
             unavailable()
         }
-        error => {
+        ErrorKind::Internal => {
             tracing::error!(error = %error_chain(&error), "console request failed");
             MessagePage::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -212,6 +139,52 @@ fn app_error(error: AppError) -> Response {
             .into_response()
         }
     }
+}
+
+/// What the operator can rely on or do next, where the message alone does not say.
+fn next_step(error: &AppError) -> Option<&'static str> {
+    if matches!(error, AppError::InvalidAppName(_)) {
+        Some("No key was created.")
+    } else if matches!(error, AppError::Confirmation(_)) {
+        Some("Nothing was changed and no TOTP code was used.")
+    } else if matches!(
+        error,
+        AppError::Promotion { .. } | AppError::CannotMark { .. }
+    ) {
+        Some("Nothing else was changed. The promotions page shows where each one is.")
+    } else if matches!(error, AppError::ReconcileRefused { .. }) {
+        Some("The reconcile page shows what each live process runs now.")
+    } else {
+        None
+    }
+}
+
+/// A flip from a value no longer in force: what is in force now, and who set it.
+fn conflict(error: AppError) -> Response {
+    let AppError::Conflict {
+        flag,
+        env,
+        expected,
+        current,
+        current_source,
+        updated_by,
+        updated_at,
+    } = error
+    else {
+        return MessagePage::new(StatusCode::CONFLICT, "Conflict", &error.to_string())
+            .into_response();
+    };
+    ConflictPage {
+        chrome: page::Chrome::error(),
+        flag,
+        env,
+        expected: page::on_off(expected),
+        current: page::on_off(current),
+        source: current_source.as_str(),
+        updated_by,
+        updated_at: updated_at.map(page::utc),
+    }
+    .into_response()
 }
 
 fn too_many(message: &str, retry_after: Duration) -> Response {

@@ -10,8 +10,8 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use vexil_app::{FlagState, FlagStates};
-use vexil_core::{Action, Denied, Env, Role, authorize};
+use vexil_app::{Actor, FlagState, FlagStates};
+use vexil_core::{Action, Clearance, Denied, Env, check_role};
 
 use crate::console::error::ConsoleError;
 use crate::console::page::{self, Chrome, on_off, utc};
@@ -86,14 +86,16 @@ pub(crate) struct FlagRow {
 }
 
 impl FlagRow {
-    pub(crate) fn new(state: &FlagState, role: Role, elevated: bool) -> FlagRow {
+    /// The row as `actor` sees it; `elevated`: whether its session holds an elevation.
+    pub(crate) fn new(state: &FlagState, actor: &Actor, elevated: bool) -> FlagRow {
         let (can_flip, needs_totp, denied) =
-            match authorize(role, Action::Flip(state.risk), elevated) {
-                Ok(()) => (true, false, None),
-                Err(Denied::ElevationRequired { .. }) => (true, true, None),
+            match check_role(actor.role(), Action::Flip(state.risk)) {
+                Ok(Clearance::Granted) => (true, false, None),
+                Ok(Clearance::NeedsElevation) => (true, !elevated, None),
                 Err(Denied::Forbidden { required, .. }) => {
                     (false, false, Some(format!("needs {required}")))
                 }
+                Err(Denied::ElevationRequired { .. }) => (true, true, None),
             };
         FlagRow {
             key: state.key.clone(),
@@ -115,7 +117,7 @@ impl FlagRow {
             // As the mark judges it: the row when there is one, whatever the switch.
             can_mark: state.env == Env::STAGING
                 && state.row_value.unwrap_or(state.value)
-                && authorize(role, Action::MarkPromote, false).is_ok(),
+                && actor.may(Action::MarkPromote).is_ok(),
             open_promotion: None,
         }
     }
@@ -181,7 +183,7 @@ pub(crate) async fn show(
     operator: Operator,
     Query(query): Query<FlagsQuery>,
 ) -> Result<Response, ConsoleError> {
-    authorize(operator.actor.role, Action::ViewFlags, false)?;
+    operator.actor.may(Action::ViewFlags)?;
     let env = chosen_env(&state, query.env.as_deref())?;
     let states = state.app.flag_states(Some(&env)).await?;
     let open = open_promotions(&state).await?;
@@ -275,7 +277,7 @@ fn flags_page<'a>(
     let elevated = operator.elevated();
     let rows = shown
         .iter()
-        .map(|s| FlagRow::new(s, operator.actor.role, elevated).with_promotion(open))
+        .map(|s| FlagRow::new(s, &operator.actor, elevated).with_promotion(open))
         .collect();
     let sort_links = SORTS
         .iter()

@@ -11,9 +11,9 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use vexil_app::{AppError, Flip};
+use vexil_app::{AppError, ErrorKind, Flip, TotpCode, parse_flag_key};
+use vexil_core::Denied;
 use vexil_core::audit::{self, Via};
-use vexil_core::{Action, Denied, authorize};
 
 use crate::console::elevation::{self, PendingFlip};
 use crate::console::error::ConsoleError;
@@ -43,15 +43,7 @@ pub(crate) async fn submit(
 ) -> Result<Response, ConsoleError> {
     operator.visitor.check_csrf(form.csrf.as_deref())?;
     let app = &state.app;
-    // The role first: a role that may not flip this flag learns nothing more, and
-    // nothing happens on its behalf (no elevation, no code spent).
-    let role = operator.actor.role;
-    authorize(role, Action::ViewFlags, false)?;
-    let flags = app.flags();
-    let decl = flags.get(&flag_key).ok_or_else(|| AppError::UnknownFlag {
-        key: flag_key.clone(),
-    })?;
-    authorize(role, Action::Flip(decl.risk()), true)?;
+    let key = parse_flag_key(&flag_key)?;
     let env = app.envs().parse(form.env.as_deref().unwrap_or_default())?;
     let from = boolean("from", form.from.as_deref())?;
     let to = match form.to.as_deref() {
@@ -61,82 +53,62 @@ pub(crate) async fn submit(
     let reason = audit::reason(form.reason.as_deref())
         .map_err(|e| ConsoleError::BadRequest(e.to_string()))?;
     let list = ListView::parse(form.list.as_deref().unwrap_or_default());
-    let pending = PendingFlip {
-        flag: decl.key().to_string(),
-        risk: decl.risk().as_str(),
-        env: env.to_string(),
-        from,
-        to,
-        reason: reason.unwrap_or_default().to_owned(),
-    };
-
-    // A code sent with the flip elevates the session first (audited either way).
-    let code = form
-        .totp
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty());
-    if let Some(code) = code
-        && let Some(error) = elevation::try_code(&state, &mut operator, code).await?
-    {
-        return elevation::page_for(
-            &state,
-            &operator,
-            Some(pending),
-            None,
-            Some(error.to_string()),
-        )
-        .await;
+    let code = TotpCode::from_field(form.totp.as_deref());
+    if code.is_some() {
+        state.limit_account("totp", operator.actor.name())?;
     }
-
     let flip = Flip {
-        flag_key: &flag_key,
-        env: env.as_str(),
+        flag: &key,
+        env: &env,
         expected_from: Some(from),
         to,
-        elevated: operator.elevated(),
         reason,
         via: Via::Console,
     };
-    let flipped = app.flip(&operator.actor, &flip).await;
-    if flipped.is_ok() {
-        state.flag_cache.invalidate();
-    }
-    match flipped {
-        Ok(_) => {
-            if headers.get("hx-request").is_some_and(|v| v == "true") {
-                let states = app.flag_states(Some(&env)).await?;
-                let state_now = states
-                    .states
-                    .iter()
-                    .find(|s| s.key == flag_key)
-                    .ok_or_else(|| AppError::UnknownFlag {
-                        key: flag_key.clone(),
-                    })?;
-                let open = open_promotions(&state).await?;
-                let fragment = FlagRowFragment {
-                    row: FlagRow::new(state_now, operator.actor.role, operator.elevated())
-                        .with_promotion(&open),
-                    csrf: operator.visitor.csrf().to_owned(),
-                    env: env.to_string(),
-                    list_query: list.query(),
-                };
-                return Ok(page::html(StatusCode::OK, &fragment));
-            }
-            let filters = list.query();
-            let target = format!(
-                "/console/flags?{}{}{filters}#flag-{flag_key}",
-                page::query(&[("env", Some(env.as_str()))]),
-                if filters.is_empty() { "" } else { "&" },
-            );
-            Ok(Redirect::to(&target).into_response())
-        }
+    let address = operator.visitor.from();
+    let step_up = operator.step_up(code.as_ref(), &address);
+    let pending = || PendingFlip::new(&state, &key, &env, from, to, reason);
+    let flipped = match app.flip(&operator.actor, &flip, step_up).await {
+        Ok(flipped) => flipped,
         Err(AppError::Denied(Denied::ElevationRequired { .. })) => {
-            let target = format!("/console/elevate?{}", pending.query());
-            Ok(Redirect::to(&target).into_response())
+            let target = format!("/console/elevate?{}", pending().query());
+            return Ok(Redirect::to(&target).into_response());
         }
-        Err(error) => Err(error.into()),
+        // A wrong code (audited) shows the elevation page again, the flip still
+        // pending.
+        Err(error) if error.kind() == ErrorKind::TotpRejected => {
+            let message = Some(error.to_string());
+            return elevation::page_for(&state, &operator, Some(pending()), None, message).await;
+        }
+        Err(error) => return Err(error.into()),
+    };
+    operator.keep(flipped.elevation).await?;
+    if headers.get("hx-request").is_some_and(|v| v == "true") {
+        let states = app.flag_states(Some(&env)).await?;
+        let state_now = states
+            .states
+            .iter()
+            .find(|s| s.key == key.as_str())
+            .ok_or_else(|| AppError::UnknownFlag {
+                key: key.to_string(),
+            })?;
+        let open = open_promotions(&state).await?;
+        let fragment = FlagRowFragment {
+            row: FlagRow::new(state_now, &operator.actor, operator.elevated())
+                .with_promotion(&open),
+            csrf: operator.visitor.csrf().to_owned(),
+            env: env.to_string(),
+            list_query: list.query(),
+        };
+        return Ok(page::html(StatusCode::OK, &fragment));
     }
+    let filters = list.query();
+    let target = format!(
+        "/console/flags?{}{}{filters}#flag-{key}",
+        page::query(&[("env", Some(env.as_str()))]),
+        if filters.is_empty() { "" } else { "&" },
+    );
+    Ok(Redirect::to(&target).into_response())
 }
 
 /// `true`/`false` (what the form sends), or a clear refusal naming the field.

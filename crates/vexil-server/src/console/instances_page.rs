@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use vexil_app::{EnvFleet, FleetInstance};
-use vexil_core::{Action, authorize};
+use vexil_core::Action;
 
 use crate::console::error::ConsoleError;
 use crate::console::page::{self, Chrome, utc};
@@ -70,7 +70,7 @@ pub(crate) async fn show(
     State(state): State<ServerState>,
     operator: Operator,
 ) -> Result<Response, ConsoleError> {
-    authorize(operator.actor.role, Action::ViewFlags, false)?;
+    operator.actor.may(Action::ViewFlags)?;
     let fleet = state.app.fleet().await?;
     // The reports are stamped by the database's clock: "how long ago" is read on it,
     // not on this host's (which may be skewed, or a test's).

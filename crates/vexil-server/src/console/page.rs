@@ -51,19 +51,17 @@ impl Chrome {
     pub(crate) fn signed_in(operator: &Operator, page: &'static str) -> Chrome {
         Chrome {
             account: Some(ChromeAccount {
-                name: operator.actor.name.clone(),
-                role: operator.actor.role.as_str(),
+                name: operator.actor.name().to_owned(),
+                role: operator.actor.role().as_str(),
                 elevated_until: operator.elevated_until().map(utc),
             }),
             csrf: operator.visitor.csrf().to_owned(),
             page,
             nav: true,
-            client_keys: vexil_core::authorize(
-                operator.actor.role,
-                vexil_core::Action::ManageClientKeys,
-                false,
-            )
-            .is_ok(),
+            client_keys: operator
+                .actor
+                .may(vexil_core::Action::ManageClientKeys)
+                .is_ok(),
         }
     }
 }

@@ -15,13 +15,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use vexil_app::{PromoteRequest, PromotionRecord};
+use vexil_app::{AppError, PromoteRequest, PromotionRecord, TotpCode, parse_flag_key};
 use vexil_core::audit::Via;
 use vexil_core::promotion::{self, ExpiryReason, PromotionState, time_left};
-use vexil_core::rbac::requirement;
-use vexil_core::{Action, Risk, Role, authorize};
+use vexil_core::{Action, Denied, Risk, Role, check_role};
 
-use crate::console::elevation;
 use crate::console::error::ConsoleError;
 use crate::console::page::{self, Chrome, utc};
 use crate::console::session::Operator;
@@ -83,7 +81,7 @@ impl PromotionCard {
         let flags = state.app.flags();
         let risk = flags.get(&record.flag_key).map(vexil_core::FlagDecl::risk);
         let p = &record.promotion;
-        let may = |action| authorize(role, action, true).is_ok();
+        let may = |action| check_role(role, action).is_ok();
         let soak_over = now >= p.soak_ends_at;
         let high = risk == Some(Risk::High);
         let by_at = |by: Option<&String>, at: Option<DateTime<Utc>>| {
@@ -146,11 +144,11 @@ pub(crate) async fn show(
     operator: Operator,
     Query(query): Query<PromotionsQuery>,
 ) -> Result<Response, ConsoleError> {
-    let role = operator.actor.role;
-    authorize(role, Action::ViewFlags, false)?;
+    let role = operator.actor.role();
+    operator.actor.may(Action::ViewFlags)?;
     let app = &state.app;
     let now = app.now();
-    let who = (operator.actor.name.as_str(), role, operator.elevated());
+    let who = (operator.actor.name(), role, operator.elevated());
     let card = |record: &PromotionRecord| PromotionCard::new(&state, record, now, who);
     // Approved first (the next step is theirs), then pending, each oldest first.
     let mut records = app.open_promotions().await?;
@@ -172,7 +170,7 @@ pub(crate) async fn show(
                 "Promotion {id} of {} is {} now.",
                 record.flag_key, record.promotion.state
             )),
-            Err(vexil_app::AppError::UnknownPromotion { .. }) => None,
+            Err(AppError::UnknownPromotion { .. }) => None,
             Err(error) => return Err(error.into()),
         },
         None => None,
@@ -216,10 +214,10 @@ pub(crate) async fn mark(
     Form(form): Form<StepForm>,
 ) -> Result<Response, ConsoleError> {
     operator.visitor.check_csrf(form.csrf.as_deref())?;
-    authorize(operator.actor.role, Action::MarkPromote, false)?;
+    let key = parse_flag_key(&flag_key)?;
     let stepped = state
         .app
-        .mark_promote(&operator.actor, &flag_key, Via::Console)
+        .mark_promote(&operator.actor, &key, Via::Console)
         .await?;
     Ok(done(stepped.record.id))
 }
@@ -232,7 +230,6 @@ pub(crate) async fn approve(
 ) -> Result<Response, ConsoleError> {
     operator.visitor.check_csrf(form.csrf.as_deref())?;
     let id = promotion_id(&id)?;
-    authorize(operator.actor.role, Action::ApprovePromotion, false)?;
     state.app.approve(&operator.actor, id, Via::Console).await?;
     Ok(done(id))
 }
@@ -245,7 +242,6 @@ pub(crate) async fn reject(
 ) -> Result<Response, ConsoleError> {
     operator.visitor.check_csrf(form.csrf.as_deref())?;
     let id = promotion_id(&id)?;
-    authorize(operator.actor.role, Action::RejectPromotion, false)?;
     let reason = form.reason.unwrap_or_default();
     state
         .app
@@ -262,37 +258,33 @@ pub(crate) async fn promote(
 ) -> Result<Response, ConsoleError> {
     operator.visitor.check_csrf(form.csrf.as_deref())?;
     let id = promotion_id(&id)?;
-    let app = &state.app;
     let confirmation = form.confirmation.as_deref();
-    // Role, phrase and state before a code is looked at: a code is spent only on a
-    // promote that needs it and can happen.
-    let action = app
-        .promote_preflight(&operator.actor, id, confirmation)
-        .await?;
-    let code = form
-        .totp
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty());
-    if requirement(action).elevation
-        && let Some(code) = code
-        && let Some(refused) = elevation::try_code(&state, &mut operator, code).await?
-    {
-        return Err(refused.into());
-    }
-    if requirement(action).elevation && !operator.elevated() {
-        // The elevation ran out while the page was open (or no code was sent):
-        // elevate, then come back to the promotion.
-        let next = format!("/console/promotions#promotion-{id}");
-        let target = format!("/console/elevate?{}", page::query(&[("next", Some(&next))]));
-        return Ok(Redirect::to(&target).into_response());
+    let code = TotpCode::from_field(form.totp.as_deref());
+    if code.is_some() {
+        state.limit_account("totp", operator.actor.name())?;
     }
     let request = PromoteRequest {
-        elevated: operator.elevated(),
         confirmation,
         via: Via::Console,
     };
-    app.promote(&operator.actor, id, &request).await?;
-    state.flag_cache.invalidate();
+    let address = operator.visitor.from();
+    let step_up = operator.step_up(code.as_ref(), &address);
+    // Role, phrase and state are checked before a code is looked at: a code is
+    // spent only on a promote that needs it and can happen.
+    match state
+        .app
+        .promote(&operator.actor, id, &request, step_up)
+        .await
+    {
+        Ok(stepped) => operator.keep(stepped.elevation).await?,
+        Err(AppError::Denied(Denied::ElevationRequired { .. })) => {
+            // The elevation ran out while the page was open (or no code was sent):
+            // elevate, then come back to the promotion.
+            let next = format!("/console/promotions#promotion-{id}");
+            let target = format!("/console/elevate?{}", page::query(&[("next", Some(&next))]));
+            return Ok(Redirect::to(&target).into_response());
+        }
+        Err(error) => return Err(error.into()),
+    }
     Ok(done(id))
 }

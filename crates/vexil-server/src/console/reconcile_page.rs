@@ -10,11 +10,10 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use vexil_app::{AppError, Reconcile};
+use vexil_app::{Reconcile, TotpCode, parse_flag_key};
 use vexil_core::audit::Via;
-use vexil_core::{Action, authorize};
+use vexil_core::{Action, Clearance, check_role};
 
-use crate::console::elevation;
 use crate::console::error::ConsoleError;
 use crate::console::page::{self, Chrome};
 use crate::console::session::Operator;
@@ -65,8 +64,8 @@ pub(crate) async fn show(
     operator: Operator,
     Query(query): Query<ReconcileQuery>,
 ) -> Result<Response, ConsoleError> {
-    let role = operator.actor.role;
-    authorize(role, Action::ViewFlags, false)?;
+    let role = operator.actor.role();
+    operator.actor.may(Action::ViewFlags)?;
     let found = state.app.reconciliation(None).await?;
     let on_off = |v: bool| if v { "on" } else { "off" };
     let lines = found
@@ -91,8 +90,9 @@ pub(crate) async fn show(
                 flip_to: f.flip_to,
                 proposed: f.proposed,
                 following: f.following,
-                may_flip: authorize(role, Action::Flip(pair.risk), true).is_ok(),
-                needs_code: authorize(role, Action::Flip(pair.risk), operator.elevated()).is_err(),
+                may_flip: check_role(role, Action::Flip(pair.risk)).is_ok(),
+                needs_code: check_role(role, Action::Flip(pair.risk)) != Ok(Clearance::Granted)
+                    && !operator.elevated(),
             }
         })
         .collect();
@@ -132,9 +132,11 @@ pub(crate) async fn submit(
     Form(form): Form<ReconcileForm>,
 ) -> Result<Response, ConsoleError> {
     operator.visitor.check_csrf(form.csrf.as_deref())?;
-    authorize(operator.actor.role, Action::ViewFlags, false)?;
-    let flag = form.flag.unwrap_or_default();
-    let env = form.env.unwrap_or_default();
+    let flag = parse_flag_key(form.flag.as_deref().unwrap_or_default())?;
+    let env = state
+        .app
+        .envs()
+        .parse(form.env.as_deref().unwrap_or_default())?;
     let to = match form.to.as_deref().map(str::trim) {
         Some("true") => Some(true),
         Some("false") => Some(false),
@@ -145,37 +147,20 @@ pub(crate) async fn submit(
             )));
         }
     };
-    // The role before any code is looked at: a role that may not flip this flag
-    // spends nothing.
-    let risk = state
-        .app
-        .flags()
-        .get(&flag)
-        .map(vexil_core::FlagDecl::risk)
-        .ok_or_else(|| AppError::UnknownFlag { key: flag.clone() })?;
-    authorize(operator.actor.role, Action::Flip(risk), true)?;
-    let mut ask = Reconcile {
-        flag_key: &flag,
+    let ask = Reconcile {
+        flag: &flag,
         env: &env,
         to,
         reason: form.reason.as_deref(),
-        elevated: false,
         via: Via::Console,
     };
-    // Before a code is spent: the reason, and a pair a flip can reconcile.
-    state.app.reconcile_preflight(&operator.actor, &ask).await?;
-    let code = form
-        .totp
-        .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty());
-    if let Some(code) = code
-        && let Some(error) = elevation::try_code(&state, &mut operator, code).await?
-    {
-        return Err(error.into());
+    let code = TotpCode::from_field(form.totp.as_deref());
+    if code.is_some() {
+        state.limit_account("totp", operator.actor.name())?;
     }
-    ask.elevated = operator.elevated();
-    let flipped = state.app.reconcile(&operator.actor, &ask).await?;
-    state.flag_cache.invalidate();
+    let address = operator.visitor.from();
+    let step_up = operator.step_up(code.as_ref(), &address);
+    let flipped = state.app.reconcile(&operator.actor, &ask, step_up).await?;
+    operator.keep(flipped.elevation).await?;
     Ok(Redirect::to(&format!("/console/reconcile?done={}", flipped.audit_id)).into_response())
 }

@@ -17,7 +17,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use tower_sessions::Session;
-use vexil_app::{Actor, AppError};
+use vexil_app::{Actor, AppError, Elevation, StepUp, TotpCode};
 
 use crate::console::error::ConsoleError;
 use crate::state::ServerState;
@@ -101,7 +101,7 @@ impl Visitor {
         self.session.cycle_id().await?;
         self.data = SessionData {
             csrf: new_token()?,
-            account: Some(actor.name.clone()),
+            account: Some(actor.name().to_owned()),
             signed_in_at: Some(now),
             seen_at: Some(now),
             elevated_until: None,
@@ -162,27 +162,36 @@ impl FromRequestParts<ServerState> for Visitor {
 pub(crate) struct Operator {
     pub(crate) visitor: Visitor,
     pub(crate) actor: Actor,
-    pub(crate) now: DateTime<Utc>,
+    /// The session's TOTP elevation, if one is in force (vexil-app judges the
+    /// recorded time: `App::resume_elevation`).
+    elevation: Option<Elevation>,
 }
 
 impl Operator {
     /// Whether the session holds a TOTP elevation still in force.
     pub(crate) fn elevated(&self) -> bool {
-        self.elevated_until().is_some()
+        self.elevation.is_some()
     }
 
     pub(crate) fn elevated_until(&self) -> Option<DateTime<Utc>> {
-        self.visitor
-            .data
-            .elevated_until
-            .filter(|until| *until > self.now)
+        self.elevation.as_ref().map(Elevation::until)
     }
 
-    /// Elevates the session until `until`, under a new session id (a privilege
-    /// change, like sign-in).
-    pub(crate) async fn elevate(&mut self, until: DateTime<Utc>) -> Result<(), ConsoleError> {
+    /// What this session brings to a use case that may need elevation: a code typed
+    /// with the request, else the session's elevation.
+    pub(crate) fn step_up<'a>(&'a self, code: Option<&'a TotpCode>, from: &'a str) -> StepUp<'a> {
+        StepUp::from_parts(code, self.elevation.as_ref(), from)
+    }
+
+    /// Keeps `elevation` (made by a code just now) in the session, under a new
+    /// session id (a privilege change, like sign-in). `None` changes nothing.
+    pub(crate) async fn keep(&mut self, elevation: Option<Elevation>) -> Result<(), ConsoleError> {
+        let Some(elevation) = elevation else {
+            return Ok(());
+        };
         self.visitor.session.cycle_id().await?;
-        self.visitor.data.elevated_until = Some(until);
+        self.visitor.data.elevated_until = Some(elevation.until());
+        self.elevation = Some(elevation);
         self.visitor.save().await
     }
 
@@ -240,13 +249,6 @@ impl FromRequestParts<ServerState> for Operator {
             visitor.sign_out().await?;
             return Err(error);
         }
-        // No elevation lasts longer than one elevation window from now, whatever the
-        // record says ("elevated until 2036" is not an elevation).
-        let window = TimeDelta::from_std(config.elevation).unwrap_or(TimeDelta::MAX);
-        visitor.data.elevated_until = visitor
-            .data
-            .elevated_until
-            .filter(|until| *until <= now + window + CLOCK_SKEW);
         // The account as it is now: disabled or deleted since sign-in ends the
         // session; a changed role applies at once.
         let actor = match state.app.actor(&name).await {
@@ -262,10 +264,16 @@ impl FromRequestParts<ServerState> for Operator {
             visitor.data.seen_at = Some(now);
             visitor.save().await?;
         }
+        // No elevation lasts longer than one elevation window from now, whatever the
+        // record says ("elevated until 2036" is not an elevation).
+        let elevation = visitor
+            .data
+            .elevated_until
+            .and_then(|until| state.app.resume_elevation(&actor, until));
         Ok(Operator {
             visitor,
             actor,
-            now,
+            elevation,
         })
     }
 }

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use secrecy::SecretString;
 use serde::Deserialize;
 use vexil_app::{Actor, AppError};
-use vexil_core::{Action, authorize};
+use vexil_core::Action;
 
 use crate::console::error::ConsoleError;
 use crate::console::page::{self, Chrome};
@@ -118,7 +118,7 @@ pub(crate) async fn submit(
 /// Where an account lands after signing in: the flags if it may see them, else its
 /// account page (readonly and support may sign in, but not open the flag pages).
 fn landing(actor: &Actor) -> &'static str {
-    if authorize(actor.role, Action::ViewFlags, false).is_ok() {
+    if actor.may(Action::ViewFlags).is_ok() {
         "/console/flags"
     } else {
         "/console/account"

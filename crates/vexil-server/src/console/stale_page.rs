@@ -8,8 +8,8 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
+use vexil_core::Action;
 use vexil_core::stale::DEFAULT_STALE_DAYS;
-use vexil_core::{Action, authorize};
 
 use crate::console::error::ConsoleError;
 use crate::console::page::{self, Chrome};
@@ -40,7 +40,7 @@ pub(crate) async fn show(
     operator: Operator,
     Query(query): Query<StaleQuery>,
 ) -> Result<Response, ConsoleError> {
-    authorize(operator.actor.role, Action::ViewFlags, false)?;
+    operator.actor.may(Action::ViewFlags)?;
     let days = match query.days.as_deref().map(str::trim) {
         None | Some("") => DEFAULT_STALE_DAYS,
         Some(text) => text

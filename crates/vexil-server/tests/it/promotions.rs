@@ -4,6 +4,7 @@
 
 use chrono::TimeDelta;
 use serde_json::json;
+use vexil_app::StepUp;
 use vexil_core::Clock;
 use vexil_store::Backend;
 use vexil_testkit::TestDb;
@@ -389,17 +390,20 @@ async fn the_server_expires_due_promotions(backend: Backend) {
     .unwrap();
     let earlier = app.actor("earlier").await.unwrap();
     let flip = vexil_app::Flip {
-        flag_key: "dark_mode",
-        env: "staging",
+        flag: &vexil_core::FlagKey::parse("dark_mode").unwrap(),
+        env: &vexil_core::Env::STAGING,
         expected_from: None,
         to: true,
-        elevated: false,
         reason: None,
         via: vexil_core::audit::Via::Cli,
     };
-    app.flip(&earlier, &flip).await.unwrap();
+    app.flip(&earlier, &flip, StepUp::None).await.unwrap();
     let id = app
-        .mark_promote(&earlier, "dark_mode", vexil_core::audit::Via::Cli)
+        .mark_promote(
+            &earlier,
+            &vexil_core::FlagKey::parse("dark_mode").unwrap(),
+            vexil_core::audit::Via::Cli,
+        )
         .await
         .unwrap()
         .record
