@@ -123,7 +123,7 @@ async fn each_item_fails_with_its_evidence(backend: Backend) {
     t.account("root", Role::Superadmin).await;
     let disabled = t.account("old_admin", Role::Superadmin).await;
     t.app
-        .disable_user(Admin::Cli, &disabled.name())
+        .disable_user(Admin::Cli, disabled.name())
         .await
         .unwrap();
 
