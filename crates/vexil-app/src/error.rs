@@ -171,7 +171,8 @@ pub enum ErrorKind {
     Forbidden,
     /// The role suffices, but the action needs TOTP elevation (or an enrolled TOTP).
     ElevationRequired,
-    /// A TOTP code that is wrong, expired or already used.
+    /// A TOTP code that is wrong, expired or already used, or a self-service
+    /// enrolment that would replace an enrolled secret.
     TotpRejected,
     /// Too many failures for this account: try again later.
     RateLimited,
@@ -225,13 +226,14 @@ impl AppError {
             } => K::Forbidden,
             AppError::Denied(Denied::ElevationRequired { .. })
             | AppError::TotpNotEnrolled { .. } => K::ElevationRequired,
-            AppError::TotpInvalid | AppError::TotpReplayed => K::TotpRejected,
+            AppError::TotpInvalid
+            | AppError::TotpReplayed
+            | AppError::TotpAlreadyEnrolled { .. } => K::TotpRejected,
             AppError::SignInLocked { .. } | AppError::ElevationLocked { .. } => K::RateLimited,
             AppError::Conflict { .. } => K::Conflict,
             AppError::NoChange { .. } => K::NoChange,
             AppError::SameRole { .. }
             | AppError::AccountExists { .. }
-            | AppError::TotpAlreadyEnrolled { .. }
             | AppError::CannotMark { .. }
             | AppError::Promotion { .. }
             | AppError::ReconcileRefused { .. }

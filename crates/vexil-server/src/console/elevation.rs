@@ -176,6 +176,9 @@ async fn try_code(
             operator.keep(Some(elevation)).await?;
             Ok(None)
         }
+        // A code refused, or an account with no TOTP to check it against: said on
+        // the page, where the operator typed the code.
+        Err(error @ AppError::TotpNotEnrolled { .. }) => Ok(Some(error)),
         Err(error) if error.kind() == ErrorKind::TotpRejected => Ok(Some(error)),
         Err(error) => Err(error.into()),
     }
