@@ -1,4 +1,4 @@
-//! Client keys: what an application follows a server with (SPEC §11). A key reads one
+//! Client keys: what an application follows a server with (docs/roles.md#client-keys). A key reads one
 //! env's flags and reports that env's processes, nothing else; it is shown once,
 //! stored as SHA-256, and created and revoked by a superadmin (or an operator with
 //! database access at the CLI), each change audited (`console.client_key.*`).

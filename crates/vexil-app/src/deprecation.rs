@@ -1,4 +1,4 @@
-//! `App::deprecation`: the runbook's deprecation table (issue [G]), gathered from
+//! `App::deprecation`: the runbook's deprecation table, gathered from
 //! what vexil holds (the DB rows, the audit log's flips, each live process's report
 //! of its `FLAG_*` variables) and judged by `vexil_core::deprecation`. It proposes;
 //! the operator removes the variable.

@@ -1,4 +1,4 @@
-//! `App::doctor`: the runbook's GA checklist and vexil's own health (issue [G]),
+//! `App::doctor`: the runbook's GA checklist and vexil's own health,
 //! gathered from what vexil holds and judged by `vexil_core::doctor`. It reads and
 //! reports; it changes nothing.
 

@@ -1,5 +1,5 @@
 //! `App::flip`: change one flag in one env, with its audit row, or change nothing and
-//! say why. It reads straight down (STYLE.md rule 4).
+//! say why. It reads straight down (ARCHITECTURE.md, invariant 7).
 
 use serde_json::json;
 use vexil_core::audit::{FLAG_FLIP, FlipPayload, TARGET_FEATURE_FLAG, Via};

@@ -1,4 +1,4 @@
-//! Promotion from staging to prod (SPEC §7, issue [F]): `mark_promote`, `approve`,
+//! Promotion from staging to prod (docs/promotion.md): `mark_promote`, `approve`,
 //! `promote`, `reject` and `expire_due`. Each authorizes first, then runs one
 //! transaction: read the promotion and both rows of its flag, let
 //! `vexil_core::promotion` decide, and write the outcome with its audit row. A move
@@ -421,7 +421,7 @@ impl App {
     }
 }
 
-/// The audit row of a transition (SPEC §4: the promotion id, and for a rejection or
+/// The audit row of a transition (docs/schema.md: the promotion id, and for a rejection or
 /// an expiry its reason), plus the flag, the new state, the door and `extra`.
 fn step_audit(
     now: DateTime<Utc>,

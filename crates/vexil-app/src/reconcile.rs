@@ -1,4 +1,4 @@
-//! Reconciliation after break-glass (issue [G]): `App::reconciliation` finds the
+//! Reconciliation after break-glass: `App::reconciliation` finds the
 //! (flag, env) pairs whose live processes run something other than the DB row, judged
 //! by `vexil_core::reconcile`; `App::reconcile` writes the reconciling row the
 //! runbook asks for, through the flip use case (same role matrix, same audit row,

@@ -224,7 +224,7 @@ pub(crate) fn parse_time(flag: &str, text: &str) -> anyhow::Result<DateTime<Utc>
     vexil_core::parse_instant(text).map_err(|error| anyhow::anyhow!("{flag} {error}"))
 }
 
-/// The promotion rules of this deployment (issue [F]), from the environment only:
+/// The promotion rules of this deployment (docs/promotion.md#settings), from the environment only:
 /// every process (`vexil serve` and the CLI) must apply the same ones, so they are
 /// not options one command line could change.
 ///

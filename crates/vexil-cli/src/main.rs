@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //!
-//! - `cli.rs`: the clap definitions, the CLI's whole shape (SPEC §9).
+//! - `cli.rs`: the clap definitions, the CLI's whole shape (docs/cli.md).
 //! - `config.rs`: the one place that reads the process environment by hand.
 //! - `output.rs`: stdout and stderr, written without panicking.
 //! - `cmd/`: one file per command; each takes its parsed arguments and returns an

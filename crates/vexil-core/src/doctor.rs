@@ -1,4 +1,4 @@
-//! The runbook's GA checklist and vexil's own health (issue [G]) as a pure judgement:
+//! The runbook's GA checklist and vexil's own health as a pure judgement:
 //! from the evidence vexil gathers (live processes' reports, rows, audited flips,
 //! the schema, the audit log's guards, accounts, a code scan's hits), each item
 //! passes or fails with the evidence behind it. `vexil doctor` prints it; exit 0

@@ -1,4 +1,4 @@
-//! Reconciliation (issue [G]): where what live processes run differs from what the
+//! Reconciliation: where what live processes run differs from what the
 //! DB row (and so the audit log) says, and why. After a break-glass change (the
 //! runbook's Option B: the master switch off and a `FLAG_*` variable set), the
 //! runbook asks for "a reconciling DB row so the audit log reflects the true current

@@ -1,4 +1,4 @@
-//! Stale flags (issue [G]): flags whose work is done or never started, as candidates
+//! Stale flags: flags whose work is done or never started, as candidates
 //! for an operator to clean up. A flag on in every env and unchanged for a while is
 //! a candidate to delete from code and from the flags file; a flag never flipped may
 //! be unused. Both are hints for a person, never acted on.

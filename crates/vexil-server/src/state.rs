@@ -97,7 +97,7 @@ impl Default for ApiConfig {
     }
 }
 
-/// How console sessions behave. The defaults are the issue's: 30 minutes idle, 12
+/// How console sessions behave. The defaults: 30 minutes idle, 12
 /// hours at most, 10 minutes of elevation, 10 sign-in attempts a minute per address
 /// and 6 per account.
 #[derive(Debug, Clone, PartialEq, Eq)]

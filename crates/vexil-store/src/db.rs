@@ -3,7 +3,7 @@
 //! Both wrap a pool or transaction of one of the two backends. Every query is written
 //! once: `on_pool!`/`on_tx!` expand the same body for SQLite and for PostgreSQL, each
 //! with its concrete sqlx types, so no generic trait bounds are needed and no `Any`
-//! driver is used (CRATES.md §2). Where the dialects truly differ (how a timestamp is
+//! driver is used (it would erase each backend's own types). Where the dialects truly differ (how a timestamp is
 //! bound), `Dialect` says so in one place.
 
 use std::str::FromStr;

@@ -15,7 +15,7 @@ use crate::flags::Flags;
 use crate::instance::Identity;
 use crate::link::Timing;
 
-/// SPEC §8: a flip reaches every process within this even if every notification is
+/// A flip reaches every process within this even if every notification is
 /// lost.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(30);
 /// How often a process on SQLite checks for commits by others.

@@ -102,7 +102,7 @@ pub(crate) async fn list(
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<ApiJson<AuditPage>, ApiError> {
     authorize(caller.actor.role, Action::ViewAudit, false)?;
-    // An empty parameter (`?action=&flag=x`, as SPEC §10 writes the query) is absent.
+    // An empty parameter (`?action=&flag=x`, as a script's template sends it) is absent.
     let limit = match given(&query.limit) {
         None => DEFAULT_LIMIT,
         Some(text) => text.parse::<u32>().map_err(|_| {

@@ -1,5 +1,5 @@
 //! `ApiError`: why an API request did not get its answer, mapped here once to a
-//! status and the body `{"error": "<code>", "message": "..."}` (STYLE.md rule 3).
+//! status and the body `{"error": "<code>", "message": "..."}` (ARCHITECTURE.md, invariant 8).
 //!
 //! `CODES` is the one table of error codes: the OpenAPI document, `docs/api.md` and
 //! the tests read it. A code, once published, keeps its meaning and its status.

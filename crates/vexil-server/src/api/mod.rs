@@ -1,4 +1,4 @@
-//! The JSON API under `/api/v1` (SPEC §10), its OpenAPI 3.1 document at
+//! The JSON API under `/api/v1` (docs/api.md), its OpenAPI 3.1 document at
 //! `/api/openapi.json` and Swagger UI at `/api/docs`.
 //!
 //! Every request is authenticated with `Authorization: Bearer <token>` (`Caller`),
@@ -145,7 +145,7 @@ fn rate_limit(state: &ServerState) -> Option<Limiter> {
         return None;
     }
     // A burst of one second's worth, then one request every 1/n s (tower_governor's
-    // `per_second(n)` means one every n seconds: CRATES.md P13).
+    // `per_second(n)` means one every n seconds, not n a second).
     let config = GovernorConfigBuilder::default()
         .key_extractor(ClientAddress)
         .period(Duration::from_secs(1) / per_second)

@@ -1,4 +1,4 @@
-//! Promotions from staging to prod (SPEC §7, §10; issue [F]):
+//! Promotions from staging to prod (docs/promotion.md, docs/api.md):
 //! `POST /api/v1/flags/{key}/promotions` marks a flag, `GET /api/v1/promotions[?state=]`
 //! and `GET /api/v1/promotions/{id}` read them, and
 //! `POST /api/v1/promotions/{id}/approve|promote|reject` move them.

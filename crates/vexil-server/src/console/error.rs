@@ -1,5 +1,5 @@
 //! `ConsoleError`: why a console request did not get its page, mapped here once to a
-//! status and an HTML page (STYLE.md rule 3). A 5xx page never shows internals: the
+//! status and an HTML page (ARCHITECTURE.md, invariant 8). A 5xx page never shows internals: the
 //! full error is logged (inside the request's span, `TraceLayer` in `serve.rs`), and
 //! the page says what the operator can do instead.
 

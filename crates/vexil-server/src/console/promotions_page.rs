@@ -1,4 +1,4 @@
-//! Promotions in the console (SPEC §7, issue [F]): `GET /console/promotions` lists the
+//! Promotions in the console (docs/promotion.md): `GET /console/promotions` lists the
 //! open ones (state, soak remaining, who did what, the steps the operator may take)
 //! and the recent ended ones; `POST /console/flags/<flag_key>/promotions` marks a
 //! flag from its staging row; `POST /console/promotions/<id>/approve|promote|reject`

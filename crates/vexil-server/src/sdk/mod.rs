@@ -1,4 +1,4 @@
-//! The evaluation plane (SPEC §11): what applications follow the server with, behind a
+//! The evaluation plane (docs/api.md#client-keys): what applications follow the server with, behind a
 //! client key. `vexil serve` is the hub between the fleet and the database: it
 //! follows the database once and fans every change out to every subscriber.
 //!
