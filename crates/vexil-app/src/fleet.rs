@@ -2,6 +2,8 @@
 //! processes of one env disagree (the fleet): their master switch, a flag's
 //! variable, or the change of a row they hold. `EnvFleet::new` decides that from the
 //! reports alone, so it is tested without a database; the console only formats it.
+//!
+//! An `EnvFleet`'s `Display` is the env's one-line summary.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};

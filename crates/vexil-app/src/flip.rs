@@ -1,5 +1,16 @@
 //! `App::flip`: change one flag in one env, with its audit row, or change nothing and
 //! say why. It reads straight down (ARCHITECTURE.md, invariant 7).
+//!
+//! The sequence: unknown flag or env, `authorize`, begin, read the row, the value in
+//! force before (the row, else the env's variables, else the default), a conflict on a
+//! stale `expected_from` (naming the current value, who and when) or no change, write
+//! the row and its `console.flag.flip` row, commit, then refresh this process's view.
+//! Optimistic: if the row changed after the read, the write does nothing and the flip
+//! starts again from a fresh read, up to `MAX_ATTEMPTS`, then reports a conflict; so
+//! racing flips change a flag once and the losers are told why. When the env's live
+//! instances disagree about the flag's variable and no row decides, the value before is
+//! a guess: the flip is neither a conflict nor "already so", and its audit row carries
+//! the `drift` counts.
 
 use serde_json::json;
 use vexil_core::audit::{FLAG_FLIP, FlipPayload, TARGET_FEATURE_FLAG, Via};

@@ -5,6 +5,11 @@
 //! is written only if the promotion is still in the state that was read, so two
 //! servers (or a server and the expiry job) never both move one promotion; the loser
 //! reads again and is refused by the state machine on the newer state.
+//!
+//! `promote_preflight` is what a door calls before it looks at a TOTP code (the role,
+//! the typed phrase, a promotion that can be promoted now), so a code is spent only on
+//! a promote that can happen. The windows and the four-eyes rule come from
+//! `App::with_promotion_windows`. The rules are in docs/promotion.md.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};

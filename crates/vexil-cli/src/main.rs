@@ -16,7 +16,9 @@
 //!   refused (role, elevation or a TOTP code that is wrong, reused or not enrolled,
 //!   a conflict, no change to make, a disabled account, an existing account, a
 //!   revoked token, a promotion step its state does not allow or a confirmation
-//!   phrase that is missing or different).
+//!   phrase that is missing or different, a reconciling flip refused); `doctor`
+//!   found a failing item; `audit verify` found a fault; `serve` found the flags
+//!   file invalid.
 //! - `2`: the command could not run: bad usage (clap's own code) or input (unknown
 //!   flag, env, account or promotion), an unreadable file, an unreachable or
 //!   unmigrated database.

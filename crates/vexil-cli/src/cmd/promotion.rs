@@ -3,6 +3,10 @@
 //! same use case and role matrix as the console and the API and is audited with
 //! `"via": "cli"`; `--json` prints the API's `PromotionView` (a step: the API's
 //! `{audit_id, flip_audit_id?, promotion}`), so scripts read one shape everywhere.
+//!
+//! A promote checks `App::promote_preflight`, then `--totp CODE`, so a mistyped phrase
+//! spends no code. Only these commands and `serve` read `VEXIL_PROMOTION_*`, so a
+//! mistyped setting never blocks the break-glass ones.
 
 use anyhow::bail;
 use chrono::{DateTime, Utc};

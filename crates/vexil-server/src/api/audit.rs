@@ -1,6 +1,8 @@
 //! `GET /api/v1/audit`: the audit log, newest first, filtered like `vexil audit`, a
 //! page at a time. Pages are cut by row id: the body's `next` is the `before` of the
 //! next (older) page, so rows appended meanwhile never shift a page.
+//!
+//! `limit` is 1 to 500.
 
 // utoipa's `params(Type)` expands to a path the lint calls over-qualified.
 #![allow(unused_qualifications)]

@@ -5,6 +5,9 @@
 //! the tests read it. A code, once published, keeps its meaning and its status.
 //! A 5xx never shows internals: the full error goes to the log, inside the request's
 //! span (which carries its request id).
+//!
+//! A `conflict` carries the value in force, `rate_limited` a `Retry-After`, and a 401 a
+//! `WWW-Authenticate`.
 
 use std::time::Duration;
 

@@ -16,6 +16,9 @@
 //! - `audit.rs`: the audit log, a page at a time.
 //! - `client_keys.rs`: list, create and revoke the keys applications use.
 //! - `me.rs`: the token's account.
+//!
+//! `json_errors` gives the framework's own 404, 405 and 413 under `/api/` the API's
+//! shape.
 
 mod audit;
 pub(crate) mod auth;

@@ -7,6 +7,9 @@
 //! A promote then checks the typed confirmation (a high-risk flag) and that the
 //! promotion can be promoted now (`App::promote_preflight`), and only then a TOTP
 //! code, so a wrong phrase or a promotion not yet approved spends no code.
+//!
+//! `PromotionView` is the one JSON shape of a promotion (also the CLI's `--json`). TOTP
+//! goes through `Caller::elevate_for`, shared with the flip.
 
 // utoipa's `params(Type)` expands to a path the lint calls over-qualified.
 #![allow(unused_qualifications)]

@@ -7,6 +7,9 @@
 //! Promoting a high-risk flag asks for the confirmation phrase, typed, and a TOTP
 //! code when the session is not elevated: the phrase is checked first, so a wrong
 //! phrase spends no code.
+//!
+//! The soak countdown is plain text without JavaScript (`console.js` updates it). The
+//! TOTP code is tried by `elevation::try_code`, shared with the flip.
 
 use askama::Template;
 use axum::Form;

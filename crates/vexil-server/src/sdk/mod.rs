@@ -20,6 +20,9 @@
 //! - `stream.rs`: the event-stream body, shared with OFREP's events.
 //! - `snapshot.rs`: `GET /sdk/v1/snapshot`.
 //! - `report.rs`: `POST /sdk/v1/report`.
+//!
+//! `hot_router` serves the snapshot and report routes on a lean stack: no span or
+//! request id per request, counted by `metrics::count_hot`.
 
 pub(crate) mod auth;
 pub(crate) mod event;
