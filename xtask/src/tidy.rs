@@ -42,7 +42,7 @@ const ENV_READERS: [&str; 5] = [
     "crates/vexil-testkit/src/workdir.rs",
 ];
 
-/// A file past this many lines is split by domain noun (STYLE.md rule 10).
+/// A file past this many lines is split by domain noun (ARCHITECTURE.md, invariant 13).
 const MAX_LINES: usize = 600;
 
 pub(crate) fn workspace_root() -> PathBuf {

@@ -1,4 +1,4 @@
-//! Flips per second through `vexil-app` (issue [B] targets: ≥ 2,000/s on SQLite WAL,
+//! Flips per second through `vexil-app` (targets, as in BENCHMARKS.md: ≥ 2,000/s on SQLite WAL,
 //! ≥ 1,000/s on PostgreSQL), with one writer and with 8 concurrent writers on
 //! different flags. Each flip is a whole audited transaction: read, resolve, write
 //! the audit row and the flag row, commit (durably: SQLite `synchronous=FULL`).

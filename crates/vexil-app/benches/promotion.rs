@@ -1,4 +1,4 @@
-//! What promotion costs through `vexil-app` (issue [F] sets no target; these are the
+//! What promotion costs through `vexil-app` (no target is set; these are the
 //! figures an operator sizing the expiry job or scripting promotions would ask for):
 //!
 //! - a whole promotion, mark → approve → promote (three audited transactions, the

@@ -1,6 +1,12 @@
 //! Accounts: creating one (with an argon2id password hash), changing its role,
 //! disabling it, listing them. Each change is audited (`console.user.*`) in the
 //! transaction that makes it.
+//!
+//! Names follow the flag-key grammar; passwords have at least `MIN_PASSWORD_CHARS`
+//! (12). `check_password` costs the same argon2 work for an unknown name. `Admin` says
+//! who changes an account: an `Actor` (with `Action::ManageAccounts`), or the CLI's
+//! operator, whose database access is that permission (`admin_id` NULL, `"via":
+//! "cli"`).
 
 use argon2::password_hash::phc::PasswordHash;
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};

@@ -1,4 +1,8 @@
 //! `App`, the state every use case reads, and `Actor`, an account allowed to act.
+//!
+//! `App::env_layer` gives an env's variables as far as vexil knows them: this process's
+//! own for its own env, and for any other the layer its live instances report where
+//! they agree, with the drift where they do not.
 
 use std::borrow::Cow;
 use std::sync::Arc;

@@ -7,6 +7,10 @@
 //! never holds the key, so a row inserted by SQL cannot carry a valid proof. Nor can
 //! a copy of a genuine row: on SQLite the nonce is the row's own id (the store knows
 //! it before the insert), on PostgreSQL it is random and the `mac` column unique.
+//!
+//! Also here: `SessionMac` (the seal on console sessions), `unproven` (rows the pages
+//! show as direct SQL), and `export_audit` (JSON Lines or CSV, each row with its link)
+//! with `verify_audit_file` to check an export later.
 
 use std::io::{BufRead, Write};
 

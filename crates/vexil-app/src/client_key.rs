@@ -1,4 +1,4 @@
-//! Client keys: what an application follows a server with (SPEC §11). A key reads one
+//! Client keys: what an application follows a server with (docs/roles.md#client-keys). A key reads one
 //! env's flags and reports that env's processes, nothing else; it is shown once,
 //! stored as SHA-256, and created and revoked by a superadmin (or an operator with
 //! database access at the CLI), each change audited (`console.client_key.*`).
@@ -7,6 +7,11 @@
 //! it apart from an account's API token (`vxl_`) at a glance and to secret scanners.
 //! As for tokens, a presented key is hashed and found by its hash, so no comparison
 //! of secrets happens in Rust.
+//!
+//! `Client` is the only "who" of the evaluation plane, made only by `client_for_key` or
+//! `client_for_events_token`. `report_process` checks a following process's report
+//! (`Report::check`) and writes it as a live instance whose id is namespaced by its
+//! key, so no key can overwrite another's rows.
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;

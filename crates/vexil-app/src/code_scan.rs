@@ -7,6 +7,13 @@
 //! a read the patterns cannot see (a name built at run time, `getenv` imported bare,
 //! destructuring `process.env`) does not. The walk is ripgrep's (`ignore`), so what
 //! git ignores (`node_modules/`, `vendor/`, build output) is not reported.
+//!
+//! `scan_source` is the pure matcher (one regex per language: Python, JS/TS, Ruby, Go,
+//! Rust, Java); `scan_trees` walks the roots and reports each read as
+//! `file:line:column` with the variable and the line. The walk honours `.gitignore`
+//! even outside a git repository and `.ignore`, skips hidden files, follows no symbolic
+//! link and skips files over 4 MiB (bundles); the user's global gitignore is not read,
+//! so the answer depends on the tree alone. It reads files and touches no database.
 
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;

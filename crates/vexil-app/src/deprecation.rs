@@ -1,7 +1,10 @@
-//! `App::deprecation`: the runbook's deprecation table (issue [G]), gathered from
+//! `App::deprecation`: the runbook's deprecation table, gathered from
 //! what vexil holds (the DB rows, the audit log's flips, each live process's report
 //! of its `FLAG_*` variables) and judged by `vexil_core::deprecation`. It proposes;
 //! the operator removes the variable.
+//!
+//! The flips are counted per flag and env by `Db::flip_counts`: every
+//! `console.flag.flip` row, vexil's or direct SQL's.
 
 use std::collections::HashMap;
 

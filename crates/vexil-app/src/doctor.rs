@@ -1,6 +1,9 @@
-//! `App::doctor`: the runbook's GA checklist and vexil's own health (issue [G]),
+//! `App::doctor`: the runbook's GA checklist and vexil's own health,
 //! gathered from what vexil holds and judged by `vexil_core::doctor`. It reads and
 //! reports; it changes nothing.
+//!
+//! A schema that is not current is an answer (the items that need its tables fail and
+//! say why), not an error.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;

@@ -1,7 +1,9 @@
 //! `App::fleet`: each env's live processes as they report themselves, and where the
-//! processes of one env disagree (issue [G], "Fleet"): their master switch, a flag's
+//! processes of one env disagree (the fleet): their master switch, a flag's
 //! variable, or the change of a row they hold. `EnvFleet::new` decides that from the
 //! reports alone, so it is tested without a database; the console only formats it.
+//!
+//! An `EnvFleet`'s `Display` is the env's one-line summary.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet};

@@ -1,5 +1,18 @@
 //! `App::flip`: change one flag in one env, with its audit row, or change nothing and
-//! say why. `App::flip` reads straight down: authorize, then `write_flip`.
+//! say why. `App::flip` reads straight down (ARCHITECTURE.md, invariant 7): the
+//! flag (a role that may not see the flags learns nothing), `authorize` (the role for
+//! its risk, then elevation where it needs it), then `write_flip`.
+//!
+//! `write_flip`: begin, read the row, the value in force before (the row, else the
+//! env's variables, else the default), a conflict on a stale `expected_from` (naming
+//! the current value, who and when) or no change, write the row and its
+//! `console.flag.flip` row, commit, then tell this process's view and caches.
+//! Optimistic: if the row changed after the read, the write does nothing and the flip
+//! starts again from a fresh read, up to `MAX_ATTEMPTS`, then reports a conflict; so
+//! racing flips change a flag once and the losers are told why. When the env's live
+//! instances disagree about the flag's variable and no row decides, the value before is
+//! a guess: the flip is neither a conflict nor "already so", and its audit row carries
+//! the `drift` counts.
 
 use std::collections::BTreeMap;
 

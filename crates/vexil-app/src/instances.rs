@@ -1,5 +1,12 @@
 //! The live processes that hold a `vexil::Flags` handle, as they report themselves,
 //! and the propagation receipt of one audited change: which of them apply it yet.
+//!
+//! An instance is live while it has reported within `GONE_AFTER` (three heartbeats).
+//! For each live instance of the change's env a receipt says `Applied`, `Superseded`
+//! (it holds a later change of the same row; a row's audit ids grow in commit order),
+//! `Pending`, `Ignored` (its master switch is not on) or `NotReporting`.
+//! `App::receipts_for` gives the same for every flip on a page of the audit log, with
+//! one read of the instances for the whole page.
 
 use std::collections::HashMap;
 use std::time::Duration;

@@ -1,10 +1,15 @@
-//! Promotion from staging to prod (SPEC §7, issue [F]): `mark_promote`, `approve`,
+//! Promotion from staging to prod (docs/promotion.md): `mark_promote`, `approve`,
 //! `promote`, `reject` and `expire_due`. Each authorizes first, then runs one
 //! transaction: read the promotion and both rows of its flag, let
 //! `vexil_core::promotion` decide, and write the outcome with its audit row. A move
 //! is written only if the promotion is still in the state that was read, so two
 //! servers (or a server and the expiry job) never both move one promotion; the loser
 //! reads again and is refused by the state machine on the newer state.
+//!
+//! `promote_preflight` is what a door calls before it looks at a TOTP code (the role,
+//! the typed phrase, a promotion that can be promoted now), so a code is spent only on
+//! a promote that can happen. The windows and the four-eyes rule come from
+//! `App::with_promotion_windows`. The rules are in docs/promotion.md.
 
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
@@ -425,7 +430,7 @@ impl App {
     }
 }
 
-/// The audit row of a transition (SPEC §4: the promotion id, and for a rejection or
+/// The audit row of a transition (docs/schema.md: the promotion id, and for a rejection or
 /// an expiry its reason), plus the flag, the new state, the door and `extra`.
 fn step_audit(
     now: DateTime<Utc>,

@@ -1,6 +1,8 @@
 //! `ReceiptSummary`: a flag change's propagation receipt in one line, "seen by 11 of
 //! 12 instances, slowest 41 ms; missing: host-7 pid 123", the same words in the
 //! console's audit log and in `vexil audit show`.
+//!
+//! An instance whose master switch is off ignores rows and is not counted in "of".
 
 use std::fmt;
 

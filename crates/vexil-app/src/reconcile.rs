@@ -1,8 +1,13 @@
-//! Reconciliation after break-glass (issue [G]): `App::reconciliation` finds the
+//! Reconciliation after break-glass: `App::reconciliation` finds the
 //! (flag, env) pairs whose live processes run something other than the DB row, judged
 //! by `vexil_core::reconcile`; `App::reconcile` writes the reconciling row the
 //! runbook asks for, through the flip use case (same role matrix, same audit row,
 //! marked `"reconcile": true`, a reason required).
+//!
+//! `App::reconcile_preflight` is what a door checks before a TOTP code.
+//! `App::reconcile` checks the role first, requires a reason, judges the pair again
+//! (nothing to reconcile, or a value equal to the row's, writes nothing), then runs the
+//! flip use case with `expected_from` the row as judged.
 
 use std::collections::HashMap;
 

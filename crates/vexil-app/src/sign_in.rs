@@ -3,6 +3,9 @@
 //! `App::sign_out`, each audited (`console.auth.*`). Sign-ins and elevations are
 //! refused for a while after too many failures for one account; the failures are
 //! counted in the audit log itself, so the limit holds across every server process.
+//!
+//! The limits: `MAX_FAILURES` (5) within `LOCK_WINDOW` (15 minutes). A refusal while
+//! locked writes nothing, so a flood of attempts cannot flood the log.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! `App::stale_flags` (issue [G]): flags on in every env and unchanged for a while
+//! `App::stale_flags`: flags on in every env and unchanged for a while
 //! (candidates to delete from code and the flags file), flags never flipped, and DB
 //! rows no declaration claims, judged by `vexil_core::stale`. It lists; it deletes
 //! nothing.

@@ -3,6 +3,9 @@
 //! A token is `vxl_` and 64 hexadecimal characters (256 random bits): the prefix makes
 //! a leaked token recognisable to secret scanners. Lookups hash the presented token
 //! and find the row by its hash, so no comparison of secrets happens in Rust.
+//!
+//! `actor_for_token` gives one `BadToken` for an unknown, a revoked and a disabled
+//! account's token alike.
 
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;

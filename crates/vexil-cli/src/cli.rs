@@ -1,6 +1,6 @@
-//! The command line's shape (SPEC §9), as clap derive definitions.
+//! The command line's shape (docs/cli.md), as clap derive definitions.
 //!
-//! Every option that SPEC names an environment variable for takes it through clap's
+//! Every option that has an environment variable (docs/cli.md) takes it through clap's
 //! `env`, so `--flags` and `VEXIL_FLAGS` are one setting with one precedence.
 
 use std::path::PathBuf;
@@ -388,7 +388,7 @@ pub(crate) enum FlagsCommand {
     },
 }
 
-/// `vexil promotion …` (SPEC §7). No `Debug`: `promote` holds a TOTP code.
+/// `vexil promotion …` (docs/promotion.md). No `Debug`: `promote` holds a TOTP code.
 #[derive(Subcommand)]
 pub(crate) enum PromotionCommand {
     /// Mark a flag that is on in staging and off in prod active for prod: a pending

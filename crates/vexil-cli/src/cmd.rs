@@ -1,4 +1,7 @@
 //! One module per command; `run` dispatches to them.
+//!
+//! The commands that write audit rows seal the audit log before they exit
+//! (`config::seal`), so a deployment with no server running still gets its rows sealed.
 
 mod audit;
 mod check;

@@ -5,6 +5,12 @@
 //! clap reads the settings it declares (`VEXIL_FLAGS`, `DATABASE_URL`, `VEXIL_ENV`).
 //! What remains is the `FLAG_*` variables, captured once into an `EnvSnapshot`
 //! (ARCHITECTURE.md, invariant 4).
+//!
+//! `SystemClock` is the binary's clock. `app` refuses an unmigrated database before any
+//! command touches it; commands that need only the database (`user`, `token`,
+//! `client-key`, `audit`) work with a missing or broken flags file. The secret key
+//! comes from `VEXIL_SECRET_KEY`, or for SQLite from `<database>.key`, created with
+//! mode 0600 and refused if others can read it.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -233,7 +239,7 @@ pub(crate) fn parse_time(flag: &str, text: &str) -> anyhow::Result<DateTime<Utc>
     vexil_core::parse_instant(text).map_err(|error| anyhow::anyhow!("{flag} {error}"))
 }
 
-/// The promotion rules of this deployment (issue [F]), from the environment only:
+/// The promotion rules of this deployment (docs/promotion.md#settings), from the environment only:
 /// every process (`vexil serve` and the CLI) must apply the same ones, so they are
 /// not options one command line could change.
 ///

@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //!
-//! - `cli.rs`: the clap definitions, the CLI's whole shape (SPEC §9).
+//! - `cli.rs`: the clap definitions, the CLI's whole shape (docs/cli.md).
 //! - `config.rs`: the one place that reads the process environment by hand.
 //! - `output.rs`: stdout and stderr, written without panicking.
 //! - `cmd/`: one file per command; each takes its parsed arguments and returns an
@@ -16,7 +16,9 @@
 //!   refused (role, elevation or a TOTP code that is wrong, reused or not enrolled,
 //!   too many wrong codes, a conflict, no change to make, a disabled account, an existing account, a
 //!   revoked token, a promotion step its state does not allow or a confirmation
-//!   phrase that is missing or different).
+//!   phrase that is missing or different, a reconciling flip refused); `doctor`
+//!   found a failing item; `audit verify` found a fault; `serve` found the flags
+//!   file invalid.
 //! - `2`: the command could not run: bad usage (clap's own code) or input (unknown
 //!   flag, env, account or promotion), an unreadable file, an unreachable or
 //!   unmigrated database.

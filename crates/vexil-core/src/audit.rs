@@ -1,4 +1,4 @@
-//! The audit log's vocabulary (SPEC §4): the fixed action names, target types and
+//! The audit log's vocabulary (docs/schema.md#audit-actions): the fixed action names, target types and
 //! payloads, so that every writer spells them the same way.
 
 use serde::Serialize;
@@ -17,22 +17,22 @@ pub const USER_ADD: &str = "console.user.add";
 pub const USER_SET_ROLE: &str = "console.user.set_role";
 pub const USER_DISABLE: &str = "console.user.disable";
 pub const USER_TOTP_ENROL: &str = "console.user.totp_enrol";
-/// An API token was created for an account (SPEC §4: account changes are audited
+/// An API token was created for an account (docs/schema.md: account changes are audited
 /// under `console.user.*`).
 pub const TOKEN_CREATE: &str = "console.user.token_create";
 pub const TOKEN_REVOKE: &str = "console.user.token_revoke";
-/// A client key was created (SPEC §11): an application may read one env's flags.
+/// A client key was created (docs/roles.md#client-keys): an application may read one env's flags.
 pub const CLIENT_KEY_CREATE: &str = "console.client_key.create";
 pub const CLIENT_KEY_REVOKE: &str = "console.client_key.revoke";
 
-/// Sign-ins to the console (SPEC §4: "logins, failed logins … under `console.auth.*`").
+/// Sign-ins to the console; every attempt is audited (docs/roles.md#signing-in).
 pub const AUTH_SIGN_IN: &str = "console.auth.sign_in";
 /// A sign-in refused: wrong password, unknown or disabled account (one reason, kept
 /// vague for the one signing in; the row says which name was tried, and from where).
 pub const AUTH_SIGN_IN_FAILED: &str = "console.auth.sign_in_failed";
 /// A console session ended by its account.
 pub const AUTH_SIGN_OUT: &str = "console.auth.sign_out";
-/// A fresh TOTP code elevated a session (SPEC §5).
+/// A fresh TOTP code elevated a session (docs/roles.md#elevation).
 pub const AUTH_ELEVATE: &str = "console.auth.elevate";
 /// A TOTP code refused: wrong, expired or replayed.
 pub const AUTH_ELEVATE_FAILED: &str = "console.auth.elevate_failed";
@@ -108,7 +108,7 @@ impl Via {
     }
 }
 
-/// The payload of a `console.flag.flip` row: SPEC §4's four keys, plus how and why.
+/// The payload of a `console.flag.flip` row: the four keys docs/schema.md fixes, plus how and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct FlipPayload<'a> {
     pub flag: &'a FlagKey,
@@ -124,10 +124,10 @@ pub struct FlipPayload<'a> {
     /// (the YAML default), and this says so.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub drift: Option<&'a std::collections::BTreeMap<crate::VarState, usize>>,
-    /// The promotion whose last step this flip is (issue [F]).
+    /// The promotion whose last step this flip is (docs/promotion.md).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub promotion_id: Option<i64>,
-    /// A reconciling flip (issue [G]): it makes the row say what live processes ran
+    /// A reconciling flip: it makes the row say what live processes ran
     /// after a break-glass change.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub reconcile: bool,

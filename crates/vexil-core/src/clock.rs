@@ -3,8 +3,8 @@
 //!
 //! This crate never reads the clock itself (invariant 1). Tests pass a settable clock
 //! (`vexil-testkit`'s `TestClock`), so a 24-hour soak is tested by moving a value,
-//! never by waiting; the binary will pass the system clock once something it runs
-//! needs the time (the audit log, issue [B]).
+//! never by waiting; the binary passes the system clock (`SystemClock`, in the
+//! CLI's `config.rs`).
 
 use std::sync::Arc;
 

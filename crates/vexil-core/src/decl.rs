@@ -1,4 +1,4 @@
-//! Flag declarations (SPEC §1): the flags file turned into a `FlagSet`, or every
+//! Flag declarations (docs/flags-file.md): the flags file turned into a `FlagSet`, or every
 //! error in it.
 //!
 //! Parsing has two steps. `node` reads the YAML into a tree that remembers where each
@@ -28,14 +28,14 @@ pub const MAX_FILE_BYTES: usize = 4 * 1024 * 1024;
 /// with a message even on a 1 MiB thread stack, never a stack overflow.
 pub const MAX_DEPTH: usize = 16;
 
-/// The soak used when a declaration does not set `soak_period_hours` (SPEC §1).
+/// The soak used when a declaration does not set `soak_period_hours` (docs/flags-file.md).
 pub const DEFAULT_SOAK_PERIOD_HOURS: u32 = 24;
 
 /// The longest soak a declaration may ask for: one year. Anything longer is a typo
 /// (hours taken for minutes), and the promotion clock adds it to timestamps.
 pub const MAX_SOAK_PERIOD_HOURS: u32 = 24 * 365;
 
-/// A field of a declaration, in the order SPEC §1 lists them.
+/// A field of a declaration, in the order docs/flags-file.md lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
     Default,
@@ -270,7 +270,7 @@ fn check_key(key: &FlagKey) -> Result<(), DeclErrorKind> {
     Ok(())
 }
 
-/// SPEC §1's "one-line description": some text, and no line break, tab or other
+/// A description is one line (docs/flags-file.md): some text, and no line break, tab or other
 /// control character, which would break the console's table and the CLI's lines
 /// (and could drive a terminal).
 fn check_description(text: &str) -> Result<(), DeclErrorKind> {

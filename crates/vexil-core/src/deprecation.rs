@@ -1,4 +1,4 @@
-//! The runbook's deprecation table (issue [G]) as a pure decision: for one flag, from
+//! The runbook's deprecation table as a pure decision: for one flag, from
 //! the evidence vexil holds in each env (the DB row, the audited flips, what each
 //! live process reports about the flag's `FLAG_*` variable), whether the variable is
 //! still in use, dormant, safe to remove, or removed. vexil reports and proposes;

@@ -1,4 +1,4 @@
-//! The runbook's GA checklist and vexil's own health (issue [G]) as a pure judgement:
+//! The runbook's GA checklist and vexil's own health as a pure judgement:
 //! from the evidence vexil gathers (live processes' reports, rows, audited flips,
 //! the schema, the audit log's guards, accounts, a code scan's hits), each item
 //! passes or fails with the evidence behind it. `vexil doctor` prints it; exit 0
@@ -7,6 +7,14 @@
 //! What cannot be confirmed fails, and says why: an env with no live process
 //! reporting cannot show its master switch on, so the GA gate stays shut. The one
 //! item that can be skipped is the code scan, which needs source trees to read.
+//!
+//! The items, in order: the master switch on in every env (by the live processes'
+//! reports), every `FLAG_*` variable still set dormant behind a row, a
+//! `console.flag.flip` entry for each migrated row, no direct `FLAG_*` reads in the
+//! code scanned, the migrations current, the audit log's triggers and functions as
+//! installed and its chain intact, no rows of undeclared flags, and TOTP for every
+//! enabled superadmin. The items that need the schema fail, saying so, when it is not
+//! current.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -1,9 +1,9 @@
-//! The `FLAG_*` process variables (SPEC §2): their on/off spellings, and the
+//! The `FLAG_*` process variables (docs/flags-file.md#resolution): their on/off spellings, and the
 //! `EnvSnapshot` that holds them for the life of a process.
 //!
 //! The snapshot is captured once from an iterator of `(name, value)` pairs. The only
 //! caller that passes the real process variables lives in the CLI's config, so this
-//! crate never reads the process environment itself (see ARCHITECTURE.md).
+//! crate never reads the process environment itself (ARCHITECTURE.md, invariant 4).
 
 use std::fmt;
 
@@ -18,7 +18,7 @@ use crate::message::{one_line, quoted};
 /// Every flag variable starts with this.
 pub const PREFIX: &str = "FLAG_";
 
-/// The master switch of the DB layer: rows count only when it is on (SPEC §2).
+/// The master switch of the DB layer: rows count only when it is on (docs/flags-file.md#resolution).
 pub const MASTER_SWITCH: &str = "FLAG_CONSOLE_FEATURE_FLAGS_DB";
 
 /// The runbook's spellings: `1, true, on, yes` → on; `0, false, off, no` → off,
@@ -193,7 +193,7 @@ impl EnvSnapshot {
 
 /// The flag key a variable name overrides: `FLAG_MY_FEATURE` → `my_feature`. `None`
 /// unless the part after `FLAG_` is upper-case letters, digits and underscores, since
-/// process variables are case-sensitive and SPEC §2 names the upper-cased key.
+/// process variables are case-sensitive and a flag's variable is its key upper-cased.
 fn key_of(name: &str) -> Option<String> {
     let rest = name.strip_prefix(PREFIX)?;
     let well_formed = !rest.is_empty()

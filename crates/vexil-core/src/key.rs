@@ -1,7 +1,7 @@
 //! `FlagKey` and `Env`: the two names every flag row, audit entry and request carries.
 //!
 //! Both are checked once, where text enters vexil, and carried as types from then on
-//! (STYLE.md rule 1): code past the edge never re-checks a `&str`.
+//! (ARCHITECTURE.md, invariant 6): code past the edge never re-checks a `&str`.
 
 use std::borrow::{Borrow, Cow};
 use std::fmt;
@@ -10,7 +10,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::message::quoted;
 
-/// A declared flag's key: `^[a-z][a-z0-9_]{0,63}$` (SPEC §1).
+/// A declared flag's key: `^[a-z][a-z0-9_]{0,63}$` (docs/flags-file.md).
 ///
 /// The grammar makes the key safe everywhere it travels: in a URL path, in an SQL
 /// literal typed by an operator, and upper-cased into a `FLAG_*` variable name.
@@ -117,7 +117,7 @@ impl FlagKey {
     }
 
     /// The process variable that overrides this flag: `FLAG_` and the key upper-cased
-    /// (`my_new_feature` → `FLAG_MY_NEW_FEATURE`, SPEC §2).
+    /// (`my_new_feature` → `FLAG_MY_NEW_FEATURE`, docs/flags-file.md#resolution).
     pub fn env_var_name(&self) -> String {
         let mut name = String::with_capacity(5 + self.0.len());
         name.push_str(crate::env_var::PREFIX);

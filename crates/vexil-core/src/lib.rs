@@ -16,12 +16,12 @@
 //!   markers.
 //! - [`reported`]: an env's layer as its live processes report it, and drift
 //!   where they disagree.
-//! - [`rbac`]: `Role` and the role matrix of SPEC §5, as one table behind
+//! - [`rbac`]: `Role` and the role matrix (docs/roles.md), as one table behind
 //!   `authorize`.
-//! - [`audit`]: the audit log's fixed action names and payloads (SPEC §4).
+//! - [`audit`]: the audit log's fixed action names and payloads (docs/schema.md).
 //! - [`audit_chain`]: the audit log's hash chain: the canonical encoding of a row,
 //!   links, anchors, and `Verifier`, which names the first row where it breaks.
-//! - [`promotion`]: staging → prod promotion as a state machine (SPEC §7): `mark`,
+//! - [`promotion`]: staging → prod promotion as a state machine (docs/promotion.md): `mark`,
 //!   `apply`, `due_expiry`, the typed confirmation phrase.
 //! - [`deprecation`]: the runbook's deprecation table: whether a flag's `FLAG_*`
 //!   variable is in use, dormant, safe to remove or removed, from the evidence.
@@ -33,8 +33,8 @@
 //! - [`sdk`]: the evaluation plane's messages (`/sdk/v1`): the snapshot and change
 //!   events a server sends the processes that follow it, their reports, and
 //!   `AppName`.
-//! - [`clock`]: the `Clock` trait; the test clock (in `vexil-testkit`) and, from
-//!   issue [B] on, the binary's system clock implement it outside this crate.
+//! - [`clock`]: the `Clock` trait; the test clock (in `vexil-testkit`) and
+//!   the binary's system clock implement it outside this crate.
 //! - [`message`]: how outside text appears in one-line messages.
 //!
 //! # Example

@@ -1,4 +1,4 @@
-//! Promotion from staging to prod (SPEC §7, issue [F]) as a pure state machine:
+//! Promotion from staging to prod (docs/promotion.md) as a pure state machine:
 //! `mark` opens a promotion, `apply` moves it by one event, `due_expiry` says when
 //! it must expire. The use cases read the facts (rows, the clock, who acts), call
 //! these, and write the outcome with its audit row; nothing here does I/O.

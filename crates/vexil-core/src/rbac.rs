@@ -1,4 +1,4 @@
-//! Roles and the role matrix of SPEC §5, as one table behind `check_role`.
+//! Roles and the role matrix (docs/roles.md), as one table behind `check_role`.
 //!
 //! vexil-app calls `check_role` for every use case; nothing else compares roles
 //! itself (invariant 5). A denial says which of the two reasons applies, because the
@@ -150,7 +150,7 @@ pub enum Denied {
     ElevationRequired { action: Action },
 }
 
-/// SPEC §5, one row per action. This match is the only place a role is compared.
+/// The matrix of docs/roles.md, one row per action. This match is the only place a role is compared.
 pub fn requirement(action: Action) -> Requirement {
     use Role::{Ops, Superadmin};
     let role = |role| Requirement {
@@ -172,9 +172,9 @@ pub fn requirement(action: Action) -> Requirement {
         | Action::ManageAccounts
         | Action::ManageClientKeys => role(Superadmin),
         Action::Promote(Risk::Low | Risk::Medium) => role(Superadmin),
-        // SPEC §5 asks only superadmin to promote; promoting a high-risk flag writes
-        // the same prod row as flipping it, which needs elevation, so issue [F] asks
-        // for elevation here too (and a typed phrase, checked by the promotion).
+        // Promoting a high-risk flag writes the same prod row as flipping it, which
+        // needs elevation, so promoting one needs elevation too (and a typed phrase,
+        // checked by the promotion: docs/promotion.md).
         Action::Promote(Risk::High) => elevated(Superadmin),
     }
 }

@@ -1,4 +1,4 @@
-//! Reconciliation (issue [G]): where what live processes run differs from what the
+//! Reconciliation: where what live processes run differs from what the
 //! DB row (and so the audit log) says, and why. After a break-glass change (the
 //! runbook's Option B: the master switch off and a `FLAG_*` variable set), the
 //! runbook asks for "a reconciling DB row so the audit log reflects the true current
@@ -8,6 +8,15 @@
 //!
 //! Only pairs with a DB row are judged: without one, the DB says nothing for a
 //! process to differ from (the deprecation table covers variables that decide).
+//!
+//! `judge` looks at one row and its env's live instances. An instance differs when its
+//! master switch is not on (it runs its variable or the default: the runbook's Option
+//! B), or when it has not applied the row's latest change within `APPLY_GRACE` (one
+//! holding a newer change than the row read is not lagging). The flip it offers,
+//! `flip_to`, is the opposite of the row, which is what the instances off the DB layer
+//! run; it is `proposed` only when no live instance runs the row's value (`following`),
+//! so that writing it changes nothing that runs. A lagging change gets no flip: a
+//! restart reaches a lagging instance, a flip does not.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;

@@ -2,6 +2,9 @@
 //! each process sends its variables parsed, never raw. When they agree, that is the
 //! env's layer; when they disagree about a variable, that is drift, and the variable
 //! is left out of the layer rather than guessed.
+//!
+//! The console, `vexil flags list` and a flip's value before use this layer for every
+//! env but the process's own, which its own variables describe.
 
 use std::collections::BTreeMap;
 

@@ -1,4 +1,4 @@
-//! Resolution (SPEC §2): for one flag in one env, the first of DB row, `FLAG_*`
+//! Resolution (docs/flags-file.md#resolution): for one flag in one env, the first of DB row, `FLAG_*`
 //! variable and YAML default that applies, with the source and the markers an
 //! operator needs to see.
 //!

@@ -1,4 +1,4 @@
-//! `Risk`, the `low | medium | high` tag every declaration carries (SPEC §1).
+//! `Risk`, the `low | medium | high` tag every declaration carries (docs/flags-file.md).
 //!
 //! The risk of a flag decides who may flip it (see `rbac`), so it is a closed enum
 //! parsed exactly: `High` or `critical` is an error, never a guess.

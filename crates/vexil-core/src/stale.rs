@@ -1,7 +1,10 @@
-//! Stale flags (issue [G]): flags whose work is done or never started, as candidates
+//! Stale flags: flags whose work is done or never started, as candidates
 //! for an operator to clean up. A flag on in every env and unchanged for a while is
 //! a candidate to delete from code and from the flags file; a flag never flipped may
 //! be unused. Both are hints for a person, never acted on.
+//!
+//! `judge` takes each flag's rows and flip count, the time and the age in days
+//! (`DEFAULT_STALE_DAYS`, 30) past which a flag on everywhere is listed.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;

@@ -9,6 +9,13 @@
 //! The guard wraps each accepted socket (`serve.rs`): a write that stays pending for
 //! `limit` fails with `TimedOut`, and hyper drops the connection. A client that reads,
 //! however slowly, is never cut by it.
+//!
+//! `opening` reads a new connection's first bytes. An event-stream request (`GET
+//! /sdk/v1/stream`, `GET /ofrep/v1/events`) goes to `serve_stream`, which parses its
+//! head (httparse), answers it through the same router and layers, and writes the
+//! stream itself, delimited by close, without hyper's buffers per connection (the
+//! memory of an idle subscriber). Any other goes to hyper behind `Prefixed` (the bytes
+//! already read, read again).
 
 use std::io;
 use std::pin::Pin;

@@ -7,9 +7,9 @@
 //!
 //! - no change was seen since it was computed: `invalidate` is called by every flip
 //!   made through this server (console or API) before it answers, by a reload of
-//!   the flags file, and by the server's own change feed (`serve.rs`) for changes
+//!   the flags file, and by the server's own change feed (`sdk/feed.rs`) for changes
 //!   made anywhere else (another server, the CLI, direct SQL), within the feed's
-//!   latency (PostgreSQL `NOTIFY`: at once; SQLite: its poll, 100 ms);
+//!   latency (PostgreSQL `NOTIFY`: at once; SQLite: its poll, 20 ms);
 //! - it is younger than `ApiConfig::flag_cache_max_age` (1 s), which bounds what the feed does not carry
 //!   (the live processes' reports behind the env layer and drift) and the time a
 //!   missed notification could matter.

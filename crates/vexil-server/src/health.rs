@@ -1,4 +1,4 @@
-//! `/healthz` and `/readyz`, for load balancers and orchestrators (issue [E] item 3).
+//! `/healthz` and `/readyz`, for load balancers and orchestrators.
 //!
 //! `/healthz` says the process is up and serving, whatever the database says: a
 //! probe that restarts unhealthy processes must not restart every server when the

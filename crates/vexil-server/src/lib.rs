@@ -1,5 +1,5 @@
 //! vexil's HTTP server. One `serve(listener, state, shutdown)` runs it, for
-//! `vexil serve` and for every test alike (STYLE.md rule 6): the tests bind a
+//! `vexil serve` and for every test alike (ARCHITECTURE.md, invariant 11): the tests bind a
 //! loopback port and talk HTTP to the same router the binary serves.
 //!
 //! It serves the web console, the JSON API with its OpenAPI document, the evaluation

@@ -1,6 +1,17 @@
 //! `serve`: the router on a listener until `shutdown` completes, then in-flight
 //! requests are drained before it returns; `router`, every route behind the
 //! hardening every response gets.
+//!
+//! The accept loop sends event streams to `connection::serve_stream`, OFREP evaluations
+//! straight to `ofrep::evaluate`, and the rest to hyper's HTTP/1 with a timer, each
+//! socket in a `StallGuard`; shutdown first ends the event streams. Every response
+//! gets, unless its handler says otherwise: a CSP with no inline script and
+//! `frame-ancestors 'none'`, `nosniff`, `no-referrer`, `Cache-Control: no-store`; a
+//! request body is at most 64 KiB; answers are gzipped. Each request but the evaluation
+//! routes' gets an `x-request-id` (a proxy's is kept) and a span carrying it. The peer
+//! address of each connection is kept for audit rows and limits. The housekeeping task
+//! expires due promotions, deletes expired sessions, forgets instances gone for a day
+//! and changes older than a day, and idle limiter entries.
 
 use std::future::Future;
 

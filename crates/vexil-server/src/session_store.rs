@@ -1,5 +1,5 @@
 //! `DbSessionStore`: tower-sessions' `SessionStore` over `console_sessions`, on either
-//! database (CRATES.md P1: the published sqlx store does not build with sqlx 0.9).
+//! database (the published sqlx store does not build with sqlx 0.9).
 //! A row is keyed by the SHA-256 of the session id and holds only the session's data
 //! and expiry, never the id: a copy of the table signs nobody in. With the secret key
 //! each record is sealed (`SessionMac`), so a row inserted or edited by SQL signs

@@ -1,4 +1,4 @@
-//! A filtered page of the audit log at 1 and 10 million rows (issue [B] target: ≤ 20 ms),
+//! A filtered page of the audit log at 1 and 10 million rows (target, as in BENCHMARKS.md: ≤ 20 ms),
 //! on SQLite and PostgreSQL: `vexil audit --flag X --limit 50` (`Db::audit_page`) and
 //! the runbook's SELECT, verbatim. Baseline in the same run: the newest 50 rows with
 //! no filter, the cheapest page there is.

@@ -1,5 +1,10 @@
 //! `console_audit_log`: appending a row (only inside a `WriteTx`, with the change it
 //! records) and reading pages of it, newest first.
+//!
+//! Every row vexil appends carries the proof of the `AuditProver` its `Db` was given. A
+//! page is newest first by id (`before` is the cursor); only the filters that are set
+//! become conditions, each with an `(column, id)` index to walk, so a page costs the
+//! same in a log of any size.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;

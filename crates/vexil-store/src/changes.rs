@@ -8,6 +8,11 @@
 //!
 //! Either way a pump task feeds a channel, so the reader can wait on it next to a
 //! timer without cancelling a half-read network message.
+//!
+//! `Db::changes_since` and `Db::last_change` read the table; `Db::prune_changes` keeps
+//! a day's worth (a process away longer reads everything when it is back). `Db::clock`
+//! and `Db::change_times` give the database's own clock, which stamps the instances'
+//! reports, so that "applied yet?" and "how long ago" are judged on one clock.
 
 use std::str::FromStr;
 use std::time::Duration;

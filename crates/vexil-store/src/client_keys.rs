@@ -1,5 +1,11 @@
 //! `client_keys` (migration 0006): the keys applications follow a server with, one env
 //! and one application each, stored only as SHA-256 hashes.
+//!
+//! Keys are found by the SHA-256 of what is presented. `WriteTx::insert_client_key` and
+//! `revoke_client_key` write their audit rows; `Db::touch_client_key` (the last use,
+//! not audited), `Db::revoked_client_keys` (what a server ends open streams by) and
+//! `Db::live_client_key_hash` (what an OFREP events token is checked against) only read
+//! or note use.
 
 use chrono::{DateTime, Utc};
 

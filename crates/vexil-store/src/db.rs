@@ -3,8 +3,15 @@
 //! Both wrap a pool or transaction of one of the two backends. Every query is written
 //! once: `on_pool!`/`on_tx!` expand the same body for SQLite and for PostgreSQL, each
 //! with its concrete sqlx types, so no generic trait bounds are needed and no `Any`
-//! driver is used (CRATES.md §2). Where the dialects truly differ (how a timestamp is
+//! driver is used (it would erase each backend's own types). Where the dialects truly differ (how a timestamp is
 //! bound), `Dialect` says so in one place.
+//!
+//! Timestamps are bound as fixed-format UTC text with milliseconds on SQLite and as
+//! `timestamptz` on PostgreSQL, and both timestamps and JSON are read back as `CAST(…
+//! AS TEXT)`. A SQLite writer queues at the process's write gate and then begins with
+//! `BEGIN IMMEDIATE`, so no writer sleeps in SQLite's busy handler; PostgreSQL writers
+//! run side by side. A pooled connection is pinged only after it sat idle for a while
+//! (`ping_if_idle`).
 
 use std::str::FromStr;
 use std::sync::Arc;

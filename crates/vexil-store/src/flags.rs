@@ -1,4 +1,11 @@
 //! `console_feature_flags`: the DB layer of resolution, one row per (flag, env).
+//!
+//! `WriteTx::write_flag` appends the `console.flag.flip` row and upserts the flag row
+//! only if the row still holds the `audit_id` that was read (`Expected`): concurrent
+//! writers need no lock, and a write that lost the race does nothing (the caller reads
+//! again). On PostgreSQL the audit row and the upsert are one statement, a
+//! data-modifying CTE. The triggers that audit direct SQL are described in
+//! docs/schema.md.
 
 use chrono::{DateTime, Utc};
 

@@ -4,6 +4,10 @@
 //! `Db::migrate` applies what is missing and says what it did; `Db::check_migrated`
 //! is what every other command calls first, so an unmigrated database is a clear
 //! "run `vexil migrate`", never a "no such table".
+//!
+//! A database migrated by a newer vexil is refused with "upgrade vexil"; the library
+//! accepts one (`Db::check_readable`): a schema only grows, so an older library keeps
+//! reading during a rolling upgrade.
 
 use std::collections::BTreeSet;
 

@@ -4,6 +4,9 @@
 //! refuses a second open promotion for a flag (a partial unique index), and
 //! `move_promotion` changes a row only if it is still in the state that was read.
 //! Either writes its audit row only when it changed something.
+//!
+//! `WriteTx::promotion` locks the row until commit on PostgreSQL, so a second writer of
+//! one promotion waits and then reads the first one's outcome.
 
 use chrono::{DateTime, Utc};
 

@@ -1,4 +1,8 @@
 //! `api_tokens`: API tokens, stored only as SHA-256 hashes.
+//!
+//! A token is found by the SHA-256 of what is presented (`Db::token_by_hash`) or by id.
+//! Creating and revoking run in a `WriteTx` with their audit row; `Db::touch_token`
+//! records the last use and is not audited.
 
 use chrono::{DateTime, Utc};
 

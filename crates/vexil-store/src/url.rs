@@ -4,7 +4,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-/// A parsed `DATABASE_URL`: `sqlite://path` or `postgres://…` (SPEC §3).
+/// A parsed `DATABASE_URL`: `sqlite://path` or `postgres://…` (docs/schema.md).
 ///
 /// `Display` and `Debug` show the URL with any password replaced by `***`, so the
 /// value can go into an error message or a log line as it is.

@@ -1,4 +1,8 @@
 //! `users`: the accounts behind the role matrix.
+//!
+//! `UserRow`'s `Debug` hides the password hash and the TOTP secret. Changes run in a
+//! `WriteTx` with their audit row; `Db::consume_totp_step` is one conditional UPDATE,
+//! so a TOTP step is accepted once across processes (a counter, not audited).
 
 use chrono::{DateTime, Utc};
 

@@ -2,6 +2,11 @@
 //! (`Flags::from_env`), in either mode (the database, or a server with a client key).
 //! The only file of the library that reads the process environment or the file
 //! system.
+//!
+//! `Flags::from_env` reads `VEXIL_ENV`, `VEXIL_FLAGS`, `DATABASE_URL` or `VEXIL_URL`
+//! with `VEXIL_CLIENT_KEY`, `VEXIL_APP`, `VEXIL_CACHE_TTL`, `VEXIL_POLL_MS`,
+//! `VEXIL_START_TIMEOUT_MS` and the `FLAG_*` variables; both sources named is an error
+//! that names both. `read_flag_set` reads and parses a flags file.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -15,7 +20,7 @@ use crate::flags::Flags;
 use crate::instance::Identity;
 use crate::link::Timing;
 
-/// SPEC §8: a flip reaches every process within this even if every notification is
+/// A flip reaches every process within this even if every notification is
 /// lost.
 pub const DEFAULT_TTL: Duration = Duration::from_secs(30);
 /// How often a process on SQLite checks for commits by others.

@@ -6,6 +6,13 @@
 //! TTL in case a notification was lost. When the database stops answering it keeps
 //! the last snapshot, says so once, and retries with a capped backoff; the first
 //! successful read after that is a full one.
+//!
+//! Every read-then-publish holds one lock, so a slow read never overwrites a newer one,
+//! and until one full read has succeeded a notification triggers a full read. It reads
+//! only `flag_key`, `value` and `audit_id`, opens only an existing database
+//! (`Db::connect_existing`) and accepts a newer schema (`Db::check_readable`). Its
+//! report (every heartbeat, 10 s, and soon after a change is applied) is the library's
+//! only write; pruning old reports and changes is `vexil serve`'s housekeeping.
 
 use std::collections::HashSet;
 use std::sync::Arc;

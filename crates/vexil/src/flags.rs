@@ -1,6 +1,14 @@
 //! `Flags`, the handle an application asks, and `Flag`, a handle to one flag for hot
 //! loops. Both read; only the mode's task (`database.rs`, `remote/`) writes, by
 //! swapping in a new snapshot.
+//!
+//! `Flags` is a cheap clone of one `Arc`; `Flag` is one flag's cell (one atomic load).
+//! `is_on` is a thread-local generation check and one foldhash lookup: no lock, no
+//! allocation; an undeclared key is off and logged once. `Shared::publish` is the one
+//! place a snapshot is built and swapped in. `reload`/`reload_file` (the server's
+//! SIGHUP) change nothing on an invalid file. `start` returns once the first full read
+//! is in (`first_read`), at most the start timeout (5 s), so no dormant variable
+//! decides while a process starts.
 
 use std::cell::RefCell;
 use std::collections::HashSet;

@@ -1,6 +1,6 @@
 //! This process as the other side sees it: its identity and its env layer, which
 //! each mode reports with the changes it holds (to `vexil_instances` in database
-//! mode, `database.rs`; to the server in remote mode, `remote.rs`). The report
+//! mode, `database.rs`; to the server in remote mode, `remote/mod.rs`). The report
 //! answers "has every process seen my flip?" (`vexil audit show ID`) and tells the
 //! console each env's `FLAG_*` variables.
 

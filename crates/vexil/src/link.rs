@@ -1,6 +1,9 @@
 //! What both modes share besides resolution: their timing, the retry schedule, and
 //! `Link`, how a handle reaches its source once it has (what `Flags::invalidate` reads
 //! through).
+//!
+//! The backoff doubles from 100 ms to 5 s, each wait a random point in the upper half
+//! of its step, so instances cut off together do not come back in lockstep.
 
 use std::time::Duration;
 

@@ -1,6 +1,11 @@
 //! `Snapshot`: the resolved value of every declared flag for this process's env,
 //! immutable once built. `is_on` reads one through an `ArcSwap`; the refresher builds
 //! a new one for every change and swaps it in whole.
+//!
+//! Each flag is resolved with `vexil_core::resolve` from the source's declarations,
+//! then from the process's own flags file for flags the source does not declare.
+//! `Origin` says where the rows came from: the database, a server, or the fallback
+//! (variables and defaults) before the first read.
 
 use std::time::SystemTime;
 

@@ -1,6 +1,6 @@
 //! What the library costs in heap, measured with dhat's counting allocator (a test
 //! binary of its own, since the allocator is the whole binary's): `is_on` allocates
-//! nothing once warm, and a handle with 1,000 flags holds under 2 MB (issue [C]).
+//! nothing once warm, and a handle with 1,000 flags holds under 2 MB (BENCHMARKS.md).
 //! Figures are printed with `--nocapture` and kept in BENCHMARKS.md:
 //!
 //! `cargo test -p vexil --test heap -- --nocapture`

@@ -1,4 +1,8 @@
 //! `vexil audit`: the audit log, newest first, filtered like `/console/audit`.
+//!
+//! `audit show ID` prints one row and, for a flip, which live instances apply it, with
+//! the console's receipt line; `audit verify|head|export` check and export the hash
+//! chain (docs/audit-integrity.md).
 
 use anyhow::bail;
 use serde::Serialize;

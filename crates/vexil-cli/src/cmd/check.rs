@@ -1,4 +1,4 @@
-//! `vexil check`: validate the flags file (SPEC §1).
+//! `vexil check`: validate the flags file (docs/flags-file.md).
 //!
 //! Success is one summary line on stdout. Failure is every error on its own stderr
 //! line, `file:line:col: flag 'key': message`, and exit 1. `--json` prints either

@@ -1,5 +1,5 @@
-//! `vexil deprecation [--env ENV] [--json]`: the runbook's deprecation table (issue
-//! [G]). For each declared flag and env: the DB row, the audited flips, where the
+//! `vexil deprecation [--env ENV] [--json]`: the runbook's deprecation
+//! table. For each declared flag and env: the DB row, the audited flips, where the
 //! `FLAG_*` variable is still set among the live processes, and the verdict with its
 //! reason. It proposes; removing a variable stays a manual step, as the runbook
 //! insists ("never remove a Heroku env var speculatively").

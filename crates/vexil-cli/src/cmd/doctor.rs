@@ -1,5 +1,5 @@
 //! `vexil doctor [--code DIR]... [--json]`: the runbook's GA checklist and vexil's own
-//! health (issue [G]). Each item passes or fails with its evidence; exit 0 only when
+//! health. Each item passes or fails with its evidence; exit 0 only when
 //! none fails (a skipped code scan is not a failure). It reads and changes nothing,
 //! and runs against a database whose schema is not current, to say so.
 

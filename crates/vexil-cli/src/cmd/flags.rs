@@ -1,5 +1,7 @@
 //! `vexil flags list [--env ENV]`: each flag's value and source per env, as this
 //! process resolves it, with dormant and invalid variables.
+//!
+//! `--stale [--days N]` lists the stale flags instead (`App::stale_flags`).
 
 use serde::Serialize;
 use vexil_app::FlagState;

@@ -1,8 +1,12 @@
 //! `vexil promotion mark|list|show|approve|promote|reject`: staging → prod promotion
-//! (SPEC §7, issue [F]) from a shell with database access. Every step goes through the
+//! (docs/promotion.md) from a shell with database access. Every step goes through the
 //! same use case and role matrix as the console and the API and is audited with
 //! `"via": "cli"`; `--json` prints the API's `PromotionView` (a step: the API's
 //! `{audit_id, flip_audit_id?, promotion}`), so scripts read one shape everywhere.
+//!
+//! A promote checks `App::promote_preflight`, then `--totp CODE`, so a mistyped phrase
+//! spends no code. Only these commands and `serve` read `VEXIL_PROMOTION_*`, so a
+//! mistyped setting never blocks the break-glass ones.
 
 use anyhow::bail;
 use chrono::{DateTime, Utc};

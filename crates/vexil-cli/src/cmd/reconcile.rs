@@ -1,5 +1,5 @@
 //! `vexil reconcile [--env ENV] [--json]`: the (flag, env) pairs whose live processes
-//! run something other than the DB row (issue [G]), each with the reconciling flip it
+//! run something other than the DB row, each with the reconciling flip it
 //! offers; `vexil reconcile --flip KEY --env ENV --as NAME --reason TEXT` writes that
 //! flip through the flip use case (same role matrix, `"via": "cli"`). Listing is
 //! read-only; exit 0 either way, since what it found is an answer, not an error.

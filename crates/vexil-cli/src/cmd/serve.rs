@@ -14,6 +14,10 @@
 //! `--demo` instead serves a throw-away SQLite database in a temporary directory
 //! (removed at exit) with the example flags file and one account per role, whose
 //! random passwords and the superadmin's TOTP enrolment URI it prints once.
+//!
+//! It logs through `tracing` to stderr, as text or as JSON lines
+//! (`VEXIL_LOG_FORMAT=json`). `--demo` also prints an API token for the ops account and
+//! a client key for prod.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,5 +1,8 @@
 //! `vexil user add|list|set-role|disable`: accounts, from the command line, with
 //! nothing but database access (the way the first account is made).
+//!
+//! A password is read only from stdin, asked twice without echo on a terminal. `user
+//! totp` prints the `otpauth://` URI once, with a QR code on a terminal.
 
 use std::io::{IsTerminal, Read};
 

@@ -1,4 +1,4 @@
-//! The permission table: SPEC §5 as it holds on every door. Every console route,
+//! The permission table: docs/roles.md's matrix as it holds on every door. Every console route,
 //! every API route and every state-changing CLI command, for each caller and (where a
 //! flag is involved) each risk, with the outcome expected. `the_table_holds` walks it
 //! against a real server on a loopback port and the real binary, over one SQLite
@@ -161,7 +161,7 @@ pub(crate) const TABLE: &[Row] = &[
     row("vexil promotion promote",                   Risk::High,   [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  REFUSED,  Moves(0, PROMOTED), Na,       Na]),
     row("vexil promotion reject",                    Risk::Any,    [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  Moves(0, REJECTED), Moves(0, REJECTED), Na,       Na]),
     // Account administration takes no `--as`: database access is the credential (the
-    // bootstrap and break-glass path, SPEC §9). Each is audited with `"via": "cli"`.
+    // bootstrap and break-glass path, docs/roles.md#accounts). Each is audited with `"via": "cli"`.
     row("vexil user add",                            Risk::Any,    [DbAccess, Na,       Na,       Na,       Na,       Na,       Na,       Na, Na,       Na]),
     row("vexil user set-role",                       Risk::Any,    [DbAccess, Na,       Na,       Na,       Na,       Na,       Na,       Na, Na,       Na]),
     row("vexil user totp",                           Risk::Any,    [DbAccess, Na,       Na,       Na,       Na,       Na,       Na,       Na, Na,       Na]),
@@ -224,7 +224,7 @@ async fn the_table_holds() {
         })
         .collect();
     let walked = walk(&cells).await;
-    // The size of the table, for the record (the closing note quotes it).
+    // The size of the table, for the record.
     println!(
         "permission table: {} rows, {} cells, {walked} walked",
         TABLE.len(),

@@ -132,7 +132,7 @@ impl<'de> Visitor<'de> for ValueVisitor {
 pub(super) fn read(text: &str) -> Result<Node, (u64, u64, DeclErrorKind)> {
     let mut options = serde_saphyr::Options::default();
     // `yes`, `no`, `on` and `off` are strings in the flags file: `default: yes` is
-    // an error to fix, not a boolean to guess (YAML 1.2, CRATES.md P15).
+    // an error to fix, not a boolean to guess (YAML 1.2, docs/flags-file.md#validation).
     options.strict_booleans = true;
     // Likewise `1_000` is YAML 1.1's integer; here it is a string, reported as such.
     options.underscored_numbers_as_strings = true;

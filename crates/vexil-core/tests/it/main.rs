@@ -1,4 +1,4 @@
-//! vexil-core's integration tests: one binary, one module per feature (STYLE.md rule 7).
+//! vexil-core's integration tests: one binary, one module per feature (ARCHITECTURE.md, invariant 12).
 
 mod audit;
 mod decl;

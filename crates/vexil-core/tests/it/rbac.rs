@@ -1,4 +1,4 @@
-//! The role matrix (SPEC §5), every role × action × risk × elevation written out.
+//! The role matrix (docs/roles.md), every role × action × risk × elevation written out.
 
 use vexil_core::rbac::requirement;
 use vexil_core::{Action, Clearance, Denied, Risk, Role, check_role};
@@ -52,7 +52,7 @@ type Row = (
     [Outcome; 2],
 );
 
-/// SPEC §5, one row per action (flag actions once per risk).
+/// docs/roles.md's matrix, one row per action (flag actions once per risk).
 #[rustfmt::skip]
 const MATRIX: [Row; 13] = [
     //  action                          readonly  support  ops      superadmin

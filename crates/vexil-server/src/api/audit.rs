@@ -1,6 +1,8 @@
 //! `GET /api/v1/audit`: the audit log, newest first, filtered like `vexil audit`, a
 //! page at a time. Pages are cut by row id: the body's `next` is the `before` of the
 //! next (older) page, so rows appended meanwhile never shift a page.
+//!
+//! `limit` is 1 to 500.
 
 // utoipa's `params(Type)` expands to a path the lint calls over-qualified.
 #![allow(unused_qualifications)]
@@ -102,7 +104,7 @@ pub(crate) async fn list(
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<ApiJson<AuditPage>, ApiError> {
     caller.actor.may(Action::ViewAudit)?;
-    // An empty parameter (`?action=&flag=x`, as SPEC §10 writes the query) is absent.
+    // An empty parameter (`?action=&flag=x`, as a script's template sends it) is absent.
     let limit = match given(&query.limit) {
         None => DEFAULT_LIMIT,
         Some(text) => text.parse::<u32>().map_err(|_| {

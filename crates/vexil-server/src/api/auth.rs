@@ -4,7 +4,7 @@
 //! The cache maps the token's SHA-256 (never the token) to the account as it was read,
 //! for `ApiConfig::token_ttl` on the app's clock (2 s by default). The role is
 //! therefore at most that old, and a revoked token or a disabled account is refused
-//! at most that long after the change: the "within a few seconds". Unknown
+//! at most that long after the change (docs/roles.md#api-tokens). Unknown
 //! tokens are not cached, so a new token works at once; a flood of bad tokens meets
 //! the per-address limit instead.
 

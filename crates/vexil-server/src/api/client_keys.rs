@@ -1,6 +1,8 @@
 //! `GET /api/v1/client-keys`, `POST /api/v1/client-keys` and
 //! `POST /api/v1/client-keys/{id}/revoke`: the keys applications follow the server
-//! with (SPEC §11), superadmin only, each change audited with `"via": "api"`.
+//! with (docs/roles.md#client-keys), superadmin only, each change audited with `"via": "api"`.
+//!
+//! `ClientKeyView` is the one JSON shape of a key (also the CLI's `--json`).
 
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -1,10 +1,13 @@
 //! `ApiError`: why an API request did not get its answer, mapped here once to a
-//! status and the body `{"error": "<code>", "message": "..."}` (STYLE.md rule 3).
+//! status and the body `{"error": "<code>", "message": "..."}` (ARCHITECTURE.md, invariant 8).
 //!
 //! `CODES` is the one table of error codes: the OpenAPI document, `docs/api.md` and
 //! the tests read it. A code, once published, keeps its meaning and its status.
 //! A 5xx never shows internals: the full error goes to the log, inside the request's
 //! span (which carries its request id).
+//!
+//! A `conflict` carries the value in force, `rate_limited` a `Retry-After`, and a 401 a
+//! `WWW-Authenticate`.
 
 use std::time::Duration;
 

@@ -24,7 +24,7 @@ use crate::api::error::{ApiError, ErrorBody};
 use crate::api::json::{ApiJson, ApiQuery, FlagKeyPath};
 use crate::state::ServerState;
 
-/// One flag in one env, as this server resolves it (SPEC §10).
+/// One flag in one env, as this server resolves it (docs/api.md).
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub(crate) struct FlagView {
     key: String,

@@ -1,4 +1,4 @@
-//! The JSON API under `/api/v1` (SPEC §10), its OpenAPI 3.1 document at
+//! The JSON API under `/api/v1` (docs/api.md), its OpenAPI 3.1 document at
 //! `/api/openapi.json` and Swagger UI at `/api/docs`.
 //!
 //! Every request is authenticated with `Authorization: Bearer <token>` (`Caller`),
@@ -16,6 +16,9 @@
 //! - `audit.rs`: the audit log, a page at a time.
 //! - `client_keys.rs`: list, create and revoke the keys applications use.
 //! - `me.rs`: the token's account.
+//!
+//! `json_errors` gives the framework's own 404, 405 and 413 under `/api/` the API's
+//! shape.
 
 mod audit;
 pub(crate) mod auth;
@@ -145,7 +148,7 @@ fn rate_limit(state: &ServerState) -> Option<Limiter> {
         return None;
     }
     // A burst of one second's worth, then one request every 1/n s (tower_governor's
-    // `per_second(n)` means one every n seconds: CRATES.md P13).
+    // `per_second(n)` means one every n seconds, not n a second).
     let config = GovernorConfigBuilder::default()
         .key_extractor(ClientAddress)
         .period(Duration::from_secs(1) / per_second)

@@ -1,4 +1,4 @@
-//! Promotions from staging to prod (SPEC §7, §10; issue [F]):
+//! Promotions from staging to prod (docs/promotion.md, docs/api.md):
 //! `POST /api/v1/flags/{key}/promotions` marks a flag, `GET /api/v1/promotions[?state=]`
 //! and `GET /api/v1/promotions/{id}` read them, and
 //! `POST /api/v1/promotions/{id}/approve|promote|reject` move them.
@@ -7,6 +7,9 @@
 //! A promote then checks the typed confirmation (a high-risk flag) and that the
 //! promotion can be promoted now (checked by `App::promote`), and only then a TOTP
 //! code, so a wrong phrase or a promotion not yet approved spends no code.
+//!
+//! `PromotionView` is the one JSON shape of a promotion (also the CLI's `--json`). TOTP
+//! goes through `Caller::elevate_for`, shared with the flip.
 
 // utoipa's `params(Type)` expands to a path the lint calls over-qualified.
 #![allow(unused_qualifications)]

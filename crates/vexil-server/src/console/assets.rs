@@ -1,6 +1,7 @@
 //! The console's static files, built into the binary: its stylesheet, its one script
 //! (the promotions countdown) and htmx 2.0.11
-//! (vendored from npm, BSD-0; sha256 d6fdc75f…f717, as CRATES.md records). Nothing
+//! (vendored from npm, BSD-0; sha256
+//! d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717). Nothing
 //! is loaded from another origin.
 
 use axum::http::header;

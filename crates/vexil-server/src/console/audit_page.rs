@@ -2,6 +2,9 @@
 //! account, env and time range as query parameters, a page at a time. Pages are cut
 //! by row id (`before`), not by offset, so rows appended meanwhile never shift a page.
 //! Each flip shows its propagation receipt: how many of its env's processes hold it.
+//!
+//! With a flag filter, the flag's promotions head its rows. Receipts come from
+//! `App::receipts_for`, one read of the instances per page.
 
 use askama::Template;
 use axum::extract::{Query, State};

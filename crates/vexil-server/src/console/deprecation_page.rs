@@ -1,4 +1,4 @@
-//! `GET /console/deprecation`: the runbook's deprecation table (issue [G]), as
+//! `GET /console/deprecation`: the runbook's deprecation table, as
 //! `vexil deprecation` prints it: for each flag and env, the verdict on its `FLAG_*`
 //! variable, the evidence, and the live processes that still carry it. Read-only:
 //! removing a variable stays a manual step.

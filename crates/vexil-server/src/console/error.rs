@@ -1,7 +1,11 @@
 //! `ConsoleError`: why a console request did not get its page, mapped here once to a
-//! status and an HTML page (STYLE.md rule 3). A 5xx page never shows internals: the
+//! status and an HTML page (ARCHITECTURE.md, invariant 8). A 5xx page never shows internals: the
 //! full error is logged (inside the request's span, `TraceLayer` in `serve.rs`), and
 //! the page says what the operator can do instead.
+//!
+//! Statuses: 403 (role, CSRF), 404, 400 (bad input, naming it), 409 (a conflict, with
+//! who and when), 422 (TOTP), 429 (with `Retry-After`), and 503 when the database is
+//! down, naming the break-glass paths.
 
 use std::time::Duration;
 

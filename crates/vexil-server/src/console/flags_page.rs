@@ -2,6 +2,9 @@
 //! it, with search, filters and sorting as query parameters (so a filtered view is a
 //! link one can paste into an incident channel), and a flip control on each row the
 //! signed-in role may flip.
+//!
+//! It shows a banner when the master switch is off, and says why a row has no flip
+//! control where the role may not flip it.
 
 use std::collections::HashMap;
 

@@ -5,6 +5,9 @@
 //! Without JavaScript it answers POST-redirect-GET back to the row; with htmx it
 //! answers the updated row alone. A flag that needs elevation the session lacks goes
 //! to the elevation page, which posts the same flip again with a code.
+//!
+//! Each form carries the list's filters (`ListView`), so the redirect returns to the
+//! same filtered list.
 
 use axum::Form;
 use axum::extract::{Path, State};

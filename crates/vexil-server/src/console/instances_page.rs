@@ -1,4 +1,4 @@
-//! `GET /console/instances`: the fleet (issue [G]), each env's live processes as they
+//! `GET /console/instances`: the fleet, each env's live processes as they
 //! report themselves, with where the processes of one env drift apart (master
 //! switch, a flag's variable, a row's change not applied everywhere) summarised and
 //! marked. Read-only; `App::fleet` decides the drift, this page only formats it.

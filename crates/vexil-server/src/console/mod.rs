@@ -4,6 +4,9 @@
 //! Every page but sign-in asks for an `Operator` (a signed-in, unexpired session)
 //! and checks the role matrix with `vexil_core::authorize` before it reads anything;
 //! every form carries the session's CSRF token.
+//!
+//! The session cookie is `vexil_session`: `HttpOnly`, `SameSite=Strict`, and `Secure`
+//! when the public URL is https.
 
 mod account;
 mod assets;

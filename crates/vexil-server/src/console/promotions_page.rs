@@ -1,4 +1,4 @@
-//! Promotions in the console (SPEC §7, issue [F]): `GET /console/promotions` lists the
+//! Promotions in the console (docs/promotion.md): `GET /console/promotions` lists the
 //! open ones (state, soak remaining, who did what, the steps the operator may take)
 //! and the recent ended ones; `POST /console/flags/<flag_key>/promotions` marks a
 //! flag from its staging row; `POST /console/promotions/<id>/approve|promote|reject`
@@ -7,6 +7,9 @@
 //! Promoting a high-risk flag asks for the confirmation phrase, typed, and a TOTP
 //! code when the session is not elevated: the phrase is checked first, so a wrong
 //! phrase spends no code.
+//!
+//! The soak countdown is plain text without JavaScript (`console.js` updates it). The
+//! TOTP code is tried by `elevation::try_code`, shared with the flip.
 
 use askama::Template;
 use axum::Form;

@@ -1,4 +1,4 @@
-//! `/console/reconcile` (issue [G]): the (flag, env) pairs whose live processes run
+//! `/console/reconcile`: the (flag, env) pairs whose live processes run
 //! something other than the DB row, with why (master switch off, a change not
 //! applied), and for each the reconciling flip it offers. `POST /console/reconcile`
 //! writes that flip through `App::reconcile`: the same role matrix and audit row as

@@ -7,6 +7,12 @@
 //! after `idle_timeout` of no saves; `Operator` also checks both limits itself and
 //! saves `seen_at` at most once a minute, so a busy session costs no write per
 //! request.
+//!
+//! The CSRF token is compared in constant time. The account is read again on every
+//! request, so a disabled account is out at once and a new role applies. Sign-in and
+//! elevation rotate the session id. An elevation is never honoured past one window from
+//! now, and a session dated in the future is refused. `safe_next` returns only to
+//! console paths.
 
 use std::net::{IpAddr, SocketAddr};
 

@@ -1,4 +1,4 @@
-//! `GET /console/stale[?days=N]` (issue [G]): stale flags, as `vexil flags list
+//! `GET /console/stale[?days=N]`: stale flags, as `vexil flags list
 //! --stale` prints them: on in every env and unchanged for N days (30 by default),
 //! never flipped, and DB rows no declaration claims. Read-only: cleaning up is a
 //! change to code and the flags file, made by a person.

@@ -4,6 +4,11 @@
 //! A request is a key check, a look at the body's shape (`context`, if present, must
 //! be an object: vexil has no targeting, so nothing in it changes an answer), and a
 //! map lookup in what the hub rendered for the key's env.
+//!
+//! `answer` is the one evaluation code path: the routes call it, and `serve.rs` calls
+//! it straight from the accept loop (`direct`, `answer_directly`) for speed. A bulk
+//! request's `If-None-Match` gets a 304 only for a state this server has read. It adds
+//! OFREP's CORS and the security headers, and counts the request.
 
 use std::collections::HashMap;
 use std::fmt;

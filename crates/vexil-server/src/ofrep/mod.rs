@@ -1,5 +1,5 @@
-//! OFREP, the OpenFeature Remote Evaluation Protocol v1 (SPEC §11;
-//! `docs/ofrep.md`): any OpenFeature SDK's OFREP provider evaluates vexil's boolean
+//! OFREP, the OpenFeature Remote Evaluation Protocol v1
+//! (`docs/ofrep.md`): any OpenFeature SDK's OFREP provider evaluates vexil's boolean
 //! flags over HTTP with a client key, unmodified.
 //!
 //! - `POST /ofrep/v1/evaluate/flags/{key}`: one flag;

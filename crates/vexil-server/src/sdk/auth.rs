@@ -13,6 +13,8 @@
 //!   address: a thousand processes behind one NAT must not starve each other.
 //! - An account's API token (`vxl_…`) is refused here, and a client key by the
 //!   management API: different jobs, different credentials.
+//!
+//! A key's use is noted in the database at most once a minute per server.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};

@@ -9,6 +9,8 @@
 //! backoff, and the first one that succeeds is announced to every subscriber as a
 //! fresh snapshot (they may have missed changes meanwhile); until then they keep the
 //! last state they were sent.
+//!
+//! The first full read waits until the feed listens, so no change falls between them.
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -16,6 +16,9 @@
 //! snapshot and starting at random on every boot, so that no resume from another
 //! event, another snapshot or another boot (a reload, an edited flags file, a resync
 //! after a missed notification) is ever told it missed nothing.
+//!
+//! A subscriber joins under the state's lock, so nothing is sent between its first
+//! frames and its first event. The hub also keeps the recent OFREP `ETag`s.
 
 use std::collections::{BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};

@@ -1,4 +1,4 @@
-//! The evaluation plane (SPEC §11): what applications follow the server with, behind a
+//! The evaluation plane (docs/api.md#client-keys): what applications follow the server with, behind a
 //! client key. `vexil serve` is the hub between the fleet and the database: it
 //! follows the database once and fans every change out to every subscriber.
 //!
@@ -20,6 +20,9 @@
 //! - `stream.rs`: the event-stream body, shared with OFREP's events.
 //! - `snapshot.rs`: `GET /sdk/v1/snapshot`.
 //! - `report.rs`: `POST /sdk/v1/report`.
+//!
+//! `hot_router` serves the snapshot and report routes on a lean stack: no span or
+//! request id per request, counted by `metrics::count_hot`.
 
 pub(crate) mod auth;
 pub(crate) mod event;

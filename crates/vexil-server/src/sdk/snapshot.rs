@@ -11,7 +11,7 @@ use crate::sdk::auth::ClientCaller;
 use crate::sdk::{EnvQuery, check_env, loaded};
 use crate::state::ServerState;
 
-/// The env's rows and declarations (SPEC §11): `{env, change_id,
+/// The env's rows and declarations (docs/api.md#client-keys): `{env, change_id,
 /// master_switch_default, flags: {KEY: {row, default, risk, description, audit_id}}}`.
 /// Each process resolves them with its own `FLAG_*` variables and master switch.
 #[utoipa::path(

@@ -40,7 +40,7 @@ impl Kind {
     }
 }
 
-/// The change stream (SPEC §11): a `snapshot` event, then a `change` event per row
+/// The change stream (docs/api.md#client-keys): a `snapshot` event, then a `change` event per row
 /// changed, keep-alive comments between; `Last-Event-ID` resumes.
 #[utoipa::path(
     get,

@@ -152,7 +152,7 @@ async fn the_api_flips_as_the_console_does(backend: Backend) {
     assert_eq!(flips.body["entries"].as_array().unwrap().len(), 1);
     assert_eq!(flips.body["next"], json!(null));
 
-    // Empty parameters are absent, as SPEC §10 writes the query.
+    // Empty parameters are absent, as a script's template sends them.
     let empty = ops
         .get("/api/v1/audit?action=&flag=dark_mode&actor=&limit=&before=")
         .await;
@@ -168,7 +168,7 @@ async fn the_api_flips_as_the_console_does(backend: Backend) {
 }
 vexil_testkit::both!(the_api_flips_as_the_console_does);
 
-/// Every bad input the issue lists: a clear status, code and message naming what was
+/// Every kind of bad input (docs/api.md#errors): a clear status, code and message naming what was
 /// wrong, and nothing written.
 #[tokio::test]
 async fn bad_input_is_named_and_changes_nothing() {

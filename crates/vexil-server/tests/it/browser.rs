@@ -21,7 +21,7 @@ use vexil_testkit::TestDb;
 /// How long any one wait for the page may take before the test fails.
 const WAIT: Duration = Duration::from_secs(20);
 
-/// chromedriver, killed when the test ends however it ends (CRATES.md P20).
+/// chromedriver, killed when the test ends however it ends (a panicking test must not orphan it).
 struct Driver {
     child: Child,
     url: String,
@@ -391,7 +391,7 @@ async fn promotion_in_a_real_browser() {
     console.stop().await;
 }
 
-/// The operator chores' pages (issue [G]) in a real browser, with live processes: one
+/// The operator chores' pages in a real browser, with live processes: one
 /// in staging, and one in prod left on the runbook's Option B (master switch off,
 /// `FLAG_DARK_MODE=1`) while prod's row says off. Screenshots for the README.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

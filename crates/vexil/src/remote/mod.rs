@@ -7,13 +7,20 @@
 //! - The **stream** (`GET /sdk/v1/stream`) sends a snapshot, then each changed row;
 //!   `Last-Event-ID` resumes it after a cut, and the server sends a fresh snapshot when
 //!   it cannot replay the gap.
-//! - Every **TTL** the snapshot is read again (`GET /sdk/v1/snapshot`, `If-None-Match`:
-//!   usually a 304), so a lost event costs at most one TTL.
+//! - Every **TTL** a fresh stream replaces the open one; its first event is a
+//!   snapshot, so the full read arrives in the stream's own order, never beside it,
+//!   and a lost event costs at most one TTL. Events are applied in the stream's order
+//!   whatever their ids (PostgreSQL may commit ids out of order). 45 s without a byte,
+//!   keep-alives included, and the stream is taken for dead.
+//! - With `change_feed(false)` (a proxy that cuts long responses) there is no stream:
+//!   `GET /sdk/v1/snapshot` every TTL instead (`If-None-Match`: usually a 304).
 //! - When the **server stops answering**, the last values keep serving, `health()`
 //!   says so, and the stream is opened again with a capped, jittered backoff.
 //! - Every **heartbeat** (and soon after a change is applied) the process reports
-//!   itself (`POST /sdk/v1/report`), which makes it a live instance for every fleet
-//!   tool of the server.
+//!   itself (`POST /sdk/v1/report`, from a second task), which makes it a live
+//!   instance for every fleet tool of the server.
+//! - A key the server refuses, or a key of another env, at first contact is
+//!   `start`'s error; later, as any outage, the last values keep serving.
 
 mod http;
 mod sse;

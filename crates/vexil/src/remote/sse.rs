@@ -1,7 +1,8 @@
 //! Server-sent events, read: the bytes of a `text/event-stream` body in, whole events
 //! out, as the WHATWG "event stream interpretation" reads them (lines ended by LF, CR
 //! or CRLF; `:` comments; `event`, `data`, `id` fields; a blank line dispatches).
-//! Pure: `remote.rs` feeds it what the socket gives.
+//! Pure: `remote/mod.rs` feeds it what the socket gives. An event larger than 16 MiB
+//! is refused.
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
