@@ -1,8 +1,9 @@
 //! The architecture invariants a program can check, run by `cargo xtask tidy` and by
 //! `cargo test` (the test at the bottom), so a change that breaks one fails CI.
 //!
-//! Each check returns problems as `path: what is wrong` lines rather than stopping at
-//! the first, like the flags-file checker.
+//! Each check returns problems as `path: what is wrong` lines (`path:line: …` for the
+//! layering rules of `tidy/layers.rs`) rather than stopping at the first, like the
+//! flags-file checker.
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
@@ -10,6 +11,8 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 use serde_json::Value;
+
+mod layers;
 
 /// Crates that `vexil-core` must not depend on, directly or through another crate:
 /// the core does no I/O and no async (invariant 1).
@@ -109,6 +112,7 @@ pub(crate) fn problems(root: &Path) -> anyhow::Result<Vec<String>> {
                 }
             }
         }
+        problems.extend(layers::file_problems(&rel, &text));
         if let Some((section, name)) = source_name(&rel)
             && !architecture_section(&architecture, &section).contains(&format!("`{name}`"))
         {
@@ -124,6 +128,7 @@ pub(crate) fn problems(root: &Path) -> anyhow::Result<Vec<String>> {
             ));
         }
     }
+    problems.extend(layers::manifest_problems(root)?);
     for dep in dependencies_of(root, "vexil-core")? {
         if CORE_FORBIDDEN_DEPS.contains(&dep.as_str()) {
             problems.push(format!("crates/vexil-core: depends on {dep}; the core does no I/O and no async (invariant 1)"));
