@@ -10,21 +10,17 @@ use vexil_core::audit::Via;
 use vexil_core::reconcile::Cause;
 use vexil_core::{Denied, Env, Role};
 use vexil_store::{AuditFilter, Backend};
-use vexil_testkit::TestDb;
+use vexil_testkit::{TestDb, audit_log, live_instance};
 
-use crate::{TestApp, both, live_process};
+use crate::{TestApp, both};
 
 async fn audit_rows(t: &TestApp) -> usize {
-    let filter = AuditFilter {
-        limit: 1000,
-        ..AuditFilter::default()
-    };
-    t.app.db().audit_page(&filter).await.unwrap().len()
+    audit_log(t.app.db()).await.len()
 }
 
 async fn option_b_is_found_and_reconciled(backend: Backend) {
     let test_db = TestDb::new(backend).await;
-    let on_db = live_process(
+    let on_db = live_instance(
         test_db.url_string(),
         "staging",
         &[("FLAG_CONSOLE_FEATURE_FLAGS_DB", "1")],
@@ -64,7 +60,7 @@ async fn option_b_is_found_and_reconciled(backend: Backend) {
     assert!(before.master_off.is_empty());
 
     // Break-glass: a process started with the DB layer off and the variable on.
-    let option_b = live_process(
+    let option_b = live_instance(
         t.url(),
         "staging",
         &[

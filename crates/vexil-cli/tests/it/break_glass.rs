@@ -4,25 +4,10 @@
 
 use serde_json::Value;
 use vexil_store::Backend;
-use vexil_testkit::{Run, TestDb};
+use vexil_testkit::{Run, TestDb, fails, ok};
 
 use crate::VEXIL;
 use crate::site::Site;
-
-#[track_caller]
-pub(crate) fn ok(run: &Run) -> &str {
-    assert_eq!(run.code, Some(0), "{run:?}");
-    &run.stdout
-}
-
-#[track_caller]
-pub(crate) fn fails(run: &Run, code: i32, stderr: &str) {
-    assert_eq!(
-        (run.code, run.stderr.as_str(), run.stdout.as_str()),
-        (Some(code), stderr, ""),
-        "{run:?}"
-    );
-}
 
 async fn the_break_glass_path(backend: Backend) {
     let test_db = TestDb::unmigrated(backend).await;

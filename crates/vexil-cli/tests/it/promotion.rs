@@ -9,9 +9,8 @@
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 use vexil_store::{AuditFilter, Backend};
-use vexil_testkit::{Run, TestDb, both};
+use vexil_testkit::{Run, TestDb, both, fails, ok};
 
-use crate::break_glass::{fails, ok};
 use crate::site::Site;
 
 /// The example flags, and a high-risk one that needs no soak, so that a test can
