@@ -3,16 +3,12 @@
 
 mod audit_chain;
 mod break_glass;
-mod callers;
-mod cells;
 mod check;
 mod client_key;
-mod console_door;
 mod deprecation;
 mod doctor;
 mod openfeature;
-mod permissions;
-mod prepared;
+mod permission_matrix;
 mod processes;
 mod promotion;
 mod python;

@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 use vexil_server::{Surface, route_table};
 use vexil_testkit::audit_log;
 
-use crate::callers::World;
-use crate::permissions::{OPEN_ROUTES, READ_ONLY_COMMANDS, Risk, TABLE};
+use super::callers::World;
+use super::{OPEN_ROUTES, READ_ONLY_COMMANDS, Risk, TABLE};
 use crate::site::Site;
 
 /// What a cell must come to.
