@@ -4,12 +4,15 @@
 //! PostgreSQL is the real server this machine (and CI) runs at 127.0.0.1:5432 with
 //! trust auth. When it is not there, a test fails with a message saying so: it is
 //! never skipped.
+//!
+//! Also what tests read of a database from outside vexil: SQL through the database's
+//! own command-line client (`TestDb::client`) and the whole audit log (`audit_log`).
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::Connection;
 use tempfile::TempDir;
-use vexil_store::{Backend, DatabaseUrl, Db};
+use vexil_store::{AuditFilter, AuditRow, Backend, DatabaseUrl, Db};
 
 /// Where the tests' PostgreSQL server is, as its superuser; each test creates its own
 /// database there.
@@ -125,6 +128,43 @@ impl TestDb {
         result.map_err(|e| e.to_string())
     }
 
+    /// Runs `sql` with the database's own command-line client (`sqlite3` or `psql`,
+    /// unaligned, tuples only), as the runbook's operator types it, and returns its
+    /// stdout; panics with its stderr if the client fails or cannot run.
+    pub fn client(&self, sql: &str) -> String {
+        let output = match self.url.backend() {
+            Backend::Sqlite => {
+                let file = self.url.sqlite_file().expect("a SQLite URL names a file");
+                std::process::Command::new("sqlite3")
+                    .arg(file)
+                    .arg(sql)
+                    .output()
+            }
+            Backend::Postgres => std::process::Command::new("psql")
+                .args([
+                    &self.url_string(),
+                    "-X",
+                    "-q",
+                    "-v",
+                    "ON_ERROR_STOP=1",
+                    "-A",
+                    "-t",
+                    "-c",
+                    sql,
+                ])
+                .output(),
+        }
+        .unwrap_or_else(|e| {
+            panic!("the database client is required by this test and could not run: {e}")
+        });
+        assert!(
+            output.status.success(),
+            "client failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("UTF-8 output")
+    }
+
     /// The PostgreSQL database's name.
     pub fn postgres_name(&self) -> &str {
         self.pg_name.as_deref().expect("a PostgreSQL test database")
@@ -215,6 +255,15 @@ impl Drop for TestDb {
             eprintln!("warning: could not drop a test database: {e}");
         }
     }
+}
+
+/// Every audit row of `db`, newest first, as the database holds them.
+pub async fn audit_log(db: &Db) -> Vec<AuditRow> {
+    let filter = AuditFilter {
+        limit: 100_000,
+        ..AuditFilter::default()
+    };
+    db.audit_page(&filter).await.expect("reading the audit log")
 }
 
 async fn admin_connection() -> sqlx::PgConnection {

@@ -5,20 +5,31 @@
 //!
 //! - `clock.rs`: `TestClock`, a `Clock` that moves only when a test moves it.
 //! - `workdir.rs`: `Workdir`, a scratch directory with helpers to write files and to
-//!   run the real `vexil` binary in it with a clean environment.
+//!   run the real `vexil` binary in it with a clean environment; `ok` and `fails`,
+//!   the asserts on a finished run.
+//! - `example_flags.rs`: the example flags file, as text and parsed.
+//! - `instance.rs` (feature `instance`): `live_instance`, a process linking the
+//!   library that reports itself, returned once its first report is in.
 //! - `seed.rs`: bulk audit rows for benchmarks (`cargo xtask audit-rows`).
 //! - `proxy.rs`: `Proxy`, a TCP proxy a test can cut and restore (a database that
 //!   goes away and comes back).
 //! - `db.rs`: `TestDb`, a fresh database per test: a SQLite file in a temporary
-//!   directory, or a PostgreSQL database created for the test and dropped after it.
+//!   directory, or a PostgreSQL database created for the test and dropped after it;
+//!   SQL through the database's own client, and `audit_log`, every audit row.
 
 mod clock;
 mod db;
+mod example_flags;
+#[cfg(feature = "instance")]
+mod instance;
 mod proxy;
 pub mod seed;
 mod workdir;
 
 pub use clock::TestClock;
-pub use db::{POSTGRES_ADMIN_URL, TestDb};
+pub use db::{POSTGRES_ADMIN_URL, TestDb, audit_log};
+pub use example_flags::{EXAMPLE_FLAGS, example_flags};
+#[cfg(feature = "instance")]
+pub use instance::{live_instance, reported_after, start_instance};
 pub use proxy::Proxy;
-pub use workdir::{Run, Workdir};
+pub use workdir::{Run, Workdir, fails, ok};

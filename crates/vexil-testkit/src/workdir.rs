@@ -1,5 +1,7 @@
 //! `Workdir`: a scratch directory, removed when dropped, and a way to run the real
-//! `vexil` binary in it (ripgrep's test approach: the binary, not its functions).
+//! `vexil` binary in it (ripgrep's test approach: the binary, not its functions),
+//! and the two asserts every such test makes: it succeeded (`ok`), or it failed with
+//! this exit code and this one stderr line (`fails`).
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -124,4 +126,22 @@ impl Run {
     pub fn stderr_lines(&self) -> Vec<&str> {
         self.stderr.lines().collect()
     }
+}
+
+/// Asserts that `run` exited 0, and returns its stdout.
+#[track_caller]
+pub fn ok(run: &Run) -> &str {
+    assert_eq!(run.code, Some(0), "{run:?}");
+    &run.stdout
+}
+
+/// Asserts that `run` exited with `code`, printed exactly `stderr`, and nothing on
+/// stdout.
+#[track_caller]
+pub fn fails(run: &Run, code: i32, stderr: &str) {
+    assert_eq!(
+        (run.code, run.stderr.as_str(), run.stdout.as_str()),
+        (Some(code), stderr, ""),
+        "{run:?}"
+    );
 }

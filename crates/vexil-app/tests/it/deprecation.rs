@@ -7,9 +7,9 @@ use vexil_core::audit::Via;
 use vexil_core::deprecation::Status;
 use vexil_core::{Env, Role};
 use vexil_store::Backend;
-use vexil_testkit::TestDb;
+use vexil_testkit::{TestDb, live_instance};
 
-use crate::{TestApp, both, live_process};
+use crate::{TestApp, both};
 
 async fn each_status_from_real_evidence(backend: Backend) {
     let test_db = TestDb::new(backend).await;
@@ -34,8 +34,8 @@ async fn each_status_from_real_evidence(backend: Backend) {
         ("FLAG_SEARCH_INDEX_V3", "on"),
         ("FLAG_EMAIL_DIGEST_BATCHING", "1"),
     ];
-    let staging = live_process(test_db.url_string(), "staging", &vars).await;
-    let prod = live_process(test_db.url_string(), "prod", &vars[..3]).await;
+    let staging = live_instance(test_db.url_string(), "staging", &vars).await;
+    let prod = live_instance(test_db.url_string(), "prod", &vars[..3]).await;
     let t = TestApp::on(test_db, &[]);
     let root = t.account("root", Role::Superadmin).await;
     // dark_mode: flipped in both envs through vexil; search_index_v3: in staging

@@ -10,9 +10,9 @@ use vexil_core::Role;
 use vexil_core::audit::Via;
 use vexil_core::doctor::{Check, Outcome, passes};
 use vexil_store::Backend;
-use vexil_testkit::{TestDb, Workdir};
+use vexil_testkit::{TestDb, Workdir, live_instance};
 
-use crate::{TestApp, both, live_process};
+use crate::{TestApp, both};
 
 fn item<'a>(checks: &'a [Check], id: &str) -> &'a Check {
     checks
@@ -52,8 +52,8 @@ async fn every_item_passes_in_a_migrated_world(backend: Backend) {
         ("FLAG_CONSOLE_FEATURE_FLAGS_DB", "1"),
         ("FLAG_DARK_MODE", "1"),
     ];
-    let staging = live_process(test_db.url_string(), "staging", &vars).await;
-    let prod = live_process(test_db.url_string(), "prod", &vars).await;
+    let staging = live_instance(test_db.url_string(), "staging", &vars).await;
+    let prod = live_instance(test_db.url_string(), "prod", &vars).await;
     let t = TestApp::on(test_db, &[]);
     let root = t.account("root", Role::Superadmin).await;
     t.app.enrol_totp(Admin::Cli, "root").await.unwrap();
@@ -103,13 +103,13 @@ both!(every_item_passes_in_a_migrated_world);
 async fn each_item_fails_with_its_evidence(backend: Backend) {
     let test_db = TestDb::new(backend).await;
     // staging: one process on the DB layer, one the runbook's Option B left off it.
-    let on = live_process(
+    let on = live_instance(
         test_db.url_string(),
         "staging",
         &[("FLAG_CONSOLE_FEATURE_FLAGS_DB", "1")],
     )
     .await;
-    let off = live_process(
+    let off = live_instance(
         test_db.url_string(),
         "staging",
         &[

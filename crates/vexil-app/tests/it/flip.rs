@@ -6,7 +6,7 @@ use vexil_core::EnvSnapshot;
 use vexil_core::audit::Via;
 use vexil_core::{Denied, Role, Source};
 use vexil_store::{AuditFilter, Backend};
-use vexil_testkit::TestDb;
+use vexil_testkit::{TestDb, audit_log};
 
 use crate::{TestApp, both};
 
@@ -22,15 +22,7 @@ fn flip<'a>(flag_key: &'a str, env: &'a str, expected_from: Option<bool>, to: bo
 }
 
 async fn audit_count(t: &TestApp) -> usize {
-    t.app
-        .db()
-        .audit_page(&AuditFilter {
-            limit: 1000,
-            ..AuditFilter::default()
-        })
-        .await
-        .unwrap()
-        .len()
+    audit_log(t.app.db()).await.len()
 }
 
 async fn a_flip_writes_the_row_and_its_audit_row(backend: Backend) {
@@ -322,7 +314,7 @@ async fn a_flip_refreshes_the_view_of_the_process_that_made_it(backend: Backend)
     let test_db = TestDb::new(backend).await;
     let view = vexil::Flags::builder()
         .env("staging")
-        .flag_set(crate::example_flags())
+        .flag_set(vexil_testkit::example_flags())
         .env_vars(EnvSnapshot::capture([(
             "FLAG_CONSOLE_FEATURE_FLAGS_DB",
             "1",

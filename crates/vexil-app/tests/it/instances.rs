@@ -8,22 +8,9 @@ use vexil_app::{AppError, ReceiptState, StepUp};
 use vexil_core::audit::Via;
 use vexil_core::{EnvSnapshot, Role};
 use vexil_store::{AuditFilter, Backend, InstanceReport};
-use vexil_testkit::TestDb;
+use vexil_testkit::{TestDb, example_flags, reported_after};
 
-use crate::{TestApp, both, example_flags};
-
-/// Waits until `process` has written a report after `after` (the heartbeat's own
-/// event, `Health::reported_at`).
-async fn reported_after(process: &vexil::Flags, after: SystemTime) {
-    let mut health = process.watch_health();
-    tokio::time::timeout(
-        Duration::from_secs(20),
-        health.wait_for(|h| h.reported_at.is_some_and(|at| at > after)),
-    )
-    .await
-    .expect("the process never reported")
-    .unwrap();
-}
+use crate::{TestApp, both};
 
 async fn a_live_process_reports_itself_and_which_flip_it_applies(backend: Backend) {
     let test_db = TestDb::new(backend).await;

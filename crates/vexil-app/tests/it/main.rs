@@ -23,9 +23,9 @@ use secrecy::{ExposeSecret, SecretString};
 use vexil_app::{
     Actor, Admin, App, AppError, Elevation, Flip, Flipped, SecretKey, StepUp, TotpCode, code_at,
 };
-use vexil_core::{Env, EnvSnapshot, Envs, FlagKey, FlagSet, Risk, Role};
+use vexil_core::{Env, EnvSnapshot, Envs, FlagKey, Risk, Role};
 use vexil_store::Backend;
-use vexil_testkit::{TestClock, TestDb};
+use vexil_testkit::{TestClock, TestDb, example_flags};
 
 pub(crate) use vexil_testkit::both;
 
@@ -151,39 +151,4 @@ pub(crate) async fn flip_as(
     } else {
         app.flip(actor, flip, StepUp::None).await
     }
-}
-
-/// A live process of `env` linking the library with these variables, reporting
-/// every 100 ms; returned once its first report is in.
-pub(crate) async fn live_process(url: String, env: &str, vars: &[(&str, &str)]) -> vexil::Flags {
-    let handle = vexil::Flags::builder()
-        .env(env)
-        .flag_set(example_flags())
-        .env_vars(EnvSnapshot::capture(vars.iter().copied()))
-        .database_url(url)
-        .application("web")
-        .heartbeat(std::time::Duration::from_millis(100))
-        .start()
-        .await
-        .unwrap();
-    let mut health = handle.watch_health();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(20),
-        health.wait_for(|h| {
-            h.reported_at
-                .is_some_and(|at| at > std::time::SystemTime::UNIX_EPOCH)
-        }),
-    )
-    .await
-    .expect("the process never reported")
-    .unwrap();
-    handle
-}
-
-pub(crate) fn example_flags() -> FlagSet {
-    FlagSet::parse(
-        "feature_flags.yaml",
-        include_bytes!("../../../../examples/feature_flags.yaml"),
-    )
-    .unwrap()
 }

@@ -10,20 +10,14 @@ use vexil_core::promotion::{
     ConfirmationError, MarkError, PromotionState, TransitionError, Windows,
 };
 use vexil_core::{Denied, Role, Source};
-use vexil_store::{AuditFilter, AuditRow, Backend};
+use vexil_store::{AuditRow, Backend};
+use vexil_testkit::audit_log;
 
 use crate::{TestApp, both};
 
 /// Everything the log holds, oldest first.
 async fn audit(app: &App) -> Vec<AuditRow> {
-    let mut rows = app
-        .db()
-        .audit_page(&AuditFilter {
-            limit: 500,
-            ..AuditFilter::default()
-        })
-        .await
-        .unwrap();
+    let mut rows = audit_log(app.db()).await;
     rows.reverse();
     rows
 }

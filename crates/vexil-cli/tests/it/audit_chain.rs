@@ -4,9 +4,8 @@
 
 use serde_json::Value;
 use vexil_store::Backend;
-use vexil_testkit::TestDb;
+use vexil_testkit::{TestDb, fails, ok};
 
-use crate::break_glass::{fails, ok};
 use crate::site::Site;
 
 /// A migrated database with an account and two flips, and a site with a key.

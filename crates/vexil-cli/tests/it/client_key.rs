@@ -4,9 +4,8 @@
 
 use serde_json::Value;
 use vexil_store::{AuditFilter, Backend};
-use vexil_testkit::TestDb;
+use vexil_testkit::{TestDb, fails, ok};
 
-use crate::break_glass::{fails, ok};
 use crate::site::Site;
 
 async fn client_keys_from_the_command_line(backend: Backend) {

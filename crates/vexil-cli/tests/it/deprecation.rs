@@ -3,10 +3,9 @@
 
 use serde_json::{Value, json};
 use vexil_store::Backend;
-use vexil_testkit::{TestDb, both};
+use vexil_testkit::{TestDb, both, fails, live_instance, ok};
 
-use crate::break_glass::{fails, ok};
-use crate::site::{Site, live_process};
+use crate::site::Site;
 
 async fn the_table_from_the_binary(backend: Backend) {
     let test_db = TestDb::new(backend).await;
@@ -16,7 +15,7 @@ async fn the_table_from_the_binary(backend: Backend) {
         "a long enough password",
     ));
     // A staging process with FLAG_DARK_MODE set, reporting every 100 ms.
-    let process = live_process(test_db.url_string(), "staging", &[("FLAG_DARK_MODE", "1")]).await;
+    let process = live_instance(test_db.url_string(), "staging", &[("FLAG_DARK_MODE", "1")]).await;
     ok(&site.run(&[
         "flip",
         "dark_mode",

@@ -5,10 +5,9 @@
 
 use serde_json::Value;
 use vexil_store::Backend;
-use vexil_testkit::{TestDb, Workdir, both};
+use vexil_testkit::{TestDb, Workdir, both, fails, live_instance, ok};
 
-use crate::break_glass::{fails, ok};
-use crate::site::{Site, live_process};
+use crate::site::Site;
 
 async fn the_checklist_from_the_binary(backend: Backend) {
     let test_db = TestDb::new(backend).await;
@@ -23,8 +22,8 @@ async fn the_checklist_from_the_binary(backend: Backend) {
         ("FLAG_CONSOLE_FEATURE_FLAGS_DB", "1"),
         ("FLAG_DARK_MODE", "1"),
     ];
-    let staging = live_process(test_db.url_string(), "staging", &vars).await;
-    let prod = live_process(test_db.url_string(), "prod", &vars).await;
+    let staging = live_instance(test_db.url_string(), "staging", &vars).await;
+    let prod = live_instance(test_db.url_string(), "prod", &vars).await;
 
     // Before migrating dark_mode: its variable decides, root has no TOTP.
     let run = site.run(&["doctor"]);

@@ -17,9 +17,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use vexil_store::Backend;
-use vexil_testkit::TestDb;
+use vexil_testkit::{TestDb, ok};
 
-use crate::break_glass::ok;
 use crate::serve::Server;
 use crate::site::Site;
 

@@ -6,10 +6,9 @@
 
 use serde_json::Value;
 use vexil_store::Backend;
-use vexil_testkit::{TestDb, both};
+use vexil_testkit::{TestDb, both, fails, live_instance, ok};
 
-use crate::break_glass::{fails, ok};
-use crate::site::{Site, live_process};
+use crate::site::Site;
 
 async fn option_b_reconciled_from_the_binary(backend: Backend) {
     let test_db = TestDb::new(backend).await;
@@ -34,7 +33,7 @@ async fn option_b_reconciled_from_the_binary(backend: Backend) {
         "nothing to reconcile: every live process runs what its env's DB rows say\n"
     );
 
-    let process = live_process(
+    let process = live_instance(
         test_db.url_string(),
         "prod",
         &[

@@ -6,9 +6,8 @@
 //! accounts or sessions.
 
 use vexil_store::Backend;
-use vexil_testkit::TestDb;
+use vexil_testkit::{TestDb, fails, ok};
 
-use crate::break_glass::{fails, ok};
 use crate::serve::Server;
 use crate::site::Site;
 
@@ -47,10 +46,8 @@ async fn every_table_has_a_runtime_grant() {
     let test_db = TestDb::new(Backend::Postgres).await;
     let site = Site::new(test_db.url_string());
     let grants = ok(&site.run(&["db", "grants", "--runtime", "rt"])).to_owned();
-    let tables = crate::psql(
-        &test_db,
-        "SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1",
-    );
+    let tables =
+        test_db.client("SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1");
     for table in tables.lines() {
         assert!(
             grants.contains(&format!("ON \"public\".{table} TO \"rt\"")),
@@ -167,11 +164,12 @@ async fn option_a_runs_as_the_break_glass_role_and_nothing_else() {
         .await
         .unwrap();
     assert_eq!(
-        crate::psql(
-            &test_db,
-            "SELECT admin_id IS NULL, payload->>'from', payload->>'to', payload->>'via' \
-             FROM console_audit_log ORDER BY id DESC LIMIT 1"
-        ),
+        test_db
+            .client(
+                "SELECT admin_id IS NULL, payload->>'from', payload->>'to', payload->>'via' \
+                 FROM console_audit_log ORDER BY id DESC LIMIT 1"
+            )
+            .trim(),
         "t|true|false|sql"
     );
     let verified = ok(&site.run(&["audit", "verify"])).to_owned();

@@ -4,9 +4,8 @@
 
 use serde_json::Value;
 use vexil_store::Backend;
-use vexil_testkit::{TestDb, both};
+use vexil_testkit::{TestDb, both, ok};
 
-use crate::break_glass::ok;
 use crate::site::Site;
 
 async fn stale_flags_from_the_binary(backend: Backend) {

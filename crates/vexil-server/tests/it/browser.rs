@@ -405,7 +405,7 @@ async fn the_operator_chores_in_a_real_browser() {
             ("FLAG_CONSOLE_FEATURE_FLAGS_DB", master),
             ("FLAG_DARK_MODE", "1"),
         ][..vars];
-        processes.push(console.live_process(env, "web", vars).await);
+        processes.push(console.live_instance(env, "web", vars).await);
     }
     // Rows: dark_mode off in prod (written on, then off), on in staging.
     let http = console.signed_in("ops1").await;

@@ -12,7 +12,7 @@ use vexil_app::{Admin, App, SecretKey, code_at};
 use vexil_core::{Clock, EnvSnapshot, Envs, Role};
 use vexil_server::{ApiConfig, ConsoleConfig, SdkConfig, ServerState};
 use vexil_store::{AuditFilter, AuditRow, Backend, Db};
-use vexil_testkit::{TestClock, TestDb};
+use vexil_testkit::{TestClock, TestDb, audit_log, start_instance};
 
 /// Every account's password in these tests.
 pub(crate) const PASSWORD: &str = "correct horse battery";
@@ -189,35 +189,22 @@ impl TestConsole {
     /// A live process of `env` (application `application`) linking the library
     /// with this console's flags file and these variables, reporting every 100 ms;
     /// returned once its first report is in.
-    pub(crate) async fn live_process(
+    pub(crate) async fn live_instance(
         &self,
         env: &str,
         application: &str,
         vars: &[(&str, &str)],
     ) -> vexil::Flags {
         let flags = vexil::read_flag_set(&self.state.flags_file).unwrap();
-        let process = vexil::Flags::builder()
-            .env(env)
-            .flag_set(flags)
-            .env_vars(EnvSnapshot::capture(vars.iter().copied()))
-            .database_url(self.test_db.url_string())
-            .application(application)
-            .heartbeat(std::time::Duration::from_millis(100))
-            .start()
-            .await
-            .unwrap();
-        let mut health = process.watch_health();
-        tokio::time::timeout(
-            std::time::Duration::from_secs(20),
-            health.wait_for(|h| {
-                h.reported_at
-                    .is_some_and(|at| at > std::time::SystemTime::UNIX_EPOCH)
-            }),
+        start_instance(
+            vexil::Flags::builder()
+                .env(env)
+                .flag_set(flags)
+                .env_vars(EnvSnapshot::capture(vars.iter().copied()))
+                .database_url(self.test_db.url_string())
+                .application(application),
         )
         .await
-        .expect("the process never reported")
-        .unwrap();
-        process
     }
 
     /// A new API token for `name`.
@@ -256,16 +243,7 @@ impl TestConsole {
 
     /// Every audit row since the set-up, newest first.
     pub(crate) async fn audit(&self) -> Vec<AuditRow> {
-        let mut rows = self
-            .state
-            .app
-            .db()
-            .audit_page(&AuditFilter {
-                limit: 10_000,
-                ..AuditFilter::default()
-            })
-            .await
-            .unwrap();
+        let mut rows = audit_log(self.state.app.db()).await;
         rows.truncate(rows.len() - self.setup_rows);
         rows
     }

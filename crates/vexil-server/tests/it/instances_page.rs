@@ -11,7 +11,7 @@ use crate::harness::{Browser, Page, TestConsole};
 
 /// A staging process of `application` with `vars`, once it has reported itself.
 async fn process(console: &TestConsole, application: &str, vars: &[(&str, &str)]) -> vexil::Flags {
-    console.live_process("staging", application, vars).await
+    console.live_instance("staging", application, vars).await
 }
 
 /// The table row of the process of `application`.

@@ -12,7 +12,7 @@ use crate::harness::TestConsole;
 async fn option_b_reconciled_in_the_console() {
     let console = TestConsole::start(Backend::Sqlite).await;
     let process = console
-        .live_process(
+        .live_instance(
             "prod",
             "web",
             &[

@@ -7,7 +7,6 @@ use vexil_testkit::{TestClock, TestDb};
 
 use crate::both;
 use crate::flags::write;
-use crate::sql::execute;
 
 async fn the_audit_log_cannot_be_changed(backend: Backend) {
     let test_db = TestDb::new(backend).await;
@@ -20,14 +19,16 @@ async fn the_audit_log_cannot_be_changed(backend: Backend) {
         TestClock::fixed().now(),
     )
     .await;
-    let update = execute(&test_db, "UPDATE console_audit_log SET action = 'nothing'")
+    let update = test_db
+        .execute("UPDATE console_audit_log SET action = 'nothing'")
         .await
         .unwrap_err();
     assert!(
         update.contains("console_audit_log is append-only: audit rows cannot be updated"),
         "{update}"
     );
-    let delete = execute(&test_db, "DELETE FROM console_audit_log")
+    let delete = test_db
+        .execute("DELETE FROM console_audit_log")
         .await
         .unwrap_err();
     assert!(
@@ -35,7 +36,8 @@ async fn the_audit_log_cannot_be_changed(backend: Backend) {
         "{delete}"
     );
     if backend == Backend::Postgres {
-        let truncate = execute(&test_db, "TRUNCATE console_audit_log CASCADE")
+        let truncate = test_db
+            .execute("TRUNCATE console_audit_log CASCADE")
             .await
             .unwrap_err();
         assert!(

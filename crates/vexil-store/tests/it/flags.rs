@@ -7,7 +7,6 @@ use vexil_core::Clock;
 use vexil_store::{AuditFilter, Backend, Db, Expected};
 use vexil_testkit::{TestClock, TestDb};
 
-use crate::sql::{client, execute};
 use crate::{both, flip_audit};
 
 /// What vexil's flip writes: the row and its audit entry, in one transaction.
@@ -135,9 +134,7 @@ async fn the_runbook_update_is_audited_as_sql(backend: Backend) {
         TestClock::fixed().now(),
     )
     .await;
-    client(
-        &test_db,
-        "UPDATE console_feature_flags SET value=1, updated_at=CURRENT_TIMESTAMP\nWHERE flag_key='console_billing' AND env='prod';",
+    test_db.client("UPDATE console_feature_flags SET value=1, updated_at=CURRENT_TIMESTAMP\nWHERE flag_key='console_billing' AND env='prod';",
     );
     let row = &test_db.db.flag_rows().await.unwrap()[0];
     assert!(row.value);
@@ -166,9 +163,7 @@ async fn the_runbook_update_is_audited_as_sql(backend: Backend) {
     );
 
     // The runbook's query, verbatim, shows it first.
-    let listed = client(
-        &test_db,
-        "SELECT created_at, admin_id, payload\nFROM console_audit_log\nWHERE action = 'console.flag.flip'\nORDER BY created_at DESC\nLIMIT 50;",
+    let listed = test_db.client("SELECT created_at, admin_id, payload\nFROM console_audit_log\nWHERE action = 'console.flag.flip'\nORDER BY created_at DESC\nLIMIT 50;",
     );
     let lines: Vec<&str> = listed.lines().collect();
     assert_eq!(lines.len(), 2, "{listed}");
@@ -182,9 +177,7 @@ both!(the_runbook_update_is_audited_as_sql);
 
 async fn direct_inserts_and_deletes_are_audited_too(backend: Backend) {
     let test_db = TestDb::new(backend).await;
-    execute(
-        &test_db,
-        "INSERT INTO console_feature_flags (flag_key, env, value, updated_by) VALUES ('a', 'staging', 1, 'mallory')",
+    test_db.execute("INSERT INTO console_feature_flags (flag_key, env, value, updated_by) VALUES ('a', 'staging', 1, 'mallory')",
     )
     .await
     .unwrap();
@@ -194,18 +187,14 @@ async fn direct_inserts_and_deletes_are_audited_too(backend: Backend) {
         "a name typed into SQL is not an account's change"
     );
     // Updating it again out of band is audited again.
-    execute(
-        &test_db,
-        "UPDATE console_feature_flags SET value = 1 WHERE flag_key = 'a'",
-    )
-    .await
-    .unwrap();
-    execute(
-        &test_db,
-        "DELETE FROM console_feature_flags WHERE flag_key = 'a'",
-    )
-    .await
-    .unwrap();
+    test_db
+        .execute("UPDATE console_feature_flags SET value = 1 WHERE flag_key = 'a'")
+        .await
+        .unwrap();
+    test_db
+        .execute("DELETE FROM console_feature_flags WHERE flag_key = 'a'")
+        .await
+        .unwrap();
     assert_eq!(
         all_audit(&test_db.db).await,
         [
@@ -214,12 +203,10 @@ async fn direct_inserts_and_deletes_are_audited_too(backend: Backend) {
             json!({"flag": "a", "env": "staging", "from": true, "to": null, "deleted": true, "via": "sql"}),
         ]
     );
-    let error = execute(
-        &test_db,
-        "INSERT INTO console_feature_flags (flag_key, env, value) VALUES ('a', 'prod', 2)",
-    )
-    .await
-    .unwrap_err();
+    let error = test_db
+        .execute("INSERT INTO console_feature_flags (flag_key, env, value) VALUES ('a', 'prod', 2)")
+        .await
+        .unwrap_err();
     assert!(
         error.contains("CHECK") || error.contains("check"),
         "{error}"
@@ -243,29 +230,25 @@ async fn disguised_direct_sql_is_audited_once(backend: Backend) {
     let before = all_audit(&test_db.db).await.len();
 
     // A copy of staging's row to prod, audit_id and all.
-    execute(
-        &test_db,
-        "INSERT INTO console_feature_flags (flag_key, env, value, updated_at, updated_by, audit_id) \
+    test_db.execute("INSERT INTO console_feature_flags (flag_key, env, value, updated_at, updated_by, audit_id) \
          SELECT flag_key, 'prod', value, updated_at, updated_by, audit_id FROM console_feature_flags \
          WHERE flag_key = 'a' AND env = 'staging'",
     )
     .await
     .unwrap();
     // A change that clears audit_id.
-    execute(&test_db, "UPDATE console_feature_flags SET value = 0, audit_id = NULL WHERE flag_key = 'a' AND env = 'staging'")
+    test_db.execute("UPDATE console_feature_flags SET value = 0, audit_id = NULL WHERE flag_key = 'a' AND env = 'staging'")
         .await
         .unwrap();
     // An upsert that updates an existing row, and one that does nothing.
-    execute(
-        &test_db,
-        "INSERT INTO console_feature_flags (flag_key, env, value) VALUES ('a', 'prod', 0) \
+    test_db
+        .execute(
+            "INSERT INTO console_feature_flags (flag_key, env, value) VALUES ('a', 'prod', 0) \
          ON CONFLICT (flag_key, env) DO UPDATE SET value = excluded.value",
-    )
-    .await
-    .unwrap();
-    execute(
-        &test_db,
-        "INSERT INTO console_feature_flags (flag_key, env, value) VALUES ('a', 'prod', 1) ON CONFLICT DO NOTHING",
+        )
+        .await
+        .unwrap();
+    test_db.execute("INSERT INTO console_feature_flags (flag_key, env, value) VALUES ('a', 'prod', 1) ON CONFLICT DO NOTHING",
     )
     .await
     .unwrap();
@@ -281,35 +264,27 @@ async fn disguised_direct_sql_is_audited_once(backend: Backend) {
         TestClock::fixed().now(),
     )
     .await;
-    execute(
-        &test_db,
-        "DELETE FROM console_feature_flags WHERE flag_key = 'b'",
-    )
-    .await
-    .unwrap();
-    let restored = execute(
-        &test_db,
-        "INSERT INTO console_feature_flags (flag_key, env, value, audit_id) \
+    test_db
+        .execute("DELETE FROM console_feature_flags WHERE flag_key = 'b'")
+        .await
+        .unwrap();
+    let restored = test_db.execute("INSERT INTO console_feature_flags (flag_key, env, value, audit_id) \
          SELECT 'b', 'prod', 1, MAX(id) FROM console_audit_log WHERE target_id = 'b' AND payload LIKE '%cli%'",
     )
     .await;
     // PostgreSQL's JSONB has no LIKE: the same through a cast.
     if restored.is_err() {
-        execute(
-            &test_db,
-            "INSERT INTO console_feature_flags (flag_key, env, value, audit_id) \
+        test_db.execute("INSERT INTO console_feature_flags (flag_key, env, value, audit_id) \
              SELECT 'b', 'prod', 1, MAX(id) FROM console_audit_log WHERE target_id = 'b' AND payload::text LIKE '%cli%'",
         )
         .await
         .unwrap();
     }
     // Renaming a row's flag or env would make the old pair vanish unaudited: refused.
-    let renamed = execute(
-        &test_db,
-        "UPDATE console_feature_flags SET env = 'qa' WHERE flag_key = 'b'",
-    )
-    .await
-    .unwrap_err();
+    let renamed = test_db
+        .execute("UPDATE console_feature_flags SET env = 'qa' WHERE flag_key = 'b'")
+        .await
+        .unwrap_err();
     assert!(
         renamed.contains("flag_key and env cannot be changed"),
         "{renamed}"
@@ -345,9 +320,7 @@ async fn the_log_cannot_be_replaced_nor_the_flags_truncated(backend: Backend) {
     .await;
     match backend {
         Backend::Sqlite => {
-            let error = execute(
-                &test_db,
-                "INSERT OR REPLACE INTO console_audit_log (id, action, target_type, target_id, payload) \
+            let error = test_db.execute("INSERT OR REPLACE INTO console_audit_log (id, action, target_type, target_id, payload) \
                  VALUES (1, 'x', 'x', 'x', '{}')",
             )
             .await
@@ -358,7 +331,8 @@ async fn the_log_cannot_be_replaced_nor_the_flags_truncated(backend: Backend) {
             );
         }
         Backend::Postgres => {
-            let error = execute(&test_db, "TRUNCATE console_feature_flags")
+            let error = test_db
+                .execute("TRUNCATE console_feature_flags")
                 .await
                 .unwrap_err();
             assert!(
@@ -386,12 +360,10 @@ async fn a_write_over_a_changed_row_writes_nothing(backend: Backend) {
     )
     .await;
     let read = Expected::of(test_db.db.flag_rows().await.unwrap().first());
-    execute(
-        &test_db,
-        "UPDATE console_feature_flags SET value = 0 WHERE flag_key = 'a'",
-    )
-    .await
-    .unwrap();
+    test_db
+        .execute("UPDATE console_feature_flags SET value = 0 WHERE flag_key = 'a'")
+        .await
+        .unwrap();
     let before = all_audit(&test_db.db).await.len();
 
     let mut tx = test_db.db.begin_write().await.unwrap();
@@ -412,12 +384,10 @@ async fn a_write_over_a_changed_row_writes_nothing(backend: Backend) {
 
     // The row deleted after it was read: not created again by the write.
     let read = Expected::of(test_db.db.flag_rows().await.unwrap().first());
-    execute(
-        &test_db,
-        "DELETE FROM console_feature_flags WHERE flag_key = 'a'",
-    )
-    .await
-    .unwrap();
+    test_db
+        .execute("DELETE FROM console_feature_flags WHERE flag_key = 'a'")
+        .await
+        .unwrap();
     let mut tx = test_db.db.begin_write().await.unwrap();
     assert_eq!(
         tx.write_flag("a", "prod", true, "bob", read, &audit)
@@ -428,12 +398,10 @@ async fn a_write_over_a_changed_row_writes_nothing(backend: Backend) {
     drop(tx);
     assert_eq!(test_db.db.flag_rows().await.unwrap(), []);
     // No row when read, one created before the write: not overwritten.
-    execute(
-        &test_db,
-        "INSERT INTO console_feature_flags (flag_key, env, value) VALUES ('a', 'prod', 1)",
-    )
-    .await
-    .unwrap();
+    test_db
+        .execute("INSERT INTO console_feature_flags (flag_key, env, value) VALUES ('a', 'prod', 1)")
+        .await
+        .unwrap();
     let mut tx = test_db.db.begin_write().await.unwrap();
     assert_eq!(
         tx.write_flag("a", "prod", false, "bob", Expected::NoRow, &audit)
@@ -459,9 +427,7 @@ async fn the_runbook_update_through_a_connection(backend: Backend) {
         TestClock::fixed().now(),
     )
     .await;
-    let changed = execute(
-        &test_db,
-        "UPDATE console_feature_flags SET value=1, updated_at=CURRENT_TIMESTAMP\nWHERE flag_key='my_new_feature' AND env='staging';",
+    let changed = test_db.execute("UPDATE console_feature_flags SET value=1, updated_at=CURRENT_TIMESTAMP\nWHERE flag_key='my_new_feature' AND env='staging';",
     )
     .await
     .unwrap();

@@ -7,7 +7,6 @@ mod migrate;
 mod promotions;
 mod search_path;
 mod sessions;
-mod sql;
 
 pub(crate) use vexil_testkit::both;
 

@@ -5,7 +5,6 @@ use vexil_store::{Backend, StoreError};
 use vexil_testkit::TestDb;
 
 use crate::both;
-use crate::sql::execute;
 
 async fn migrate_applies_once_and_says_what_it_did(backend: Backend) {
     let test_db = TestDb::unmigrated(backend).await;
@@ -51,9 +50,7 @@ async fn a_database_newer_than_vexil_is_refused(backend: Backend) {
         Backend::Sqlite => "x'00'",
         Backend::Postgres => "decode('00', 'hex')",
     };
-    execute(
-        &test_db,
-        &format!(
+    test_db.execute(&format!(
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
              VALUES (9999, 'from the future', TRUE, {checksum}, 1)"
         ),
@@ -83,14 +80,12 @@ both!(a_database_newer_than_vexil_is_refused);
 async fn both_trees_create_the_same_tables_and_columns() {
     let sqlite = TestDb::new(Backend::Sqlite).await;
     let postgres = TestDb::new(Backend::Postgres).await;
-    let sqlite_columns = crate::sql::client(
-        &sqlite,
+    let sqlite_columns = sqlite.client(
         "SELECT m.name || '.' || p.name FROM sqlite_master m, pragma_table_info(m.name) p \
          WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name <> '_sqlx_migrations' \
          ORDER BY m.name, p.cid",
     );
-    let postgres_columns = crate::sql::client(
-        &postgres,
+    let postgres_columns = postgres.client(
         "SELECT table_name || '.' || column_name FROM information_schema.columns \
          WHERE table_schema = 'public' AND table_name <> '_sqlx_migrations' \
          ORDER BY table_name, ordinal_position",

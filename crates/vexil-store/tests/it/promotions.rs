@@ -5,7 +5,7 @@ use chrono::TimeDelta;
 use serde_json::json;
 use vexil_core::Clock;
 use vexil_store::{Backend, NewAudit, NewPromotion, PromotionMove};
-use vexil_testkit::{TestClock, TestDb};
+use vexil_testkit::{TestClock, TestDb, audit_log};
 
 use crate::both;
 
@@ -37,7 +37,7 @@ async fn one_open_promotion_per_flag_and_moves_from_the_state_read(backend: Back
         .unwrap()
         .expect("opened");
     tx.commit().await.unwrap();
-    let mark_row = audit_rows(db).await;
+    let mark_row = audit_log(db).await;
     assert_eq!(mark_row.len(), 1);
     assert_eq!(mark_row[0].id, audit_id);
     assert_eq!(mark_row[0].payload, json!({"promotion": id}));
@@ -54,7 +54,7 @@ async fn one_open_promotion_per_flag_and_moves_from_the_state_read(backend: Back
     assert_eq!(tx.open_promotion("new_checkout").await.unwrap(), None);
     tx.commit().await.unwrap();
     assert_eq!(
-        audit_rows(db).await.len(),
+        audit_log(db).await.len(),
         1,
         "no audit row for a refused mark"
     );
@@ -104,7 +104,7 @@ async fn one_open_promotion_per_flag_and_moves_from_the_state_read(backend: Back
             .is_some()
     );
     tx.commit().await.unwrap();
-    let before = audit_rows(db).await.len();
+    let before = audit_log(db).await.len();
     let mut tx = db.begin_write().await.unwrap();
     assert_eq!(
         tx.move_promotion(id, &approve, &audit(id)).await.unwrap(),
@@ -115,7 +115,7 @@ async fn one_open_promotion_per_flag_and_moves_from_the_state_read(backend: Back
     assert_eq!(seen.state, "approved");
     tx.commit().await.unwrap();
     assert_eq!(
-        audit_rows(db).await.len(),
+        audit_log(db).await.len(),
         before,
         "no audit row for a lost move"
     );
@@ -197,12 +197,3 @@ async fn one_open_promotion_per_flag_and_moves_from_the_state_read(backend: Back
     );
 }
 both!(one_open_promotion_per_flag_and_moves_from_the_state_read);
-
-async fn audit_rows(db: &vexil_store::Db) -> Vec<vexil_store::AuditRow> {
-    db.audit_page(&vexil_store::AuditFilter {
-        limit: 100,
-        ..Default::default()
-    })
-    .await
-    .unwrap()
-}

@@ -6,7 +6,6 @@ use vexil_store::Backend;
 use vexil_testkit::{TestClock, TestDb};
 
 use crate::flags::write;
-use crate::sql::client;
 
 /// Counts the real audit log's rows written by direct SQL for `flag`.
 fn sql_rows(test_db: &TestDb, flag: &str) -> String {
@@ -14,15 +13,13 @@ fn sql_rows(test_db: &TestDb, flag: &str) -> String {
         Backend::Sqlite => "json_extract(payload, '$.via')",
         Backend::Postgres => "payload->>'via'",
     };
-    client(
-        test_db,
-        &format!(
+    test_db
+        .client(&format!(
             "SELECT COUNT(*) FROM console_audit_log WHERE target_id = '{flag}' \
              AND {via} = 'sql'"
-        ),
-    )
-    .trim()
-    .to_owned()
+        ))
+        .trim()
+        .to_owned()
 }
 
 /// As a role with ordinary read and write rights (not the owner, not a superuser,
@@ -71,20 +68,18 @@ async fn a_temporary_table_does_not_take_the_audit_row_on_postgres() {
         "the runbook's UPDATE is audited in the real log"
     );
     assert_eq!(
-        client(
-            &test_db,
-            "SELECT payload->>'from', payload->>'to' FROM console_audit_log \
+        test_db
+            .client(
+                "SELECT payload->>'from', payload->>'to' FROM console_audit_log \
              WHERE payload->>'via' = 'sql' AND target_id = 'dark_mode'"
-        )
-        .trim(),
+            )
+            .trim(),
         "false|true"
     );
     assert_eq!(
-        client(
-            &test_db,
-            "SELECT COUNT(*) FROM console_flag_changes WHERE flag_key = 'dark_mode'"
-        )
-        .trim(),
+        test_db
+            .client("SELECT COUNT(*) FROM console_flag_changes WHERE flag_key = 'dark_mode'")
+            .trim(),
         "2",
         "the change feed got the change too (vexil's write, then the UPDATE)"
     );
@@ -120,9 +115,7 @@ async fn a_temporary_table_does_not_take_the_audit_row_on_sqlite() {
         TestClock::fixed().now(),
     )
     .await;
-    client(
-        &test_db,
-        "CREATE TEMP TABLE console_audit_log (id INTEGER PRIMARY KEY, created_at TEXT, \
+    test_db.client("CREATE TEMP TABLE console_audit_log (id INTEGER PRIMARY KEY, created_at TEXT, \
            admin_id INTEGER, action TEXT, target_type TEXT, target_id TEXT, payload TEXT, mac BLOB); \
          CREATE TEMP TABLE console_flag_changes (seq INTEGER PRIMARY KEY, flag_key TEXT, \
            env TEXT, changed_at TEXT); \

@@ -9,8 +9,8 @@ use vexil_core::audit::Via;
 use vexil_core::promotion::{PromotionState, confirmation_phrase};
 use vexil_core::{Env, FlagKey, Risk as FlagRisk};
 
-use crate::callers::World;
-use crate::cells::Cell;
+use super::callers::World;
+use super::cells::Cell;
 
 /// What a promotion row does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

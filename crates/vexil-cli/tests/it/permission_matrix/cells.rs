@@ -5,10 +5,10 @@
 use std::collections::BTreeSet;
 
 use vexil_server::{Surface, route_table};
-use vexil_store::AuditFilter;
+use vexil_testkit::audit_log;
 
-use crate::callers::World;
-use crate::permissions::{OPEN_ROUTES, READ_ONLY_COMMANDS, Risk, TABLE};
+use super::callers::World;
+use super::{OPEN_ROUTES, READ_ONLY_COMMANDS, Risk, TABLE};
 use crate::site::Site;
 
 /// What a cell must come to.
@@ -166,13 +166,8 @@ impl World {
             .into_iter()
             .map(|k| (k.id, k.revoked_at.is_some()))
             .collect();
-        let audit = db
-            .audit_page(&AuditFilter {
-                limit: 100_000,
-                ..AuditFilter::default()
-            })
+        let audit = audit_log(db)
             .await
-            .unwrap()
             .into_iter()
             .map(|r| (r.id, r.action))
             .collect();

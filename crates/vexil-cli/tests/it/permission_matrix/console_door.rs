@@ -6,9 +6,9 @@ use secrecy::SecretString;
 use vexil_app::Admin;
 use vexil_core::Role;
 
-use crate::callers::{PASSWORD, ROLE_ACCOUNTS, World, flag_risk};
-use crate::cells::Cell;
-use crate::prepared::confirmation;
+use super::callers::{PASSWORD, ROLE_ACCOUNTS, World, flag_risk};
+use super::cells::Cell;
+use super::prepared::confirmation;
 
 impl World {
     fn fresh_name(&self) -> String {

@@ -15,9 +15,9 @@ use vexil_server::{ApiConfig, ConsoleConfig, ServerState};
 use vexil_store::Backend;
 use vexil_testkit::{Run, TestClock, TestDb};
 
-use crate::cells::Cell;
-use crate::permissions::Risk;
-use crate::prepared::{Step, confirmation};
+use super::Risk;
+use super::cells::Cell;
+use super::prepared::{Step, confirmation};
 use crate::site::Site;
 
 pub(crate) const PASSWORD: &str = "correct horse battery";

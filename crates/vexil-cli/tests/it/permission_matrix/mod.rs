@@ -18,8 +18,18 @@
 //!   API body, `--totp` on the command line;
 //! - `client`: an application's client key for prod (a Bearer header);
 //! - `client-`: a revoked client key.
+//!
+//! The files beside this one: `cells.rs` (what a cell must come to, the walk, the
+//! check that a refused cell changed nothing), `callers.rs` (the world and who each
+//! column is), `console_door.rs` (a caller on the console), `prepared.rs` (the state a
+//! promotion or client-key row acts on).
 
-use crate::cells::{Cell, Expect, walk};
+mod callers;
+mod cells;
+mod console_door;
+mod prepared;
+
+use cells::{Cell, Expect, walk};
 
 use Expect::*;
 
