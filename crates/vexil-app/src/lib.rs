@@ -49,12 +49,18 @@
 //! - `audit_integrity.rs`: the audit log's hash chain (`seal_audit`, `audit_head`,
 //!   `verify_audit`, `verify_audit_file`), its export, and `AuditMac`, the proof
 //!   vexil writes on its own rows.
+//! - `audit_log.rs`: `App::audit_page`, the audit log read for a role that may.
+//! - `change_feed.rs`: what the server's evaluation plane reads (the change feed, the
+//!   changes it names, each env's rows).
+//! - `upkeep.rs`: what a long-running server tidies away, and its readiness check.
 //! - `secret_key.rs`: `SecretKey`, which encrypts TOTP secrets at rest.
 //! - `error.rs`: `AppError`.
 
 mod account;
 mod app;
 mod audit_integrity;
+mod audit_log;
+mod change_feed;
 mod client_key;
 pub mod code_scan;
 mod deprecation;
@@ -73,6 +79,7 @@ mod sign_in;
 mod stale;
 mod token;
 mod totp;
+mod upkeep;
 
 pub use account::{Admin, MIN_PASSWORD_CHARS};
 pub use app::{Actor, App};

@@ -10,11 +10,15 @@
 //! flip use case with `expected_from` the row as judged.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 
+use chrono::{DateTime, Utc};
+use serde_json::Value;
 use vexil_core::audit::Via;
 use vexil_core::reconcile::{Finding, Instance, Row, judge};
 use vexil_core::reported::MASTER_KEY;
 use vexil_core::{Action, Env, FlagKey, Risk, VarState};
+use vexil_store::{ChangeTimes, InstanceReport};
 
 use crate::app::{Actor, App};
 use crate::elevation::StepUp;
@@ -59,20 +63,18 @@ impl App {
         let times = self.db.change_times().await?;
         let flags = self.flags.load();
         let mut out = Reconciliation::default();
-        let mut values: HashMap<i64, Option<bool>> = HashMap::new();
+        let mut written = WrittenValues::default();
         for env in self.envs.iter().filter(|e| only.is_none_or(|o| o == *e)) {
             let live = self
                 .db
                 .instances(Some(env.as_str()), GONE_AFTER, GONE_AFTER)
                 .await?;
-            let off: Vec<String> = live
-                .iter()
-                .filter(|i| reported_state(i, MASTER_KEY) != VarState::On)
-                .map(process_name)
-                .collect();
+            let off = master_off(&live);
             if !off.is_empty() {
                 out.master_off.push((env.clone(), off));
             }
+            // What each flip the processes applied wrote, read before judging.
+            written.read(self, &live).await?;
             for decl in flags.iter() {
                 let key = decl.key().as_str();
                 let Some(row) = rows
@@ -81,41 +83,12 @@ impl App {
                 else {
                     continue;
                 };
-                let changed_at = times
-                    .last
-                    .get(&(key.to_owned(), env.as_str().to_owned()))
-                    .copied()
-                    // Older than the feed keeps: long settled.
-                    .unwrap_or(times.now - chrono::TimeDelta::days(1));
-                let mut instances = Vec::new();
-                for i in &live {
-                    let holds = match i.applied.get(key) {
-                        Some(receipt) => {
-                            let id = receipt.audit_id;
-                            let value = match values.get(&id) {
-                                Some(value) => *value,
-                                None => {
-                                    let value = self.flip_value(id).await?;
-                                    values.insert(id, value);
-                                    value
-                                }
-                            };
-                            Some((id, value))
-                        }
-                        None => None,
-                    };
-                    instances.push(Instance {
-                        name: process_name(i),
-                        master: reported_state(i, MASTER_KEY),
-                        var: reported_state(i, key),
-                        holds,
-                        last_seen: i.last_seen,
-                    });
-                }
+                let instances: Vec<Instance> =
+                    live.iter().map(|i| instance(i, key, &written)).collect();
                 let row = Row {
                     value: row.value,
                     audit_id: row.audit_id,
-                    changed_at,
+                    changed_at: changed_at(&times, key, env),
                 };
                 if let Some(finding) = judge(&row, decl.default(), &instances, times.now) {
                     out.findings.push(PairFinding {
@@ -215,12 +188,62 @@ impl App {
             _ => Ok((flip_to, f.db_value)),
         }
     }
+}
 
-    /// The value the `console.flag.flip` row `id` wrote, if it is one.
-    async fn flip_value(&self, id: i64) -> Result<Option<bool>, AppError> {
-        Ok(self
-            .audit_row(id)
-            .await?
-            .and_then(|row| row.payload.get("to").and_then(serde_json::Value::as_bool)))
+/// The value each `console.flag.flip` row a process applied wrote (`None`: not a
+/// flip), by audit id, each read once per reconciliation.
+#[derive(Default)]
+struct WrittenValues(HashMap<i64, Option<bool>>);
+
+impl WrittenValues {
+    /// Reads the rows `live` applied that are not read yet.
+    async fn read(&mut self, app: &App, live: &[InstanceReport]) -> Result<(), AppError> {
+        for report in live {
+            for receipt in report.applied.values() {
+                if let Entry::Vacant(slot) = self.0.entry(receipt.audit_id) {
+                    let row = app.audit_row(receipt.audit_id).await?;
+                    let to = row.and_then(|row| row.payload.get("to").and_then(Value::as_bool));
+                    slot.insert(to);
+                }
+            }
+        }
+        Ok(())
     }
+
+    fn get(&self, audit_id: i64) -> Option<bool> {
+        self.0.get(&audit_id).copied().flatten()
+    }
+}
+
+/// The names of `live` processes whose master switch is not on: rows do not reach
+/// them.
+fn master_off(live: &[InstanceReport]) -> Vec<String> {
+    live.iter()
+        .filter(|i| reported_state(i, MASTER_KEY) != VarState::On)
+        .map(process_name)
+        .collect()
+}
+
+/// One process as the judgement sees it for `key`.
+fn instance(report: &InstanceReport, key: &str, written: &WrittenValues) -> Instance {
+    Instance {
+        name: process_name(report),
+        master: reported_state(report, MASTER_KEY),
+        var: reported_state(report, key),
+        holds: report
+            .applied
+            .get(key)
+            .map(|receipt| (receipt.audit_id, written.get(receipt.audit_id))),
+        last_seen: report.last_seen,
+    }
+}
+
+/// When the row of `key` in `env` last changed, as the change feed remembers it;
+/// older than the feed keeps means long settled.
+fn changed_at(times: &ChangeTimes, key: &str, env: &Env) -> DateTime<Utc> {
+    times
+        .last
+        .get(&(key.to_owned(), env.as_str().to_owned()))
+        .copied()
+        .unwrap_or(times.now - chrono::TimeDelta::days(1))
 }

@@ -59,7 +59,7 @@ pub(crate) async fn healthz() -> &'static str {
 )]
 pub(crate) async fn readyz(State(state): State<ServerState>) -> Response {
     let flags = state.app.flags().len();
-    let reason = match tokio::time::timeout(READY_WITHIN, state.app.db().check_migrated()).await {
+    let reason = match tokio::time::timeout(READY_WITHIN, state.app.check_migrated()).await {
         Ok(Ok(())) => {
             let ready = Readiness {
                 status: "ready",

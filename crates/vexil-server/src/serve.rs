@@ -354,20 +354,18 @@ async fn housekeeping(state: ServerState) {
             }
             Err(error) => tracing::warn!(%error, "could not expire due promotions"),
         }
-        if let Err(error) = state
-            .app
-            .db()
-            .delete_expired_sessions(chrono::Utc::now())
-            .await
-        {
+        if let Err(error) = state.app.delete_expired_sessions(chrono::Utc::now()).await {
             tracing::warn!(%error, "could not delete expired console sessions");
         }
-        let db = state.app.db();
-        if let Err(error) = db.prune_instances(FORGET_PROCESSES_AFTER).await {
+        if let Err(error) = state
+            .app
+            .forget_instances_gone_for(FORGET_PROCESSES_AFTER)
+            .await
+        {
             tracing::warn!(%error, "could not forget processes gone for a day");
         }
         let day_ago = chrono::Utc::now() - chrono::TimeDelta::days(1);
-        if let Err(error) = db.prune_changes(day_ago).await {
+        if let Err(error) = state.app.forget_changes_before(day_ago).await {
             tracing::warn!(%error, "could not forget changes older than a day");
         }
         state.sign_in_limiter.retain_recent();

@@ -12,7 +12,7 @@ use time::OffsetDateTime;
 use tower_sessions::SessionStore;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{Error, Result};
-use vexil_app::SessionMac;
+use vexil_app::{App, SessionMac};
 use vexil_store::Db;
 
 #[derive(Debug, Clone)]
@@ -26,6 +26,11 @@ pub struct DbSessionStore {
 impl DbSessionStore {
     pub fn new(db: Db) -> DbSessionStore {
         DbSessionStore { db, mac: None }
+    }
+
+    /// The store of `app`'s database, sealing with its secret key when it has one.
+    pub fn for_app(app: &App) -> DbSessionStore {
+        DbSessionStore::new(app.db().clone()).with_mac(app.session_mac())
     }
 
     /// The same store, sealing records with `mac` and refusing rows it did not seal.

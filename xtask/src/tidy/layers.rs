@@ -58,8 +58,9 @@ const LAYERS: &[Layer] = &[
     },
     // The Python package: the library, nothing else.
     Layer { krate: "vexil-python", normal: &["vexil"], build: &[], dev: &[] },
-    // Test support (scratch databases need the store); everyone else's dev-dependency.
-    Layer { krate: TESTKIT, normal: &["vexil-core", "vexil-store"], build: &[], dev: &[] },
+    // Test support (scratch databases need the store; a reported instance, behind the
+    // `instance` feature, the library); everyone else's dev-dependency.
+    Layer { krate: TESTKIT, normal: &["vexil-core", "vexil-store", "vexil"], build: &[], dev: &[] },
     // Automation, never shipped: its benchmarks seed through the app and the test kit.
     Layer {
         krate: "xtask",

@@ -31,39 +31,10 @@ use crate::cli::{GlobalArgs, LogFormat, ServeArgs};
 use crate::{Outcome, config, output};
 
 pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result<Outcome> {
-    // Logs from the library and the server (the database going down, reloads) go to
-    // stderr; `RUST_LOG` narrows or widens them.
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(filter);
-    let _ = match args.log_format {
-        LogFormat::Text => logs.try_init(),
-        // One JSON object per line, with the request's span (its id) in each.
-        LogFormat::Json => logs.json().with_current_span(true).try_init(),
-    };
-
+    init_logs(args.log_format);
     // `--demo`: everything in a directory that lives as long as the server.
-    let demo_dir = if args.demo {
-        Some(tempfile::Builder::new().prefix("vexil-demo-").tempdir()?)
-    } else {
-        None
-    };
-    let mut global = global.clone();
-    if let Some(dir) = &demo_dir {
-        let flags_file = dir.path().join("feature_flags.yaml");
-        std::fs::write(&flags_file, DEMO_FLAGS)?;
-        global.flags = flags_file;
-        global.database_url = format!("sqlite://{}", dir.path().join("vexil.db").display());
-        global.process_env.get_or_insert_with(|| "prod".to_owned());
-        output::diagnostic(format_args!(
-            "demo: a throw-away database in {} (removed when the server stops)",
-            dir.path().display()
-        ));
-    }
+    let (demo_dir, global) = demo(global, args.demo)?;
     let global = &global;
-
     let source = config::flags_source(global);
     let bytes = config::read_flags_file(&global.flags, &source)?;
     let flags = match FlagSet::parse(&source, &bytes) {
@@ -78,7 +49,84 @@ pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result
             return Ok(Outcome::Refused);
         }
     };
+    let app = app(global, args, flags).await?;
+    if demo_dir.is_some() {
+        demo_accounts(&app).await?;
+    }
+    let (console, api, sdk) = settings(args);
+    let state =
+        ServerState::with_api(Arc::new(app), global.flags.clone(), console, api).with_sdk(sdk);
 
+    let listener = tokio::net::TcpListener::bind(&args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
+    let address = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    output::diagnostic(format_args!("vexil listening on http://{address}"));
+    reload_on_hangup(state.clone(), source)?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
+    let shutdown = async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+        output::diagnostic("vexil: stopping; finishing the requests in flight");
+    };
+    vexil_server::serve(listener, state, shutdown)
+        .await
+        .context("the server stopped")?;
+    if let Some(dir) = demo_dir {
+        remove_demo_dir(dir.keep()).await;
+    }
+    Ok(Outcome::Success)
+}
+
+/// Logs from the library and the server (the database going down, reloads) go to
+/// stderr; `RUST_LOG` narrows or widens them.
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter);
+    let _ = match format {
+        LogFormat::Text => logs.try_init(),
+        // One JSON object per line, with the request's span (its id) in each.
+        LogFormat::Json => logs.json().with_current_span(true).try_init(),
+    };
+}
+
+/// With `--demo`, a temporary directory holding the example flags file and a fresh
+/// SQLite database, and the settings pointed at them (prod by default).
+fn demo(
+    global: &GlobalArgs,
+    demo: bool,
+) -> anyhow::Result<(Option<tempfile::TempDir>, GlobalArgs)> {
+    let mut global = global.clone();
+    if !demo {
+        return Ok((None, global));
+    }
+    let dir = tempfile::Builder::new().prefix("vexil-demo-").tempdir()?;
+    let flags_file = dir.path().join("feature_flags.yaml");
+    std::fs::write(&flags_file, DEMO_FLAGS)?;
+    global.flags = flags_file;
+    global.database_url = format!("sqlite://{}", dir.path().join("vexil.db").display());
+    global.process_env.get_or_insert_with(|| "prod".to_owned());
+    output::diagnostic(format_args!(
+        "demo: a throw-away database in {} (removed when the server stops)",
+        dir.path().display()
+    ));
+    Ok((Some(dir), global))
+}
+
+/// The database migrated (or, with `--no-migrate`, checked), and the `App` over it:
+/// its windows, its own view of its env, and the secret key.
+async fn app(
+    global: &GlobalArgs,
+    args: &ServeArgs,
+    flags: FlagSet,
+) -> anyhow::Result<vexil_app::App> {
     let db = config::open_database(global).await?;
     if args.no_migrate {
         // A runtime role cannot migrate; an old schema is the owner's to upgrade.
@@ -92,7 +140,6 @@ pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result
             ));
         }
     }
-
     let envs = Envs::runbook();
     let process_env = config::process_env(global, &envs)?;
     let mut app = vexil_app::App::new(
@@ -121,9 +168,11 @@ pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result
     if let Some(key) = config::secret_key(app.db())? {
         app = app.with_secret_key(key);
     }
-    if demo_dir.is_some() {
-        demo_accounts(&app).await?;
-    }
+    Ok(app)
+}
+
+/// The console's, the API's and the evaluation plane's settings from the flags.
+fn settings(args: &ServeArgs) -> (ConsoleConfig, ApiConfig, SdkConfig) {
     let console = ConsoleConfig {
         secure_cookies: args
             .public_url
@@ -145,22 +194,15 @@ pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result
         public_url: args.public_url.clone(),
         ..SdkConfig::default()
     };
-    let state =
-        ServerState::with_api(Arc::new(app), global.flags.clone(), console, api).with_sdk(sdk);
+    (console, api, sdk)
+}
 
-    let listener = tokio::net::TcpListener::bind(&args.bind)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.bind))?;
-    let address = listener
-        .local_addr()
-        .context("cannot read the bound address")?;
-    output::diagnostic(format_args!("vexil listening on http://{address}"));
-
+/// SIGHUP reads the flags file again; an invalid one keeps the last valid set.
+fn reload_on_hangup(state: ServerState, source: String) -> anyhow::Result<()> {
     let mut hangups = signal(SignalKind::hangup()).context("cannot watch SIGHUP")?;
-    let reloader = state.clone();
     tokio::spawn(async move {
         while hangups.recv().await.is_some() {
-            match reloader.reload().await {
+            match state.reload().await {
                 Ok(reloaded) => {
                     output::diagnostic(format_args!("reloaded {source}: {} flags", reloaded.flags));
                 }
@@ -172,21 +214,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result
             }
         }
     });
-    let mut terminate = signal(SignalKind::terminate()).context("cannot watch SIGTERM")?;
-    let shutdown = async move {
-        tokio::select! {
-            _ = terminate.recv() => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-        output::diagnostic("vexil: stopping; finishing the requests in flight");
-    };
-    vexil_server::serve(listener, state, shutdown)
-        .await
-        .context("the server stopped")?;
-    if let Some(dir) = demo_dir {
-        remove_demo_dir(dir.keep()).await;
-    }
-    Ok(Outcome::Success)
+    Ok(())
 }
 
 /// Deletes the demo's directory. Background work (the change feed's connection,

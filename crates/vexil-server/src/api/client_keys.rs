@@ -11,8 +11,8 @@ use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use vexil_app::Admin;
+use vexil_core::AppName;
 use vexil_core::audit::Via;
-use vexil_core::{Action, AppName};
 use vexil_store::ClientKeyRow;
 
 use crate::api::auth::Caller;
@@ -90,7 +90,6 @@ pub(crate) async fn list(
     State(state): State<ServerState>,
     caller: Caller,
 ) -> Result<ApiJson<Vec<ClientKeyView>>, ApiError> {
-    caller.actor.may(Action::ManageClientKeys)?;
     let keys = state.app.client_keys(Admin::Account(&caller.actor)).await?;
     Ok(ApiJson(keys.into_iter().map(ClientKeyView::from).collect()))
 }
@@ -113,7 +112,6 @@ pub(crate) async fn create(
     caller: Caller,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<(StatusCode, ApiJson<Created>), ApiError> {
-    caller.actor.may(Action::ManageClientKeys)?;
     let env = state.app.envs().parse(&body.env)?;
     let app = AppName::parse(&body.app).map_err(|error| ApiError::Invalid(error.to_string()))?;
     let (id, key) = state
@@ -150,7 +148,6 @@ pub(crate) async fn revoke(
     caller: Caller,
     IdPath(id): IdPath,
 ) -> Result<ApiJson<ClientKeyView>, ApiError> {
-    caller.actor.may(Action::ManageClientKeys)?;
     let key = state
         .app
         .revoke_client_key(Admin::Account(&caller.actor), Via::Api, id)

@@ -104,7 +104,7 @@ pub const CODES: [(&str, StatusCode, &str); 16] = [
     (
         Code::Forbidden.as_str(),
         StatusCode::FORBIDDEN,
-        "The account's role may not do this (SPEC §5); elevation would not help.",
+        "The account's role may not do this (docs/roles.md); elevation would not help.",
     ),
     (
         Code::ElevationRequired.as_str(),

@@ -189,7 +189,7 @@ async fn openapi_json() -> impl IntoResponse {
         title = "vexil",
         description = "Feature flags for staging and prod: read them, flip them (audited), promote them from staging to prod, read the audit log. \
                        Authenticate with `Authorization: Bearer <token>` from `vexil token create NAME`; \
-                       the account's role applies as in the console (SPEC §5). Every error is \
+                       the account's role applies as in the console (docs/roles.md). Every error is \
                        `{\"error\": \"<code>\", \"message\": \"...\"}`; the codes are listed in `docs/api.md`.",
         license(name = "Apache-2.0")
     ),

@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use vexil_app::ReceiptSummary;
 use vexil_core::audit::{ACTIONS, FLAG_EXPIRED, TARGET_FEATURE_FLAG};
-use vexil_core::{Action, parse_instant};
+use vexil_core::parse_instant;
 use vexil_store::{AuditFilter, AuditRow};
 
 use crate::console::error::ConsoleError;
@@ -86,7 +86,6 @@ pub(crate) async fn show(
     operator: Operator,
     Query(query): Query<AuditQuery>,
 ) -> Result<Response, ConsoleError> {
-    operator.actor.may(Action::ViewAudit)?;
     let text = page::param;
     let (action, flag, account, env) = (
         text(&query.action),
@@ -126,7 +125,7 @@ pub(crate) async fn show(
         before,
         limit: PAGE + 1,
     };
-    let mut rows = state.app.db().audit_page(&filter).await?;
+    let mut rows = state.app.audit_page(&operator.actor, &filter).await?;
     let more = rows.len() > PAGE as usize;
     rows.truncate(PAGE as usize);
     let link = |before: Option<i64>| {

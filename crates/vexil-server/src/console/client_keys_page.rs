@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use secrecy::ExposeSecret;
 use serde::Deserialize;
 use vexil_app::Admin;
+use vexil_core::AppName;
 use vexil_core::audit::Via;
-use vexil_core::{Action, AppName};
 use vexil_store::ClientKeyRow;
 
 use crate::console::error::ConsoleError;
@@ -81,7 +81,6 @@ pub(crate) async fn show(
     operator: Operator,
     Query(query): Query<KeysQuery>,
 ) -> Result<Response, ConsoleError> {
-    operator.actor.may(Action::ManageClientKeys)?;
     let notice = query
         .revoked
         .as_deref()
@@ -103,7 +102,6 @@ pub(crate) async fn create(
     Form(form): Form<CreateForm>,
 ) -> Result<Response, ConsoleError> {
     operator.visitor.check_csrf(form.csrf.as_deref())?;
-    operator.actor.may(Action::ManageClientKeys)?;
     let env = state
         .app
         .envs()
@@ -135,7 +133,6 @@ pub(crate) async fn revoke(
     Form(form): Form<RevokeForm>,
 ) -> Result<Response, ConsoleError> {
     operator.visitor.check_csrf(form.csrf.as_deref())?;
-    operator.actor.may(Action::ManageClientKeys)?;
     let id: i64 = id
         .parse()
         .map_err(|_| ConsoleError::BadRequest(format!("{id:?} is not a client key's id")))?;

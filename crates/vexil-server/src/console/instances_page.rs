@@ -76,8 +76,7 @@ pub(crate) async fn show(
     // not on this host's (which may be skewed, or a test's).
     let now = state
         .app
-        .db()
-        .clock()
+        .database_clock()
         .await
         .map_err(vexil_app::AppError::from)?;
     let page = InstancesPage {

@@ -107,15 +107,13 @@ pub(crate) fn open_routes() -> Vec<Entry> {
 /// The console's routes, its pages behind the session layer.
 pub(crate) fn routes(state: &ServerState) -> Router<ServerState> {
     let idle = time::Duration::try_from(state.config.idle_timeout).unwrap_or(time::Duration::MAX);
-    let sessions = SessionManagerLayer::new(
-        DbSessionStore::new(state.app.db().clone()).with_mac(state.app.session_mac()),
-    )
-    .with_name(SESSION_COOKIE)
-    .with_http_only(true)
-    .with_same_site(SameSite::Strict)
-    .with_secure(state.config.secure_cookies)
-    .with_path("/")
-    .with_expiry(Expiry::OnInactivity(idle));
+    let sessions = SessionManagerLayer::new(DbSessionStore::for_app(&state.app))
+        .with_name(SESSION_COOKIE)
+        .with_http_only(true)
+        .with_same_site(SameSite::Strict)
+        .with_secure(state.config.secure_cookies)
+        .with_path("/")
+        .with_expiry(Expiry::OnInactivity(idle));
     let pages = routes::mount(pages())
         .layer(middleware::from_fn(htmx::adapt))
         .layer(sessions);

@@ -45,7 +45,7 @@ pub(crate) async fn follow(state: ServerState) {
     let hub = &state.hub;
     let app = &state.app;
     let config = hub.config().clone();
-    let mut feed = app.db().change_feed(FEED_POLL);
+    let mut feed = app.change_feed(FEED_POLL);
     // The feed's first `Resync` says it is listening; any later one, that it lost
     // its connection and may have missed changes.
     let mut listening = false;
@@ -72,7 +72,7 @@ pub(crate) async fn follow(state: ServerState) {
                 None => {
                     // The pump ended (it reconnects by itself; this is a last resort).
                     tracing::warn!("the change feed ended; starting it again");
-                    feed = app.db().change_feed(FEED_POLL);
+                    feed = app.change_feed(FEED_POLL);
                     listening = false;
                     announce = true;
                     continue;

@@ -257,13 +257,12 @@ impl Hub {
     /// `announce` (the feed reconnected or a read failed before: subscribers may
     /// have missed changes, and a snapshot tells them where things stand).
     pub(crate) async fn load(&self, app: &App, announce: bool) -> Result<(), StoreError> {
-        let db = app.db();
         // The change mark first: a change committed between the two reads is then in
         // the rows and replayed later, which is harmless; the other order could miss it.
-        let last_change = db.last_change().await?;
+        let last_change = app.last_change().await?;
         let mut read = Vec::with_capacity(self.channels.len());
         for channel in &self.channels {
-            read.push(db.flag_values_in(channel.env.as_str()).await?);
+            read.push(app.flag_values_in(channel.env.as_str()).await?);
         }
         let first = !*self.loaded.borrow();
         for (channel, rows) in self.channels.iter().zip(read) {
@@ -311,7 +310,7 @@ impl Hub {
             return self.load(app, false).await;
         }
         let since = self.last_change.load(Ordering::Acquire);
-        let changes = app.db().changes_since(since, CATCH_UP_LIMIT).await?;
+        let changes = app.changes_since(since, CATCH_UP_LIMIT).await?;
         if changes.len() as i64 >= CATCH_UP_LIMIT {
             return self.load(app, false).await;
         }
@@ -348,7 +347,6 @@ impl Hub {
             return Ok(());
         };
         let row = app
-            .db()
             .flag_value(&change.flag_key, &change.env)
             .await?
             .map(|row| (row.value, row.audit_id));

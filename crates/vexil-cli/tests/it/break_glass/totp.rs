@@ -161,7 +161,30 @@ both!(a_wrong_totp_code_is_refused);
 async fn an_account_without_totp_is_told_to_enrol(backend: Backend) {
     let (_test_db, mut site) = site_after_a_flip(backend).await;
     site.secret_key = secret_key(backend);
-    let unenrolled = [
+    fails(
+        &elevated_flip(&site, "123456"),
+        1,
+        "error: account 'sam' has no TOTP enrolled: run `vexil user totp sam`\n",
+    );
+}
+both!(an_account_without_totp_is_told_to_enrol);
+
+/// The rows elevation wrote, oldest first: action and the `from` recorded.
+fn elevation_rows(test_db: &TestDb) -> Vec<String> {
+    let rows = test_db.client(
+        "SELECT action || ' ' || (payload ->> 'from') FROM console_audit_log \
+         WHERE action LIKE 'console.auth.elevate%' ORDER BY id",
+    );
+    rows.lines().map(str::to_owned).collect()
+}
+
+/// As from the console and the API: a code sent with a flip whose flag needs no
+/// elevation is neither checked nor spent (it was refused here before, by an
+/// account that has no TOTP at all).
+async fn a_code_sent_for_a_flip_that_needs_none_is_not_spent(backend: Backend) {
+    let (test_db, mut site) = site_after_a_flip(backend).await;
+    site.secret_key = secret_key(backend);
+    let low_risk = [
         "flip",
         "dark_mode",
         "--env",
@@ -172,10 +195,55 @@ async fn an_account_without_totp_is_told_to_enrol(backend: Backend) {
         "--totp",
         "123456",
     ];
-    fails(
-        &site.run(&unenrolled),
-        1,
-        "error: account 'olive' has no TOTP enrolled: run `vexil user totp olive`\n",
+    assert!(
+        ok(&site.run(&low_risk)).starts_with("dark_mode in prod: on -> off"),
+        "{low_risk:?}"
+    );
+    assert_eq!(elevation_rows(&test_db), Vec::<String>::new());
+}
+both!(a_code_sent_for_a_flip_that_needs_none_is_not_spent);
+
+/// Seven wrong codes from a shell: each is audited as the console audits it, and
+/// after five the account is locked, the right code included.
+async fn wrong_codes_at_the_cli_are_audited_and_lock_the_account(backend: Backend) {
+    let (test_db, site, uri) = enrolled(backend).await;
+    let right = code_now(&uri);
+    let wrong = if right == "000000" {
+        "111111"
+    } else {
+        "000000"
+    };
+    for _ in 0..5 {
+        fails(
+            &elevated_flip(&site, wrong),
+            1,
+            "error: the TOTP code is wrong or expired\n",
+        );
+    }
+    for code in [wrong, right.as_str()] {
+        let locked = elevated_flip(&site, code);
+        assert_eq!(locked.code, Some(1), "{locked:?}");
+        assert!(
+            locked
+                .stderr
+                .starts_with("error: too many wrong TOTP codes for this account; try again in "),
+            "{locked:?}"
+        );
+    }
+    assert_eq!(
+        elevation_rows(&test_db),
+        vec!["console.auth.elevate_failed cli".to_owned(); 5]
     );
 }
-both!(an_account_without_totp_is_told_to_enrol);
+both!(wrong_codes_at_the_cli_are_audited_and_lock_the_account);
+
+/// A good code is recorded as an elevation from the CLI.
+async fn a_good_code_at_the_cli_is_audited(backend: Backend) {
+    let (test_db, site, uri) = enrolled(backend).await;
+    ok(&elevated_flip(&site, &code_now(&uri)));
+    assert_eq!(
+        elevation_rows(&test_db),
+        vec!["console.auth.elevate cli".to_owned()]
+    );
+}
+both!(a_good_code_at_the_cli_is_audited);

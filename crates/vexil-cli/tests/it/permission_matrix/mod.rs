@@ -75,8 +75,9 @@ const ELEVATED: Expect = Audits(303, &["console.auth.elevate"]);
 const NO_TOTP: Expect = Refused(422);
 const USAGE: Expect = Exit(2);
 const REFUSED: Expect = Exit(1);
-// Promotions: each step's audit rows (a promote writes the prod flip with its row; an
-// elevated API promote also audits the elevation).
+// Promotions: each step's audit rows (a promote writes the prod flip with its row; a
+// code sent with a promote that needs it is audited too, from the API and the CLI
+// alike).
 const MARKED: &[&str] = &["console.flag.mark_promote"];
 const APPROVED: &[&str] = &["console.flag.approved"];
 const PROMOTED: &[&str] = &["console.flag.flip", "console.flag.promoted"];
@@ -168,7 +169,7 @@ pub(crate) const TABLE: &[Row] = &[
     row("vexil promotion approve",                   Risk::Any,    [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  Moves(0, APPROVED), Moves(0, APPROVED), Na,       Na]),
     row("vexil promotion promote",                   Risk::Low,    [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  Moves(0, PROMOTED), Moves(0, PROMOTED), Na,       Na]),
     row("vexil promotion promote",                   Risk::Medium, [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  Moves(0, PROMOTED), Moves(0, PROMOTED), Na,       Na]),
-    row("vexil promotion promote",                   Risk::High,   [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  REFUSED,  Moves(0, PROMOTED), Na,       Na]),
+    row("vexil promotion promote",                   Risk::High,   [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  REFUSED,  Moves(0, PROMOTED_T), Na,       Na]),
     row("vexil promotion reject",                    Risk::Any,    [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  Moves(0, REJECTED), Moves(0, REJECTED), Na,       Na]),
     // Account administration takes no `--as`: database access is the credential (the
     // bootstrap and break-glass path, docs/roles.md#accounts). Each is audited with `"via": "cli"`.

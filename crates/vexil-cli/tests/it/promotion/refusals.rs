@@ -315,12 +315,14 @@ async fn a_refused_promote_spends_no_code(backend: Backend) {
     );
     nothing_written(&test_db, log, id).await;
     let promoted = promote(&site, id, &["--confirm", PHRASE, "--totp", &code]);
+    // The code's elevation is audited first (`console.auth.elevate`, as from every
+    // door), then the prod flip, then the promotion.
     assert_eq!(
         ok(&promoted),
         format!(
             "promotion {id} of checkout_v2: promoted by root, now on in prod (audit row {}; the prod flip: audit row {})\n",
-            log + 2,
-            log + 1
+            log + 3,
+            log + 2
         )
     );
     assert!(has_prod_row(&test_db, "checkout_v2").await);
