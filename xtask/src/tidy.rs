@@ -211,13 +211,11 @@ fn crate_dirs(root: &Path) -> anyhow::Result<Vec<String>> {
     Ok(names)
 }
 
-/// The names of every package `package` depends on at run time (normal
-/// dependencies, followed transitively; dev- and build-dependencies left out), from
-/// `cargo metadata`, so a forbidden crate cannot slip in through another one.
-fn dependencies_of(root: &Path, package: &str) -> anyhow::Result<BTreeSet<String>> {
+/// `cargo metadata --format-version 1 <extra>` of the workspace at `root`.
+pub(crate) fn cargo_metadata(root: &Path, extra: &str) -> anyhow::Result<Value> {
     let cargo = option_env!("CARGO").unwrap_or("cargo");
     let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--locked"])
+        .args(["metadata", "--format-version", "1", extra])
         .current_dir(root)
         .output()
         .context("cannot run cargo metadata")?;
@@ -227,8 +225,14 @@ fn dependencies_of(root: &Path, package: &str) -> anyhow::Result<BTreeSet<String
             String::from_utf8_lossy(&output.stderr).trim()
         );
     }
-    let metadata: Value =
-        serde_json::from_slice(&output.stdout).context("cargo metadata printed invalid JSON")?;
+    serde_json::from_slice(&output.stdout).context("cargo metadata printed invalid JSON")
+}
+
+/// The names of every package `package` depends on at run time (normal
+/// dependencies, followed transitively; dev- and build-dependencies left out), from
+/// `cargo metadata`, so a forbidden crate cannot slip in through another one.
+fn dependencies_of(root: &Path, package: &str) -> anyhow::Result<BTreeSet<String>> {
+    let metadata = cargo_metadata(root, "--locked")?;
     let names: HashMap<&str, &str> = metadata["packages"]
         .as_array()
         .context("cargo metadata has no packages")?

@@ -7,9 +7,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
-use std::process::Command;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use serde_json::Value;
 
 /// Where the table lives, for the messages that ask to change it.
@@ -116,20 +115,7 @@ impl Layer {
 /// The manifests' problems: edges between our crates that `LAYERS` does not allow,
 /// and sqlx outside the crates that may have SQL.
 pub(super) fn manifest_problems(root: &Path) -> anyhow::Result<Vec<String>> {
-    let cargo = option_env!("CARGO").unwrap_or("cargo");
-    let output = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--no-deps"])
-        .current_dir(root)
-        .output()
-        .context("cannot run cargo metadata")?;
-    if !output.status.success() {
-        bail!(
-            "cargo metadata failed: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-    }
-    let metadata: Value =
-        serde_json::from_slice(&output.stdout).context("cargo metadata printed invalid JSON")?;
+    let metadata = super::cargo_metadata(root, "--no-deps")?;
     check_manifests(&metadata, LAYERS, root, &|path: &Path| {
         std::fs::read_to_string(path).ok()
     })

@@ -43,6 +43,24 @@ pub(crate) struct Caller {
 }
 
 impl Caller {
+    /// The `totp` field of this request, if one was sent, taken from the account's
+    /// allowance of attempts (in memory: the audit-log lock counts failures once
+    /// recorded, so a burst of parallel guesses would all be checked before it sees
+    /// one).
+    pub(crate) fn code(
+        &self,
+        state: &ServerState,
+        field: Option<&str>,
+    ) -> Result<Option<TotpCode>, ApiError> {
+        let code = TotpCode::from_field(field);
+        if code.is_some() {
+            state
+                .account_attempt("totp", self.actor.name())
+                .map_err(ApiError::RateLimited)?;
+        }
+        Ok(code)
+    }
+
     /// What this request brings to a use case that may need elevation: its `totp`
     /// code, if it sent one (an API request holds no elevation of its own).
     pub(crate) fn step_up<'a>(&self, code: Option<&'a TotpCode>, from: &'a str) -> StepUp<'a> {

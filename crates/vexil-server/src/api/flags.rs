@@ -15,7 +15,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use vexil_app::{AppError, FlagState, Flip, TotpCode};
+use vexil_app::{AppError, FlagState, Flip};
 use vexil_core::audit::{self, Via};
 use vexil_core::{Action, FlagKey};
 
@@ -193,12 +193,7 @@ pub(crate) async fn flip(
     let env = state.app.envs().parse(&request.env)?;
     let reason = audit::reason(request.reason.as_deref())
         .map_err(|e| ApiError::Invalid(format!("reason: {e}")))?;
-    let code = TotpCode::from_field(request.totp.as_deref());
-    if code.is_some() {
-        state
-            .account_attempt("totp", caller.actor.name())
-            .map_err(ApiError::RateLimited)?;
-    }
+    let code = caller.code(&state, request.totp.as_deref())?;
     let flip = Flip {
         flag: &key,
         env: &env,

@@ -19,7 +19,7 @@ use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use vexil_app::{App, PromoteRequest, PromotionRecord, Stepped, TotpCode};
+use vexil_app::{App, PromoteRequest, PromotionRecord, Stepped};
 use vexil_core::Action;
 use vexil_core::audit::Via;
 use vexil_core::promotion::{self, PromotionState};
@@ -320,12 +320,7 @@ pub(crate) async fn promote(
     IdPath(id): IdPath,
     ApiJson(body): ApiJson<PromoteBody>,
 ) -> Result<ApiJson<StepResponse>, ApiError> {
-    let code = TotpCode::from_field(body.totp.as_deref());
-    if code.is_some() {
-        state
-            .account_attempt("totp", caller.actor.name())
-            .map_err(ApiError::RateLimited)?;
-    }
+    let code = caller.code(&state, body.totp.as_deref())?;
     let request = PromoteRequest {
         confirmation: body.confirmation.as_deref(),
         via: Via::Api,

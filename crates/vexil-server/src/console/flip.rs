@@ -14,7 +14,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use vexil_app::{AppError, ErrorKind, Flip, TotpCode, parse_flag_key};
+use vexil_app::{AppError, ErrorKind, Flip, parse_flag_key};
 use vexil_core::Denied;
 use vexil_core::audit::{self, Via};
 
@@ -56,10 +56,7 @@ pub(crate) async fn submit(
     let reason = audit::reason(form.reason.as_deref())
         .map_err(|e| ConsoleError::BadRequest(e.to_string()))?;
     let list = ListView::parse(form.list.as_deref().unwrap_or_default());
-    let code = TotpCode::from_field(form.totp.as_deref());
-    if code.is_some() {
-        state.limit_account("totp", operator.actor.name())?;
-    }
+    let code = operator.code(&state, form.totp.as_deref())?;
     let flip = Flip {
         flag: &key,
         env: &env,

@@ -18,7 +18,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use vexil_app::{AppError, PromoteRequest, PromotionRecord, TotpCode, parse_flag_key};
+use vexil_app::{AppError, PromoteRequest, PromotionRecord, parse_flag_key};
 use vexil_core::audit::Via;
 use vexil_core::promotion::{self, ExpiryReason, PromotionState, time_left};
 use vexil_core::{Action, Denied, Risk, Role, check_role};
@@ -262,10 +262,7 @@ pub(crate) async fn promote(
     operator.visitor.check_csrf(form.csrf.as_deref())?;
     let id = promotion_id(&id)?;
     let confirmation = form.confirmation.as_deref();
-    let code = TotpCode::from_field(form.totp.as_deref());
-    if code.is_some() {
-        state.limit_account("totp", operator.actor.name())?;
-    }
+    let code = operator.code(&state, form.totp.as_deref())?;
     let request = PromoteRequest {
         confirmation,
         via: Via::Console,

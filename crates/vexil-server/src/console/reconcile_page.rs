@@ -10,7 +10,7 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use vexil_app::{Reconcile, TotpCode, parse_flag_key};
+use vexil_app::{Reconcile, parse_flag_key};
 use vexil_core::audit::Via;
 use vexil_core::{Action, Clearance, check_role};
 
@@ -154,10 +154,7 @@ pub(crate) async fn submit(
         reason: form.reason.as_deref(),
         via: Via::Console,
     };
-    let code = TotpCode::from_field(form.totp.as_deref());
-    if code.is_some() {
-        state.limit_account("totp", operator.actor.name())?;
-    }
+    let code = operator.code(&state, form.totp.as_deref())?;
     let address = operator.visitor.from();
     let step_up = operator.step_up(code.as_ref(), &address);
     let flipped = state.app.reconcile(&operator.actor, &ask, step_up).await?;

@@ -183,6 +183,20 @@ impl Operator {
         self.elevation.as_ref().map(Elevation::until)
     }
 
+    /// The code a form sent, if any, taken from the account's allowance of attempts
+    /// (in memory, as the API's: parallel guesses cannot outrun the audit count).
+    pub(crate) fn code(
+        &self,
+        state: &ServerState,
+        field: Option<&str>,
+    ) -> Result<Option<TotpCode>, ConsoleError> {
+        let code = TotpCode::from_field(field);
+        if code.is_some() {
+            state.limit_account("totp", self.actor.name())?;
+        }
+        Ok(code)
+    }
+
     /// What this session brings to a use case that may need elevation: a code typed
     /// with the request, else the session's elevation.
     pub(crate) fn step_up<'a>(&'a self, code: Option<&'a TotpCode>, from: &'a str) -> StepUp<'a> {
