@@ -33,7 +33,8 @@ pub const CLIENT_KEY_PREFIX: &str = "vxc_";
 const SHOWN_CHARS: usize = CLIENT_KEY_PREFIX.len() + 8;
 
 /// A presented client key that is valid now: the only "who" the evaluation plane
-/// accepts. Only [`App::client_for_key`] makes one.
+/// accepts. Only vexil-app makes one ([`App::client_for_key`],
+/// [`App::client_for_events_token`]).
 #[derive(Clone, PartialEq, Eq)]
 pub struct Client {
     id: i64,

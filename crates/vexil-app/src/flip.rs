@@ -19,7 +19,8 @@ use std::collections::BTreeMap;
 use serde_json::json;
 use vexil_core::audit::{FLAG_FLIP, FlipPayload, TARGET_FEATURE_FLAG, Via};
 use vexil_core::{
-    Action, Env, EnvSnapshot, FlagDecl, FlagKey, MasterSwitch, Source, VarState, resolve,
+    Action, Clearance, Env, EnvSnapshot, FlagDecl, FlagKey, MasterSwitch, Source, VarState,
+    check_role, resolve,
 };
 use vexil_store::{Expected, FlagRow, NewAudit};
 
@@ -92,14 +93,36 @@ impl App {
         step_up: StepUp<'_>,
     ) -> Result<Flipped, AppError> {
         let decl = self.visible_flag(actor, flip.flag)?;
-        let elevation = self
-            .authorize(actor, Action::Flip(decl.risk()), step_up)
-            .await?;
+        let action = Action::Flip(decl.risk());
+        // A code is not spent on a flip that would be refused as things stand.
+        if matches!(step_up, StepUp::Code { .. })
+            && check_role(actor.role(), action) == Ok(Clearance::NeedsElevation)
+        {
+            self.flip_preflight(&decl, flip).await?;
+        }
+        let elevation = self.authorize(actor, action, step_up).await?;
         let flipped = self.write_flip(actor, &decl, flip, FlipKind::Plain).await?;
         Ok(Flipped {
             elevation,
             ..flipped
         })
+    }
+
+    /// A flip that would be refused as last read (a stale `expected_from`, or the
+    /// value already in force); the write judges again under its transaction.
+    async fn flip_preflight(&self, decl: &FlagDecl, flip: &Flip<'_>) -> Result<(), AppError> {
+        let row = self
+            .db
+            .flag_rows()
+            .await?
+            .into_iter()
+            .find(|r| r.flag_key == decl.key().as_str() && r.env == flip.env.as_str());
+        let layer = match row {
+            Some(_) => None,
+            None => Some(self.env_layer(flip.env).await?),
+        };
+        let before = before(decl, row.as_ref(), layer.as_ref());
+        refuse_stale(decl, flip, &before, row.as_ref())
     }
 
     /// The declaration of `key`, for an actor whose role may see the flags.

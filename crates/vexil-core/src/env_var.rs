@@ -1,8 +1,9 @@
 //! The `FLAG_*` process variables (docs/flags-file.md#resolution): their on/off spellings, and the
 //! `EnvSnapshot` that holds them for the life of a process.
 //!
-//! The snapshot is captured once from an iterator of `(name, value)` pairs. The only
-//! caller that passes the real process variables lives in the CLI's config, so this
+//! The snapshot is captured once from an iterator of `(name, value)` pairs. The
+//! callers that pass the real process variables live in the CLI's and the library's
+//! config, so this
 //! crate never reads the process environment itself (ARCHITECTURE.md, invariant 4).
 
 use std::fmt;

@@ -17,7 +17,7 @@
 //! - [`reported`]: an env's layer as its live processes report it, and drift
 //!   where they disagree.
 //! - [`rbac`]: `Role` and the role matrix (docs/roles.md), as one table behind
-//!   `authorize`.
+//!   `check_role`.
 //! - [`audit`]: the audit log's fixed action names and payloads (docs/schema.md).
 //! - [`audit_chain`]: the audit log's hash chain: the canonical encoding of a row,
 //!   links, anchors, and `Verifier`, which names the first row where it breaks.

@@ -1,7 +1,7 @@
 //! Roles and the role matrix (docs/roles.md), as one table behind `check_role`.
 //!
-//! vexil-app calls `check_role` for every use case; nothing else compares roles
-//! itself (invariant 5). A denial says which of the two reasons applies, because the
+//! vexil-app calls `check_role` for every use case; nothing compares roles itself
+//! (invariant 5): the console asks `check_role` too, to show what a role may do. A denial says which of the two reasons applies, because the
 //! API answers them with different codes (`forbidden`, `elevation_required`).
 
 use std::fmt;

@@ -127,6 +127,42 @@ async fn a_code_with_a_flip_elevates_once_and_is_audited(backend: Backend) {
 }
 both!(a_code_with_a_flip_elevates_once_and_is_audited);
 
+async fn a_flip_that_would_be_refused_spends_no_code(backend: Backend) {
+    let t = TestApp::new(backend, &[]).await;
+    let root = t.account("root", Role::Superadmin).await;
+    let (_, code) = enrolled(&t, &root).await;
+    let step_up = StepUp::Code {
+        code: &code,
+        from: "test",
+    };
+    // console_billing is off in prod: a flip from "on" is stale, a flip to "off" is
+    // no change; neither looks at the code.
+    let stale = Flip {
+        expected_from: Some(true),
+        ..flip("console_billing", false)
+    };
+    let refused = t.app.flip(&root, &stale, step_up).await;
+    assert!(
+        matches!(refused, Err(AppError::Conflict { .. })),
+        "{refused:?}"
+    );
+    let same = t
+        .app
+        .flip(&root, &flip("console_billing", false), step_up)
+        .await;
+    assert!(matches!(same, Err(AppError::NoChange { .. })), "{same:?}");
+    assert_eq!(count(&t, AUTH_ELEVATE).await, 0);
+    assert_eq!(count(&t, AUTH_ELEVATE_FAILED).await, 0);
+    // The code still elevates the flip that can happen.
+    let flipped = t
+        .app
+        .flip(&root, &flip("console_billing", true), step_up)
+        .await
+        .unwrap();
+    assert!(flipped.elevation.is_some());
+}
+both!(a_flip_that_would_be_refused_spends_no_code);
+
 async fn wrong_codes_lock_the_account_whichever_door_sends_them(backend: Backend) {
     let t = TestApp::new(backend, &[]).await;
     let root = t.account("root", Role::Superadmin).await;

@@ -2,8 +2,8 @@
 //! `/api/openapi.json` and Swagger UI at `/api/docs`.
 //!
 //! Every request is authenticated with `Authorization: Bearer <token>` (`Caller`),
-//! checked against the role matrix with `vexil_core::authorize` before it reads
-//! anything, limited per client address (`ApiConfig::requests_per_second`), and
+//! checked against the role matrix by the use case it calls (`App::authorize`,
+//! `Actor::may`) before anything is read or written, limited per client address (`ApiConfig::requests_per_second`), and
 //! answered with JSON, errors included (`ApiError`, one table of codes).
 //!
 //! # Layout

@@ -2,7 +2,8 @@
 //! JavaScript and on a phone; htmx, where present, updates a flipped row in place.
 //!
 //! Every page but sign-in asks for an `Operator` (a signed-in, unexpired session)
-//! and checks the role matrix with `vexil_core::authorize` before it reads anything;
+//! and leaves the role to the use case it calls (`App::authorize`, `Actor::may`), which
+//! checks it before anything is read or written;
 //! every form carries the session's CSRF token.
 //!
 //! The session cookie is `vexil_session`: `HttpOnly`, `SameSite=Strict`, and `Secure`
