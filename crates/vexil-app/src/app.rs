@@ -11,8 +11,8 @@ use arc_swap::ArcSwap;
 
 use vexil_core::reported::MASTER_KEY;
 use vexil_core::{
-    Action, Clock, Drift, Env, EnvSnapshot, Envs, FlagSet, MasterSwitch, Role, check_role,
-    reported_layer,
+    Action, Clearance, Clock, Drift, Env, EnvSnapshot, Envs, FlagSet, MasterSwitch, Role,
+    check_role, reported_layer,
 };
 use vexil_store::{Db, InstanceReport, WriteTx};
 
@@ -76,6 +76,14 @@ impl Actor {
     pub fn may(&self, action: Action) -> Result<(), AppError> {
         check_role(self.role, action).map(|_clearance| ())?;
         Ok(())
+    }
+
+    /// Whether an elevation would let this account do anything more: some action its
+    /// role may do needs one. Pages offer elevation only then.
+    pub fn elevation_helps(&self) -> bool {
+        Action::ALL
+            .iter()
+            .any(|&action| check_role(self.role, action) == Ok(Clearance::NeedsElevation))
     }
 }
 

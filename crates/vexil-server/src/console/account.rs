@@ -44,6 +44,8 @@ struct AccountPage {
     name: String,
     role: &'static str,
     enrolled: bool,
+    /// Some action of the role needs elevation: the page offers it.
+    elevation_helps: bool,
     pending: Option<Pending>,
     notice: Option<&'static str>,
     error: Option<String>,
@@ -89,6 +91,7 @@ async fn render(
         chrome: operator.chrome("account"),
         csrf: operator.visitor.csrf().to_owned(),
         name: operator.actor.name().to_owned(),
+        elevation_helps: operator.actor.elevation_helps(),
         role: operator.actor.role().as_str(),
         enrolled,
         pending,

@@ -108,19 +108,22 @@ impl IntoResponse for ConsoleError {
 /// A use case's refusal or failure as a page: one arm per kind.
 fn app_error(error: AppError) -> Response {
     let message = error.to_string();
-    let page = |status, title: &str| {
+    let message_page = |status, title: &str| {
         let mut page = MessagePage::new(status, title, &message);
         page.items.extend(next_step(&error).map(str::to_owned));
-        page.into_response()
+        page
     };
+    let page = |status, title: &str| message_page(status, title).into_response();
     match error.kind() {
         ErrorKind::Invalid => page(StatusCode::BAD_REQUEST, "Bad request"),
         ErrorKind::UnknownEnv => page(StatusCode::BAD_REQUEST, "No such env"),
         ErrorKind::NotFound => page(StatusCode::NOT_FOUND, "Not found"),
         ErrorKind::Unauthenticated => page(StatusCode::UNAUTHORIZED, "Not signed in"),
-        ErrorKind::Forbidden | ErrorKind::ElevationRequired => {
-            page(StatusCode::FORBIDDEN, "Not allowed")
-        }
+        // The flags may be what the role may not open: back to the account page.
+        ErrorKind::Forbidden => message_page(StatusCode::FORBIDDEN, "Not allowed")
+            .back_to_account()
+            .into_response(),
+        ErrorKind::ElevationRequired => page(StatusCode::FORBIDDEN, "Not allowed"),
         ErrorKind::TotpRejected => page(StatusCode::UNPROCESSABLE_ENTITY, "TOTP"),
         ErrorKind::RateLimited => too_many(&message, error.retry_after().unwrap_or_default()),
         ErrorKind::Conflict => conflict(error),

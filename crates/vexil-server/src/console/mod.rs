@@ -117,6 +117,7 @@ pub(crate) fn routes(state: &ServerState) -> Router<ServerState> {
         .with_expiry(Expiry::OnInactivity(idle));
     let pages = routes::mount(pages())
         .layer(middleware::from_fn(htmx::adapt))
+        .layer(middleware::from_fn(page::keep_header))
         .layer(sessions);
     routes::mount(open_routes()).merge(pages)
 }

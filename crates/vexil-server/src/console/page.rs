@@ -1,14 +1,40 @@
 //! What every console page shares: the header (`Chrome`), the message page every
 //! error uses, the conflict page, and rendering a template with a status.
 
+use std::cell::RefCell;
+
 use askama::Template;
+use axum::extract::Request;
 use axum::http::{StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
+use vexil_core::Action;
 
 use crate::console::session::Operator;
 
+tokio::task_local! {
+    /// The header of the signed-in account whose request is being answered, kept by
+    /// `Operator` as it is extracted: an error page is drawn without the session, and
+    /// still shows who is signed in, what they may open and how to sign out.
+    static SIGNED_IN: RefCell<Option<Chrome>>;
+}
+
+/// Answers `request` with room for the signed-in header (a layer on the console's
+/// pages).
+pub(crate) async fn keep_header(request: Request, next: Next) -> Response {
+    SIGNED_IN.scope(RefCell::new(None), next.run(request)).await
+}
+
+/// Keeps `operator`'s header for the error page of this request, if one is drawn.
+pub(crate) fn remember(operator: &Operator) {
+    let chrome = Chrome::signed_in(operator, "");
+    // Outside the layer (a test's own router) there is nothing to keep it in.
+    let _outside = SIGNED_IN.try_with(|kept| *kept.borrow_mut() = Some(chrome));
+}
+
 /// The page header: who is signed in, their role and elevation, the sign-out form.
+#[derive(Clone)]
 pub(crate) struct Chrome {
     pub(crate) account: Option<ChromeAccount>,
     pub(crate) csrf: String,
@@ -17,10 +43,19 @@ pub(crate) struct Chrome {
     /// Show the console's navigation even with no account known (error pages, which
     /// are drawn without the session: from them, one click goes anywhere).
     pub(crate) nav: bool,
+    /// Show the flag pages (flags, promotions, deprecation, reconcile, instances) in
+    /// the navigation: the account may see the flags.
+    pub(crate) flag_pages: bool,
+    /// Show the audit log in the navigation: the account may read it.
+    pub(crate) audit: bool,
     /// Show the client keys page in the navigation: the account may manage them.
     pub(crate) client_keys: bool,
+    /// Where the brand link goes: the flags, or the account page for a role that may
+    /// not see them.
+    pub(crate) home: &'static str,
 }
 
+#[derive(Clone)]
 pub(crate) struct ChromeAccount {
     pub(crate) name: String,
     pub(crate) role: &'static str,
@@ -36,19 +71,35 @@ impl Chrome {
             csrf: String::new(),
             page: "",
             nav: false,
+            flag_pages: false,
+            audit: false,
             client_keys: false,
+            home: "/console/flags",
         }
     }
 
-    /// The header of an error page: the navigation, no account.
+    /// The header of an error page: the signed-in account's, if this request had one
+    /// (`remember`); else the navigation with every entry (each checks the role
+    /// itself) and no account.
     pub(crate) fn error() -> Chrome {
-        Chrome {
+        let kept = SIGNED_IN
+            .try_with(|kept| kept.borrow().clone())
+            .ok()
+            .flatten();
+        kept.unwrap_or_else(|| Chrome {
             nav: true,
+            flag_pages: true,
+            audit: true,
             ..Chrome::anonymous()
-        }
+        })
     }
 
+    /// The header of `operator`'s page: the navigation shows only what its role may
+    /// open, so readonly and support see their account page and nothing that answers
+    /// 403.
     pub(crate) fn signed_in(operator: &Operator, page: &'static str) -> Chrome {
+        let may = |action| operator.actor.may(action).is_ok();
+        let flag_pages = may(Action::ViewFlags);
         Chrome {
             account: Some(ChromeAccount {
                 name: operator.actor.name().to_owned(),
@@ -58,10 +109,14 @@ impl Chrome {
             csrf: operator.visitor.csrf().to_owned(),
             page,
             nav: true,
-            client_keys: operator
-                .actor
-                .may(vexil_core::Action::ManageClientKeys)
-                .is_ok(),
+            flag_pages,
+            audit: may(Action::ViewAudit),
+            client_keys: may(Action::ManageClientKeys),
+            home: if flag_pages {
+                "/console/flags"
+            } else {
+                "/console/account"
+            },
         }
     }
 }
@@ -75,6 +130,9 @@ pub(crate) struct MessagePage {
     pub(crate) title: String,
     pub(crate) message: String,
     pub(crate) items: Vec<String>,
+    /// The way back: the flags, or for a refusal by role the account page (which
+    /// every role may open, and whose navigation shows only what it may).
+    pub(crate) back: (&'static str, &'static str),
 }
 
 impl MessagePage {
@@ -85,7 +143,14 @@ impl MessagePage {
             title: title.to_owned(),
             message: message.to_owned(),
             items: Vec::new(),
+            back: ("/console/flags", "Back to the flags"),
         }
+    }
+
+    /// The same page, pointing back at the account page.
+    pub(crate) fn back_to_account(mut self) -> MessagePage {
+        self.back = ("/console/account", "Back to your account");
+        self
     }
 }
 

@@ -290,11 +290,13 @@ impl FromRequestParts<ServerState> for Operator {
             .data
             .elevated_until
             .and_then(|until| state.app.resume_elevation(&actor, until));
-        Ok(Operator {
+        let operator = Operator {
             visitor,
             actor,
             elevation,
-        })
+        };
+        crate::console::page::remember(&operator);
+        Ok(operator)
     }
 }
 

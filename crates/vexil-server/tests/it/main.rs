@@ -7,6 +7,7 @@ mod api_docs;
 mod api_limits;
 mod audit_page;
 mod browser;
+mod chrome;
 mod client_keys_page;
 mod console;
 mod deprecation_page;
