@@ -113,10 +113,8 @@ impl App {
     async fn flip_preflight(&self, decl: &FlagDecl, flip: &Flip<'_>) -> Result<(), AppError> {
         let row = self
             .db
-            .flag_rows()
-            .await?
-            .into_iter()
-            .find(|r| r.flag_key == decl.key().as_str() && r.env == flip.env.as_str());
+            .flag_row(decl.key().as_str(), flip.env.as_str())
+            .await?;
         let layer = match row {
             Some(_) => None,
             None => Some(self.env_layer(flip.env).await?),

@@ -69,6 +69,19 @@ impl Db {
         });
         Ok(row.map(flag_value))
     }
+
+    /// The row for (flag, env) as it stands, outside any write (a preflight; the
+    /// write reads it again in its transaction: `WriteTx::flag_row`).
+    pub async fn flag_row(&self, flag_key: &str, env: &str) -> Result<Option<FlagRow>, StoreError> {
+        let row: Option<RawRow> = on_pool!(self, |pool, DB| {
+            sqlx::query_as(ONE_ROW)
+                .bind(flag_key)
+                .bind(env)
+                .fetch_optional(pool)
+                .await?
+        });
+        row.map(flag_row).transpose()
+    }
 }
 
 /// A row as a process holding a snapshot needs it: value and audit id, nothing that a
