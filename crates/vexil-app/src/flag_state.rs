@@ -25,12 +25,31 @@ pub struct FlagState {
     pub row_value: Option<bool>,
     pub updated_by: Option<String>,
     pub updated_at: Option<DateTime<Utc>>,
+    /// The audit row of the row's last change by vexil (its reason, its receipt).
+    pub audit_id: Option<i64>,
+    /// `FLAG_X=1`: the flag's variable as this env has it, if set (in force or not).
+    pub env_var: Option<String>,
     /// `FLAG_X=1` when a row makes the variable dormant.
     pub dormant_env_var: Option<String>,
     /// `FLAG_X='maybe' (invalid: …)` when the variable holds no valid spelling.
     pub invalid_env_var: Option<String>,
     /// The live processes of this env disagree about the flag's variable.
     pub drift: Option<Drift>,
+}
+
+impl FlagState {
+    /// The value a flip starts from and a mark judges: the row, whatever the master
+    /// switch (a flip writes the row), else the value in force (the variable or the
+    /// default, which no row hides). It differs from `value` only where a row is not
+    /// in effect: the console shows both there.
+    pub fn row_or_value(&self) -> bool {
+        self.row_value.unwrap_or(self.value)
+    }
+
+    /// A row is there but does not decide the value (the master switch is off).
+    pub fn row_not_in_effect(&self) -> bool {
+        self.row_value.is_some() && self.source != Source::Db
+    }
 }
 
 /// Every flag's state, and the rows that name no declared flag (to be cleaned up).
@@ -77,6 +96,8 @@ impl App {
                     row_value: row.map(|r| r.value),
                     updated_by: row.and_then(|r| r.updated_by.clone()),
                     updated_at: row.map(|r| r.updated_at),
+                    audit_id: row.and_then(|r| r.audit_id),
+                    env_var: layer.snapshot.get(decl.key()).map(ToString::to_string),
                     dormant_env_var: resolved.dormant_env_var.map(ToString::to_string),
                     invalid_env_var: resolved.invalid_env_var.map(ToString::to_string),
                     drift: layer

@@ -169,6 +169,16 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "VEXIL_ELEVATION_MINUTES", default_value_t = 10,
           value_parser = clap::value_parser!(u64).range(1..=60))]
     pub(crate) elevation_minutes: u64,
+    /// The envs whose console flips ask for a reason (comma-separated; empty for
+    /// none). A prod flip is confirmed on its own page whatever this says; the API and
+    /// the CLI, whose reason is optional, record what they are given.
+    #[arg(
+        long,
+        env = "VEXIL_REQUIRE_REASON",
+        default_value = "prod",
+        value_name = "ENVS"
+    )]
+    pub(crate) require_reason: String,
     /// API requests per second one client address may make (and the burst); 0 turns
     /// the limit off, e.g. behind a proxy that limits.
     #[arg(long, env = "VEXIL_API_RATE_LIMIT", default_value_t = 100,

@@ -33,12 +33,17 @@ use crate::cli::GlobalArgs;
 /// read lossily rather than aborting (`std::env::vars` would panic on them): a
 /// mangled value is then reported as invalid, which is the truth.
 pub(crate) fn flag_env() -> EnvSnapshot {
-    EnvSnapshot::capture(std::env::vars_os().map(|(name, value)| {
+    EnvSnapshot::capture(process_vars())
+}
+
+/// This process's variables, each name and value read lossily.
+pub(crate) fn process_vars() -> impl Iterator<Item = (String, String)> {
+    std::env::vars_os().map(|(name, value)| {
         (
             name.to_string_lossy().into_owned(),
             value.to_string_lossy().into_owned(),
         )
-    }))
+    })
 }
 
 /// Where the key that encrypts TOTP secrets comes from (64 hex characters).

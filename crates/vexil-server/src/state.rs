@@ -13,6 +13,7 @@ use governor::middleware::NoOpMiddleware;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tower_governor::governor::SharedRateLimiter;
 use vexil_app::App;
+use vexil_core::Env;
 
 use crate::api::auth::TokenCache;
 use crate::console::error::ConsoleError;
@@ -115,6 +116,23 @@ pub struct ConsoleConfig {
     /// Sign-in or elevation attempts one account may make per minute, whatever the
     /// address (a burst of as many).
     pub account_attempts_per_minute: NonZeroU32,
+    /// The envs whose console flips must give a reason (`VEXIL_REQUIRE_REASON`,
+    /// prod by default). Prod flips are confirmed on a page of their own whatever
+    /// this holds (docs/console.md).
+    pub require_reason: Vec<Env>,
+}
+
+impl ConsoleConfig {
+    /// A console flip in `env` must give a reason.
+    pub fn reason_required(&self, env: &Env) -> bool {
+        self.require_reason.contains(env)
+    }
+
+    /// A console flip in `env` is confirmed on its own page before it is written:
+    /// prod, and every env that asks for a reason.
+    pub fn confirms(&self, env: &Env) -> bool {
+        *env == Env::PROD || self.reason_required(env)
+    }
 }
 
 impl Default for ConsoleConfig {
@@ -125,6 +143,7 @@ impl Default for ConsoleConfig {
             absolute_timeout: Duration::from_secs(12 * 60 * 60),
             sign_in_attempts_per_minute: NonZeroU32::new(10).unwrap_or(NonZeroU32::MIN),
             account_attempts_per_minute: NonZeroU32::new(6).unwrap_or(NonZeroU32::MIN),
+            require_reason: vec![Env::PROD],
         }
     }
 }

@@ -1,3 +1,4 @@
+// The console's one script (every page loads it; everything works without it).
 // The promotions page's live countdown: each <time data-countdown datetime="…">
 // counts down to its instant. Without JavaScript the server's text ("in 3 h 12 min")
 // and the timestamp beside it stay, correct as of the page load.
@@ -20,3 +21,16 @@
   tick();
   setInterval(tick, 1000);
 })();
+
+// After a flip swapped its row in (htmx), or on the page a flip came back to, the
+// row marked data-focus gets the keyboard focus on its new flip button: focus does
+// not fall to <body>, and the live region beside the table says what the flip did.
+document.addEventListener("htmx:load", function (event) {
+  "use strict";
+  var el = event.detail && event.detail.elt;
+  if (!el || !el.querySelector) return;
+  var row = el.matches && el.matches("[data-focus]") ? el : el.querySelector("[data-focus]");
+  if (!row) return;
+  var button = row.querySelector("form.flip button") || row.querySelector("a.key");
+  if (button) button.focus({ preventScroll: false });
+});

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
+use vexil_core::env_var::MASTER_SWITCH;
 use vexil_core::{Envs, FlagSet};
 use vexil_server::{ApiConfig, ConsoleConfig, SdkConfig, ServerState};
 
@@ -53,7 +54,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result
     if demo_dir.is_some() {
         demo_accounts(&app).await?;
     }
-    let (console, api, sdk) = settings(args);
+    let (console, api, sdk) = settings(args, app.envs())?;
     let state =
         ServerState::with_api(Arc::new(app), global.flags.clone(), console, api).with_sdk(sdk);
 
@@ -147,7 +148,7 @@ async fn app(
         flags.clone(),
         envs,
         process_env.clone(),
-        config::flag_env(),
+        flag_env(args.demo),
         Arc::new(config::SystemClock),
     )
     .with_promotion_windows(config::promotion_windows()?)
@@ -171,9 +172,35 @@ async fn app(
     Ok(app)
 }
 
+/// This process's `FLAG_*` variables. The demo turns the master switch on unless the
+/// shell sets it: a first flip in the demo then changes what runs, as in a team that
+/// has finished the runbook's rollout.
+fn flag_env(demo: bool) -> vexil_core::EnvSnapshot {
+    let mut vars: Vec<(String, String)> = config::process_vars().collect();
+    if demo {
+        // Captured after the shell's own: the first of a name counts.
+        vars.push((MASTER_SWITCH.to_owned(), "1".to_owned()));
+    }
+    vexil_core::EnvSnapshot::capture(vars)
+}
+
 /// The console's, the API's and the evaluation plane's settings from the flags.
-fn settings(args: &ServeArgs) -> (ConsoleConfig, ApiConfig, SdkConfig) {
+fn settings(
+    args: &ServeArgs,
+    envs: &Envs,
+) -> anyhow::Result<(ConsoleConfig, ApiConfig, SdkConfig)> {
+    let require_reason = args
+        .require_reason
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .map(|name| {
+            envs.parse(name)
+                .map_err(|e| anyhow::anyhow!("VEXIL_REQUIRE_REASON / --require-reason: {e}"))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let console = ConsoleConfig {
+        require_reason,
         secure_cookies: args
             .public_url
             .as_deref()
@@ -194,7 +221,7 @@ fn settings(args: &ServeArgs) -> (ConsoleConfig, ApiConfig, SdkConfig) {
         public_url: args.public_url.clone(),
         ..SdkConfig::default()
     };
-    (console, api, sdk)
+    Ok((console, api, sdk))
 }
 
 /// SIGHUP reads the flags file again; an invalid one keeps the last valid set.

@@ -1,5 +1,5 @@
 //! The console's static files, built into the binary: its stylesheet, its one script
-//! (the promotions countdown) and htmx 2.0.11
+//! (the promotions countdown, and focus after an htmx flip) and htmx 2.0.11
 //! (vendored from npm, BSD-0; sha256
 //! d6fdc75f204e6bdefa99b69bf1e6d4ac69b8a364f77929f45c13476b4000f717). Nothing
 //! is loaded from another origin.
@@ -20,8 +20,9 @@ pub(crate) async fn stylesheet() -> impl IntoResponse {
     )
 }
 
-/// The promotions page's live countdown (the only script of our own: the CSP allows
-/// scripts from this origin only, never inline).
+/// The console's script: the promotions countdown, and focus after an htmx flip (the
+/// only script of our own: the CSP allows scripts from this origin only, never
+/// inline).
 pub(crate) async fn script() -> impl IntoResponse {
     (
         [

@@ -15,13 +15,18 @@ use vexil_app::{AppError, ErrorKind};
 use vexil_core::Denied;
 use vexil_core::message::error_chain;
 
-use crate::console::page::{self, ConflictPage, MessagePage};
+use crate::console::page::{self, MessagePage};
 
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ConsoleError {
     /// No signed-in session (or it ran out): sign in, then come back to `next`.
     #[error("sign-in required")]
-    SignInRequired { next: String, expired: bool },
+    /// `dropped`: the request was a form's, not sent (its session had ended).
+    SignInRequired {
+        next: String,
+        expired: bool,
+        dropped: bool,
+    },
     #[error("the form's CSRF token is missing or not this session's")]
     Csrf,
     #[error("{0}")]
@@ -69,11 +74,16 @@ impl From<vexil_store::StoreError> for ConsoleError {
 impl IntoResponse for ConsoleError {
     fn into_response(self) -> Response {
         match self {
-            ConsoleError::SignInRequired { next, expired } => {
+            ConsoleError::SignInRequired {
+                next,
+                expired,
+                dropped,
+            } => {
                 let mut target = String::from("/console/sign-in?");
                 target.push_str(&page::query(&[
                     ("next", Some(next.as_str())),
                     ("expired", expired.then_some("1")),
+                    ("dropped", dropped.then_some("1")),
                 ]));
                 Redirect::to(&target).into_response()
             }
@@ -87,7 +97,7 @@ impl IntoResponse for ConsoleError {
                 MessagePage::new(StatusCode::BAD_REQUEST, "Bad request", &message).into_response()
             }
             ConsoleError::RateLimited { what, retry_after } => too_many(what, retry_after),
-            ConsoleError::App(error) => app_error(error),
+            ConsoleError::App(error) => app_error(&error),
             ConsoleError::Session(error) => {
                 tracing::error!(%error, "the session store failed");
                 unavailable()
@@ -106,11 +116,11 @@ impl IntoResponse for ConsoleError {
 }
 
 /// A use case's refusal or failure as a page: one arm per kind.
-fn app_error(error: AppError) -> Response {
+fn app_error(error: &AppError) -> Response {
     let message = error.to_string();
     let message_page = |status, title: &str| {
         let mut page = MessagePage::new(status, title, &message);
-        page.items.extend(next_step(&error).map(str::to_owned));
+        page.items.extend(next_step(error).map(str::to_owned));
         page
     };
     let page = |status, title: &str| message_page(status, title).into_response();
@@ -126,18 +136,19 @@ fn app_error(error: AppError) -> Response {
         ErrorKind::ElevationRequired => page(StatusCode::FORBIDDEN, "Not allowed"),
         ErrorKind::TotpRejected => page(StatusCode::UNPROCESSABLE_ENTITY, "TOTP"),
         ErrorKind::RateLimited => too_many(&message, error.retry_after().unwrap_or_default()),
-        ErrorKind::Conflict => conflict(error),
+        // A flip's conflict has its own page (`flip_step::conflict`).
+        ErrorKind::Conflict => page(StatusCode::CONFLICT, "Conflict"),
         ErrorKind::NoChange => page(StatusCode::CONFLICT, "Nothing to change"),
         ErrorKind::InvalidState => page(StatusCode::CONFLICT, "Not possible now"),
         ErrorKind::ConfirmationRequired => {
             page(StatusCode::UNPROCESSABLE_ENTITY, "Type the confirmation")
         }
         ErrorKind::Unavailable => {
-            tracing::error!(error = %error_chain(&error), "the database failed");
+            tracing::error!(error = %error_chain(error), "the database failed");
             unavailable()
         }
         ErrorKind::Internal => {
-            tracing::error!(error = %error_chain(&error), "console request failed");
+            tracing::error!(error = %error_chain(error), "console request failed");
             MessagePage::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",
@@ -164,34 +175,6 @@ fn next_step(error: &AppError) -> Option<&'static str> {
     } else {
         None
     }
-}
-
-/// A flip from a value no longer in force: what is in force now, and who set it.
-fn conflict(error: AppError) -> Response {
-    let AppError::Conflict {
-        flag,
-        env,
-        expected,
-        current,
-        current_source,
-        updated_by,
-        updated_at,
-    } = error
-    else {
-        return MessagePage::new(StatusCode::CONFLICT, "Conflict", &error.to_string())
-            .into_response();
-    };
-    ConflictPage {
-        chrome: page::Chrome::error(),
-        flag,
-        env,
-        expected: page::on_off(expected),
-        current: page::on_off(current),
-        source: current_source.as_str(),
-        updated_by,
-        updated_at: updated_at.map(page::utc),
-    }
-    .into_response()
 }
 
 fn too_many(message: &str, retry_after: Duration) -> Response {

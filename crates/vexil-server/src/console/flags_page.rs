@@ -13,17 +13,21 @@ use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
-use vexil_app::{Actor, FlagState, FlagStates};
-use vexil_core::{Action, Clearance, Denied, Env, check_role};
+use vexil_app::{FlagState, FlagStates};
+use vexil_core::{Action, Env};
 
 use crate::console::error::ConsoleError;
-use crate::console::page::{self, Chrome, on_off, utc};
+use crate::console::flag_row::{FlagRow, RowContext, flip_notice, master_off};
+use crate::console::page::{self, Chrome, on_off};
 use crate::console::session::Operator;
 use crate::state::ServerState;
 
 #[derive(Debug, Default, Clone, Deserialize)]
 pub(crate) struct FlagsQuery {
     env: Option<String>,
+    /// A flag just flipped from this list without JavaScript: the page says what the
+    /// flip did (from the flag's state now) and highlights its row.
+    flipped: Option<String>,
     #[serde(flatten)]
     list: ListView,
 }
@@ -61,89 +65,6 @@ impl ListView {
     }
 }
 
-/// One row as the page shows it; the same struct renders a lone row for htmx.
-pub(crate) struct FlagRow {
-    key: String,
-    description: String,
-    risk: &'static str,
-    /// "true" or "false": the value the operator sees, sent back with a flip.
-    value: bool,
-    value_text: &'static str,
-    to: bool,
-    to_text: &'static str,
-    source: &'static str,
-    dormant: Option<String>,
-    invalid: Option<String>,
-    drift: Option<String>,
-    changed_by: Option<String>,
-    changed_at: Option<String>,
-    /// The role may flip this flag (perhaps after elevating).
-    can_flip: bool,
-    needs_totp: bool,
-    /// Why the role may not flip it.
-    denied: Option<String>,
-    /// A staging row that is on, for a role that may mark it: "Mark active for prod".
-    can_mark: bool,
-    /// The flag's open promotion, linked instead of the mark button.
-    open_promotion: Option<i64>,
-}
-
-impl FlagRow {
-    /// The row as `actor` sees it; `elevated`: whether its session holds an elevation.
-    pub(crate) fn new(state: &FlagState, actor: &Actor, elevated: bool) -> FlagRow {
-        let (can_flip, needs_totp, denied) =
-            match check_role(actor.role(), Action::Flip(state.risk)) {
-                Ok(Clearance::Granted) => (true, false, None),
-                Ok(Clearance::NeedsElevation) => (true, !elevated, None),
-                Err(Denied::Forbidden { required, .. }) => {
-                    (false, false, Some(format!("needs {required}")))
-                }
-                Err(Denied::ElevationRequired { .. }) => (true, true, None),
-            };
-        FlagRow {
-            key: state.key.clone(),
-            description: state.description.clone(),
-            risk: state.risk.as_str(),
-            value: state.value,
-            value_text: on_off(state.value),
-            to: !state.value,
-            to_text: on_off(!state.value),
-            source: state.source.as_str(),
-            dormant: state.dormant_env_var.clone(),
-            invalid: state.invalid_env_var.clone(),
-            drift: state.drift.as_ref().map(ToString::to_string),
-            changed_by: state.updated_by.clone(),
-            changed_at: state.updated_at.map(utc),
-            can_flip,
-            needs_totp,
-            denied,
-            // As the mark judges it: the row when there is one, whatever the switch.
-            can_mark: state.env == Env::STAGING
-                && state.row_value.unwrap_or(state.value)
-                && actor.may(Action::MarkPromote).is_ok(),
-            open_promotion: None,
-        }
-    }
-
-    /// The row with its flag's open promotion, if any (`open` by flag key).
-    pub(crate) fn with_promotion(mut self, open: &HashMap<String, i64>) -> FlagRow {
-        self.open_promotion = open.get(&self.key).copied();
-        self.can_mark &= self.open_promotion.is_none();
-        self
-    }
-}
-
-/// A lone row, what an htmx flip swaps in.
-#[derive(Template)]
-#[template(path = "flag_row.html")]
-pub(crate) struct FlagRowFragment {
-    pub(crate) row: FlagRow,
-    pub(crate) csrf: String,
-    pub(crate) env: String,
-    /// The list's filters, sent back with the next flip (`ListView::query`).
-    pub(crate) list_query: String,
-}
-
 pub(crate) struct SortLink {
     label: &'static str,
     href: String,
@@ -161,6 +82,7 @@ struct FlagsPage {
     rows: Vec<FlagRow>,
     total: usize,
     master_off: bool,
+    notice: Option<String>,
     master_drift: Option<String>,
     undeclared: Vec<String>,
     q: String,
@@ -188,15 +110,17 @@ pub(crate) async fn show(
 ) -> Result<Response, ConsoleError> {
     operator.actor.may(Action::ViewFlags)?;
     let env = chosen_env(&state, query.env.as_deref())?;
-    let states = state.app.flag_states(Some(&env)).await?;
+    // Every env's: a staging row shows prod's value and judges the mark by it.
+    let states = state.app.flag_states(None).await?;
     let open = open_promotions(&state).await?;
+    let cx = RowContext::new(&state, &operator, &env, &states, &open);
     let page = flags_page(
         &operator,
+        &cx,
         &env,
         &states,
         &query,
         state.app.envs().iter(),
-        &open,
     )?;
     Ok(page::html(StatusCode::OK, &page))
 }
@@ -224,11 +148,11 @@ pub(crate) fn chosen_env(state: &ServerState, asked: Option<&str>) -> Result<Env
 
 fn flags_page<'a>(
     operator: &Operator,
+    cx: &RowContext<'_>,
     env: &Env,
     states: &FlagStates,
     query: &FlagsQuery,
     envs: impl Iterator<Item = &'a Env>,
-    open: &HashMap<String, i64>,
 ) -> Result<FlagsPage, ConsoleError> {
     let list = &query.list;
     let [q, risk, source, value, sort] =
@@ -255,9 +179,10 @@ fn flags_page<'a>(
         .states
         .iter()
         .filter(|s| {
-            (needle.is_empty()
-                || s.key.contains(&needle)
-                || s.description.to_lowercase().contains(&needle))
+            s.env == *env
+                && (needle.is_empty()
+                    || s.key.contains(&needle)
+                    || s.description.to_lowercase().contains(&needle))
                 && (risk.is_empty() || s.risk.as_str() == risk)
                 && (source.is_empty() || s.source.as_str() == source)
                 && (value.is_empty() || on_off(s.value) == value)
@@ -277,10 +202,21 @@ fn flags_page<'a>(
         // File order: the order the team declared them in.
         _ => {}
     }
-    let elevated = operator.elevated();
+    let flipped = query.flipped.as_deref();
+    let notice = shown
+        .iter()
+        .find(|s| Some(s.key.as_str()) == flipped)
+        .map(|s| flip_notice(s));
     let rows = shown
         .iter()
-        .map(|s| FlagRow::new(s, &operator.actor, elevated).with_promotion(open))
+        .map(|s| {
+            let row = FlagRow::new(s, cx);
+            if Some(s.key.as_str()) == flipped {
+                row.flipped()
+            } else {
+                row
+            }
+        })
         .collect();
     let sort_links = SORTS
         .iter()
@@ -304,10 +240,7 @@ fn flags_page<'a>(
             }),
         })
         .collect();
-    let master_off = states
-        .masters
-        .iter()
-        .any(|(e, master)| e == env && !master.db_layer_on());
+    let master_off = master_off(states, env);
     let master_drift = states
         .master_drift
         .iter()
@@ -315,13 +248,14 @@ fn flags_page<'a>(
         .map(|(_, drift)| drift.to_string());
     let list_query = list.query();
     Ok(FlagsPage {
-        chrome: operator.chrome("flags"),
+        chrome: operator.chrome("flags").in_env(env),
         csrf: operator.visitor.csrf().to_owned(),
         env: env.to_string(),
         envs: envs.map(ToString::to_string).collect(),
         rows,
-        total: states.states.len(),
+        total: states.states.iter().filter(|s| s.env == *env).count(),
         master_off,
+        notice,
         master_drift,
         undeclared: states
             .undeclared_rows

@@ -1,26 +1,32 @@
-//! `POST /console/flags/<flag_key>/flip`: the form on each flag row. It carries the
-//! CSRF token, the env, the value the operator saw (`from`), the value asked for
-//! (`to`), an optional reason, and a TOTP code when the flag needs elevation.
+//! `POST /console/flags/<flag_key>/flip`: the flip form of each flag row. It carries
+//! the CSRF token, the env, the value the operator's page started from (`from`: the
+//! row, else the value; the flip's conflict check compares it), the value asked for
+//! (`to`), a reason, and where to come back to (`list`: the list's filters; `back`:
+//! the list or the flag's page).
 //!
-//! Without JavaScript it answers POST-redirect-GET back to the row; with htmx it
-//! answers the updated row alone. A flag that needs elevation the session lacks goes
-//! to the elevation page, which posts the same flip again with a code.
+//! A flip in an env that confirms (prod, and any env that asks for a reason) first
+//! answers its confirmation page, whose form posts the flip again with
+//! `confirm=yes`; a reason the env asks for is required there. A flip that needs
+//! elevation the session lacks answers the same page with a code field. Neither
+//! writes anything; neither puts the pending flip in a URL (`flip_step.rs`).
 //!
-//! Each form carries the list's filters (`ListView`), so the redirect returns to the
-//! same filtered list.
+//! Done, it answers POST-redirect-GET back to the row, whose page then says what the
+//! flip did (`flipped=`); with htmx it answers the updated row and a notice for the
+//! page's live region. A stale page answers the conflict page.
 
 use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use vexil_app::{AppError, ErrorKind, Flip, parse_flag_key};
-use vexil_core::Denied;
+use vexil_app::{AppError, ErrorKind, FlagState, Flip, parse_flag_key};
 use vexil_core::audit::{self, Via};
+use vexil_core::{Action, Clearance, Denied, Env, check_role};
 
-use crate::console::elevation::{self, PendingFlip};
 use crate::console::error::ConsoleError;
-use crate::console::flags_page::{FlagRow, FlagRowFragment, ListView, open_promotions};
+use crate::console::flag_row::{FlagRow, FlagRowFragment, RowContext, flip_notice};
+use crate::console::flags_page::{ListView, open_promotions};
+use crate::console::flip_step::{self, PendingFlip, step_page};
 use crate::console::page;
 use crate::console::session::Operator;
 use crate::state::ServerState;
@@ -35,6 +41,10 @@ pub(crate) struct FlipForm {
     totp: Option<String>,
     /// The flags list's filters, to come back to (`ListView`).
     list: Option<String>,
+    /// `flag` to come back to the flag's page; else the list.
+    back: Option<String>,
+    /// `yes` from the confirmation page.
+    confirm: Option<String>,
 }
 
 pub(crate) async fn submit(
@@ -55,7 +65,45 @@ pub(crate) async fn submit(
     };
     let reason = audit::reason(form.reason.as_deref())
         .map_err(|e| ConsoleError::BadRequest(e.to_string()))?;
-    let list = ListView::parse(form.list.as_deref().unwrap_or_default());
+    let from_htmx = headers.get("hx-request").is_some_and(|v| v == "true");
+    let pending = PendingFlip {
+        flag: key.clone(),
+        env: env.clone(),
+        from,
+        to,
+        reason: reason.unwrap_or_default().to_owned(),
+        list: ListView::parse(form.list.as_deref().unwrap_or_default()).query(),
+        back: if form.back.as_deref() == Some("flag") {
+            "flag"
+        } else {
+            "list"
+        }
+        .to_owned(),
+    };
+    let confirmed = form.confirm.as_deref() == Some("yes");
+    let confirms = state.config.confirms(&env);
+    let reason_missing = reason.is_none() && state.config.reason_required(&env);
+    if (confirms && !confirmed) || reason_missing {
+        // The flag as it is now: a page already stale gets the conflict at once.
+        let current = flag_state(&state, &operator, &key, &env).await?;
+        // A role that may never flip it is told so now, not after confirming.
+        if let Err(denied @ Denied::Forbidden { .. }) =
+            check_role(operator.actor.role(), Action::Flip(current.risk))
+        {
+            return Err(AppError::Denied(denied).into());
+        }
+        if current.drift.is_none() && current.row_or_value() != from {
+            return conflict(&state, &operator, &env, &key, from, &current).await;
+        }
+        let needs_totp = needs_totp(&operator, &current);
+        let error = (confirmed && reason_missing).then(|| {
+            format!("A reason is required for a flip in {env}: say why (an incident, a ticket, what you saw). Nothing was changed.")
+        });
+        return step_page(
+            &state, &operator, pending, &current, needs_totp, error, from_htmx,
+        )
+        .await;
+    }
     let code = operator.code(&state, form.totp.as_deref())?;
     let flip = Flip {
         flag: &key,
@@ -67,48 +115,110 @@ pub(crate) async fn submit(
     };
     let address = operator.visitor.from();
     let step_up = operator.step_up(code.as_ref(), &address);
-    let pending = || PendingFlip::new(&state, &key, &env, from, to, reason);
     let flipped = match app.flip(&operator.actor, &flip, step_up).await {
         Ok(flipped) => flipped,
         Err(AppError::Denied(Denied::ElevationRequired { .. })) => {
-            let target = format!("/console/elevate?{}", pending().query());
-            return Ok(Redirect::to(&target).into_response());
+            let current = flag_state(&state, &operator, &key, &env).await?;
+            return step_page(&state, &operator, pending, &current, true, None, from_htmx).await;
         }
-        // A wrong code (audited) shows the elevation page again, the flip still
-        // pending.
+        // A wrong code (audited) shows the page again, the flip still pending.
         Err(error) if error.kind() == ErrorKind::TotpRejected => {
-            let message = Some(error.to_string());
-            return elevation::page_for(&state, &operator, Some(pending()), None, message).await;
+            let current = flag_state(&state, &operator, &key, &env).await?;
+            let message = Some(format!("{error}. Nothing was changed."));
+            return step_page(
+                &state, &operator, pending, &current, true, message, from_htmx,
+            )
+            .await;
+        }
+        Err(error @ AppError::Conflict { .. }) => {
+            let page = flip_step::conflict(&state, &operator, &env, error).await?;
+            return Ok(page);
         }
         Err(error) => return Err(error.into()),
     };
     operator.keep(flipped.elevation).await?;
-    if headers.get("hx-request").is_some_and(|v| v == "true") {
-        let states = app.flag_states(Some(&env)).await?;
-        let state_now = states
-            .states
-            .iter()
-            .find(|s| s.key == key.as_str())
-            .ok_or_else(|| AppError::UnknownFlag {
-                key: key.to_string(),
-            })?;
+    if from_htmx && pending.back == "list" {
+        let states = app.flag_states(None).await?;
+        let now = find(&states.states, &key, &env)?;
         let open = open_promotions(&state).await?;
+        let cx = RowContext::new(&state, &operator, &env, &states, &open);
         let fragment = FlagRowFragment {
-            row: FlagRow::new(state_now, &operator.actor, operator.elevated())
-                .with_promotion(&open),
+            row: FlagRow::new(now, &cx).flipped(),
             csrf: operator.visitor.csrf().to_owned(),
-            env: env.to_string(),
-            list_query: list.query(),
+            list_query: pending.list.clone(),
+            notice: Some(flip_notice(now)),
         };
         return Ok(page::html(StatusCode::OK, &fragment));
     }
-    let filters = list.query();
-    let target = format!(
-        "/console/flags?{}{}{filters}#flag-{key}",
-        page::query(&[("env", Some(env.as_str()))]),
-        if filters.is_empty() { "" } else { "&" },
-    );
+    let target = if pending.back == "flag" {
+        format!(
+            "/console/flags/{key}?{}#env-{env}",
+            page::query(&[("flipped", Some(env.as_str()))])
+        )
+    } else {
+        let filters = &pending.list;
+        format!(
+            "/console/flags?{}{}{filters}#flag-{key}",
+            page::query(&[("env", Some(env.as_str())), ("flipped", Some(key.as_str()))]),
+            if filters.is_empty() { "" } else { "&" },
+        )
+    };
     Ok(Redirect::to(&target).into_response())
+}
+
+/// The conflict page for a flip from `from` when `current` holds something else.
+async fn conflict(
+    state: &ServerState,
+    operator: &Operator,
+    env: &Env,
+    key: &vexil_core::FlagKey,
+    from: bool,
+    current: &FlagState,
+) -> Result<Response, ConsoleError> {
+    let error = AppError::Conflict {
+        flag: key.to_string(),
+        env: env.to_string(),
+        expected: from,
+        current: current.row_or_value(),
+        current_source: current.source,
+        updated_by: current.updated_by.clone(),
+        updated_at: current.updated_at,
+    };
+    flip_step::conflict(state, operator, env, error).await
+}
+
+/// The role may flip the flag only with an elevation the session lacks.
+fn needs_totp(operator: &Operator, flag: &FlagState) -> bool {
+    check_role(operator.actor.role(), Action::Flip(flag.risk)) == Ok(Clearance::NeedsElevation)
+        && !operator.elevated()
+}
+
+/// The flag's state in `env` now, for a role that may see the flags.
+async fn flag_state(
+    state: &ServerState,
+    operator: &Operator,
+    key: &vexil_core::FlagKey,
+    env: &Env,
+) -> Result<FlagState, ConsoleError> {
+    operator.actor.may(Action::ViewFlags)?;
+    let states = state.app.flag_states(Some(env)).await?;
+    find(&states.states, key, env).cloned()
+}
+
+fn find<'s>(
+    states: &'s [FlagState],
+    key: &vexil_core::FlagKey,
+    env: &Env,
+) -> Result<&'s FlagState, ConsoleError> {
+    states
+        .iter()
+        .find(|s| s.key == key.as_str() && s.env == *env)
+        .ok_or_else(|| {
+            AppError::UnknownFlag {
+                key: key.to_string(),
+            }
+            .into()
+        })
 }
 
 /// `true`/`false` (what the form sends), or a clear refusal naming the field.

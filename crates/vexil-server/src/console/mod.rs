@@ -16,8 +16,11 @@ mod client_keys_page;
 mod deprecation_page;
 mod elevation;
 pub(crate) mod error;
+mod flag_page;
+mod flag_row;
 mod flags_page;
 mod flip;
+mod flip_step;
 mod htmx;
 mod instances_page;
 pub(crate) mod page;
@@ -50,6 +53,7 @@ pub(crate) fn pages() -> Vec<Entry> {
         post(c, "/console/sign-in", sign_in::submit),
         post(c, "/console/sign-out", sign_in::sign_out),
         get(c, "/console/flags", flags_page::show),
+        get(c, "/console/flags/{flag_key}", flag_page::show),
         post(c, "/console/flags/{flag_key}/flip", flip::submit),
         get(c, "/console/elevate", elevation::page),
         post(c, "/console/elevate", elevation::submit),

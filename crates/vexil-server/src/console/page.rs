@@ -1,5 +1,5 @@
 //! What every console page shares: the header (`Chrome`), the message page every
-//! error uses, the conflict page, and rendering a template with a status.
+//! error uses, and rendering a template with a status.
 
 use std::cell::RefCell;
 
@@ -9,7 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use vexil_core::Action;
+use vexil_core::{Action, Env};
 
 use crate::console::session::Operator;
 
@@ -53,6 +53,9 @@ pub(crate) struct Chrome {
     /// Where the brand link goes: the flags, or the account page for a role that may
     /// not see them.
     pub(crate) home: &'static str,
+    /// The env the page acts on, drawn as a coloured band under the header (prod
+    /// red, staging amber): a page that flips in prod never looks like staging's.
+    pub(crate) env: Option<String>,
 }
 
 #[derive(Clone)]
@@ -75,7 +78,14 @@ impl Chrome {
             audit: false,
             client_keys: false,
             home: "/console/flags",
+            env: None,
         }
+    }
+
+    /// The same header over a page that acts on `env`.
+    pub(crate) fn in_env(mut self, env: &Env) -> Chrome {
+        self.env = Some(env.to_string());
+        self
     }
 
     /// The header of an error page: the signed-in account's, if this request had one
@@ -117,6 +127,7 @@ impl Chrome {
             } else {
                 "/console/account"
             },
+            env: None,
         }
     }
 }
@@ -157,28 +168,6 @@ impl MessagePage {
 impl IntoResponse for MessagePage {
     fn into_response(self) -> Response {
         html(self.status, &self)
-    }
-}
-
-/// A flip refused because the page was stale: what the operator saw, what is true
-/// now and who made it so. Nothing was written.
-#[derive(Template)]
-#[template(path = "conflict.html")]
-pub(crate) struct ConflictPage {
-    pub(crate) chrome: Chrome,
-    pub(crate) flag: String,
-    pub(crate) env: String,
-    /// "on" or "off", as the page showed it and as it is.
-    pub(crate) expected: &'static str,
-    pub(crate) current: &'static str,
-    pub(crate) source: &'static str,
-    pub(crate) updated_by: Option<String>,
-    pub(crate) updated_at: Option<String>,
-}
-
-impl IntoResponse for ConflictPage {
-    fn into_response(self) -> Response {
-        html(StatusCode::CONFLICT, &self)
     }
 }
 

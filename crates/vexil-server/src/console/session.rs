@@ -60,6 +60,9 @@ pub(crate) struct Visitor {
     pub(crate) ip: Option<IpAddr>,
     /// The path and query asked for, to come back to after signing in.
     pub(crate) path: String,
+    /// The request is a form's POST (then lost if the session ran out: the sign-in
+    /// page says nothing was changed).
+    pub(crate) posted: bool,
 }
 
 impl Visitor {
@@ -144,15 +147,16 @@ impl FromRequestParts<ServerState> for Visitor {
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| info.0.ip());
         // Where to come back to after signing in: the page asked for; for a form
-        // posted from a session that ran out, the flags (a POST cannot be replayed
-        // as a GET).
-        let path = if parts.method == Method::GET {
+        // posted from a session that ran out, the page the form acts on (a POST
+        // cannot be replayed as a GET, and must not be: its page may have changed).
+        let posted = parts.method != Method::GET;
+        let path = if posted {
+            page_of_form(parts.uri.path()).to_owned()
+        } else {
             parts
                 .uri
                 .path_and_query()
                 .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned())
-        } else {
-            "/console/flags".to_owned()
         };
         let data: SessionData = session.get(KEY).await?.unwrap_or_default();
         Ok(Visitor {
@@ -160,6 +164,7 @@ impl FromRequestParts<ServerState> for Visitor {
             data,
             ip,
             path,
+            posted,
         })
     }
 }
@@ -246,6 +251,7 @@ impl FromRequestParts<ServerState> for Operator {
         let sign_in = |expired| ConsoleError::SignInRequired {
             next: visitor.path.clone(),
             expired,
+            dropped: visitor.posted,
         };
         let (Some(name), Some(signed_in_at), Some(seen_at)) = (
             visitor.data.account.clone(),
@@ -311,6 +317,25 @@ fn new_token() -> Result<String, ConsoleError> {
 /// `next` if it is a path of the console's own, else the default page: after
 /// sign-in the browser goes back only to a relative path of ours (no open
 /// redirect through `//evil.example` or `/\evil.example`).
+/// The page a console form acts on, to come back to after signing in again: a flip
+/// or a mark of a flag, that flag's page (both envs side by side, so no env is
+/// assumed); any other form, the page it sits on.
+fn page_of_form(path: &str) -> &str {
+    let mut parts = path.trim_start_matches('/').split('/');
+    match (parts.next(), parts.next(), parts.next()) {
+        (Some("console"), Some("flags"), Some(key)) if !key.is_empty() => {
+            let end = "/console/flags/".len() + key.len();
+            &path[..end]
+        }
+        (Some("console"), Some(page), _)
+            if ["promotions", "reconcile", "client-keys", "account"].contains(&page) =>
+        {
+            &path[..("/console/".len() + page.len())]
+        }
+        _ => "/console/flags",
+    }
+}
+
 pub(crate) fn safe_next(next: Option<&str>) -> Option<&str> {
     let next = next?;
     let ours =
@@ -351,5 +376,23 @@ mod tests {
             assert_eq!(safe_next(Some(theirs)), None, "{theirs:?}");
         }
         assert_eq!(safe_next(None), None);
+    }
+
+    #[test]
+    fn a_form_lost_with_its_session_comes_back_to_its_page() {
+        for (form, page) in [
+            ("/console/flags/dark_mode/flip", "/console/flags/dark_mode"),
+            (
+                "/console/flags/dark_mode/promotions",
+                "/console/flags/dark_mode",
+            ),
+            ("/console/promotions/4/approve", "/console/promotions"),
+            ("/console/reconcile", "/console/reconcile"),
+            ("/console/account/totp/confirm", "/console/account"),
+            ("/console/sign-out", "/console/flags"),
+            ("/console/flags", "/console/flags"),
+        ] {
+            assert_eq!(super::page_of_form(form), page, "{form}");
+        }
     }
 }

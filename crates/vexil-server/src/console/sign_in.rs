@@ -23,6 +23,8 @@ use crate::state::ServerState;
 pub(crate) struct SignInQuery {
     next: Option<String>,
     expired: Option<String>,
+    /// A form was posted after the session ended: it was not sent.
+    dropped: Option<String>,
     signed_out: Option<String>,
 }
 
@@ -55,7 +57,11 @@ pub(crate) async fn page(
     Query(query): Query<SignInQuery>,
 ) -> Result<Response, ConsoleError> {
     visitor.ensure_csrf().await?;
-    let notice = if query.expired.is_some() {
+    let notice = if query.dropped.is_some() {
+        Some(
+            "Your session ended before your change was sent: nothing was changed. Sign in, look at the page again, and redo it if it is still wanted.",
+        )
+    } else if query.expired.is_some() {
         Some("Your session ended (it was idle too long, or too old). Sign in again.")
     } else if query.signed_out.is_some() {
         Some("You are signed out.")

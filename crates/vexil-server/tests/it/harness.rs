@@ -430,7 +430,25 @@ impl Browser {
     }
 
     /// Posts a flip as the flags page's form does.
+    /// A flip as the console's forms send it, confirmed and with a reason (what a
+    /// prod flip needs) unless `extra` says otherwise: `confirm` or `reason` in
+    /// `extra` replace these.
     pub(crate) async fn flip(
+        &self,
+        flag: &str,
+        env: &str,
+        from: bool,
+        extra: &[(&str, &str)],
+    ) -> Page {
+        let mut form = vec![("confirm", "yes"), ("reason", "a test flip")];
+        form.retain(|(name, _)| !extra.iter().any(|(given, _)| given == name));
+        form.extend_from_slice(extra);
+        self.flip_form(flag, env, from, &form).await
+    }
+
+    /// A flip with only the fields `extra` adds to the row's own (no confirmation,
+    /// no reason unless given): what the flags list's button sends.
+    pub(crate) async fn flip_form(
         &self,
         flag: &str,
         env: &str,

@@ -12,6 +12,8 @@ mod client_keys_page;
 mod console;
 mod deprecation_page;
 mod events;
+mod flag_page;
+mod flips;
 mod forged_session;
 mod harness;
 mod instances_page;

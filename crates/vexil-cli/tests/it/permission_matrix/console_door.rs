@@ -135,7 +135,7 @@ impl World {
         if method == "GET" {
             let query = match path.as_str() {
                 "/console/flags" => "?env=prod".to_owned(),
-                "/console/elevate" => format!("?flag={flag}&env=prod&from={from}&to={}", !from),
+                "/console/elevate" => "?next=%2Fconsole%2Fflags".to_owned(),
                 _ => String::new(),
             };
             let response = client
@@ -172,11 +172,14 @@ impl World {
                 ("env", "prod"),
                 ("reason", "a permission cell"),
             ],
+            // Confirmed, with the reason prod asks for: what the confirmation page sends.
             p if p.ends_with("/flip") => vec![
                 ("csrf", &csrf),
                 ("env", "prod"),
                 ("from", &from_text),
                 ("to", &to_text),
+                ("confirm", "yes"),
+                ("reason", "a permission cell"),
             ],
             _ => vec![("csrf", &csrf)],
         };

@@ -60,7 +60,8 @@ const fn row(what: &'static str, risk: Risk, outcomes: [Expect; 10]) -> Row {
 
 // Shorthands. Console: `Page` 200 and nothing written; `SignIn` 303 to the sign-in
 // page and nothing written; `Denied` a 403 page and nothing written; `Elevate` 303 to
-// the elevation page and nothing written; `Flips` the flag changed with its audit row;
+// the elevation page and nothing written (a flip asks for its code on its own page
+// instead: `Page`); `Flips` the flag changed with its audit row;
 // `Audits(status, actions)` exactly those audit rows and nothing else.
 // API: `Ok` 200 and nothing written; `Err(status, code)` and nothing written.
 // CLI: `Exit(code)` and nothing written; `Na` not a caller on that door.
@@ -103,8 +104,11 @@ pub(crate) const TABLE: &[Row] = &[
     row("GET /console/flags",                        Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Page,     Page,     Page, SignIn,   SignIn]),
     row("POST /console/flags/{flag_key}/flip",       Risk::Low,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Flips,    Flips,    Flips, SignIn,   SignIn]),
     row("POST /console/flags/{flag_key}/flip",       Risk::Medium, [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Flips,    Flips, SignIn,   SignIn]),
-    row("POST /console/flags/{flag_key}/flip",       Risk::High,   [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Elevate,  Flips, SignIn,   SignIn]),
-    row("GET /console/elevate",                      Risk::High,   [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Page,     Page, SignIn,   SignIn]),
+    // Without an elevation, the flip's own page asks for the code (200, nothing written).
+    row("POST /console/flags/{flag_key}/flip",       Risk::High,   [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Denied,   Page,     Flips, SignIn,   SignIn]),
+    row("GET /console/flags/{flag_key}",             Risk::Any,    [SignIn,   SignIn,   SignIn,   Denied,   Denied,   Page,     Page,     Page, SignIn,   SignIn]),
+    // Every role may open it; it offers a code only to a role elevation helps.
+    row("GET /console/elevate",                      Risk::Any,    [SignIn,   SignIn,   SignIn,   Page,     Page,     Page,     Page,     Page, SignIn,   SignIn]),
     row("POST /console/elevate",                     Risk::Any,    [SignIn,   SignIn,   SignIn,   NO_TOTP,  NO_TOTP,  NO_TOTP,  NO_TOTP,  ELEVATED, SignIn,   SignIn]),
     row("GET /console/account",                      Risk::Any,    [SignIn,   SignIn,   SignIn,   Page,     Page,     Page,     Page,     Page, SignIn,   SignIn]),
     row("POST /console/account/totp",                Risk::Any,    [SignIn,   SignIn,   SignIn,   Redirect, Redirect, Redirect, Redirect, Refused(422), SignIn,   SignIn]),
