@@ -182,10 +182,10 @@ impl FlagRow {
         self
     }
 
-    /// An htmx flip swaps this row in place (a list row whose flips are not
-    /// confirmed on a page of their own).
+    /// An htmx flip swaps this row in place: a list row whose flip goes through no
+    /// page of its own (no confirmation, no code to type).
     pub(crate) fn in_place(&self) -> bool {
-        self.place == Place::List && !self.confirms
+        self.place == Place::List && !self.confirms && !self.needs_totp
     }
 
     /// The `back` field of its flip form: where the flip comes back to.
