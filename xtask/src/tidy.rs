@@ -41,7 +41,7 @@ const ENV_READERS: [&str; 5] = [
     "crates/vexil/src/config.rs",
     "crates/vexil/tests/it/processes.rs",
     // `VEXIL_SCREENSHOTS`: where the browser test saves the README's screenshots.
-    "crates/vexil-server/tests/it/browser.rs",
+    "crates/vexil-server/tests/it/browser/mod.rs",
     "crates/vexil-testkit/src/workdir.rs",
 ];
 
