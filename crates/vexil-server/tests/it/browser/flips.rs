@@ -137,6 +137,9 @@ async fn flips_as_an_operator(screen: Screen, scripts: Scripts) {
     .await;
     if desktop_js {
         screenshot(&ops, &shots, "conflict.png").await;
+        ops.goto(&format!("{base}/console/audit")).await.unwrap();
+        wait_for(&ops, "//h1[text()='Audit log']").await;
+        screenshot(&ops, &shots, "audit.png").await;
     }
     assert_eq!(
         console.row("dark_mode", "prod").await,
