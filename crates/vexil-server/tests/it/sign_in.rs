@@ -289,6 +289,38 @@ async fn an_account_enrols_totp_itself_with_a_confirming_code() {
     again.assert_contains("has TOTP enrolled already");
 }
 
+/// For an authenticator that cannot scan, the key is shown in groups of four: the
+/// URI's secret, spaced for reading.
+#[tokio::test]
+async fn the_totp_key_is_shown_in_groups_of_four() {
+    let console = TestConsole::start(Backend::Sqlite).await;
+    let browser = console.signed_in("admin").await;
+    let csrf = browser.csrf().await;
+    let started = browser
+        .post(
+            "/console/account/totp",
+            &[("csrf", &csrf), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    let page = browser.get("/console/account").await;
+    let marker = r#"<code class="totp-key" id="totp-key">"#;
+    let start = page.body.find(marker).expect("the key") + marker.len();
+    let key = &page.body[start..start + page.body[start..].find('<').unwrap()];
+    let groups: Vec<&str> = key.split(' ').collect();
+    assert!(groups.len() >= 8, "{key}");
+    let (last, full) = groups.split_last().unwrap();
+    assert!(full.iter().all(|group| group.len() == 4), "{key}");
+    assert!((1..=4).contains(&last.len()), "{key}");
+    assert!(
+        key.chars()
+            .all(|c| c == ' ' || c.is_ascii_uppercase() || ('2'..='7').contains(&c)),
+        "base32: {key}"
+    );
+    let secret = format!("secret={}&", key.replace(' ', ""));
+    assert!(page.body.contains(&secret), "the URI's secret");
+}
+
 #[tokio::test]
 async fn wrong_totp_codes_lock_elevation() {
     let console = TestConsole::start(Backend::Sqlite).await;
