@@ -1,11 +1,20 @@
 //! Reading the audit log for the console's audit page and `GET /api/v1/audit`: a page
-//! of rows newest first, for an actor whose role may read it.
+//! of rows newest first, for an actor whose role may read it, and the names its
+//! filters can take (`App::audit_names`), for the console's suggestions.
 
 use vexil_core::{Action, FlagKey};
 use vexil_store::{AuditFilter, AuditRow};
 
 use crate::app::{Actor, App};
 use crate::error::AppError;
+
+/// What the audit log's flag and account filters can be given, each sorted: the
+/// declared flag keys and every account name (disabled ones too, whose rows stay).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditNames {
+    pub flags: Vec<String>,
+    pub accounts: Vec<String>,
+}
 
 impl App {
     /// The rows `filter` selects, newest first, for `actor` (the role that reads the
@@ -33,17 +42,33 @@ impl App {
             limit,
             ..AuditFilter::default()
         };
-        let rows = self.db.audit_page(&filter).await?;
-        // The filter's match is the store's business; the history is this flag's.
-        Ok(rows
-            .into_iter()
-            .filter(|row| row.target_id == key.as_str())
-            .collect())
+        Ok(self.db.audit_page(&filter).await?)
     }
 
     /// Audit row `id`, for `actor`, if there is one.
     pub async fn audit_entry(&self, actor: &Actor, id: i64) -> Result<Option<AuditRow>, AppError> {
         actor.may(Action::ViewAudit)?;
         self.audit_row(id).await
+    }
+
+    /// The flag keys and account names to suggest in the audit log's filters, for
+    /// `actor`: the same role that reads the log, whose rows name them anyway.
+    pub async fn audit_names(&self, actor: &Actor) -> Result<AuditNames, AppError> {
+        actor.may(Action::ViewAudit)?;
+        let mut flags: Vec<String> = self
+            .flags()
+            .iter()
+            .map(|decl| decl.key().as_str().to_owned())
+            .collect();
+        flags.sort();
+        let mut accounts: Vec<String> = self
+            .db
+            .users()
+            .await?
+            .into_iter()
+            .map(|user| user.name)
+            .collect();
+        accounts.sort();
+        Ok(AuditNames { flags, accounts })
     }
 }

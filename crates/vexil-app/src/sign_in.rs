@@ -59,6 +59,14 @@ impl App {
         Ok(actor)
     }
 
+    /// How long `name` stays locked out of signing in, if it is: what a door that
+    /// refused an attempt for its own limits reads, so that it names one wait, the
+    /// longest. It writes nothing.
+    pub async fn sign_in_lock(&self, name: &str) -> Result<Option<Duration>, AppError> {
+        let name: String = name.chars().take(MAX_RECORDED_NAME).collect();
+        self.locked_for(AUTH_SIGN_IN_FAILED, &name).await
+    }
+
     /// Checks an elevation `code` for `actor` (`App::elevate`): refused while the
     /// account is locked, audited either way.
     pub(crate) async fn check_elevation_code(

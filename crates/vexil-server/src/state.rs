@@ -214,13 +214,10 @@ impl ServerState {
     }
 
     /// Takes one sign-in attempt from `ip`'s allowance, or says how long to wait.
-    pub(crate) fn limit_address(&self, ip: IpAddr) -> Result<(), ConsoleError> {
+    pub(crate) fn address_attempt(&self, ip: IpAddr) -> Result<(), Duration> {
         self.sign_in_limiter
             .check_key(&ip)
-            .map_err(|not_until| ConsoleError::RateLimited {
-                what: "Too many sign-in attempts from this address. Nothing was checked.",
-                retry_after: not_until.wait_time_from(DefaultClock::default().now()),
-            })
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
     /// Takes one attempt at `what` (`sign-in`, `totp`) from `account`'s allowance;

@@ -2,9 +2,11 @@
 //! records) and reading pages of it, newest first.
 //!
 //! Every row vexil appends carries the proof of the `AuditProver` its `Db` was given. A
-//! page is newest first by id (`before` is the cursor); only the filters that are set
-//! become conditions, each with an `(column, id)` index to walk, so a page costs the
-//! same in a log of any size.
+//! page is newest first by id (`before` and `after` are the cursors); only the filters
+//! that are set become conditions, each exact one with an `(column, id)` index to walk,
+//! so a page costs the same in a log of any size. The substring filters (the console's
+//! flag and account boxes) cannot use an index: they read rows newest first until the
+//! page is full.
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
@@ -64,25 +66,32 @@ pub struct FlipCount {
     pub last_at: DateTime<Utc>,
 }
 
-/// Which rows to read. Every filter is optional; `before` pages by row id.
+/// Which rows to read. Every filter is optional; `before` and `after` page by row id.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
     pub action: Option<String>,
     /// The flag key (`target_id` of flag rows).
     pub flag: Option<String>,
+    /// Flag rows whose key contains this text, in any case (`%`, `_` and `\` match
+    /// themselves).
+    pub flag_contains: Option<String>,
     /// Rows about this account (`target_type` user): its changes, its sign-ins.
     pub account: Option<String>,
     /// The account name.
     pub actor: Option<String>,
-    /// Rows written by or about this account: its changes, its sign-ins, and the
-    /// failed sign-ins under its name (which no account wrote).
-    pub party: Option<String>,
+    /// Rows written by or about an account whose name contains this text, in any case
+    /// (`%`, `_` and `\` match themselves): its changes, its sign-ins, and the failed
+    /// sign-ins under its name (which no account wrote).
+    pub party_contains: Option<String>,
     /// Rows whose payload names this env (flips, promotions).
     pub env: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
-    /// Only rows older than this id: the cursor of the next page.
+    /// Only rows older than this id: the cursor of the next (older) page.
     pub before: Option<i64>,
+    /// Only rows newer than this id: the cursor of the previous (newer) page, which is
+    /// the `limit` rows just after it (still returned newest first).
+    pub after: Option<i64>,
     pub limit: u32,
 }
 
@@ -212,7 +221,8 @@ impl Db {
     /// Only the filters that are set become SQL conditions, so each query can walk
     /// the index that fits it (`(target_id, id)`, `(action, id)`, `(admin_id, id)`)
     /// instead of scanning the log: a rare flag's page costs the same in a log of ten
-    /// million rows as in one of ten.
+    /// million rows as in one of ten. With `after`, the rows are read oldest first
+    /// from the cursor (the page just newer than it) and turned round here.
     pub async fn audit_page(&self, filter: &AuditFilter) -> Result<Vec<AuditRow>, StoreError> {
         let mut conditions: Vec<String> = Vec::new();
         let mut placeholder = 0;
@@ -229,6 +239,12 @@ impl Db {
                 next()
             ));
         }
+        if filter.flag_contains.is_some() {
+            conditions.push(format!(
+                "a.target_type = 'feature_flag' AND {}",
+                contains("a.target_id", &next())
+            ));
+        }
         if filter.account.is_some() {
             conditions.push(format!(
                 "a.target_type = 'user' AND a.target_id = {}",
@@ -238,10 +254,12 @@ impl Db {
         if filter.actor.is_some() {
             conditions.push(format!("u.name = {}", next()));
         }
-        if filter.party.is_some() {
+        if filter.party_contains.is_some() {
             let party = next();
             conditions.push(format!(
-                "(u.name = {party} OR (a.target_type = 'user' AND a.target_id = {party}))"
+                "({} OR (a.target_type = 'user' AND {}))",
+                contains("u.name", &party),
+                contains("a.target_id", &party)
             ));
         }
         if filter.env.is_some() {
@@ -261,11 +279,19 @@ impl Db {
         if filter.before.is_some() {
             conditions.push(format!("a.id < {}", next()));
         }
+        if filter.after.is_some() {
+            conditions.push(format!("a.id > {}", next()));
+        }
         let limit = next();
         let where_clause = if conditions.is_empty() {
             String::new()
         } else {
             format!("WHERE {}", conditions.join(" AND "))
+        };
+        let order = if filter.after.is_some() {
+            "ASC"
+        } else {
+            "DESC"
         };
         // Every piece of this text is one of the fixed fragments above; the values
         // travel as bound parameters.
@@ -273,8 +299,10 @@ impl Db {
             "SELECT a.id, CAST(a.created_at AS TEXT), a.admin_id, u.name, a.action, \
              a.target_type, a.target_id, CAST(a.payload AS TEXT), a.mac \
              FROM console_audit_log a LEFT JOIN users u ON u.id = a.admin_id \
-             {where_clause} ORDER BY a.id DESC LIMIT {limit}"
+             {where_clause} ORDER BY a.id {order} LIMIT {limit}"
         ));
+        let flag_contains = filter.flag_contains.as_deref().map(like_pattern);
+        let party_contains = filter.party_contains.as_deref().map(like_pattern);
         let rows: Vec<RawRow> = on_pool!(self, |pool, DB| {
             let mut query = sqlx::query_as(sql);
             if let Some(action) = &filter.action {
@@ -283,14 +311,17 @@ impl Db {
             if let Some(flag) = &filter.flag {
                 query = query.bind(flag);
             }
+            if let Some(pattern) = &flag_contains {
+                query = query.bind(pattern);
+            }
             if let Some(account) = &filter.account {
                 query = query.bind(account);
             }
             if let Some(actor) = &filter.actor {
                 query = query.bind(actor);
             }
-            if let Some(party) = &filter.party {
-                query = query.bind(party);
+            if let Some(pattern) = &party_contains {
+                query = query.bind(pattern);
             }
             if let Some(env) = &filter.env {
                 query = query.bind(env);
@@ -304,10 +335,42 @@ impl Db {
             if let Some(before) = filter.before {
                 query = query.bind(before);
             }
+            if let Some(after) = filter.after {
+                query = query.bind(after);
+            }
             query.bind(i64::from(filter.limit)).fetch_all(pool).await?
         });
-        rows.into_iter().map(audit_row).collect()
+        let mut rows = rows
+            .into_iter()
+            .map(audit_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        if filter.after.is_some() {
+            rows.reverse();
+        }
+        Ok(rows)
     }
+}
+
+/// `column` contains the text bound to `placeholder`, in any case. `LOWER` on both
+/// sides rather than PostgreSQL's `ILIKE`, so one text serves both databases; the
+/// escape character is named because SQLite has none by default.
+fn contains(column: &str, placeholder: &str) -> String {
+    format!("LOWER({column}) LIKE LOWER({placeholder}) ESCAPE '\\'")
+}
+
+/// The `LIKE` pattern of "contains `text`": its own `%`, `_` and `\` escaped, so that
+/// what an operator types matches only itself.
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
 }
 
 fn audit_row(raw: RawRow) -> Result<AuditRow, StoreError> {

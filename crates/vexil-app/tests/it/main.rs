@@ -4,6 +4,7 @@
 
 mod account;
 mod audit_integrity;
+mod audit_log;
 mod code_scan;
 mod deprecation;
 mod doctor;

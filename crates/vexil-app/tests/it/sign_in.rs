@@ -125,3 +125,26 @@ async fn repeated_failures_lock_the_account_for_the_window(backend: Backend) {
         .unwrap();
 }
 both!(repeated_failures_lock_the_account_for_the_window);
+
+/// A door that refused an attempt on its own reads the lock, to name one wait: the
+/// reading writes nothing and counts as no attempt.
+async fn the_lock_is_read_without_an_attempt(backend: Backend) {
+    let t = TestApp::new(backend, &[]).await;
+    t.account("olive", Role::Ops).await;
+    assert_eq!(t.app.sign_in_lock("olive").await.unwrap(), None);
+    let wrong = SecretString::from("not the password at all");
+    for _ in 0..MAX_FAILURES {
+        t.clock.advance(TimeDelta::seconds(10));
+        let _refused = t.app.sign_in("olive", &wrong, "198.51.100.1").await;
+    }
+    let before = auth_rows(&t).await.len();
+    t.clock.advance(TimeDelta::seconds(20));
+    // The oldest failure was 60 s ago; the window is 15 min.
+    assert_eq!(
+        t.app.sign_in_lock("olive").await.unwrap(),
+        Some((LOCK_WINDOW - TimeDelta::seconds(60)).to_std().unwrap())
+    );
+    assert_eq!(t.app.sign_in_lock("sam").await.unwrap(), None);
+    assert_eq!(auth_rows(&t).await.len(), before);
+}
+both!(the_lock_is_read_without_an_attempt);

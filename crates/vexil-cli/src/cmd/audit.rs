@@ -1,4 +1,5 @@
-//! `vexil audit`: the audit log, newest first, filtered like `/console/audit`.
+//! `vexil audit`: the audit log, newest first, filtered as `/console/audit` is (here a
+//! flag or an account is named whole, as scripts name them).
 //!
 //! `audit show ID` prints one row and, for a flip, which live instances apply it, with
 //! the console's receipt line; `audit verify|head|export` check and export the hash
@@ -37,9 +38,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: &AuditArgs) -> anyhow::Result
     let filter = AuditFilter {
         action: args.action.clone(),
         flag: args.flag.clone(),
-        account: None,
         actor: args.actor.clone(),
-        party: None,
         env: args.env.clone(),
         since: args
             .since
@@ -51,8 +50,8 @@ pub(crate) async fn run(global: &GlobalArgs, args: &AuditArgs) -> anyhow::Result
             .as_deref()
             .map(|t| config::parse_time("--until", t))
             .transpose()?,
-        before: None,
         limit: args.limit,
+        ..AuditFilter::default()
     };
     let app = config::app(global, config::Needs::Database).await?;
     let rows = app.db().audit_page(&filter).await?;

@@ -34,6 +34,9 @@ struct Pending {
     /// The QR code, an SVG document of our own making (no outside text in it).
     svg: String,
     uri: String,
+    /// The base32 secret in groups of four (`JBSW Y3DP EHPK 3PXP`), for typing into an
+    /// authenticator that cannot scan: a run of 32 letters is easy to mistype.
+    key: String,
 }
 
 #[derive(Template)]
@@ -81,6 +84,7 @@ async fn render(
                 .build();
             Some(Pending {
                 svg,
+                key: grouped_key(uri.expose_secret()),
                 uri: uri.expose_secret().to_owned(),
             })
         }
@@ -172,5 +176,33 @@ pub(crate) async fn confirm_totp(
             .await
         }
         Err(error) => Err(error.into()),
+    }
+}
+
+/// The `secret` parameter of an `otpauth://` URI in groups of four characters.
+/// The spaces are for reading: the page says they may be typed or left out.
+fn grouped_key(uri: &str) -> String {
+    let query = uri.split_once('?').map_or("", |(_, query)| query);
+    let secret = query
+        .split('&')
+        .find_map(|pair| pair.strip_prefix("secret="))
+        .unwrap_or_default();
+    let chars: Vec<char> = secret.chars().collect();
+    chars
+        .chunks(4)
+        .map(|group| group.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::grouped_key;
+
+    #[test]
+    fn the_key_is_shown_in_groups_of_four() {
+        let uri = "otpauth://totp/vexil:root?secret=JBSWY3DPEHPK3PXPAB&digits=6&issuer=vexil";
+        assert_eq!(grouped_key(uri), "JBSW Y3DP EHPK 3PXP AB");
+        assert_eq!(grouped_key("otpauth://totp/vexil:root"), "");
     }
 }

@@ -178,15 +178,34 @@ fn next_step(error: &AppError) -> Option<&'static str> {
 }
 
 fn too_many(message: &str, retry_after: Duration) -> Response {
-    metrics::counter!("vexil_rate_limited_total", "surface" => "console").increment(1);
-    let seconds = retry_after.as_secs().max(1);
     let mut page = MessagePage::new(StatusCode::TOO_MANY_REQUESTS, "Too many attempts", message);
-    page.items.push(format!("Try again in {seconds} s."));
-    let mut response = page.into_response();
-    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+    page.items
+        .push(format!("Try again in {}.", wait(retry_after)));
+    limited(page.into_response(), retry_after)
+}
+
+/// `response`, a refusal for too many attempts, with `Retry-After` in whole seconds
+/// (rounded up: never earlier than the limit allows), counted.
+pub(crate) fn limited(mut response: Response, retry_after: Duration) -> Response {
+    metrics::counter!("vexil_rate_limited_total", "surface" => "console").increment(1);
+    if let Ok(value) = HeaderValue::from_str(&seconds(retry_after).to_string()) {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response
+}
+
+/// A wait as a person reads it: `40 s` under a minute, else whole minutes, rounded up
+/// like `Retry-After`.
+pub(crate) fn wait(retry_after: Duration) -> String {
+    match seconds(retry_after) {
+        seconds @ 0..60 => format!("{seconds} s"),
+        seconds => format!("{} min", seconds.div_ceil(60)),
+    }
+}
+
+fn seconds(retry_after: Duration) -> u64 {
+    let whole = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    whole.max(1)
 }
 
 fn unavailable() -> Response {
@@ -198,4 +217,25 @@ fn unavailable() -> Response {
     );
     page.items = BREAK_GLASS.iter().map(|&item| item.to_owned()).collect();
     page.into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::wait;
+
+    #[test]
+    fn waits_read_in_seconds_then_minutes_rounded_up() {
+        for (millis, says) in [
+            (0, "1 s"),
+            (7_200, "8 s"),
+            (59_000, "59 s"),
+            (60_000, "1 min"),
+            (61_000, "2 min"),
+            (900_000, "15 min"),
+        ] {
+            assert_eq!(wait(Duration::from_millis(millis)), says, "{millis}");
+        }
+    }
 }

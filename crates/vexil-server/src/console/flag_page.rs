@@ -15,6 +15,7 @@ use vexil_app::parse_flag_key;
 use vexil_core::Action;
 use vexil_store::AuditRow;
 
+use crate::console::audit_row::{RowView, row_view};
 use crate::console::error::ConsoleError;
 use crate::console::flag_row::{FlagRow, RowContext, flip_notice};
 use crate::console::flags_page::open_promotions;
@@ -39,15 +40,6 @@ struct Side {
     receipt: Option<String>,
 }
 
-/// One line of the flag's history.
-struct Event {
-    id: i64,
-    at: String,
-    who: String,
-    what: String,
-    reason: Option<String>,
-}
-
 struct OpenPromotion {
     id: i64,
     state: &'static str,
@@ -68,7 +60,8 @@ struct FlagPage {
     sides: Vec<Side>,
     notice: Option<String>,
     promotion: Option<OpenPromotion>,
-    history: Vec<Event>,
+    /// The flag's audit rows, as the audit log tells them.
+    history: Vec<RowView>,
     /// The flip forms carry no list filters here (`flip_form.html`).
     list_query: String,
 }
@@ -107,8 +100,16 @@ pub(crate) async fn show(
         };
         changes.extend(row.map(|row| (id, row)));
     }
-    let last: Vec<AuditRow> = changes.values().cloned().collect();
-    let receipts = app.receipts_for(&last).await?;
+    let mut told: Vec<AuditRow> = history.clone();
+    told.extend(
+        changes
+            .values()
+            .filter(|row| !history.iter().any(|h| h.id == row.id))
+            .cloned(),
+    );
+    let receipts = app.receipts_for(&told).await?;
+    let unproven = app.unproven(&history).await?;
+    let now = app.now();
     let mut sides = Vec::new();
     let mut notice = None;
     for s in &mine {
@@ -148,41 +149,11 @@ pub(crate) async fn show(
         sides,
         notice,
         promotion,
-        history: history.iter().map(event).collect(),
+        history: history
+            .iter()
+            .map(|row| row_view(row, now, receipts.get(&row.id), unproven.contains(&row.id)))
+            .collect(),
         list_query: String::new(),
     };
     Ok(page::html(StatusCode::OK, &page))
-}
-
-/// An audit row of the flag, in a few words: "turned on in prod", "marked active
-/// for prod".
-fn event(row: &AuditRow) -> Event {
-    let payload = &row.payload;
-    let text = |name: &str| payload.get(name).and_then(serde_json::Value::as_str);
-    let value = |name: &str| payload.get(name).and_then(serde_json::Value::as_bool);
-    let env = text("env").unwrap_or("?");
-    let what = match row.action.as_str() {
-        vexil_core::audit::FLAG_FLIP => match (value("from"), value("to")) {
-            (Some(from), Some(to)) if from == to => {
-                format!("wrote {} in {env} (no change)", on_off(to))
-            }
-            (_, Some(to)) => format!("turned {} in {env}", on_off(to).to_uppercase()),
-            _ => format!("changed the row in {env}"),
-        },
-        action => action
-            .rsplit('.')
-            .next()
-            .unwrap_or(action)
-            .replace('_', " "),
-    };
-    Event {
-        id: row.id,
-        at: utc(row.created_at),
-        who: row
-            .admin_name
-            .clone()
-            .unwrap_or_else(|| "direct SQL".to_owned()),
-        what,
-        reason: reason_of(payload),
-    }
 }

@@ -12,6 +12,8 @@
 mod account;
 mod assets;
 mod audit_page;
+mod audit_row;
+mod audit_sentence;
 mod client_keys_page;
 mod deprecation_page;
 mod elevation;

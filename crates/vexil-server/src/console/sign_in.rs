@@ -1,8 +1,12 @@
 //! Signing in and out: `GET/POST /console/sign-in`, `POST /console/sign-out`.
 //!
 //! A wrong password, an unknown account and a disabled one get the same page and the
-//! same argon2 work (`App::sign_in`). Attempts are limited per client address here
-//! and per account in the use case; both answer 429 with the wait.
+//! same argon2 work (`App::sign_in`). Attempts are limited per client address and per
+//! account here (in memory), and per account in the use case (failures counted in the
+//! audit log). Whichever refuses, the form comes back with one message and one wait,
+//! the longest of the limits that hold, which is also `Retry-After`.
+
+use std::time::Duration;
 
 use askama::Template;
 use axum::Form;
@@ -14,7 +18,7 @@ use serde::Deserialize;
 use vexil_app::{Actor, AppError};
 use vexil_core::Action;
 
-use crate::console::error::ConsoleError;
+use crate::console::error::{self, ConsoleError};
 use crate::console::page::{self, Chrome};
 use crate::console::session::{Operator, Visitor, safe_next};
 use crate::state::ServerState;
@@ -87,13 +91,22 @@ pub(crate) async fn submit(
     Form(form): Form<SignInForm>,
 ) -> Result<Response, ConsoleError> {
     visitor.check_csrf(form.csrf.as_deref())?;
-    if let Some(ip) = visitor.ip {
-        state.limit_address(ip)?;
-    }
     let name = form.name.unwrap_or_default();
-    state.limit_account("sign-in", name.trim())?;
-    let password = SecretString::from(form.password.unwrap_or_default());
     let next = safe_next(form.next.as_deref()).map(str::to_owned);
+    // The address's allowance first: an account's is not spent by attempts its
+    // address may not make.
+    let refused = match visitor.ip.map(|ip| state.address_attempt(ip)) {
+        Some(Err(wait)) => Some(wait),
+        _ => state.account_attempt("sign-in", name.trim()).err(),
+    };
+    if let Some(wait) = refused {
+        // The account may be locked for longer: the page names the one wait that
+        // lets the next attempt through.
+        let locked = state.app.sign_in_lock(name.trim()).await?;
+        let wait = locked.map_or(wait, |locked| locked.max(wait));
+        return Ok(too_many(&visitor, next, name, wait));
+    }
+    let password = SecretString::from(form.password.unwrap_or_default());
     match state
         .app
         .sign_in(name.trim(), &password, &visitor.from())
@@ -117,8 +130,28 @@ pub(crate) async fn submit(
             };
             Ok(page::html(StatusCode::UNAUTHORIZED, &page))
         }
+        Err(AppError::SignInLocked { retry_after }) => {
+            Ok(too_many(&visitor, next, name, retry_after))
+        }
         Err(error) => Err(error.into()),
     }
+}
+
+/// The form again, refused for too many attempts: one message, one wait (429, with
+/// `Retry-After`). Nothing was checked, so nothing says whether the name exists.
+fn too_many(visitor: &Visitor, next: Option<String>, name: String, wait: Duration) -> Response {
+    let page = SignInPage {
+        chrome: Chrome::anonymous(),
+        csrf: visitor.csrf().to_owned(),
+        next: next.unwrap_or_default(),
+        name,
+        notice: None,
+        error: Some(format!(
+            "Too many sign-in attempts. Try again in {}.",
+            error::wait(wait)
+        )),
+    };
+    error::limited(page::html(StatusCode::TOO_MANY_REQUESTS, &page), wait)
 }
 
 /// Where an account lands after signing in: the flags if it may see them, else its

@@ -37,10 +37,13 @@ async fn a_flags_page_shows_both_envs_with_who_when_and_why() {
     page.assert_contains("<dt>Who</dt><dd>root</dd>");
     page.assert_contains("<dt>When</dt><dd>2026-01-15 09:30:00 UTC</dd>");
     // The history, newest first, with reasons.
-    let prod = page.body.find("turned ON in prod").expect("the prod flip");
+    let prod = page
+        .body
+        .find("<code>dark_mode</code> ON in prod")
+        .expect("the prod flip");
     let staging = page
         .body
-        .find("turned ON in staging")
+        .find("<code>dark_mode</code> ON in staging")
         .expect("the staging flip");
     assert!(prod < staging, "newest first");
     // Flips from the page: staging's in place, prod's confirmed; both come back here.

@@ -8,7 +8,7 @@ use vexil_server::ConsoleConfig;
 use vexil_store::Backend;
 use vexil_testkit::TestDb;
 
-use crate::harness::{Options, PASSWORD, TestConsole};
+use crate::harness::{Options, PASSWORD, Page, TestConsole};
 
 #[tokio::test]
 async fn wrong_and_unknown_accounts_get_one_answer_and_are_audited() {
@@ -34,6 +34,9 @@ async fn wrong_and_unknown_accounts_get_one_answer_and_are_audited() {
     assert_eq!(audit[0].payload["from"], "127.0.0.1");
 }
 
+/// Whichever limit refuses (the account's lock, the address's quota), the form comes
+/// back with one message and one wait, the longest that holds, which is also
+/// `Retry-After`.
 #[tokio::test]
 async fn an_account_is_locked_after_five_failures_and_an_address_after_its_quota() {
     let config = ConsoleConfig {
@@ -54,8 +57,9 @@ async fn an_account_is_locked_after_five_failures_and_an_address_after_its_quota
     }
     let locked = browser.sign_in("ops1", PASSWORD).await;
     assert_eq!(locked.status, 429, "{}", locked.body);
-    locked.assert_contains("too many failed sign-ins for this account");
+    one_wait(&locked, "15 min");
     assert_eq!(locked.header("retry-after"), "900");
+    locked.assert_contains(r#"value="ops1""#);
     // The lock writes nothing: a flood cannot flood the audit log.
     assert_eq!(console.audit().await.len(), 5);
 
@@ -65,16 +69,33 @@ async fn an_account_is_locked_after_five_failures_and_an_address_after_its_quota
         401
     );
     assert_eq!(browser.sign_in("root", "wrong password!").await.status, 401);
-    let limited = browser.sign_in("ops1", PASSWORD).await;
+    let limited = browser.sign_in("admin", PASSWORD).await;
     assert_eq!(limited.status, 429, "{}", limited.body);
-    limited.assert_contains("Too many sign-in attempts from this address");
     let wait: u64 = limited.header("retry-after").parse().unwrap();
     assert!((1..=8).contains(&wait), "{wait}");
+    one_wait(&limited, &format!("{wait} s"));
+    // Both limits hold for ops1: the page names the longer wait, the lock's.
+    let both = browser.sign_in("ops1", PASSWORD).await;
+    assert_eq!(both.status, 429, "{}", both.body);
+    one_wait(&both, "15 min");
+    assert_eq!(both.header("retry-after"), "900");
     assert_eq!(
         console.audit().await.len(),
         7,
-        "the limited attempt is not checked"
+        "the limited attempts are not checked"
     );
+}
+
+/// The page says "Too many sign-in attempts. Try again in `wait`." and names no
+/// other wait.
+#[track_caller]
+fn one_wait(page: &Page, wait: &str) {
+    page.assert_says(&format!(
+        r#"<p class="error" role="alert">Too many sign-in attempts. Try again in {wait}.</p>"#
+    ));
+    let text = page.text().to_lowercase();
+    assert_eq!(text.matches("try again").count(), 1, "{}", page.body);
+    assert_eq!(text.matches("too many").count(), 1, "{}", page.body);
 }
 
 #[tokio::test]
@@ -287,6 +308,38 @@ async fn an_account_enrols_totp_itself_with_a_confirming_code() {
         .await;
     assert_eq!(again.status, 422);
     again.assert_contains("has TOTP enrolled already");
+}
+
+/// For an authenticator that cannot scan, the key is shown in groups of four: the
+/// URI's secret, spaced for reading.
+#[tokio::test]
+async fn the_totp_key_is_shown_in_groups_of_four() {
+    let console = TestConsole::start(Backend::Sqlite).await;
+    let browser = console.signed_in("admin").await;
+    let csrf = browser.csrf().await;
+    let started = browser
+        .post(
+            "/console/account/totp",
+            &[("csrf", &csrf), ("password", PASSWORD)],
+        )
+        .await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    let page = browser.get("/console/account").await;
+    let marker = r#"<code class="totp-key" id="totp-key">"#;
+    let start = page.body.find(marker).expect("the key") + marker.len();
+    let key = &page.body[start..start + page.body[start..].find('<').unwrap()];
+    let groups: Vec<&str> = key.split(' ').collect();
+    assert!(groups.len() >= 8, "{key}");
+    let (last, full) = groups.split_last().unwrap();
+    assert!(full.iter().all(|group| group.len() == 4), "{key}");
+    assert!((1..=4).contains(&last.len()), "{key}");
+    assert!(
+        key.chars()
+            .all(|c| c == ' ' || c.is_ascii_uppercase() || ('2'..='7').contains(&c)),
+        "base32: {key}"
+    );
+    let secret = format!("secret={}&", key.replace(' ', ""));
+    assert!(page.body.contains(&secret), "the URI's secret");
 }
 
 #[tokio::test]

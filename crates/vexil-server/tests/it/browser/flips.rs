@@ -105,7 +105,7 @@ async fn flips_as_an_operator(screen: Screen, scripts: Scripts) {
     wait_for(&ops, "//section[@id='env-staging']").await;
     wait_for(
         &ops,
-        "//ol[@class='history-list']/li[contains(., 'turned ON in prod')]",
+        "//ol[@class='history-list']/li[contains(., 'dark_mode ON in prod')]",
     )
     .await;
     if desktop_js {
