@@ -135,7 +135,10 @@ fn app_error(error: &AppError) -> Response {
             .into_response(),
         ErrorKind::ElevationRequired => page(StatusCode::FORBIDDEN, "Not allowed"),
         ErrorKind::TotpRejected => page(StatusCode::UNPROCESSABLE_ENTITY, "TOTP"),
-        ErrorKind::RateLimited => too_many(&message, error.retry_after().unwrap_or_default()),
+        ErrorKind::RateLimited => too_many(
+            locked(error, &message),
+            error.retry_after().unwrap_or_default(),
+        ),
         // A flip's conflict has its own page (`flip_step::conflict`).
         ErrorKind::Conflict => page(StatusCode::CONFLICT, "Conflict"),
         ErrorKind::NoChange => page(StatusCode::CONFLICT, "Nothing to change"),
@@ -174,6 +177,16 @@ fn next_step(error: &AppError) -> Option<&'static str> {
         Some("The reconcile page shows what each live process runs now.")
     } else {
         None
+    }
+}
+
+/// What a lock refused, without the wait its message names: the page says the one
+/// wait itself (`too_many`), as `Retry-After` does.
+fn locked<'a>(error: &AppError, message: &'a str) -> &'a str {
+    match error {
+        AppError::SignInLocked { .. } => "Too many failed sign-ins for this account.",
+        AppError::ElevationLocked { .. } => "Too many wrong TOTP codes for this account.",
+        _ => message,
     }
 }
 

@@ -363,7 +363,21 @@ async fn wrong_totp_codes_lock_elevation() {
         .post("/console/elevate", &[("csrf", &csrf), ("totp", &right)])
         .await;
     assert_eq!(locked.status, 429);
-    locked.assert_says("too many wrong TOTP codes for this account");
+    locked.assert_says("Too many wrong TOTP codes for this account.");
+    // One wait, said once, as Retry-After says it.
+    assert_eq!(
+        locked.text().matches("Try again in").count(),
+        1,
+        "{}",
+        locked.body
+    );
+    assert_eq!(
+        locked.text().matches("try again in").count(),
+        0,
+        "{}",
+        locked.body
+    );
+    assert!(!locked.header("retry-after").is_empty());
     // A seventh attempt within the minute meets the account's burst limit first,
     // before anything is checked (parallel guesses cannot outrun the audit count).
     let burst = browser
