@@ -104,10 +104,14 @@ pub(crate) fn run(seconds: u64) -> anyhow::Result<()> {
         let sessions = sign_in_all(&base).await?;
         let page = format!("{base}/console/flags?env=prod");
         let health = format!("{base}/healthz");
+        let staging = format!("{base}/console/flags?env=staging");
+        let flag = format!("{base}/console/flags/flag_0000");
         let page_ms = median_ms(&sessions[0].client, &page, 200).await?;
+        let staging_ms = median_ms(&sessions[0].client, &staging, 200).await?;
+        let flag_ms = median_ms(&sessions[0].client, &flag, 200).await?;
         let health_ms = median_ms(&sessions[0].client, &health, 200).await?;
         println!(
-            "/console/flags ({FLAGS} flags), median of 200 sequential: {page_ms:.2} ms; /healthz {health_ms:.3} ms"
+            "/console/flags?env=prod ({FLAGS} flags), median of 200 sequential: {page_ms:.2} ms; ?env=staging (with prod's values) {staging_ms:.2} ms; /console/flags/flag_0000 {flag_ms:.2} ms; /healthz {health_ms:.3} ms"
         );
         let cookie = sessions[0].cookie.clone();
         let wrk_page = wrk(&page, Some(&cookie), seconds)?;
@@ -309,7 +313,15 @@ async fn http_flips(base: &str, sessions: &[Session], seconds: u64) -> anyhow::R
                 let from = value.to_string();
                 let response = client
                     .post(&url)
-                    .form(&[("csrf", csrf.as_str()), ("env", "prod"), ("from", &from)])
+                    // Confirmed, with the reason prod asks for: the confirmation
+                    // page's form.
+                    .form(&[
+                        ("csrf", csrf.as_str()),
+                        ("env", "prod"),
+                        ("from", &from),
+                        ("confirm", "yes"),
+                        ("reason", "bench"),
+                    ])
                     .send()
                     .await?;
                 if response.status() != 303 {

@@ -217,6 +217,29 @@ async fn serve_demo_prints_one_account_per_role_and_cleans_up() {
         body,
         r#"{"name":"operator","role":"ops","totp_enrolled":false}"#
     );
+    // The demo runs with the master switch on: a first flip changes what runs.
+    let http = reqwest::Client::new();
+    let flipped = http
+        .post(format!("http://{address}/api/v1/flags/dark_mode/flip"))
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(r#"{"env": "prod", "from": false, "to": true}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(flipped.status(), 200, "{}", flipped.text().await.unwrap());
+    let flag = http
+        .get(format!("http://{address}/api/v1/flags/dark_mode?env=prod"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let flag: serde_json::Value = serde_json::from_str(&flag).unwrap();
+    assert_eq!(flag["value"], true, "{flag}");
+    assert_eq!(flag["source"], "db", "{flag}");
     // A client key for prod's applications, for a first application.
     let key = lines[7]
         .strip_prefix("a client key for prod's applications (/sdk/v1, /ofrep/v1): ")
@@ -268,4 +291,26 @@ async fn json_logs_carry_the_request_id() {
         entry["timestamp"].is_string() && entry["level"].is_string(),
         "{entry}"
     );
+}
+
+/// An env in `VEXIL_REQUIRE_REASON` that is not one of vexil's stops the server
+/// before it listens, naming the setting and the envs it knows.
+#[tokio::test]
+async fn serve_refuses_an_unknown_env_in_the_reasons_setting() {
+    let test_db = TestDb::new(Backend::Sqlite).await;
+    let site = Site::new(test_db.url_string());
+    site.dir.write("feature_flags.yaml", VALID);
+    let mut command = site.command(&["serve", "--bind", "127.0.0.1:0"]);
+    command.env("VEXIL_REQUIRE_REASON", "prod,qa");
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // Could not run (bad input), docs/cli.md's exit status 2.
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains(
+            "VEXIL_REQUIRE_REASON / --require-reason: unknown env 'qa' (expected one of: staging, prod)"
+        ),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("listening"), "{stderr}");
 }

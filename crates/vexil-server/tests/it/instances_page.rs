@@ -139,7 +139,7 @@ async fn the_fleet_its_drift_and_a_flips_receipt(backend: Backend) {
     )
     .await;
     let link = format!(
-        r##"<a href="/console/audit?flag=dark_mode&#38;before={}#audit-{}">#{}</a> <code>dark_mode</code>"##,
+        r##"<a href="/console/audit?flag=dark_mode&#38;before={}#audit-{}">#{}</a> <a href="/console/flags/dark_mode"><code>dark_mode</code></a>"##,
         flip.id + 1,
         flip.id,
         flip.id

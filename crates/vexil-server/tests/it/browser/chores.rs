@@ -3,7 +3,7 @@
 use fantoccini::Locator;
 use vexil_store::Backend;
 
-use super::{Driver, screenshot, screenshots_dir, sign_in, wait_for};
+use super::{Driver, Shots, screenshot, sign_in, wait_for};
 use crate::harness::TestConsole;
 
 /// The operator chores' pages in a real browser, with live processes: one
@@ -28,8 +28,7 @@ async fn the_operator_chores_in_a_real_browser() {
         assert_eq!(http.flip("dark_mode", env, from, &[]).await.status, 303);
     }
     let driver = Driver::start();
-    let temporary = tempfile::tempdir().unwrap();
-    let shots = screenshots_dir(temporary.path());
+    let shots = Shots::new();
     let ops = driver.browser().await;
     sign_in(&ops, &base, "ops1").await;
 

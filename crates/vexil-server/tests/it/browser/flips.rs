@@ -8,8 +8,8 @@ use fantoccini::{Client, Locator};
 use vexil_store::Backend;
 
 use super::{
-    Driver, Screen, Scripts, click, eval, fill_sign_in, flip_button, screenshot, screenshots_dir,
-    sign_in, wait_for,
+    Driver, Screen, Scripts, Shots, click, eval, fill_sign_in, flip_button, screenshot, sign_in,
+    wait_for,
 };
 use crate::harness::TestConsole;
 
@@ -27,8 +27,7 @@ async fn flips_as_an_operator(screen: Screen, scripts: Scripts) {
     let console = TestConsole::start(Backend::Sqlite).await;
     let base = format!("http://{}", console.address);
     let driver = Driver::start();
-    let temporary = tempfile::tempdir().unwrap();
-    let shots = screenshots_dir(temporary.path());
+    let shots = Shots::new();
     let desktop_js = screen == Screen::Desktop && scripts == Scripts::On;
     let label = format!("{screen:?} with scripts {scripts:?}");
 
@@ -171,8 +170,7 @@ async fn a_superadmin_elevates_on_the_flips_own_page() {
     let console = TestConsole::start(Backend::Sqlite).await;
     let base = format!("http://{}", console.address);
     let driver = Driver::start();
-    let temporary = tempfile::tempdir().unwrap();
-    let shots = screenshots_dir(temporary.path());
+    let shots = Shots::new();
     let root = driver.browser().await;
     sign_in(&root, &base, "root").await;
     root.goto(&format!("{base}/console/flags?env=staging"))

@@ -145,20 +145,38 @@ impl Drop for Driver {
     }
 }
 
-fn screenshots_dir(temporary: &Path) -> PathBuf {
-    match std::env::var_os("VEXIL_SCREENSHOTS") {
-        Some(dir) => Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../..")
-            .join(dir),
-        None => temporary.to_owned(),
+/// Where a test's screenshots go: `VEXIL_SCREENSHOTS` (the README's, relative to the
+/// workspace) if set, else a temporary directory that goes with the test.
+struct Shots {
+    dir: PathBuf,
+    _temporary: Option<tempfile::TempDir>,
+}
+
+impl Shots {
+    fn new() -> Shots {
+        match std::env::var_os("VEXIL_SCREENSHOTS") {
+            Some(dir) => Shots {
+                dir: Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../..")
+                    .join(dir),
+                _temporary: None,
+            },
+            None => {
+                let temporary = tempfile::tempdir().unwrap();
+                Shots {
+                    dir: temporary.path().to_owned(),
+                    _temporary: Some(temporary),
+                }
+            }
+        }
     }
 }
 
-async fn screenshot(browser: &Client, dir: &Path, name: &str) {
+async fn screenshot(browser: &Client, shots: &Shots, name: &str) {
     let png = browser.screenshot().await.unwrap();
     assert!(png.starts_with(b"\x89PNG"), "{name}: a PNG");
-    std::fs::create_dir_all(dir).unwrap();
-    std::fs::write(dir.join(name), png).unwrap();
+    std::fs::create_dir_all(&shots.dir).unwrap();
+    std::fs::write(shots.dir.join(name), png).unwrap();
 }
 
 async fn wait_for(browser: &Client, xpath: &str) -> fantoccini::elements::Element {

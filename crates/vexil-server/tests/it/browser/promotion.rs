@@ -2,7 +2,7 @@
 
 use vexil_store::Backend;
 
-use super::{Driver, click, flip_button, screenshot, screenshots_dir, sign_in, wait_for};
+use super::{Driver, Shots, click, flip_button, screenshot, sign_in, wait_for};
 use crate::harness::{FLAGS, NO_SOAK_FLAGS, Options, TestConsole};
 use vexil_testkit::TestDb;
 
@@ -20,8 +20,7 @@ async fn promotion_in_a_real_browser() {
     console.clock.set(chrono::Utc::now());
     let base = format!("http://{}", console.address);
     let driver = Driver::start();
-    let temporary = tempfile::tempdir().unwrap();
-    let shots = screenshots_dir(temporary.path());
+    let shots = Shots::new();
 
     let root = driver.browser().await;
     sign_in(&root, &base, "root").await;
