@@ -202,11 +202,14 @@ fn flags_page<'a>(
         // File order: the order the team declared them in.
         _ => {}
     }
+    // From the env's states, not the rows shown: a filter that now hides the
+    // flipped row (value=off after turning it on) must not hide what the flip did.
     let flipped = query.flipped.as_deref();
-    let notice = shown
+    let notice = states
+        .states
         .iter()
-        .find(|s| Some(s.key.as_str()) == flipped)
-        .map(|s| flip_notice(s));
+        .find(|s| s.env == *env && Some(s.key.as_str()) == flipped)
+        .map(flip_notice);
     let rows = shown
         .iter()
         .map(|s| {

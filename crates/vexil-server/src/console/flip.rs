@@ -23,7 +23,7 @@ use vexil_app::{AppError, ErrorKind, FlagState, Flip, parse_flag_key};
 use vexil_core::audit::{self, Via};
 use vexil_core::{Action, Clearance, Denied, Env, check_role};
 
-use crate::console::error::ConsoleError;
+use crate::console::error::{ConsoleError, limited, wait};
 use crate::console::flag_row::{FlagRow, FlagRowFragment, RowContext, flip_notice};
 use crate::console::flags_page::{ListView, open_promotions};
 use crate::console::flip_step::{self, PendingFlip, step_page};
@@ -104,7 +104,15 @@ pub(crate) async fn submit(
         )
         .await;
     }
-    let code = operator.code(&state, form.totp.as_deref())?;
+    let code = match operator.code(&state, form.totp.as_deref()) {
+        Ok(code) => code,
+        // Too many codes for this account: the flip's page again, still pending,
+        // with the one wait (429, `Retry-After`).
+        Err(ConsoleError::RateLimited { what, retry_after }) => {
+            return too_many_codes(&state, &operator, pending, what, retry_after, from_htmx).await;
+        }
+        Err(error) => return Err(error),
+    };
     let flip = Flip {
         flag: &key,
         env: &env,
@@ -129,6 +137,11 @@ pub(crate) async fn submit(
                 &state, &operator, pending, &current, true, message, from_htmx,
             )
             .await;
+        }
+        // Locked after too many wrong codes: the same, with the lock's wait.
+        Err(AppError::ElevationLocked { retry_after }) => {
+            let what = "Too many wrong TOTP codes for this account.";
+            return too_many_codes(&state, &operator, pending, what, retry_after, from_htmx).await;
         }
         Err(error @ AppError::Conflict { .. }) => {
             let page = flip_step::conflict(&state, &operator, &env, error).await?;
@@ -164,6 +177,35 @@ pub(crate) async fn submit(
         )
     };
     Ok(Redirect::to(&target).into_response())
+}
+
+/// The flip's page again, still pending, refused for too many codes: `what`, then
+/// the one wait (429, `Retry-After`).
+async fn too_many_codes(
+    state: &ServerState,
+    operator: &Operator,
+    pending: PendingFlip,
+    what: &str,
+    retry_after: std::time::Duration,
+    from_htmx: bool,
+) -> Result<Response, ConsoleError> {
+    let current = flag_state(state, operator, &pending.flag, &pending.env).await?;
+    let message = format!(
+        "{what} Try again in {}: nothing was changed, and the flip waits here.",
+        wait(retry_after)
+    );
+    let mut page = step_page(
+        state,
+        operator,
+        pending,
+        &current,
+        true,
+        Some(message),
+        from_htmx,
+    )
+    .await?;
+    *page.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    Ok(limited(page, retry_after))
 }
 
 /// The conflict page for a flip from `from` when `current` holds something else.

@@ -148,13 +148,21 @@ pub(crate) struct MessagePage {
 
 impl MessagePage {
     pub(crate) fn new(status: StatusCode, title: &str, message: &str) -> MessagePage {
+        let chrome = Chrome::error();
+        // Home as the header has it: the flags, or the account page for a role that
+        // may not see them (a link that would answer 403 is no way back).
+        let back = if chrome.home == "/console/account" {
+            ("/console/account", "Back to your account")
+        } else {
+            ("/console/flags", "Back to the flags")
+        };
         MessagePage {
             status,
-            chrome: Chrome::error(),
+            chrome,
             title: title.to_owned(),
             message: message.to_owned(),
             items: Vec::new(),
-            back: ("/console/flags", "Back to the flags"),
+            back,
         }
     }
 

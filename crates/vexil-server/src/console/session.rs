@@ -314,9 +314,6 @@ fn new_token() -> Result<String, ConsoleError> {
     Ok(hex::encode(bytes))
 }
 
-/// `next` if it is a path of the console's own, else the default page: after
-/// sign-in the browser goes back only to a relative path of ours (no open
-/// redirect through `//evil.example` or `/\evil.example`).
 /// The page a console form acts on, to come back to after signing in again: a flip
 /// or a mark of a flag, that flag's page (both envs side by side, so no env is
 /// assumed); any other form, the page it sits on.
@@ -336,6 +333,9 @@ fn page_of_form(path: &str) -> &str {
     }
 }
 
+/// `next` if it is a path of the console's own, else the default page: after
+/// sign-in the browser goes back only to a relative path of ours (no open
+/// redirect through `//evil.example` or `/\evil.example`).
 pub(crate) fn safe_next(next: Option<&str>) -> Option<&str> {
     let next = next?;
     let ours =

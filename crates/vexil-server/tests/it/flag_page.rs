@@ -117,9 +117,44 @@ async fn mark_active_for_prod_is_offered_only_where_marking_can_succeed() {
     assert_eq!(marked.status, 303, "{}", marked.body);
     let page = root.get("/console/flags/dark_mode").await;
     page.assert_says("is pending: marked by root");
+    // Every list leads to the flag's page.
+    for (list, flag) in [
+        ("/console/promotions", "dark_mode"),
+        ("/console/stale", "legacy_banner"),
+        ("/console/deprecation", "dark_mode"),
+    ] {
+        root.get(list)
+            .await
+            .assert_contains(&format!("<a href=\"/console/flags/{flag}\">"));
+    }
     assert!(!page.body.contains("Mark active for prod"));
     // ops may not mark: never offered.
     let ops = console.signed_in("ops1").await;
     let list = ops.get("/console/flags?env=staging").await;
     assert!(!list.body.contains("Mark active for prod"));
+}
+
+/// Each side says how far its last change reached the env's live processes.
+#[tokio::test]
+async fn a_flags_page_says_how_far_the_last_change_reached() {
+    let console = TestConsole::start(Backend::Sqlite).await;
+    let process = console
+        .live_instance("prod", "web", &[("FLAG_CONSOLE_FEATURE_FLAGS_DB", "1")])
+        .await;
+    let root = console.signed_in("root").await;
+    assert_eq!(root.flip("dark_mode", "prod", false, &[]).await.status, 303);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let page = root.get("/console/flags/dark_mode").await;
+        if page.body.contains("<dt>Reached</dt><dd>seen by 1 of 1") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the receipt never said the process holds it:\n{}",
+            page.body
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    drop(process);
 }

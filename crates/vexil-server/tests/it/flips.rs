@@ -71,6 +71,27 @@ async fn a_prod_flip_is_confirmed_on_its_own_page_naming_flag_env_and_change() {
     assert_eq!(flipped.status, 303);
 }
 
+/// A list filtered on the value hides the row once it is flipped: the page still
+/// says what the flip did.
+#[tokio::test]
+async fn the_flash_stays_when_a_filter_now_hides_the_flipped_row() {
+    let console = TestConsole::start(Backend::Sqlite).await;
+    let browser = console.signed_in("ops1").await;
+    let done = browser
+        .flip("dark_mode", "staging", false, &[("list", "value=off")])
+        .await;
+    assert_eq!(
+        done.location(),
+        "/console/flags?env=staging&flipped=dark_mode&value=off#flag-dark_mode"
+    );
+    let list = browser.get(done.location()).await;
+    assert!(
+        !list.body.contains("<tr id=\"flag-dark_mode\""),
+        "filtered out"
+    );
+    list.assert_says("dark_mode is on in staging (by ops1, 2026-01-15 09:30:00 UTC).");
+}
+
 #[tokio::test]
 async fn a_reason_is_required_where_the_env_asks_for_one() {
     let console = TestConsole::start(Backend::Sqlite).await;
@@ -128,13 +149,10 @@ async fn which_envs_ask_for_a_reason_is_configurable() {
 
 async fn superadmin_elevates_on_the_flips_own_page(backend: Backend) {
     let console = TestConsole::start(backend).await;
-    let browser = console.signed_in("root").await;
-    let before_elevation = browser
-        .get("/console/account")
-        .await
-        .headers
-        .get("set-cookie")
-        .map(|v| v.to_str().unwrap().to_owned());
+    let browser = console.browser();
+    let signed_in = browser.sign_in("root", crate::harness::PASSWORD).await;
+    let before_elevation = session_cookie(&signed_in);
+    assert!(!before_elevation.is_empty());
     let flags = browser.get("/console/flags").await;
     assert!(row_of(&flags.body, "new_checkout").contains("Turn on in prod… · TOTP"));
 
@@ -172,7 +190,21 @@ async fn superadmin_elevates_on_the_flips_own_page(backend: Backend) {
     assert_eq!(done.status, 303, "{}", done.body);
     let after_elevation = session_cookie(&done);
     assert!(!after_elevation.is_empty());
-    assert_ne!(Some(after_elevation.clone()), before_elevation);
+    assert_ne!(
+        after_elevation, before_elevation,
+        "the session id changes at elevation"
+    );
+    // The id from before elevation opens nothing any more.
+    let old = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(format!("{}/console/flags", browser.base))
+        .header("cookie", &before_elevation)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status(), 303, "the pre-elevation session is gone");
     assert_eq!(
         console.row("new_checkout", "prod").await,
         Some((true, Some("root".into())))
@@ -370,7 +402,7 @@ async fn with_htmx_the_row_is_swapped_in_place_with_a_notice() {
     // The notice for the live region, swapped out of band.
     assert!(
         row.body.contains(
-            "<div id=\"flip-notice\" class=\"live-notice\" role=\"status\" aria-live=\"polite\" hx-swap-oob=\"true\">dark_mode is on in staging (by root, 2026-01-15 09:30:00 UTC).</div>"
+            "<div id=\"flip-notice\" hx-swap-oob=\"innerHTML\">dark_mode is on in staging (by root, 2026-01-15 09:30:00 UTC).</div>"
         ),
         "{}",
         row.body
@@ -394,9 +426,9 @@ async fn with_htmx_the_row_is_swapped_in_place_with_a_notice() {
     assert_eq!(console.row("new_checkout", "staging").await, None);
 }
 
-/// The review's first impression: with the master switch off, every flip left the
-/// row "off · yaml" with the same button, and a second click was a conflict about
-/// one's own change.
+/// With the master switch off, a flip used to leave the row "off · yaml" with the
+/// same button, and a second click was a conflict about one's own change: a first
+/// impression that flipping does nothing.
 #[tokio::test]
 async fn with_the_master_switch_off_the_row_and_what_runs_are_both_shown() {
     let options = Options {
@@ -474,4 +506,40 @@ async fn elevation_is_not_offered_to_a_role_it_does_not_help() {
     root.get("/console/elevate")
         .await
         .assert_contains("id=\"totp\"");
+}
+
+/// Codes sent faster than the account's allowance: the flip's page again, still
+/// pending, with the one wait; nothing is checked or written.
+#[tokio::test]
+async fn too_many_codes_keep_the_flip_pending_with_one_wait() {
+    let console = TestConsole::start(Backend::Sqlite).await;
+    let browser = console.signed_in("root").await;
+    let right = console.root_code(0);
+    let wrong = console.wrong_root_code();
+    for _ in 0..5 {
+        let refused = browser
+            .flip("new_checkout", "staging", false, &[("totp", wrong)])
+            .await;
+        assert_eq!(refused.status, 422, "{}", refused.body);
+    }
+    // The sixth: the account is locked; the seventh: over the minute's allowance.
+    for says in [
+        "Too many wrong TOTP codes for this account.",
+        "Too many attempts for this account.",
+    ] {
+        let page = browser
+            .flip("new_checkout", "staging", false, &[("totp", &right)])
+            .await;
+        assert_eq!(page.status, 429, "{}", page.body);
+        assert!(!page.header("retry-after").is_empty());
+        page.assert_contains("id=\"totp\"");
+        page.assert_says(says);
+        assert_eq!(
+            page.text().matches("Try again in").count(),
+            1,
+            "{}",
+            page.body
+        );
+    }
+    assert_eq!(console.row("new_checkout", "staging").await, None);
 }

@@ -241,6 +241,15 @@ impl TestConsole {
         code_at(&self.root_totp, u64::try_from(at.timestamp()).unwrap()).unwrap()
     }
 
+    /// A code root's authenticator does not show now.
+    pub(crate) fn wrong_root_code(&self) -> &'static str {
+        if self.root_code(0) == "000000" {
+            "111111"
+        } else {
+            "000000"
+        }
+    }
+
     /// Every audit row since the set-up, newest first.
     pub(crate) async fn audit(&self) -> Vec<AuditRow> {
         let mut rows = audit_log(self.state.app.db()).await;
@@ -429,7 +438,6 @@ impl Browser {
         self.get("/console/account").await.csrf()
     }
 
-    /// Posts a flip as the flags page's form does.
     /// A flip as the console's forms send it, confirmed and with a reason (what a
     /// prod flip needs) unless `extra` says otherwise: `confirm` or `reason` in
     /// `extra` replace these.

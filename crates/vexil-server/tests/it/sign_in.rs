@@ -348,11 +348,7 @@ async fn wrong_totp_codes_lock_elevation() {
     let browser = console.signed_in("root").await;
     let csrf = browser.csrf().await;
     let right = console.root_code(0);
-    let wrong = if right == "000000" {
-        "111111"
-    } else {
-        "000000"
-    };
+    let wrong = console.wrong_root_code();
     for _ in 0..5 {
         let page = browser
             .post("/console/elevate", &[("csrf", &csrf), ("totp", wrong)])

@@ -8,8 +8,8 @@ use fantoccini::{Client, Locator};
 use vexil_store::Backend;
 
 use super::{
-    Driver, Screen, Scripts, Shots, click, eval, fill_sign_in, flip_button, screenshot, sign_in,
-    wait_for,
+    Driver, Screen, Scripts, Shots, assert_axe_clean, axe_source, click, eval, fill_sign_in,
+    flip_button, screenshot, sign_in, wait_for,
 };
 use crate::harness::TestConsole;
 
@@ -134,6 +134,10 @@ async fn flips_as_an_operator(screen: Screen, scripts: Scripts) {
         "//div[contains(@class, 'again')]//button[contains(., 'Turn on in prod')]",
     )
     .await;
+    if scripts == Scripts::On {
+        let what = format!("the conflict page, {label}");
+        assert_axe_clean(&ops, &axe_source(), &what).await;
+    }
     if desktop_js {
         screenshot(&ops, &shots, "conflict.png").await;
         ops.goto(&format!("{base}/console/audit")).await.unwrap();

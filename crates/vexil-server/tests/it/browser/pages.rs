@@ -14,8 +14,12 @@ use super::{
 use crate::harness::{FLAGS, NO_SOAK_FLAGS, Options, TestConsole};
 use vexil_testkit::TestDb;
 
-/// The pages a superadmin opens (paths, or a step reached by a click).
-const ROOT_PAGES: [&str; 13] = [
+/// The pages a superadmin opens (paths, or a step reached by a click: `confirm`,
+/// the prod confirmation; `code`, a flip's TOTP code page).
+const ROOT_PAGES: [&str; 16] = [
+    "confirm",
+    "code",
+    "/console/audit?since=yesterday&flag=dark",
     "/console/flags?env=prod",
     "/console/flags?env=staging&q=dark",
     "/console/flags/dark_mode",
@@ -68,7 +72,7 @@ async fn a_lived_in_console() -> (TestConsole, Vec<vexil::Flags>) {
     (console, processes)
 }
 
-/// `browser` on `path` (or on the prod confirmation, reached by its button): what
+/// `browser` on `path` (or on a flip's page, reached by its button): what
 /// scrolls sideways, and what axe-core finds where `axe` is given.
 async fn check(
     browser: &Client,
@@ -77,16 +81,17 @@ async fn check(
     axe: Option<&str>,
     what: &str,
 ) -> Vec<String> {
-    if path == "confirm" {
+    if path == "confirm" || path == "code" {
+        let (env, flag) = if path == "confirm" {
+            ("prod", "dark_mode")
+        } else {
+            ("staging", "new_checkout")
+        };
         browser
-            .goto(&format!("{base}/console/flags?env=prod"))
+            .goto(&format!("{base}/console/flags?env={env}"))
             .await
             .unwrap();
-        flip_button(browser, "dark_mode")
-            .await
-            .click()
-            .await
-            .unwrap();
+        flip_button(browser, flag).await.click().await.unwrap();
         wait_for(browser, "//h1[@id='step-title']").await;
     } else {
         browser.goto(&format!("{base}{path}")).await.unwrap();
@@ -112,7 +117,7 @@ async fn every_page_passes_axe_and_fits_a_phone_with_and_without_javascript() {
     let base = format!("http://{}", console.address);
     let driver = Driver::start();
     let axe = axe_source();
-    let pages = ROOT_PAGES.iter().copied().chain(["confirm"]);
+    let pages = ROOT_PAGES.iter().copied();
     let mut problems = Vec::new();
     for scripts in [Scripts::On, Scripts::Off] {
         // axe-core needs the page's event loop, which a page without scripts does not
@@ -122,7 +127,9 @@ async fn every_page_passes_axe_and_fits_a_phone_with_and_without_javascript() {
         for screen in [Screen::Desktop, Screen::Phone] {
             let anonymous = driver.browser_as(screen, scripts).await;
             let what = format!("anonymous {screen:?} {scripts:?}");
-            problems.extend(check(&anonymous, &base, "/console/sign-in", axe, &what).await);
+            for page in ["/console/sign-in", "/console/sign-in?expired=1&dropped=1"] {
+                problems.extend(check(&anonymous, &base, page, axe, &what).await);
+            }
             anonymous.close().await.unwrap();
         }
         for screen in [Screen::Desktop, Screen::Phone] {
@@ -162,13 +169,13 @@ async fn the_header_follows_the_role_in_a_real_browser() {
     let base = format!("http://{}", console.address);
     let driver = Driver::start();
     let axe = axe_source();
-    for screen in [Screen::Desktop, Screen::Phone] {
+    for (name, screen) in [("reader", Screen::Desktop), ("helper", Screen::Phone)] {
         let reader = driver.browser_as(screen, Scripts::On).await;
         reader
             .goto(&format!("{base}/console/sign-in"))
             .await
             .unwrap();
-        fill_sign_in(&reader, "reader").await;
+        fill_sign_in(&reader, name).await;
         wait_for(
             &reader,
             "//h1[contains(., 'account') or contains(., 'Account')]",
@@ -193,7 +200,11 @@ async fn the_header_follows_the_role_in_a_real_browser() {
         // A page the role may not open: refused, with the header kept.
         reader.goto(&format!("{base}/console/flags")).await.unwrap();
         wait_for(&reader, "//h1[text()='Not allowed']").await;
-        wait_for(&reader, "//span[@class='account' and text()='reader']").await;
+        wait_for(
+            &reader,
+            &format!("//span[@class='account' and text()='{name}']"),
+        )
+        .await;
         wait_for(&reader, "//a[text()='Back to your account']").await;
         wait_for(&reader, "//form[@action='/console/sign-out']").await;
         assert_no_sideways_scroll(&reader, "the refusal").await;
