@@ -28,6 +28,7 @@ use vexil_core::{Clock, Env, EnvSnapshot, Envs, FlagSet};
 use vexil_store::{DatabaseUrl, Db};
 
 use crate::cli::GlobalArgs;
+use crate::output;
 
 /// The `FLAG_*` variables of this process. Names or values that are not UTF-8 are
 /// read lossily rather than aborting (`std::env::vars` would panic on them): a
@@ -96,7 +97,34 @@ pub(crate) fn flag_set(global: &GlobalArgs) -> anyhow::Result<FlagSet> {
 /// The database, opened but not checked: `migrate` alone starts here.
 pub(crate) async fn open_database(global: &GlobalArgs) -> anyhow::Result<Db> {
     let url = DatabaseUrl::parse(&global.database_url)?;
-    Ok(Db::connect(&url).await?)
+    let db = Db::connect(&url).await?;
+    warn_if_readable(&url);
+    Ok(db)
+}
+
+/// A SQLite database (or its journal) that other local users can read: said, with
+/// the command that mends it, as for the key file. Only a warning: the file is the
+/// operator's, made before vexil made new files private (`Db::connect`).
+fn warn_if_readable(url: &DatabaseUrl) {
+    let Some(database) = url.sqlite_file() else {
+        return;
+    };
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = database.clone().into_os_string();
+        path.push(suffix);
+        let path = std::path::PathBuf::from(path);
+        let Ok(metadata) = std::fs::metadata(&path) else {
+            continue;
+        };
+        let mode = metadata.permissions().mode();
+        if mode & 0o077 != 0 {
+            let shown = one_line(&path.display().to_string());
+            output::diagnostic(format_args!(
+                "warning: the database file '{shown}' can be read by other users (mode {:o}): it holds password hashes, sessions and the audit log; run `chmod 600 {shown}`",
+                mode & 0o777
+            ));
+        }
+    }
 }
 
 /// What a command needs beyond the database.
@@ -166,11 +194,6 @@ pub(crate) async fn seal(global: &GlobalArgs) {
     }
 }
 
-/// `VEXIL_SECRET_KEY`; else, for SQLite, the key file beside the database (created with
-/// mode 0600 on first use); else none, and TOTP says how to set one.
-///
-/// An environment variable only, never an option: a command line is readable by every
-/// user of the machine (`ps`), a process's environment only by its owner.
 /// Where a code typed at the CLI comes from, as its elevation audit row records it.
 pub(crate) const CLI_ADDRESS: &str = "cli";
 
@@ -180,6 +203,11 @@ pub(crate) fn step_up(code: Option<&TotpCode>) -> StepUp<'_> {
     StepUp::from_parts(code, None, CLI_ADDRESS)
 }
 
+/// `VEXIL_SECRET_KEY`; else, for SQLite, the key file beside the database (created with
+/// mode 0600 on first use); else none, and TOTP says how to set one.
+///
+/// An environment variable only, never an option: a command line is readable by every
+/// user of the machine (`ps`), a process's environment only by its owner.
 pub(crate) fn secret_key(db: &Db) -> anyhow::Result<Option<SecretKey>> {
     if let Some(hex) = std::env::var_os(SECRET_KEY_VAR) {
         let hex = hex

@@ -213,10 +213,12 @@ impl ServerState {
         self.hub.config()
     }
 
-    /// Takes one sign-in attempt from `ip`'s allowance, or says how long to wait.
+    /// Takes one sign-in attempt from `ip`'s allowance, or says how long to wait. An
+    /// IPv6 client is counted by its /64, as the API's limit counts it: one host may
+    /// hold a whole /64, and would otherwise get a fresh allowance per address.
     pub(crate) fn address_attempt(&self, ip: IpAddr) -> Result<(), Duration> {
         self.sign_in_limiter
-            .check_key(&ip)
+            .check_key(&crate::api::address_key(ip))
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
@@ -247,5 +249,48 @@ impl ServerState {
         self.app.replace_flags(flags).await;
         self.hub.reload(&self.app.flags());
         Ok(Reloaded { flags: count })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+    use std::sync::Arc;
+
+    use vexil_app::App;
+    use vexil_core::{EnvSnapshot, Envs, FlagSet};
+    use vexil_store::Backend;
+    use vexil_testkit::{TestClock, TestDb};
+
+    use super::{ApiConfig, ConsoleConfig, ServerState};
+
+    /// A host holding a whole IPv6 /64 gets one allowance of sign-in attempts, not
+    /// one per address (replayed: ten addresses of one /64, then an eleventh).
+    #[tokio::test]
+    async fn the_sign_in_limit_counts_an_ipv6_client_by_its_64() {
+        let test_db = TestDb::new(Backend::Sqlite).await;
+        let app = App::new(
+            test_db.db.clone(),
+            FlagSet::from_decls([]).unwrap(),
+            Envs::runbook(),
+            None,
+            EnvSnapshot::default(),
+            Arc::new(TestClock::fixed()),
+        );
+        let state = ServerState::with_api(
+            Arc::new(app),
+            "feature_flags.yaml".into(),
+            ConsoleConfig::default(),
+            ApiConfig::default(),
+        );
+        let per_minute = ConsoleConfig::default().sign_in_attempts_per_minute.get();
+        for n in 1..=per_minute {
+            let ip: IpAddr = format!("2001:db8:7:9::{n:x}").parse().unwrap();
+            assert!(state.address_attempt(ip).is_ok(), "attempt {n}");
+        }
+        let another: IpAddr = "2001:db8:7:9:ffff::1".parse().unwrap();
+        assert!(state.address_attempt(another).is_err(), "same /64");
+        let elsewhere: IpAddr = "2001:db8:7:a::1".parse().unwrap();
+        assert!(state.address_attempt(elsewhere).is_ok(), "another /64");
     }
 }

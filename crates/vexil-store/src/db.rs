@@ -208,8 +208,26 @@ pub(crate) fn parse_timestamp(text: &str) -> Result<DateTime<Utc>, StoreError> {
         })
 }
 
+/// Creates a SQLite database file that does not exist yet, readable and writable by
+/// its owner only (0600), before SQLite opens it: it holds password hashes, sessions
+/// and the audit log, and SQLite gives the `-wal` and `-shm` files it creates the
+/// mode of the database file. An in-memory database has no file. If the file cannot
+/// be created here, SQLite's own open says why.
+#[cfg(feature = "sqlite")]
+fn create_private(path: &std::path::Path) {
+    if path.as_os_str().is_empty() || path.to_string_lossy().starts_with(':') {
+        return;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let _ = options.open(path);
+}
+
 impl Db {
-    /// Opens the database `url` names: a SQLite file is created on first use.
+    /// Opens the database `url` names: a SQLite file is created on first use, private
+    /// to its owner (`create_private`).
     pub async fn connect(url: &DatabaseUrl) -> Result<Db, StoreError> {
         Db::open(url, true).await
     }
@@ -229,6 +247,9 @@ impl Db {
         let pool = match url.backend() {
             #[cfg(feature = "sqlite")]
             Backend::Sqlite => {
+                if create && let Some(path) = url.sqlite_file() {
+                    create_private(&path);
+                }
                 let options = SqliteConnectOptions::from_str(url.expose())
                     .map_err(connect_error)?
                     .create_if_missing(create)

@@ -108,7 +108,11 @@ fn demo(
     if !demo {
         return Ok((None, global));
     }
-    let dir = tempfile::Builder::new().prefix("vexil-demo-").tempdir()?;
+    // Its owner's only: the database in it holds the demo's password hashes.
+    let dir = tempfile::Builder::new()
+        .prefix("vexil-demo-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+        .tempdir()?;
     let flags_file = dir.path().join("feature_flags.yaml");
     std::fs::write(&flags_file, DEMO_FLAGS)?;
     global.flags = flags_file;

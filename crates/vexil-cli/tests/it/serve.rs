@@ -200,6 +200,15 @@ async fn serve_demo_prints_one_account_per_role_and_cleans_up() {
         std::path::Path::new(&dir).join("vexil.db").exists(),
         "{dir}"
     );
+    // Its owner's only, the directory and the database in it.
+    use std::os::unix::fs::PermissionsExt;
+    for (path, mode) in [
+        (std::path::PathBuf::from(&dir), 0o700),
+        (std::path::Path::new(&dir).join("vexil.db"), 0o600),
+    ] {
+        let found = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(found, mode, "{}", path.display());
+    }
     let line = server.wait_for("vexil listening on http://");
     let address = line.rsplit("http://").next().unwrap().to_owned();
     assert_eq!(get(&address, "/healthz").0, "HTTP/1.1 200 OK");
@@ -313,4 +322,25 @@ async fn serve_refuses_an_unknown_env_in_the_reasons_setting() {
         "{stderr}"
     );
     assert!(!stderr.contains("listening"), "{stderr}");
+}
+
+/// A database file other users can read (made before vexil made its files private):
+/// every command that opens it says so, with the command that mends it.
+#[tokio::test]
+async fn a_database_readable_by_others_is_warned_about() {
+    use std::os::unix::fs::PermissionsExt;
+    let site = Site::new("sqlite://vexil.db".to_owned());
+    let file = site.dir.path().join("vexil.db");
+    std::fs::write(&file, b"").unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run = site.run(&["migrate"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    assert!(
+        run.stderr.contains(
+            "warning: the database file 'vexil.db' can be read by other users (mode 644)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("chmod 600"), "{}", run.stderr);
 }

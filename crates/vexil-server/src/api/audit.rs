@@ -17,12 +17,11 @@ use vexil_store::{AuditFilter, AuditRow};
 
 use crate::api::auth::Caller;
 use crate::api::error::{ApiError, ErrorBody};
-use crate::api::json::{ApiJson, ApiQuery};
+use crate::api::json::{ApiJson, ApiQuery, limit_param};
 use crate::state::ServerState;
 
-/// Rows per page unless `limit` says otherwise, and the most it may say.
+/// Rows per page unless `limit` says otherwise (at most `json::MAX_LIMIT`).
 const DEFAULT_LIMIT: u32 = 50;
-const MAX_LIMIT: u32 = 500;
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -103,20 +102,10 @@ pub(crate) async fn list(
     caller: Caller,
     ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<ApiJson<AuditPage>, ApiError> {
-    // An empty parameter (`?action=&flag=x`, as a script's template sends it) is absent.
-    let limit = match given(&query.limit) {
-        None => DEFAULT_LIMIT,
-        Some(text) => text.parse::<u32>().map_err(|_| {
-            ApiError::Invalid(format!(
-                "limit: {text:?} is not a whole number from 1 to {MAX_LIMIT}"
-            ))
-        })?,
-    };
-    if !(1..=MAX_LIMIT).contains(&limit) {
-        return Err(ApiError::Invalid(format!(
-            "limit: {limit} is out of range: 1 to {MAX_LIMIT}"
-        )));
-    }
+    // An empty text parameter (`?action=&flag=x`, as a script's template sends it) is
+    // absent; an empty integer is no integer (`limit_param`).
+    let limit = limit_param(query.limit.as_deref(), DEFAULT_LIMIT)?;
+    // A cursor is text to the caller (`next`): empty is absent, as for the filters.
     let before = given(&query.before)
         .map(|cursor| {
             cursor

@@ -70,6 +70,30 @@ where
     }
 }
 
+/// The most rows a list answers at once, whatever `limit` asks.
+pub(crate) const MAX_LIMIT: u32 = 500;
+
+/// A list's `limit` query parameter: `default` when absent, else a whole number from
+/// 1 to [`MAX_LIMIT`]. Given empty (`?limit=`) it is refused like any other text that
+/// is not one: the OpenAPI document's integer has no empty value.
+pub(crate) fn limit_param(value: Option<&str>, default: u32) -> Result<u32, ApiError> {
+    let Some(text) = value.map(str::trim) else {
+        return Ok(default);
+    };
+    let limit = text.parse::<u32>().map_err(|_| {
+        ApiError::Invalid(format!(
+            "limit: {text:?} is not a whole number from 1 to {MAX_LIMIT}"
+        ))
+    })?;
+    if (1..=MAX_LIMIT).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ApiError::Invalid(format!(
+            "limit: {limit} is out of range: 1 to {MAX_LIMIT}"
+        )))
+    }
+}
+
 fn query_rejection(rejection: &QueryRejection) -> ApiError {
     ApiError::Invalid(tidy(&rejection.body_text()))
 }

@@ -26,7 +26,7 @@ use vexil_core::promotion::{self, PromotionState};
 
 use crate::api::auth::Caller;
 use crate::api::error::{ApiError, ErrorBody};
-use crate::api::json::{ApiJson, ApiQuery, FlagKeyPath, IdPath};
+use crate::api::json::{ApiJson, ApiQuery, FlagKeyPath, IdPath, limit_param};
 use crate::state::ServerState;
 
 /// A promotion as the API, the CLI's `--json` and the console show it.
@@ -120,6 +120,7 @@ pub(crate) struct ListQuery {
     /// Only promotions of this flag.
     flag: Option<String>,
     /// At most this many, 1–500 (default 100).
+    #[param(value_type = Option<u32>)]
     limit: Option<String>,
 }
 
@@ -197,16 +198,7 @@ pub(crate) async fn list(
             ))
         })?),
     };
-    let limit = match given(query.limit) {
-        None => 100,
-        Some(text) => text
-            .parse::<u32>()
-            .ok()
-            .filter(|n| (1..=500).contains(n))
-            .ok_or_else(|| {
-                ApiError::Invalid("limit: expected a number from 1 to 500".to_owned())
-            })?,
-    };
+    let limit = limit_param(query.limit.as_deref(), 100)?;
     let flag = given(query.flag);
     let records = state.app.promotions(wanted, flag.as_deref(), limit).await?;
     let now = state.app.now();

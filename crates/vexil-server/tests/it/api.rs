@@ -152,9 +152,9 @@ async fn the_api_flips_as_the_console_does(backend: Backend) {
     assert_eq!(flips.body["entries"].as_array().unwrap().len(), 1);
     assert_eq!(flips.body["next"], json!(null));
 
-    // Empty parameters are absent, as a script's template sends them.
+    // Empty text parameters are absent, as a script's template sends them.
     let empty = ops
-        .get("/api/v1/audit?action=&flag=dark_mode&actor=&limit=&before=")
+        .get("/api/v1/audit?action=&flag=dark_mode&actor=&env=&before=")
         .await;
     assert_eq!(empty.status, 200, "{empty:?}");
     assert!(!empty.body["entries"].as_array().unwrap().is_empty());
@@ -304,6 +304,8 @@ async fn bad_input_is_named_and_changes_nothing() {
         .await
         .assert_error(422, "invalid_request", "unknown field `colour`");
     for (query, says) in [
+        // An integer given empty is no integer (the OpenAPI document's schema).
+        ("limit=", "limit: \"\" is not a whole number from 1 to 500"),
         ("limit=0", "limit: 0 is out of range: 1 to 500"),
         ("limit=501", "limit: 501 is out of range: 1 to 500"),
         ("limit=-1", "limit: \"-1\" is not a whole number"),
@@ -321,6 +323,12 @@ async fn bad_input_is_named_and_changes_nothing() {
             "invalid_request"
         };
         reply.assert_error(422, code, says);
+    }
+    // The promotions list's limit is the same integer.
+    for query in ["limit=", "limit=0", "limit=x"] {
+        ops.get(&format!("/api/v1/promotions?{query}"))
+            .await
+            .assert_error(422, "invalid_request", "limit: ");
     }
     ops.get("/api/v1/nothing")
         .await
