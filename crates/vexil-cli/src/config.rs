@@ -97,6 +97,15 @@ pub(crate) fn flag_set(global: &GlobalArgs) -> anyhow::Result<FlagSet> {
 /// The database, opened but not checked: `migrate` alone starts here.
 pub(crate) async fn open_database(global: &GlobalArgs) -> anyhow::Result<Db> {
     let url = DatabaseUrl::parse(&global.database_url)?;
+    // A command line is readable by every local user (`ps`); a process's environment
+    // by its owner only.
+    let from_environment =
+        std::env::var_os("DATABASE_URL").is_some_and(|value| value == global.database_url.as_str());
+    if url.has_password() && !from_environment {
+        bail!(
+            "--database-url {url} carries a password, which every user of this machine can read in `ps`: set DATABASE_URL in the environment instead (or use PostgreSQL's PGPASSWORD or ~/.pgpass and leave the password out)"
+        );
+    }
     let db = Db::connect(&url).await?;
     warn_if_readable(&url);
     Ok(db)

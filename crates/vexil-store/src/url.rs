@@ -77,6 +77,11 @@ impl DatabaseUrl {
         &self.raw
     }
 
+    /// The URL carries a password (between `user:` and `@`, or `password=`).
+    pub fn has_password(&self) -> bool {
+        redact(&self.raw) != self.raw
+    }
+
     /// The SQLite file this URL names (`None` for PostgreSQL).
     pub fn sqlite_file(&self) -> Option<PathBuf> {
         let rest = self

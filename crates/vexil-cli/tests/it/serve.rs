@@ -344,3 +344,31 @@ async fn a_database_readable_by_others_is_warned_about() {
     );
     assert!(run.stderr.contains("chmod 600"), "{}", run.stderr);
 }
+
+/// A password on the command line is readable by every local user (`ps`): refused
+/// before anything connects, naming the variable to use; the same URL in the
+/// environment is used as given.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_in_database_url_on_the_command_line_is_refused() {
+    let test_db = TestDb::new(Backend::Postgres).await;
+    let with_password = test_db
+        .url_string()
+        .replacen("postgres@", "postgres:hunter2@", 1);
+    let site = Site::new(with_password.clone());
+    let mut command = site.command(&["audit", "--limit", "1", "--database-url", &with_password]);
+    command.env_remove("DATABASE_URL");
+    let run = vexil_testkit::Run::of(&mut command);
+    assert_eq!(run.code, Some(2), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("carries a password, which every user of this machine can read in `ps`: set DATABASE_URL in the environment instead"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        !run.stderr.contains("hunter2"),
+        "the password is never echoed"
+    );
+    // From the environment (trust auth ignores the password): it runs.
+    let run = site.run(&["audit", "--limit", "1"]);
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+}
