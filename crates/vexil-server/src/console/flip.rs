@@ -19,7 +19,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use vexil_app::{AppError, ErrorKind, FlagState, Flip, parse_flag_key};
+use vexil_app::{AppError, ErrorKind, FlagState, FlagStates, Flip, parse_flag_key};
 use vexil_core::audit::{self, Via};
 use vexil_core::{Action, Clearance, Denied, Env, check_role};
 
@@ -85,7 +85,8 @@ pub(crate) async fn submit(
     let reason_missing = reason.is_none() && state.config.reason_required(&env);
     if (confirms && !confirmed) || reason_missing {
         // The flag as it is now: a page already stale gets the conflict at once.
-        let current = flag_state(&state, &operator, &key, &env).await?;
+        let states = flag_states(&state, &operator).await?;
+        let current = find(&states.states, &key, &env)?;
         // A role that may never flip it is told so now, not after confirming.
         if let Err(denied @ Denied::Forbidden { .. }) =
             check_role(operator.actor.role(), Action::Flip(current.risk))
@@ -93,14 +94,14 @@ pub(crate) async fn submit(
             return Err(AppError::Denied(denied).into());
         }
         if current.drift.is_none() && current.row_or_value() != from {
-            return conflict(&state, &operator, &env, &key, from, &current).await;
+            return conflict(&state, &operator, &env, &key, from, current).await;
         }
-        let needs_totp = needs_totp(&operator, &current);
+        let needs_totp = needs_totp(&operator, current);
         let error = (confirmed && reason_missing).then(|| {
             format!("A reason is required for a flip in {env}: say why (an incident, a ticket, what you saw). Nothing was changed.")
         });
         return step_page(
-            &state, &operator, pending, &current, needs_totp, error, from_htmx,
+            &state, &operator, pending, &states, needs_totp, error, from_htmx,
         )
         .await;
     }
@@ -126,15 +127,15 @@ pub(crate) async fn submit(
     let flipped = match app.flip(&operator.actor, &flip, step_up).await {
         Ok(flipped) => flipped,
         Err(AppError::Denied(Denied::ElevationRequired { .. })) => {
-            let current = flag_state(&state, &operator, &key, &env).await?;
-            return step_page(&state, &operator, pending, &current, true, None, from_htmx).await;
+            let states = flag_states(&state, &operator).await?;
+            return step_page(&state, &operator, pending, &states, true, None, from_htmx).await;
         }
         // A wrong code (audited) shows the page again, the flip still pending.
         Err(error) if error.kind() == ErrorKind::TotpRejected => {
-            let current = flag_state(&state, &operator, &key, &env).await?;
+            let states = flag_states(&state, &operator).await?;
             let message = Some(format!("{error}. Nothing was changed."));
             return step_page(
-                &state, &operator, pending, &current, true, message, from_htmx,
+                &state, &operator, pending, &states, true, message, from_htmx,
             )
             .await;
         }
@@ -189,7 +190,7 @@ async fn too_many_codes(
     retry_after: std::time::Duration,
     from_htmx: bool,
 ) -> Result<Response, ConsoleError> {
-    let current = flag_state(state, operator, &pending.flag, &pending.env).await?;
+    let states = flag_states(state, operator).await?;
     let message = format!(
         "{what} Try again in {}: nothing was changed, and the flip waits here.",
         wait(retry_after)
@@ -198,7 +199,7 @@ async fn too_many_codes(
         state,
         operator,
         pending,
-        &current,
+        &states,
         true,
         Some(message),
         from_htmx,
@@ -235,16 +236,11 @@ fn needs_totp(operator: &Operator, flag: &FlagState) -> bool {
         && !operator.elevated()
 }
 
-/// The flag's state in `env` now, for a role that may see the flags.
-async fn flag_state(
-    state: &ServerState,
-    operator: &Operator,
-    key: &vexil_core::FlagKey,
-    env: &Env,
-) -> Result<FlagState, ConsoleError> {
+/// Every flag's state in every env now (the flip's page draws a staging row with
+/// prod's value), for a role that may see the flags: read once per answer.
+async fn flag_states(state: &ServerState, operator: &Operator) -> Result<FlagStates, ConsoleError> {
     operator.actor.may(Action::ViewFlags)?;
-    let states = state.app.flag_states(Some(env)).await?;
-    find(&states.states, key, env).cloned()
+    Ok(state.app.flag_states(None).await?)
 }
 
 fn find<'s>(

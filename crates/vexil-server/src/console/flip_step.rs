@@ -14,7 +14,7 @@
 use askama::Template;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
-use vexil_app::{Actor, AppError, FlagState};
+use vexil_app::{Actor, AppError, FlagState, FlagStates};
 use vexil_core::{Env, FlagKey};
 
 use crate::console::error::ConsoleError;
@@ -63,19 +63,26 @@ struct StepPage {
     error: Option<String>,
 }
 
-/// The confirmation or code page of `flip`, with `error` (then 422) if one was made.
+/// The confirmation or code page of `flip`, drawn from `states` (every env's, as the
+/// flip's handler read them), with `error` (then 422) if one was made.
 pub(crate) async fn step_page(
     state: &ServerState,
     operator: &Operator,
     flip: PendingFlip,
-    current: &FlagState,
+    states: &FlagStates,
     needs_totp: bool,
     error: Option<String>,
     from_htmx: bool,
 ) -> Result<Response, ConsoleError> {
-    let states = state.app.flag_states(None).await?;
+    let current = states
+        .states
+        .iter()
+        .find(|s| s.key == flip.flag.as_str() && s.env == flip.env)
+        .ok_or_else(|| AppError::UnknownFlag {
+            key: flip.flag.to_string(),
+        })?;
     let open = std::collections::HashMap::new();
-    let cx = RowContext::new(state, operator, &flip.env, &states, &open);
+    let cx = RowContext::new(state, operator, &flip.env, states, &open);
     let page = StepPage {
         chrome: operator.chrome("flags").in_env(&flip.env),
         csrf: operator.visitor.csrf().to_owned(),

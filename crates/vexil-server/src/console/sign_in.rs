@@ -56,6 +56,21 @@ struct SignInPage {
     error: Option<String>,
 }
 
+impl SignInPage {
+    /// The form again after a refused attempt: the name typed stays, the password
+    /// never comes back, and `error` says why.
+    fn again(visitor: &Visitor, next: Option<String>, name: String, error: String) -> SignInPage {
+        SignInPage {
+            chrome: Chrome::anonymous(),
+            csrf: visitor.csrf().to_owned(),
+            next: next.unwrap_or_default(),
+            name,
+            notice: None,
+            error: Some(error),
+        }
+    }
+}
+
 pub(crate) async fn page(
     mut visitor: Visitor,
     Query(query): Query<SignInQuery>,
@@ -119,15 +134,8 @@ pub(crate) async fn submit(
             Ok(Redirect::to(&target).into_response())
         }
         Err(AppError::BadCredentials) => {
-            // The name typed stays in the form; the password never comes back.
-            let page = SignInPage {
-                chrome: Chrome::anonymous(),
-                csrf: visitor.csrf().to_owned(),
-                next: next.unwrap_or_default(),
-                name,
-                notice: None,
-                error: Some(AppError::BadCredentials.to_string()),
-            };
+            let page =
+                SignInPage::again(&visitor, next, name, AppError::BadCredentials.to_string());
             Ok(page::html(StatusCode::UNAUTHORIZED, &page))
         }
         Err(AppError::SignInLocked { retry_after }) => {
@@ -140,17 +148,11 @@ pub(crate) async fn submit(
 /// The form again, refused for too many attempts: one message, one wait (429, with
 /// `Retry-After`). Nothing was checked, so nothing says whether the name exists.
 fn too_many(visitor: &Visitor, next: Option<String>, name: String, wait: Duration) -> Response {
-    let page = SignInPage {
-        chrome: Chrome::anonymous(),
-        csrf: visitor.csrf().to_owned(),
-        next: next.unwrap_or_default(),
-        name,
-        notice: None,
-        error: Some(format!(
-            "Too many sign-in attempts. Try again in {}.",
-            error::wait(wait)
-        )),
-    };
+    let message = format!(
+        "Too many sign-in attempts. Try again in {}.",
+        error::wait(wait)
+    );
+    let page = SignInPage::again(visitor, next, name, message);
     error::limited(page::html(StatusCode::TOO_MANY_REQUESTS, &page), wait)
 }
 
