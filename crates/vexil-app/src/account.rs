@@ -8,8 +8,6 @@
 //! operator, whose database access is that permission (`admin_id` NULL, `"via":
 //! "cli"`).
 
-use argon2::password_hash::phc::PasswordHash;
-use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use vexil_core::audit::{TARGET_USER, USER_ADD, USER_DISABLE, USER_SET_ROLE, Via};
@@ -18,6 +16,7 @@ use vexil_store::{NewAudit, NewUser, UserRow};
 
 use crate::app::{Actor, App};
 use crate::error::AppError;
+use crate::password::dummy_hash;
 
 /// Who changes an account: an account acting in the console or API, or an operator
 /// with database access at the CLI (the break-glass path, which also creates the
@@ -53,7 +52,7 @@ impl App {
                 name: name.to_owned(),
             });
         }
-        let password_hash = hash_password(password)?;
+        let password_hash = self.passwords.hash(password.clone()).await?;
         let now = self.clock.now();
         let mut tx = self.db.begin_write().await?;
         let audit = self.user_audit(admin, USER_ADD, name, json!({"name": name, "role": role}));
@@ -117,7 +116,8 @@ impl App {
     }
 
     /// Whether `password` is `name`'s. An unknown account costs the same argon2 work
-    /// as a known one, so timing does not tell which names exist.
+    /// as a known one, so timing does not tell which names exist. `AppError::Busy`
+    /// when too many checks are running and waiting already (`password.rs`).
     pub async fn check_password(
         &self,
         name: &str,
@@ -127,13 +127,12 @@ impl App {
         let hash = user
             .as_ref()
             .map_or(dummy_hash(), |user| user.password_hash.as_str());
-        // argon2 is ~20 ms of CPU by design: off the async workers, so that other
-        // requests are not held up behind a sign-in.
-        let hash = hash.to_owned();
-        let password = password.clone();
-        let matches = tokio::task::spawn_blocking(move || verify_password(&hash, &password))
-            .await
-            .unwrap_or(false);
+        // argon2 is ~20 ms of CPU by design: on threads of its own, so that other
+        // requests are not held up behind a sign-in, and a bounded number at once.
+        let matches = self
+            .passwords
+            .verify(hash.to_owned(), password.clone())
+            .await?;
         Ok(matches && user.is_some_and(|user| !user.disabled))
     }
 
@@ -176,26 +175,4 @@ impl App {
             payload,
         }
     }
-}
-
-fn hash_password(password: &SecretString) -> Result<String, AppError> {
-    Argon2::default()
-        .hash_password(password.expose_secret().as_bytes())
-        .map(|hash| hash.to_string())
-        .map_err(AppError::PasswordHash)
-}
-
-fn verify_password(hash: &str, password: &SecretString) -> bool {
-    PasswordHash::new(hash).is_ok_and(|hash| {
-        Argon2::default()
-            .verify_password(password.expose_secret().as_bytes(), &hash)
-            .is_ok()
-    })
-}
-
-/// A valid argon2id hash of no one's password, with the same parameters as
-/// `hash_password` (argon2's defaults: m=19456, t=2, p=1), verified against when the
-/// account does not exist so that the answer takes as long as for a real account.
-fn dummy_hash() -> &'static str {
-    "$argon2id$v=19$m=19456,t=2,p=1$4cr3ICO0IMaKuz/U2FgBQQ$Y3RwtodDV+SXdVuh0SO7GtZrNK+vcwxFTxFwaTGu0lg"
 }

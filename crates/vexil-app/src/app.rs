@@ -45,6 +45,10 @@ pub struct App {
     pub(crate) elevation_window: std::time::Duration,
     /// Told after every flag change this process commits (a server's caches).
     pub(crate) on_change: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
+    /// argon2 hashing and checking, a bounded number at a time.
+    pub(crate) passwords: crate::password::Passwords,
+    /// Failed sign-ins for names that are no account, in this process.
+    pub(crate) unknown_names: std::sync::Mutex<crate::sign_in::UnknownNames>,
 }
 
 /// An account that exists and is not disabled: the only thing a use case accepts as
@@ -109,6 +113,8 @@ impl App {
             windows: vexil_core::promotion::Windows::default(),
             elevation_window: crate::elevation::DEFAULT_ELEVATION_WINDOW,
             on_change: std::sync::OnceLock::new(),
+            passwords: crate::password::Passwords::per_core(),
+            unknown_names: std::sync::Mutex::default(),
         }
     }
 

@@ -93,8 +93,18 @@ pub enum AppError {
     BadCredentials,
     #[error("too many failed sign-ins for this account; try again in {} s", retry_after.as_secs().max(1))]
     SignInLocked { retry_after: std::time::Duration },
+    /// The account has had many failed sign-ins from many places lately: a code from
+    /// its authenticator is needed with the password (`sign_in.rs`).
+    #[error(
+        "this account needs a TOTP code with its password for now: it has had many failed sign-ins"
+    )]
+    SignInNeedsCode,
     #[error("too many wrong TOTP codes for this account; try again in {} s", retry_after.as_secs().max(1))]
     ElevationLocked { retry_after: std::time::Duration },
+    /// Every password-checking thread is busy and its queue full (`password.rs`):
+    /// nothing was checked or recorded.
+    #[error("the server is busy checking other passwords; try again in {} s", retry_after.as_secs().max(1))]
+    Busy { retry_after: std::time::Duration },
     #[error("no promotion {id}")]
     UnknownPromotion { id: i64 },
     #[error("cannot mark {flag} active for prod: {reason}")]
@@ -215,9 +225,10 @@ impl AppError {
                 error: TransitionError::ReasonRequired,
                 ..
             } => K::Invalid,
-            AppError::BadCredentials | AppError::BadToken | AppError::BadClientKey => {
-                K::Unauthenticated
-            }
+            AppError::BadCredentials
+            | AppError::SignInNeedsCode
+            | AppError::BadToken
+            | AppError::BadClientKey => K::Unauthenticated,
             AppError::Denied(Denied::Forbidden { .. })
             | AppError::Disabled { .. }
             | AppError::Promotion {
@@ -229,7 +240,9 @@ impl AppError {
             AppError::TotpInvalid
             | AppError::TotpReplayed
             | AppError::TotpAlreadyEnrolled { .. } => K::TotpRejected,
-            AppError::SignInLocked { .. } | AppError::ElevationLocked { .. } => K::RateLimited,
+            AppError::SignInLocked { .. }
+            | AppError::ElevationLocked { .. }
+            | AppError::Busy { .. } => K::RateLimited,
             AppError::Conflict { .. } => K::Conflict,
             AppError::NoChange { .. } => K::NoChange,
             AppError::SameRole { .. }
@@ -253,8 +266,9 @@ impl AppError {
 
     /// How long to wait before trying again, for a rate-limited refusal.
     pub fn retry_after(&self) -> Option<std::time::Duration> {
-        if let AppError::SignInLocked { retry_after } | AppError::ElevationLocked { retry_after } =
-            self
+        if let AppError::SignInLocked { retry_after }
+        | AppError::ElevationLocked { retry_after }
+        | AppError::Busy { retry_after } = self
         {
             Some(*retry_after)
         } else {

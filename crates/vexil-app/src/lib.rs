@@ -7,7 +7,9 @@
 //!   envs, this process's `FLAG_*` variables, the clock), and `Actor`, an account
 //!   allowed to act.
 //! - `account.rs`: accounts (`add_user`, `set_role`, `disable_user`, `users`,
-//!   `check_password`), argon2id password hashes; `Admin`, who changes an account.
+//!   `check_password`); `Admin`, who changes an account.
+//! - `password.rs`: `Passwords`, argon2id hashing and checking on a thread per core,
+//!   with a bounded queue (`AppError::Busy` beyond it).
 //! - `flag_state.rs`: `App::flag_states`, every flag in each env as this process
 //!   resolves it, with the row behind it and the rows no declaration claims.
 //! - `flip.rs`: `App::flip`, which reads top to bottom: authorize → begin → read
@@ -72,6 +74,7 @@ mod flag_state;
 mod fleet;
 mod flip;
 mod instances;
+mod password;
 mod promotion;
 mod receipt_summary;
 mod reconcile;
@@ -98,7 +101,7 @@ pub use promotion::{PromoteRequest, PromotionRecord, Stepped};
 pub use receipt_summary::ReceiptSummary;
 pub use reconcile::{PairFinding, Reconcile, Reconciliation};
 pub use secret_key::SecretKey;
-pub use sign_in::{LOCK_WINDOW, MAX_FAILURES};
+pub use sign_in::{ACCOUNT_FAILURES, LOCK_WINDOW, MAX_FAILURES};
 pub use stale::StaleFlags;
 pub use token::TOKEN_PREFIX;
 pub use totp::{PendingTotp, code_at};

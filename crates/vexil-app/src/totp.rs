@@ -83,15 +83,27 @@ pub struct PendingTotp {
 }
 
 impl App {
-    /// Starts self-service enrolment for `actor`. Only an account without TOTP may
-    /// enrol itself: replacing a secret would let a stolen session take over the
-    /// second factor, so re-enrolment stays with an operator (`vexil user totp`).
-    pub async fn begin_own_totp(&self, actor: &Actor) -> Result<PendingTotp, AppError> {
+    /// Starts self-service enrolment for `actor`, whose `password` it asks: a second
+    /// factor is bound only by someone who knows the first, not by whoever holds a
+    /// stolen session cookie. Only an account without TOTP may enrol itself
+    /// (replacing a secret would let a stolen session take over the second factor, so
+    /// re-enrolment stays with an operator, `vexil user totp`); that is checked
+    /// first, so that an enrolled account's session is no oracle for its password.
+    /// The password is checked as a sign-in is, locks and audit row included
+    /// (`App::recheck_password`).
+    pub async fn begin_own_totp(
+        &self,
+        actor: &Actor,
+        password: &SecretString,
+        from: &str,
+    ) -> Result<PendingTotp, AppError> {
         let key = self.secret_key()?;
         let user = self.existing_user(actor.name()).await?;
         if user.totp_secret.is_some() {
             return Err(AppError::TotpAlreadyEnrolled { name: user.name });
         }
+        self.recheck_password(actor, password, "totp_setup", from)
+            .await?;
         let secret = Secret::generate();
         let totp = totp_for(secret.as_ref(), &user.name)?;
         let uri = totp.to_url().map_err(|e| AppError::Totp(e.into()))?;

@@ -30,6 +30,10 @@ pub const AUTH_SIGN_IN: &str = "console.auth.sign_in";
 /// A sign-in refused: wrong password, unknown or disabled account (one reason, kept
 /// vague for the one signing in; the row says which name was tried, and from where).
 pub const AUTH_SIGN_IN_FAILED: &str = "console.auth.sign_in_failed";
+/// Failed sign-ins for names that are no account, summed: one row per minute per
+/// server (`"attempts"`, and the first `"accounts"` and `"from"` addresses), so that
+/// made-up names cannot flood the log (docs/roles.md).
+pub const AUTH_SIGN_IN_FAILED_UNKNOWN: &str = "console.auth.sign_in_failed_unknown";
 /// A console session ended by its account.
 pub const AUTH_SIGN_OUT: &str = "console.auth.sign_out";
 /// A fresh TOTP code elevated a session (docs/roles.md#elevation).
@@ -38,7 +42,7 @@ pub const AUTH_ELEVATE: &str = "console.auth.elevate";
 pub const AUTH_ELEVATE_FAILED: &str = "console.auth.elevate_failed";
 
 /// Every action vexil itself writes, for pickers and filters.
-pub const ACTIONS: [&str; 19] = [
+pub const ACTIONS: [&str; 20] = [
     FLAG_FLIP,
     FLAG_MARK_PROMOTE,
     FLAG_APPROVED,
@@ -55,6 +59,7 @@ pub const ACTIONS: [&str; 19] = [
     CLIENT_KEY_REVOKE,
     AUTH_SIGN_IN,
     AUTH_SIGN_IN_FAILED,
+    AUTH_SIGN_IN_FAILED_UNKNOWN,
     AUTH_SIGN_OUT,
     AUTH_ELEVATE,
     AUTH_ELEVATE_FAILED,

@@ -33,6 +33,8 @@
 //! - [`sdk`]: the evaluation plane's messages (`/sdk/v1`): the snapshot and change
 //!   events a server sends the processes that follow it, their reports, and
 //!   `AppName`.
+//! - [`client_network`]: the network a client address counts as (an IPv6 /64),
+//!   for limits and locks keyed by where attempts come from.
 //! - [`clock`]: the `Clock` trait; the test clock (in `vexil-testkit`) and
 //!   the binary's system clock implement it outside this crate.
 //! - [`message`]: how outside text appears in one-line messages.
@@ -58,6 +60,7 @@
 
 pub mod audit;
 pub mod audit_chain;
+pub mod client_network;
 pub mod clock;
 pub mod decl;
 pub mod deprecation;

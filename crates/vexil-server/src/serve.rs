@@ -267,10 +267,15 @@ pub async fn serve(
     tracker.wait().await;
     // Stopped and waited for: nothing of this server runs after `serve` returns.
     housekeeping.abort();
+    let _ = housekeeping.await;
+    // The last minute's failed sign-ins for unknown names, which housekeeping would
+    // have written next.
+    if let Err(error) = state.app.summarize_unknown_sign_ins().await {
+        tracing::warn!(%error, "could not record the failed sign-ins for unknown names");
+    }
     changes.abort();
     sealing.abort();
     let _ = sealing.await;
-    let _ = housekeeping.await;
     let _ = changes.await;
     Ok(())
 }
@@ -367,6 +372,9 @@ async fn housekeeping(state: ServerState) {
         let day_ago = chrono::Utc::now() - chrono::TimeDelta::days(1);
         if let Err(error) = state.app.forget_changes_before(day_ago).await {
             tracing::warn!(%error, "could not forget changes older than a day");
+        }
+        if let Err(error) = state.app.summarize_unknown_sign_ins().await {
+            tracing::warn!(%error, "could not record the failed sign-ins for unknown names");
         }
         state.sign_in_limiter.retain_recent();
         state.keys.retain_recent();

@@ -232,6 +232,19 @@ impl ServerState {
             })
     }
 
+    /// One sign-in attempt at `account` from `ip`'s network, or how long to wait:
+    /// counted per network as well as per account, so that a stranger's attempts do
+    /// not spend the allowance of the account's owner elsewhere.
+    pub(crate) fn sign_in_attempt(
+        &self,
+        ip: Option<IpAddr>,
+        account: &str,
+    ) -> Result<(), Duration> {
+        let network = ip.map_or_else(String::new, |ip| crate::api::address_key(ip).to_string());
+        let account: String = account.chars().take(64).collect();
+        self.account_attempt("sign-in", &format!("{network} {account}"))
+    }
+
     /// One attempt at `what` from `account`'s allowance, or how long to wait.
     pub(crate) fn account_attempt(&self, what: &str, account: &str) -> Result<(), Duration> {
         let key: String = format!("{what}:{}", account.chars().take(64).collect::<String>());

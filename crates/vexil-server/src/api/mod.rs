@@ -126,18 +126,9 @@ impl tower_governor::key_extractor::KeyExtractor for ClientAddress {
     }
 }
 
-/// An address as the limiter counts it.
+/// An address as the limiter counts it (an IPv6 client by its /64).
 pub(crate) fn address_key(peer: IpAddr) -> IpAddr {
-    match peer {
-        IpAddr::V4(_) => peer,
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => IpAddr::V4(v4),
-            None => {
-                let [a, b, c, d, ..] = v6.segments();
-                IpAddr::V6(std::net::Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
-            }
-        },
-    }
+    vexil_core::client_network::client_network(peer)
 }
 
 /// The per-address limit as a layer, and its limiter kept in the state for

@@ -111,8 +111,8 @@ pub(crate) struct BeginForm {
     password: Option<String>,
 }
 
-/// Starts enrolment, after the account's password: a second factor is bound only by
-/// someone who knows the first, not by whoever holds a stolen session cookie.
+/// Starts enrolment, after the account's password (`App::begin_own_totp`: checked as
+/// a sign-in is, after "already enrolled").
 pub(crate) async fn begin_totp(
     State(state): State<ServerState>,
     mut operator: Operator,
@@ -121,20 +121,24 @@ pub(crate) async fn begin_totp(
     operator.visitor.check_csrf(form.csrf.as_deref())?;
     state.limit_account("totp", operator.actor.name())?;
     let password = SecretString::from(form.password.unwrap_or_default());
-    if !state
+    let from = operator.visitor.from();
+    let pending = match state
         .app
-        .check_password(operator.actor.name(), &password)
-        .await?
+        .begin_own_totp(&operator.actor, &password, &from)
+        .await
     {
-        return render(
-            &state,
-            &operator,
-            None,
-            Some("wrong password: TOTP set-up needs your current password".to_owned()),
-        )
-        .await;
-    }
-    let pending = state.app.begin_own_totp(&operator.actor).await?;
+        Ok(pending) => pending,
+        Err(AppError::BadCredentials) => {
+            return render(
+                &state,
+                &operator,
+                None,
+                Some("wrong password: TOTP set-up needs your current password".to_owned()),
+            )
+            .await;
+        }
+        Err(error) => return Err(error.into()),
+    };
     operator.set_pending_totp(Some(pending.sealed)).await?;
     Ok(Redirect::to("/console/account").into_response())
 }

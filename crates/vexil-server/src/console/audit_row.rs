@@ -7,10 +7,10 @@ use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
 use serde_json::Value;
 use vexil_app::ReceiptSummary;
 use vexil_core::audit::{
-    AUTH_ELEVATE, AUTH_ELEVATE_FAILED, AUTH_SIGN_IN, AUTH_SIGN_IN_FAILED, AUTH_SIGN_OUT,
-    CLIENT_KEY_CREATE, CLIENT_KEY_REVOKE, FLAG_APPROVED, FLAG_EXPIRED, FLAG_FLIP,
-    FLAG_MARK_PROMOTE, FLAG_PROMOTED, FLAG_REJECTED, TOKEN_CREATE, TOKEN_REVOKE, USER_ADD,
-    USER_DISABLE, USER_SET_ROLE, USER_TOTP_ENROL,
+    AUTH_ELEVATE, AUTH_ELEVATE_FAILED, AUTH_SIGN_IN, AUTH_SIGN_IN_FAILED,
+    AUTH_SIGN_IN_FAILED_UNKNOWN, AUTH_SIGN_OUT, CLIENT_KEY_CREATE, CLIENT_KEY_REVOKE,
+    FLAG_APPROVED, FLAG_EXPIRED, FLAG_FLIP, FLAG_MARK_PROMOTE, FLAG_PROMOTED, FLAG_REJECTED,
+    TOKEN_CREATE, TOKEN_REVOKE, USER_ADD, USER_DISABLE, USER_SET_ROLE, USER_TOTP_ENROL,
 };
 use vexil_store::AuditRow;
 
@@ -119,6 +119,7 @@ pub(crate) fn label(action: &str) -> Option<&'static str> {
         CLIENT_KEY_REVOKE => "Client key revoked",
         AUTH_SIGN_IN => "Signed in",
         AUTH_SIGN_IN_FAILED => "Sign-in failed",
+        AUTH_SIGN_IN_FAILED_UNKNOWN => "Sign-ins failed for unknown names",
         AUTH_SIGN_OUT => "Signed out",
         AUTH_ELEVATE => "Session elevated",
         AUTH_ELEVATE_FAILED => "TOTP code refused",

@@ -9,10 +9,11 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use vexil_core::audit::{
-    AUTH_ELEVATE, AUTH_ELEVATE_FAILED, AUTH_SIGN_IN, AUTH_SIGN_IN_FAILED, AUTH_SIGN_OUT,
-    CLIENT_KEY_CREATE, CLIENT_KEY_REVOKE, FLAG_APPROVED, FLAG_EXPIRED, FLAG_FLIP,
-    FLAG_MARK_PROMOTE, FLAG_PROMOTED, FLAG_REJECTED, TARGET_FEATURE_FLAG, TOKEN_CREATE,
-    TOKEN_REVOKE, USER_ADD, USER_DISABLE, USER_SET_ROLE, USER_TOTP_ENROL,
+    AUTH_ELEVATE, AUTH_ELEVATE_FAILED, AUTH_SIGN_IN, AUTH_SIGN_IN_FAILED,
+    AUTH_SIGN_IN_FAILED_UNKNOWN, AUTH_SIGN_OUT, CLIENT_KEY_CREATE, CLIENT_KEY_REVOKE,
+    FLAG_APPROVED, FLAG_EXPIRED, FLAG_FLIP, FLAG_MARK_PROMOTE, FLAG_PROMOTED, FLAG_REJECTED,
+    TARGET_FEATURE_FLAG, TOKEN_CREATE, TOKEN_REVOKE, USER_ADD, USER_DISABLE, USER_SET_ROLE,
+    USER_TOTP_ENROL,
 };
 use vexil_store::AuditRow;
 
@@ -119,8 +120,32 @@ pub(crate) fn sentence(row: &AuditRow, who: &str) -> Vec<Part> {
         }
         AUTH_SIGN_IN_FAILED => {
             let tried = text(payload, "account").unwrap_or(&row.target_id);
-            s.say(&format!(" failed to sign in as {tried}"))
+            let during = match text(payload, "during") {
+                Some("totp_setup") => " (at TOTP set-up)",
+                _ => "",
+            };
+            s.say(&format!(" failed to sign in as {tried}{during}"))
                 .from(payload);
+        }
+        AUTH_SIGN_IN_FAILED_UNKNOWN => {
+            let attempts = payload["attempts"].as_u64().unwrap_or(0);
+            let list = |field: &str| {
+                payload[field]
+                    .as_array()
+                    .map(|items| {
+                        items
+                            .iter()
+                            .filter_map(|item| item.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    })
+                    .unwrap_or_default()
+            };
+            s.say(&format!(
+                " failed to sign in {attempts} times as names that are no account ({}) from {}",
+                list("accounts"),
+                list("from")
+            ));
         }
         AUTH_SIGN_OUT => {
             s.say(" signed out").from(payload);
@@ -395,6 +420,24 @@ mod tests {
                     json!({"account": "bob", "from": "192.0.2.7"}),
                 ),
                 "someone failed to sign in as bob from 192.0.2.7",
+            ),
+            (
+                row(
+                    AUTH_SIGN_IN_FAILED,
+                    None,
+                    "bob",
+                    json!({"account": "bob", "from": "192.0.2.7", "during": "totp_setup"}),
+                ),
+                "someone failed to sign in as bob (at TOTP set-up) from 192.0.2.7",
+            ),
+            (
+                row(
+                    AUTH_SIGN_IN_FAILED_UNKNOWN,
+                    None,
+                    "",
+                    json!({"attempts": 3, "accounts": ["x", "y"], "from": ["192.0.2.7"], "since": "2026-12-04T10:00:00+00:00"}),
+                ),
+                "someone failed to sign in 3 times as names that are no account (x, y) from 192.0.2.7",
             ),
         ] {
             assert_eq!(said(&row), says);

@@ -15,7 +15,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use secrecy::SecretString;
 use serde::Deserialize;
-use vexil_app::{Actor, AppError};
+use vexil_app::{Actor, AppError, TotpCode};
 use vexil_core::Action;
 
 use crate::console::error::{self, ConsoleError};
@@ -37,6 +37,8 @@ pub(crate) struct SignInForm {
     csrf: Option<String>,
     name: Option<String>,
     password: Option<String>,
+    /// A TOTP code, asked for when the account is under attack.
+    code: Option<String>,
     next: Option<String>,
 }
 
@@ -54,6 +56,8 @@ struct SignInPage {
     name: String,
     notice: Option<&'static str>,
     error: Option<String>,
+    /// Ask for a TOTP code too: the account is under attack (`App::sign_in`).
+    ask_code: bool,
 }
 
 impl SignInPage {
@@ -67,7 +71,13 @@ impl SignInPage {
             name,
             notice: None,
             error: Some(error),
+            ask_code: false,
         }
+    }
+
+    fn asking_code(mut self) -> SignInPage {
+        self.ask_code = true;
+        self
     }
 }
 
@@ -96,6 +106,7 @@ pub(crate) async fn page(
         name: String::new(),
         notice,
         error: None,
+        ask_code: false,
     };
     Ok(page::html(StatusCode::OK, &page))
 }
@@ -112,19 +123,20 @@ pub(crate) async fn submit(
     // address may not make.
     let refused = match visitor.ip.map(|ip| state.address_attempt(ip)) {
         Some(Err(wait)) => Some(wait),
-        _ => state.account_attempt("sign-in", name.trim()).err(),
+        _ => state.sign_in_attempt(visitor.ip, name.trim()).err(),
     };
     if let Some(wait) = refused {
         // The account may be locked for longer: the page names the one wait that
         // lets the next attempt through.
-        let locked = state.app.sign_in_lock(name.trim()).await?;
+        let locked = state.app.sign_in_lock(name.trim(), &visitor.from()).await?;
         let wait = locked.map_or(wait, |locked| locked.max(wait));
         return Ok(too_many(&visitor, next, name, wait));
     }
     let password = SecretString::from(form.password.unwrap_or_default());
+    let code = TotpCode::from_field(form.code.as_deref());
     match state
         .app
-        .sign_in(name.trim(), &password, &visitor.from())
+        .sign_in(name.trim(), &password, code.as_ref(), &visitor.from())
         .await
     {
         Ok(actor) => {
@@ -134,12 +146,34 @@ pub(crate) async fn submit(
             Ok(Redirect::to(&target).into_response())
         }
         Err(AppError::BadCredentials) => {
-            let page =
-                SignInPage::again(&visitor, next, name, AppError::BadCredentials.to_string());
+            // With a code asked for, the answer does not say which of the three
+            // was wrong.
+            let (message, asked) = match form.code {
+                Some(_) => ("wrong account name, password or code".to_owned(), true),
+                None => (AppError::BadCredentials.to_string(), false),
+            };
+            let mut page = SignInPage::again(&visitor, next, name, message);
+            page.ask_code = asked;
+            Ok(page::html(StatusCode::UNAUTHORIZED, &page))
+        }
+        Err(AppError::SignInNeedsCode) => {
+            let message = "This account needs a code from its authenticator app as well, for now: nothing was checked.";
+            let page = SignInPage::again(&visitor, next, name, message.to_owned()).asking_code();
             Ok(page::html(StatusCode::UNAUTHORIZED, &page))
         }
         Err(AppError::SignInLocked { retry_after }) => {
             Ok(too_many(&visitor, next, name, retry_after))
+        }
+        Err(AppError::Busy { retry_after }) => {
+            let message = format!(
+                "vexil is busy checking other sign-ins; nothing was checked. Try again in {}.",
+                error::wait(retry_after)
+            );
+            let page = SignInPage::again(&visitor, next, name, message);
+            Ok(error::limited(
+                page::html(StatusCode::SERVICE_UNAVAILABLE, &page),
+                retry_after,
+            ))
         }
         Err(error) => Err(error.into()),
     }
