@@ -49,6 +49,8 @@ pub struct App {
     pub(crate) passwords: crate::password::Passwords,
     /// Failed sign-ins for names that are no account, in this process.
     pub(crate) unknown_names: std::sync::Mutex<crate::sign_in::UnknownNames>,
+    /// The sign-in form's CSRF key.
+    pub(crate) form_key: crate::form_key::FormKey,
 }
 
 /// An account that exists and is not disabled: the only thing a use case accepts as
@@ -115,6 +117,7 @@ impl App {
             on_change: std::sync::OnceLock::new(),
             passwords: crate::password::Passwords::per_core(),
             unknown_names: std::sync::Mutex::default(),
+            form_key: crate::form_key::FormKey::random(),
         }
     }
 
@@ -124,6 +127,7 @@ impl App {
         let mac = crate::audit_integrity::AuditMac::new(&secret_key);
         self.db = self.db.with_prover(Arc::new(mac.clone()));
         self.audit_mac = Some(mac);
+        self.form_key = crate::form_key::derived(&secret_key);
         self.secret_key = Some(secret_key);
         self
     }

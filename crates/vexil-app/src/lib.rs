@@ -38,6 +38,7 @@
 //! - `elevation.rs`: `App::authorize` (the role, then TOTP elevation where the
 //!   matrix asks for it), `Elevation`, which only this crate makes, `StepUp` and
 //!   `TotpCode`.
+//! - `form_key.rs`: `FormKey`, the sign-in form's stateless CSRF token.
 //! - `sign_in.rs`: a console session's life, audited: `sign_in`, the elevation code
 //!   check, `sign_out`, with a lock after repeated failures counted in the audit log (so it
 //!   holds across processes).
@@ -73,6 +74,7 @@ mod error;
 mod flag_state;
 mod fleet;
 mod flip;
+mod form_key;
 mod instances;
 mod password;
 mod promotion;
@@ -96,6 +98,7 @@ pub use error::{AppError, ErrorKind};
 pub use flag_state::{FlagState, FlagStates};
 pub use fleet::{EnvFleet, FleetInstance, ReportedVar, RowDrift};
 pub use flip::{Flip, Flipped, parse_flag_key};
+pub use form_key::FormKey;
 pub use instances::{GONE_AFTER, ReceiptState, Receipts};
 pub use promotion::{PromoteRequest, PromotionRecord, Stepped};
 pub use receipt_summary::ReceiptSummary;

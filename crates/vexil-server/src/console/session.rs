@@ -77,19 +77,6 @@ impl Visitor {
         &self.data.csrf
     }
 
-    /// Gives this visitor a session with a CSRF token, if it has none: only the
-    /// sign-in page does, so that requests which only get sent to sign-in write
-    /// nothing. Stored at once rather than after the response (tower-sessions' way),
-    /// so that a database that is down gives the 503 page, not an empty 500.
-    pub(crate) async fn ensure_csrf(&mut self) -> Result<(), ConsoleError> {
-        if self.data.csrf.is_empty() {
-            self.data.csrf = new_token()?;
-            self.save().await?;
-            self.session.save().await?;
-        }
-        Ok(())
-    }
-
     /// Refuses a form whose token is not this session's, in constant time.
     pub(crate) fn check_csrf(&self, sent: Option<&str>) -> Result<(), ConsoleError> {
         let sent = sent.unwrap_or_default().as_bytes();
@@ -307,7 +294,7 @@ impl FromRequestParts<ServerState> for Operator {
 }
 
 /// 32 random bytes, hex.
-fn new_token() -> Result<String, ConsoleError> {
+pub(crate) fn new_token() -> Result<String, ConsoleError> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes)
         .map_err(|e| ConsoleError::Internal(format!("the system's random source failed: {e}")))?;

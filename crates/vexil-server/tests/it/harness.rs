@@ -250,6 +250,12 @@ impl TestConsole {
         }
     }
 
+    /// How many console sessions are stored, by the database's own client.
+    pub(crate) async fn session_rows(&self) -> usize {
+        let out = self.test_db.client("SELECT count(*) FROM console_sessions");
+        out.trim().parse().unwrap()
+    }
+
     /// Every audit row since the set-up, newest first.
     pub(crate) async fn audit(&self) -> Vec<AuditRow> {
         let mut rows = audit_log(self.state.app.db()).await;

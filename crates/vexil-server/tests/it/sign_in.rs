@@ -406,3 +406,44 @@ async fn wrong_totp_codes_lock_elevation() {
     expected.extend(std::iter::repeat_n(AUTH_ELEVATE_FAILED.to_owned(), 5));
     assert_eq!(console.actions_since(0).await, expected);
 }
+
+/// Visitors who have not signed in cost no database write: the sign-in page's CSRF
+/// token is stateless (replayed: 2,000 cookie-less page loads made 2,000 session
+/// rows). A form without the browser's cookie, or with another browser's token, is
+/// refused; the session row appears at sign-in.
+async fn anonymous_visitors_write_nothing(backend: Backend) {
+    let console = TestConsole::start(backend).await;
+    let client = reqwest::Client::new();
+    let url = format!("http://{}/console/sign-in", console.address);
+    let mut loads = Vec::new();
+    for _ in 0..2_000 {
+        loads.push(client.get(&url).send());
+    }
+    for load in futures_util::future::join_all(loads).await {
+        assert_eq!(load.unwrap().status(), 200);
+    }
+    assert_eq!(console.session_rows().await, 0);
+    assert_eq!(console.audit().await.len(), 0);
+
+    // One browser's token does not go with another's cookie, nor with none.
+    let alice = console.browser();
+    let mallory = console.browser();
+    let token = alice.get("/console/sign-in").await.csrf();
+    mallory.get("/console/sign-in").await;
+    let form = [
+        ("csrf", token.as_str()),
+        ("name", "ops1"),
+        ("password", PASSWORD),
+    ];
+    for refused in [
+        mallory.post("/console/sign-in", &form).await,
+        console.browser().post("/console/sign-in", &form).await,
+    ] {
+        assert_eq!(refused.status, 403, "{}", refused.body);
+    }
+    assert_eq!(console.session_rows().await, 0);
+    let signed_in = alice.post("/console/sign-in", &form).await;
+    assert_eq!(signed_in.status, 303);
+    assert_eq!(console.session_rows().await, 1);
+}
+vexil_testkit::both!(anonymous_visitors_write_nothing);
