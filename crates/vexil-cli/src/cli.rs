@@ -206,6 +206,26 @@ pub(crate) struct ServeArgs {
     #[arg(long, env = "VEXIL_WRITE_TIMEOUT_SECONDS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub(crate) write_timeout_seconds: u64,
+    /// A client gets this long to send a request's head (from its first byte, or
+    /// from the last answer on a kept-alive connection); then it is disconnected.
+    #[arg(long, env = "VEXIL_HEADER_TIMEOUT_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub(crate) header_timeout_seconds: u64,
+    /// A request gets this long from its head to its answer, its body included;
+    /// then it is answered 408. Event streams are not bound by it.
+    #[arg(long, env = "VEXIL_REQUEST_TIMEOUT_SECONDS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub(crate) request_timeout_seconds: u64,
+    /// Connections open at once (each event-stream subscriber holds one); one more
+    /// is answered 503. Keep it under the process's open-file limit (ulimit -n).
+    #[arg(long, env = "VEXIL_MAX_CONNECTIONS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub(crate) max_connections: u64,
+    /// On SIGTERM, requests in flight get this long to finish; then the connections
+    /// still open are dropped and the server exits.
+    #[arg(long, env = "VEXIL_SHUTDOWN_TIMEOUT_SECONDS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(0..=600))]
+    pub(crate) shutdown_timeout_seconds: u64,
     /// `text` (for a terminal) or `json` (one object per line, for a log pipeline).
     /// Each line of a request carries its id, as sent back in `x-request-id`.
     #[arg(long, env = "VEXIL_LOG_FORMAT", default_value = "text")]

@@ -274,8 +274,9 @@ pub(crate) async fn serve_stream(
     mut head: Vec<u8>,
     app: Router,
     write_timeout: Duration,
+    head_wait: Duration,
 ) {
-    let Some(request) = read_head(&mut socket, &mut head, peer).await else {
+    let Some(request) = read_head(&mut socket, &mut head, peer, head_wait).await else {
         let _ = socket
             .write_all(
                 b"HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
@@ -369,6 +370,7 @@ async fn read_head(
     socket: &mut TcpStream,
     head: &mut Vec<u8>,
     peer: SocketAddr,
+    wait: Duration,
 ) -> Option<Request<axum::body::Body>> {
     let reading = async {
         loop {
@@ -385,10 +387,7 @@ async fn read_head(
             }
         }
     };
-    tokio::time::timeout(HEAD_WAIT, reading)
-        .await
-        .ok()
-        .flatten()?;
+    tokio::time::timeout(wait, reading).await.ok().flatten()?;
     let mut headers = [httparse::EMPTY_HEADER; 64];
     let mut parsed = httparse::Request::new(&mut headers);
     if !matches!(parsed.parse(head), Ok(httparse::Status::Complete(_))) {
@@ -411,8 +410,55 @@ async fn read_head(
     Some(request)
 }
 
-/// How long a client may take to send a request's head (hyper's own default).
-pub(crate) const HEAD_WAIT: Duration = Duration::from_secs(30);
+/// How long and how many connections may take (docs/deploy.md, "Connections"):
+/// what bounds a slow or hostile client, and a server being stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionConfig {
+    /// The longest a client may take to send a request's head, from its first byte
+    /// (or, on a kept-alive connection, from the end of the last answer): then the
+    /// connection is closed. A client sending one header line every few seconds is
+    /// let go here.
+    pub header_timeout: Duration,
+    /// The longest a request may take from its head to its answer (reading its
+    /// body included); then it is answered 408 and the connection closed. Event
+    /// streams, which are meant to last, are not bound by it.
+    pub request_timeout: Duration,
+    /// Connections open at once; one more is answered 503 with `Retry-After` and
+    /// closed. Each event-stream subscriber holds one.
+    pub max_connections: usize,
+    /// How long a stopping server lets its requests in flight finish; then the
+    /// connections still open are dropped.
+    pub shutdown_timeout: Duration,
+}
+
+impl Default for ConnectionConfig {
+    fn default() -> ConnectionConfig {
+        ConnectionConfig {
+            header_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_connections: 10_000,
+            shutdown_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What a connection beyond `ConnectionConfig::max_connections` is told before it is
+/// closed.
+const TOO_MANY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: 46\r\n\r\nvexil has too many connections open; try again";
+
+/// Answers a connection the server has no room for, and closes it.
+pub(crate) async fn refuse(mut socket: TcpStream) {
+    metrics::counter!("vexil_connections_refused_total").increment(1);
+    let _ = tokio::time::timeout(Duration::from_secs(1), socket.write_all(TOO_MANY)).await;
+    let _ = socket.shutdown().await;
+}
+
+/// Whether a request's path is an event stream's (not bound by the request timeout).
+pub(crate) fn is_stream_path(path: &str) -> bool {
+    STREAM_PATHS
+        .iter()
+        .any(|start| start.strip_prefix(b"GET ") == Some(path.as_bytes()))
+}
 
 /// Writes all of `bytes`, or fails once the client has accepted no byte for
 /// `limit` (a client that reads, however slowly, is never cut).

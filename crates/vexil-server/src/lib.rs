@@ -39,6 +39,7 @@ mod session_store;
 mod state;
 
 pub use api::{ApiDoc, CODES, ClientKeyView, PromotionView, StepResponse};
+pub use connection::ConnectionConfig;
 pub use console::SESSION_COOKIE;
 pub use routes::{Route, Surface, route_table};
 pub use sdk::SdkConfig;

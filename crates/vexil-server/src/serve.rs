@@ -179,9 +179,11 @@ const FORGET_PROCESSES_AFTER: Duration = Duration::from_secs(24 * 3600);
 /// request gets a connection of its own served without hyper's buffers
 /// (`connection::serve_stream`: the memory of an idle subscriber), each other socket
 /// is wrapped in a `StallGuard` (a client that stops reading is let go after
-/// `SdkConfig::write_timeout`), and hyper gets a timer, which bounds how long a client
-/// may take to send a request's head (hyper's default, 30 s; the same bound for a
-/// connection's first bytes).
+/// `SdkConfig::write_timeout`), and `ConnectionConfig` holds: a request head (or a
+/// connection's first bytes) must come whole within `header_timeout`, a request must
+/// be answered within `request_timeout` (event streams aside), at most
+/// `max_connections` are open (one more is answered 503), and once `shutdown`
+/// resolves, what is still open after `shutdown_timeout` is dropped.
 pub async fn serve(
     listener: TcpListener,
     state: ServerState,
@@ -192,15 +194,20 @@ pub async fn serve(
     let changes = tokio::spawn(crate::sdk::feed::follow(state.clone()));
     let hub = state.hub.clone();
     let write_timeout = state.hub.config().write_timeout;
+    let limits = state.connections.clone();
     let app = router(state.clone());
     let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(hyper_util::rt::TokioTimer::new());
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
     let http = std::sync::Arc::new(http);
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     // The event streams served without hyper, and the openings being read.
     let tracker = tokio_util::task::TaskTracker::new();
     // Connections whose first bytes have not come yet are let go at shutdown.
     let stopping = tokio_util::sync::CancellationToken::new();
+    // Connections still open when the shutdown deadline passes are dropped.
+    let dropping = tokio_util::sync::CancellationToken::new();
+    let open = std::sync::Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     tokio::pin!(shutdown);
     loop {
         let (mut socket, peer) = tokio::select! {
@@ -215,46 +222,87 @@ pub async fn serve(
         };
         // Small writes (an event, a short answer) go out at once.
         let _ = socket.set_nodelay(true);
+        let Ok(room) = open.clone().try_acquire_owned() else {
+            tracker.spawn(crate::connection::refuse(socket));
+            continue;
+        };
+        let limits = limits.clone();
+        let dropping = dropping.clone();
         let app = app.clone();
         let state = state.clone();
         let http = http.clone();
         let watcher = graceful.watcher();
         let stopping = stopping.clone();
         tracker.spawn(async move {
+            let _room = room;
             let opening = tokio::select! {
-                opening = crate::connection::opening(&mut socket, crate::connection::HEAD_WAIT) => opening,
+                opening = crate::connection::opening(&mut socket, limits.header_timeout) => opening,
                 () = stopping.cancelled() => None,
             };
-            match opening {
-                None => {}
-                Some(Opening::Stream(head)) => {
-                    crate::connection::serve_stream(socket, peer, head, app, write_timeout).await;
-                }
-                Some(Opening::Other(read)) => {
-                    let io = hyper_util::rt::TokioIo::new(StallGuard::new(
-                        Prefixed::new(read, socket),
-                        write_timeout,
-                    ));
-                    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-                        let app = app.clone();
-                        let state = state.clone();
-                        async move {
-                            // OFREP's evaluations, a fleet's hottest requests, go
-                            // straight to their answer (`ofrep::evaluate::answer`,
-                            // which the router's routes call too).
-                            if crate::ofrep::evaluate::direct(&request) {
-                                let response =
-                                    crate::ofrep::evaluate::answer_directly(&state, request, peer).await;
-                                return Ok::<_, std::convert::Infallible>(response);
-                            }
-                            request.extensions_mut().insert(ConnectInfo(peer));
-                            tower::ServiceExt::oneshot(app, request.map(axum::body::Body::new)).await
+            let connection = async {
+                match opening {
+                    None => {}
+                    Some(Opening::Stream(head)) => {
+                        crate::connection::serve_stream(
+                            socket,
+                            peer,
+                            head,
+                            app,
+                            write_timeout,
+                            limits.header_timeout,
+                        )
+                        .await;
+                    }
+                    Some(Opening::Other(read)) => {
+                        let io = hyper_util::rt::TokioIo::new(StallGuard::new(
+                            Prefixed::new(read, socket),
+                            write_timeout,
+                        ));
+                        let request_timeout = limits.request_timeout;
+                        let service =
+                            hyper::service::service_fn(move |mut request: Request<Incoming>| {
+                                let app = app.clone();
+                                let state = state.clone();
+                                async move {
+                                    if crate::connection::is_stream_path(request.uri().path()) {
+                                        request.extensions_mut().insert(ConnectInfo(peer));
+                                        return tower::ServiceExt::oneshot(
+                                            app,
+                                            request.map(axum::body::Body::new),
+                                        )
+                                        .await;
+                                    }
+                                    // OFREP's evaluations, a fleet's hottest requests, go
+                                    // straight to their answer (`ofrep::evaluate::answer`,
+                                    // which the router's routes call too).
+                                    if crate::ofrep::evaluate::direct(&request) {
+                                        let response = crate::ofrep::evaluate::answer_directly(
+                                            &state, request, peer,
+                                        )
+                                        .await;
+                                        return Ok::<_, std::convert::Infallible>(response);
+                                    }
+                                    request.extensions_mut().insert(ConnectInfo(peer));
+                                    let answer = tower::ServiceExt::oneshot(
+                                        app,
+                                        request.map(axum::body::Body::new),
+                                    );
+                                    match tokio::time::timeout(request_timeout, answer).await {
+                                        Ok(answered) => answered,
+                                        Err(_) => Ok(too_slow(request_timeout)),
+                                    }
+                                }
+                            });
+                        if let Err(error) = watcher.watch(http.serve_connection(io, service)).await
+                        {
+                            tracing::debug!(%error, "connection ended with an error");
                         }
-                    });
-                    if let Err(error) = watcher.watch(http.serve_connection(io, service)).await {
-                        tracing::debug!(%error, "connection ended with an error");
                     }
                 }
+            };
+            tokio::select! {
+                () = connection => {}
+                () = dropping.cancelled() => {}
             }
         });
     }
@@ -263,8 +311,22 @@ pub async fn serve(
     hub.close();
     stopping.cancel();
     tracker.close();
-    graceful.shutdown().await;
-    tracker.wait().await;
+    let drained = async {
+        graceful.shutdown().await;
+        tracker.wait().await;
+    };
+    if tokio::time::timeout(limits.shutdown_timeout, drained)
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            connections = tracker.len(),
+            "dropping the connections still open {} s after the shutdown began",
+            limits.shutdown_timeout.as_secs()
+        );
+        dropping.cancel();
+        tracker.wait().await;
+    }
     // Stopped and waited for: nothing of this server runs after `serve` returns.
     housekeeping.abort();
     let _ = housekeeping.await;
@@ -278,6 +340,27 @@ pub async fn serve(
     let _ = sealing.await;
     let _ = changes.await;
     Ok(())
+}
+
+/// The answer to a request that took longer than `limit` (its body was too slow,
+/// or its handler): 408, and the connection is closed after it.
+fn too_slow(limit: Duration) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    metrics::counter!("vexil_requests_timed_out_total").increment(1);
+    let mut response = MessagePage::new(
+        StatusCode::REQUEST_TIMEOUT,
+        "Too slow",
+        &format!(
+            "The request took longer than {} s and was dropped; if it changed something, look before trying again.",
+            limit.as_secs()
+        ),
+    )
+    .into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        HeaderValue::from_static("close"),
+    );
+    response
 }
 
 /// An `accept` that failed. A connection that went before it was accepted is the

@@ -66,6 +66,8 @@ pub struct Shared {
     /// The audit chain's newest link as this server last sealed or saw it, for
     /// `/metrics` (docs/audit-integrity.md).
     pub(crate) audit_head: Arc<arc_swap::ArcSwapOption<vexil_core::audit_chain::Anchor>>,
+    /// Timeouts and the connection cap (`serve.rs`).
+    pub(crate) connections: Arc<crate::connection::ConnectionConfig>,
 }
 
 pub(crate) type ApiLimiter = SharedRateLimiter<IpAddr, NoOpMiddleware<QuantaInstant>>;
@@ -194,6 +196,17 @@ impl ServerState {
             keys,
             hub,
             audit_head: Arc::default(),
+            connections: Arc::default(),
+        }))
+    }
+
+    /// The connections' timeouts and cap, replacing the defaults. Call it before
+    /// serving.
+    pub fn with_connections(self, connections: crate::connection::ConnectionConfig) -> ServerState {
+        let shared = Arc::unwrap_or_clone(self.0);
+        ServerState(Arc::new(Shared {
+            connections: Arc::new(connections),
+            ..shared
         }))
     }
 

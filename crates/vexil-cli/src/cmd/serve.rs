@@ -26,7 +26,7 @@ use anyhow::Context;
 use tokio::signal::unix::{SignalKind, signal};
 use vexil_core::env_var::MASTER_SWITCH;
 use vexil_core::{Envs, FlagSet};
-use vexil_server::{ApiConfig, ConsoleConfig, SdkConfig, ServerState};
+use vexil_server::{ApiConfig, ConnectionConfig, ConsoleConfig, SdkConfig, ServerState};
 
 use crate::cli::{GlobalArgs, LogFormat, ServeArgs};
 use crate::{Outcome, config, output};
@@ -55,8 +55,9 @@ pub(crate) async fn run(global: &GlobalArgs, args: &ServeArgs) -> anyhow::Result
         demo_accounts(&app).await?;
     }
     let (console, api, sdk) = settings(args, app.envs())?;
-    let state =
-        ServerState::with_api(Arc::new(app), global.flags.clone(), console, api).with_sdk(sdk);
+    let state = ServerState::with_api(Arc::new(app), global.flags.clone(), console, api)
+        .with_sdk(sdk)
+        .with_connections(connections(args));
 
     let listener = tokio::net::TcpListener::bind(&args.bind)
         .await
@@ -226,6 +227,16 @@ fn settings(
         ..SdkConfig::default()
     };
     Ok((console, api, sdk))
+}
+
+/// The connections' timeouts and cap (docs/deploy.md, "Connections").
+fn connections(args: &ServeArgs) -> ConnectionConfig {
+    ConnectionConfig {
+        header_timeout: Duration::from_secs(args.header_timeout_seconds),
+        request_timeout: Duration::from_secs(args.request_timeout_seconds),
+        max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        shutdown_timeout: Duration::from_secs(args.shutdown_timeout_seconds),
+    }
 }
 
 /// SIGHUP reads the flags file again; an invalid one keeps the last valid set.

@@ -74,6 +74,7 @@ pub(crate) struct Options {
     /// The flags file's text (`FLAGS` unless a test needs more).
     pub(crate) flags: String,
     pub(crate) sdk: SdkConfig,
+    pub(crate) connections: vexil_server::ConnectionConfig,
 }
 
 impl Default for Options {
@@ -86,6 +87,7 @@ impl Default for Options {
             api: ApiConfig::default(),
             flags: FLAGS.to_owned(),
             sdk: SdkConfig::default(),
+            connections: vexil_server::ConnectionConfig::default(),
         }
     }
 }
@@ -143,7 +145,8 @@ impl TestConsole {
             .unwrap()
             .len();
         let state = ServerState::with_api(Arc::new(app), flags_file, options.config, options.api)
-            .with_sdk(options.sdk);
+            .with_sdk(options.sdk)
+            .with_connections(options.connections);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -9,6 +9,7 @@ mod audit_page;
 mod browser;
 mod chrome;
 mod client_keys_page;
+mod connections;
 mod console;
 mod deprecation_page;
 mod events;
