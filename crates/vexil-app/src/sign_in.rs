@@ -16,6 +16,7 @@ use vexil_core::audit::{
     AUTH_ELEVATE, AUTH_ELEVATE_FAILED, AUTH_SIGN_IN, AUTH_SIGN_IN_FAILED, AUTH_SIGN_OUT,
     TARGET_USER,
 };
+use vexil_core::message::one_line;
 use vexil_store::{AuditFilter, NewAudit};
 
 use crate::app::{Actor, App};
@@ -31,6 +32,15 @@ pub const LOCK_WINDOW: TimeDelta = TimeDelta::minutes(15);
 /// may be anything (the audit log shows it escaped).
 const MAX_RECORDED_NAME: usize = 64;
 
+/// A typed name as sign-in reads and records it: cut to `MAX_RECORDED_NAME`, and
+/// with what free text may not hold escaped (`vexil_core::text`: a NUL would fail
+/// PostgreSQL, a bidi control would reorder the audit page). No account name holds
+/// such a character (names are `a-z`, `0-9` and `_`), so an escaped name is an
+/// unknown one and gets the one vague answer: nothing says which names exist.
+fn typed_name(name: &str) -> String {
+    one_line(&name.chars().take(MAX_RECORDED_NAME).collect::<String>())
+}
+
 impl App {
     /// Checks `name`'s password and returns the account to act as. Every outcome is
     /// one audit row (`console.auth.sign_in` or `console.auth.sign_in_failed`, with
@@ -42,7 +52,7 @@ impl App {
         password: &SecretString,
         from: &str,
     ) -> Result<Actor, AppError> {
-        let name: String = name.chars().take(MAX_RECORDED_NAME).collect();
+        let name = typed_name(name);
         if let Some(retry_after) = self.locked_for(AUTH_SIGN_IN_FAILED, &name).await? {
             return Err(AppError::SignInLocked { retry_after });
         }
@@ -63,8 +73,8 @@ impl App {
     /// refused an attempt for its own limits reads, so that it names one wait, the
     /// longest. It writes nothing.
     pub async fn sign_in_lock(&self, name: &str) -> Result<Option<Duration>, AppError> {
-        let name: String = name.chars().take(MAX_RECORDED_NAME).collect();
-        self.locked_for(AUTH_SIGN_IN_FAILED, &name).await
+        self.locked_for(AUTH_SIGN_IN_FAILED, &typed_name(name))
+            .await
     }
 
     /// Checks an elevation `code` for `actor` (`App::elevate`): refused while the

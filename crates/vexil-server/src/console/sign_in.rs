@@ -59,12 +59,14 @@ struct SignInPage {
 impl SignInPage {
     /// The form again after a refused attempt: the name typed stays, the password
     /// never comes back, and `error` says why.
-    fn again(visitor: &Visitor, next: Option<String>, name: String, error: String) -> SignInPage {
+    fn again(visitor: &Visitor, next: Option<String>, name: &str, error: String) -> SignInPage {
         SignInPage {
             chrome: Chrome::anonymous(),
             csrf: visitor.csrf().to_owned(),
             next: next.unwrap_or_default(),
-            name,
+            // As typed, but with what free text may not hold escaped (the record of
+            // the attempt shows it so too): no raw NUL or bidi control in the page.
+            name: vexil_core::message::one_line(name),
             notice: None,
             error: Some(error),
         }
@@ -119,7 +121,7 @@ pub(crate) async fn submit(
         // lets the next attempt through.
         let locked = state.app.sign_in_lock(name.trim()).await?;
         let wait = locked.map_or(wait, |locked| locked.max(wait));
-        return Ok(too_many(&visitor, next, name, wait));
+        return Ok(too_many(&visitor, next, &name, wait));
     }
     let password = SecretString::from(form.password.unwrap_or_default());
     match state
@@ -135,11 +137,11 @@ pub(crate) async fn submit(
         }
         Err(AppError::BadCredentials) => {
             let page =
-                SignInPage::again(&visitor, next, name, AppError::BadCredentials.to_string());
+                SignInPage::again(&visitor, next, &name, AppError::BadCredentials.to_string());
             Ok(page::html(StatusCode::UNAUTHORIZED, &page))
         }
         Err(AppError::SignInLocked { retry_after }) => {
-            Ok(too_many(&visitor, next, name, retry_after))
+            Ok(too_many(&visitor, next, &name, retry_after))
         }
         Err(error) => Err(error.into()),
     }
@@ -147,7 +149,7 @@ pub(crate) async fn submit(
 
 /// The form again, refused for too many attempts: one message, one wait (429, with
 /// `Retry-After`). Nothing was checked, so nothing says whether the name exists.
-fn too_many(visitor: &Visitor, next: Option<String>, name: String, wait: Duration) -> Response {
+fn too_many(visitor: &Visitor, next: Option<String>, name: &str, wait: Duration) -> Response {
     let message = format!(
         "Too many sign-in attempts. Try again in {}.",
         error::wait(wait)
