@@ -2,7 +2,7 @@
 //! of rows newest first, for an actor whose role may read it, and the names its
 //! filters can take (`App::audit_names`), for the console's suggestions.
 
-use vexil_core::{Action, FlagKey};
+use vexil_core::{Action, FlagKey, text};
 use vexil_store::{AuditFilter, AuditRow};
 
 use crate::app::{Actor, App};
@@ -25,6 +25,7 @@ impl App {
         filter: &AuditFilter,
     ) -> Result<Vec<AuditRow>, AppError> {
         actor.may(Action::ViewAudit)?;
+        check_audit_filter(filter)?;
         Ok(self.db.audit_page(filter).await?)
     }
 
@@ -71,4 +72,27 @@ impl App {
         accounts.sort();
         Ok(AuditNames { flags, accounts })
     }
+}
+
+/// A filter's texts, each free text from a door (`vexil_core::text`): a NUL would fail
+/// the query on PostgreSQL. Named as the API and `vexil audit` name them; the
+/// console's audit page checks its own fields first, under its own names.
+/// `App::audit_page` checks it; `vexil audit`, which reads the store with database
+/// access as its permission, calls it itself.
+pub fn check_audit_filter(filter: &AuditFilter) -> Result<(), AppError> {
+    let texts = [
+        ("action", &filter.action),
+        ("flag", &filter.flag),
+        ("flag", &filter.flag_contains),
+        ("account", &filter.account),
+        ("actor", &filter.actor),
+        ("account", &filter.party_contains),
+        ("env", &filter.env),
+    ];
+    for (field, value) in texts {
+        if let Some(value) = value {
+            text::check(field, value)?;
+        }
+    }
+    Ok(())
 }

@@ -2,7 +2,7 @@
 //! API and the CLI to each say it their way (and map it to a status or exit code once).
 
 use chrono::{DateTime, Utc};
-use vexil_core::audit::ReasonTooLong;
+use vexil_core::audit::ReasonError;
 use vexil_core::message::one_line;
 use vexil_core::promotion::{ConfirmationError, MarkError, TransitionError};
 use vexil_core::{Denied, EnvError, Source};
@@ -120,7 +120,11 @@ pub enum AppError {
     #[error(transparent)]
     Confirmation(#[from] ConfirmationError),
     #[error(transparent)]
-    ReasonTooLong(#[from] ReasonTooLong),
+    Reason(#[from] ReasonError),
+    /// Free text (a filter, a name) holding a character it may not hold
+    /// (`vexil_core::text`): refused before it reaches the database.
+    #[error(transparent)]
+    InvalidText(#[from] vexil_core::TextError),
     /// A reconciling flip that cannot be written; nothing was changed.
     #[error("cannot reconcile {flag} in {env}: {why}; nothing was changed")]
     ReconcileRefused {
@@ -215,7 +219,8 @@ impl AppError {
             | AppError::UnknownClientKey { .. } => K::NotFound,
             AppError::InvalidAccountName { .. }
             | AppError::WeakPassword { .. }
-            | AppError::ReasonTooLong(_)
+            | AppError::Reason(_)
+            | AppError::InvalidText(_)
             | AppError::NotAFlagChange { .. }
             | AppError::InvalidAppName(_)
             | AppError::Report(_)

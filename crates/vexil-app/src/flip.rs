@@ -37,7 +37,9 @@ pub struct Flip<'a> {
     /// force; `Some` refuses to flip a value that changed since it was read.
     pub expected_from: Option<bool>,
     pub to: bool,
-    /// Already checked by `vexil_core::audit::reason` at the door.
+    /// Checked by `vexil_core::audit::reason` at the door (which then refuses before
+    /// a code is read), and again by `App::flip`, so that no door can write one that
+    /// breaks the database or the audit page.
     pub reason: Option<&'a str>,
     pub via: Via,
 }
@@ -92,6 +94,7 @@ impl App {
         flip: &Flip<'_>,
         step_up: StepUp<'_>,
     ) -> Result<Flipped, AppError> {
+        vexil_core::audit::reason(flip.reason)?;
         let decl = self.visible_flag(actor, flip.flag)?;
         let action = Action::Flip(decl.risk());
         // A code is not spent on a flip that would be refused as things stand.

@@ -53,7 +53,8 @@
 //!   `verify_audit`, `verify_audit_file`), its export, and `AuditMac`, the proof
 //!   vexil writes on its own rows.
 //! - `audit_log.rs`: `App::audit_page`, the audit log read for a role that may, and
-//!   `App::audit_names` (`AuditNames`), what its filters can be given.
+//!   `App::audit_names` (`AuditNames`), what its filters can be given;
+//!   `check_audit_filter`, its free text checked (`vexil_core::text`).
 //! - `change_feed.rs`: what the server's evaluation plane reads (the change feed, the
 //!   changes it names, each env's rows).
 //! - `upkeep.rs`: what a long-running server tidies away, and its readiness check.
@@ -90,7 +91,7 @@ mod upkeep;
 pub use account::{Admin, MIN_PASSWORD_CHARS};
 pub use app::{Actor, App};
 pub use audit_integrity::{AuditCheck, BadExport, ExportFormat, SessionMac};
-pub use audit_log::AuditNames;
+pub use audit_log::{AuditNames, check_audit_filter};
 pub use client_key::{CLIENT_KEY_PREFIX, Client};
 pub use deprecation::FlagDeprecation;
 pub use elevation::{DEFAULT_ELEVATION_WINDOW, Elevation, StepUp, TotpCode};

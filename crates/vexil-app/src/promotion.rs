@@ -80,6 +80,10 @@ impl App {
         flag_key: Option<&str>,
         limit: u32,
     ) -> Result<Vec<PromotionRecord>, AppError> {
+        // A filter from a door: free text until checked (a NUL fails PostgreSQL).
+        if let Some(flag_key) = flag_key {
+            vexil_core::text::check("flag", flag_key)?;
+        }
         let rows = self
             .db
             .promotions(state.map(PromotionState::as_str), flag_key, limit)

@@ -35,6 +35,7 @@ use vexil_core::audit::{
     AUTH_SIGN_IN_FAILED_UNKNOWN, AUTH_SIGN_OUT, TARGET_USER,
 };
 use vexil_core::client_network::network_of;
+use vexil_core::message::one_line;
 use vexil_store::{AuditFilter, NewAudit};
 
 use crate::app::{Actor, App};
@@ -179,6 +180,15 @@ enum Checked {
     NoAccount,
 }
 
+/// A typed name as sign-in reads and records it: cut to `MAX_RECORDED_NAME`, and
+/// with what free text may not hold escaped (`vexil_core::text`: a NUL would fail
+/// PostgreSQL, a bidi control would reorder the audit page). No account name holds
+/// such a character (names are `a-z`, `0-9` and `_`), so an escaped name is an
+/// unknown one and gets the one vague answer: nothing says which names exist.
+fn typed_name(name: &str) -> String {
+    one_line(&name.chars().take(MAX_RECORDED_NAME).collect::<String>())
+}
+
 impl App {
     /// Checks `name`'s password (and, for an account under attack, `code`) and
     /// returns the account to act as. Every outcome is one audit row
@@ -193,7 +203,7 @@ impl App {
         code: Option<&TotpCode>,
         from: &str,
     ) -> Result<Actor, AppError> {
-        let name: String = name.chars().take(MAX_RECORDED_NAME).collect();
+        let name = typed_name(name);
         let lock = self.sign_in_lock_state(&name, from).await?;
         let needs_code = match lock {
             Lock::Locked(retry_after) => return Err(AppError::SignInLocked { retry_after }),
@@ -254,7 +264,7 @@ impl App {
     /// a door that refused an attempt for its own limits reads, so that it names one
     /// wait, the longest. It writes nothing.
     pub async fn sign_in_lock(&self, name: &str, from: &str) -> Result<Option<Duration>, AppError> {
-        let name: String = name.chars().take(MAX_RECORDED_NAME).collect();
+        let name = typed_name(name);
         Ok(match self.sign_in_lock_state(&name, from).await? {
             Lock::Locked(wait) => Some(wait),
             Lock::NeedsCode(_) | Lock::Open => None,

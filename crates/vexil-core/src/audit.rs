@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::key::{Env, FlagKey};
+use crate::text::{self, TextError};
 
 /// `console.flag.flip`: a flag's value changed in one env.
 pub const FLAG_FLIP: &str = "console.flag.flip";
@@ -68,18 +69,29 @@ pub const ACTIONS: [&str; 20] = [
 /// The longest reason kept with a change, in characters.
 pub const MAX_REASON_CHARS: usize = 500;
 
-/// A reason longer than [`MAX_REASON_CHARS`].
+/// Why a reason cannot be kept; each message names the field, `reason`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the reason is longer than {MAX_REASON_CHARS} characters")]
-pub struct ReasonTooLong;
+pub enum ReasonError {
+    #[error("reason: it is longer than {MAX_REASON_CHARS} characters")]
+    TooLong,
+    /// A character free text may not hold (`crate::text`).
+    #[error(transparent)]
+    Text(#[from] TextError),
+}
 
 /// A reason as an operator gave it, for the audit row: trimmed, none when empty,
-/// refused when longer than [`MAX_REASON_CHARS`]. One rule for every door.
-pub fn reason(text: Option<&str>) -> Result<Option<&str>, ReasonTooLong> {
-    match text.map(str::trim).filter(|r| !r.is_empty()) {
-        Some(r) if r.chars().count() > MAX_REASON_CHARS => Err(ReasonTooLong),
-        given => Ok(given),
+/// refused when longer than [`MAX_REASON_CHARS`] or holding a character free text
+/// may not hold (`crate::text`: a reason is one line of the audit sentence). One rule
+/// for every door.
+pub fn reason(text: Option<&str>) -> Result<Option<&str>, ReasonError> {
+    let Some(given) = text.map(str::trim).filter(|r| !r.is_empty()) else {
+        return Ok(None);
+    };
+    if given.chars().count() > MAX_REASON_CHARS {
+        return Err(ReasonError::TooLong);
     }
+    text::check("reason", given)?;
+    Ok(Some(given))
 }
 
 /// `target_type` of rows about a flag.

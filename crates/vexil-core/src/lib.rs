@@ -38,6 +38,8 @@
 //! - [`clock`]: the `Clock` trait; the test clock (in `vexil-testkit`) and
 //!   the binary's system clock implement it outside this crate.
 //! - [`message`]: how outside text appears in one-line messages.
+//! - [`text`]: the characters refused in free text from outside (a reason, a filter,
+//!   a sign-in name): NUL, control characters, bidi controls.
 //!
 //! # Example
 //!
@@ -76,6 +78,7 @@ pub mod resolve;
 pub mod risk;
 pub mod sdk;
 pub mod stale;
+pub mod text;
 
 pub use clock::{Clock, InstantError, parse_instant};
 pub use decl::{DeclError, DeclErrorKind, DeclErrors, FlagDecl, FlagSet};
@@ -86,3 +89,4 @@ pub use reported::{Drift, VarState, reported_layer};
 pub use resolve::{Resolution, Resolved, Source, Undeclared, resolve, resolve_key};
 pub use risk::{Risk, RiskError};
 pub use sdk::{AppName, AppNameError};
+pub use text::TextError;

@@ -36,12 +36,14 @@ impl fmt::Display for Quoted<'_> {
     }
 }
 
-/// `text` with control characters escaped, so that a message that quotes input (as a
-/// parser's may) stays one line and cannot drive the operator's terminal.
+/// `text` with every character free text may not hold escaped (`crate::text`: control
+/// characters, line breaks, bidi controls), so that a message or a record that quotes
+/// input (as a parser's may) stays one line, reads in its order, and cannot drive the
+/// operator's terminal.
 pub fn one_line(text: &str) -> String {
     text.chars()
         .map(|ch| {
-            if ch.is_control() {
+            if crate::text::refused(ch).is_some() {
                 ch.escape_debug().to_string()
             } else {
                 ch.to_string()

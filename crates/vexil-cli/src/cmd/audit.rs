@@ -53,6 +53,7 @@ pub(crate) async fn run(global: &GlobalArgs, args: &AuditArgs) -> anyhow::Result
         limit: args.limit,
         ..AuditFilter::default()
     };
+    vexil_app::check_audit_filter(&filter)?;
     let app = config::app(global, config::Needs::Database).await?;
     let rows = app.db().audit_page(&filter).await?;
     // Rows that claim an account or a door of vexil's without vexil's proof are

@@ -7,3 +7,4 @@ mod deprecation;
 mod promotion;
 mod rbac;
 mod resolve;
+mod text;

@@ -153,7 +153,8 @@ pub(crate) struct FlipRequest {
     /// A fresh TOTP code, for a flag whose flip needs elevation (`risk: high`).
     #[schema(example = "123456")]
     totp: Option<String>,
-    /// Why, kept in the audit row (500 characters at most).
+    /// Why, kept in the audit row: one line of at most 500 characters, with no
+    /// control or bidi control character (docs/api.md#free-text).
     reason: Option<String>,
 }
 
@@ -191,8 +192,8 @@ pub(crate) async fn flip(
     ApiJson(request): ApiJson<FlipRequest>,
 ) -> Result<ApiJson<FlipResponse>, ApiError> {
     let env = state.app.envs().parse(&request.env)?;
-    let reason = audit::reason(request.reason.as_deref())
-        .map_err(|e| ApiError::Invalid(format!("reason: {e}")))?;
+    let reason =
+        audit::reason(request.reason.as_deref()).map_err(|e| ApiError::Invalid(e.to_string()))?;
     let code = caller.code(&state, request.totp.as_deref())?;
     let flip = Flip {
         flag: &key,

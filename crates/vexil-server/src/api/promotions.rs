@@ -138,7 +138,8 @@ pub(crate) struct PromoteBody {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct RejectBody {
-    /// Why, for the audit log (required, at most 500 characters).
+    /// Why, for the audit log: required, one line of at most 500 characters, with no
+    /// control or bidi control character (docs/api.md#free-text).
     reason: String,
 }
 

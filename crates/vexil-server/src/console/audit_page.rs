@@ -21,7 +21,8 @@ use chrono::{DateTime, Timelike, Utc};
 use serde::Deserialize;
 use vexil_app::{Actor, AuditNames};
 use vexil_core::audit::ACTIONS;
-use vexil_core::parse_instant;
+use vexil_core::message::one_line;
+use vexil_core::{parse_instant, text};
 use vexil_store::{AuditFilter, AuditRow};
 
 use crate::console::audit_row::{self, RowView};
@@ -266,13 +267,31 @@ impl Filters {
     /// (each such field then carries its error).
     fn check(&mut self, state: &ServerState) -> Option<AuditFilter> {
         let some = |field: &Field| (!field.value.is_empty()).then(|| field.value.clone());
-        if !self.action.value.is_empty() && !ACTIONS.contains(&self.action.value.as_str()) {
+        // Free text first (`vexil_core::text`): a NUL would fail the query on
+        // PostgreSQL, and no other check should quote a control or bidi character.
+        let texts = [
+            ("action", &mut self.action),
+            ("flag", &mut self.flag),
+            ("account", &mut self.account),
+            ("env", &mut self.env),
+        ];
+        for (name, field) in texts {
+            if let Err(error) = text::check(name, &field.value) {
+                field.error = Some(error.to_string());
+                field.shown = one_line(&field.value);
+            }
+        }
+        if !self.action.value.is_empty()
+            && self.action.error.is_none()
+            && !ACTIONS.contains(&self.action.value.as_str())
+        {
             self.action.error = Some(format!(
                 "{:?} is not an action vexil records: pick one from the list",
                 self.action.value
             ));
         }
         if !self.env.value.is_empty()
+            && self.env.error.is_none()
             && let Err(error) = state.app.envs().parse(&self.env.value)
         {
             self.env.error = Some(error.to_string());
@@ -287,7 +306,14 @@ impl Filters {
                 page::utc(since)
             ));
         }
-        let fields = [&self.action, &self.env, &self.since, &self.until];
+        let fields = [
+            &self.action,
+            &self.flag,
+            &self.account,
+            &self.env,
+            &self.since,
+            &self.until,
+        ];
         if fields.iter().any(|field| field.error.is_some()) {
             return None;
         }

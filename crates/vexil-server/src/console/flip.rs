@@ -21,6 +21,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use vexil_app::{AppError, ErrorKind, FlagState, FlagStates, Flip, parse_flag_key};
 use vexil_core::audit::{self, Via};
+use vexil_core::message::one_line;
 use vexil_core::{Action, Clearance, Denied, Env, check_role};
 
 use crate::console::error::{ConsoleError, limited, wait};
@@ -63,15 +64,30 @@ pub(crate) async fn submit(
         Some(text) => boolean("to", Some(text))?,
         None => !from,
     };
-    let reason = audit::reason(form.reason.as_deref())
-        .map_err(|e| ConsoleError::BadRequest(e.to_string()))?;
+    // A reason that cannot be kept is named on the flip's page (422), as a missing
+    // one is; the box shows it escaped, never a raw control or bidi character.
+    let (reason, reason_error) = match audit::reason(form.reason.as_deref()) {
+        Ok(reason) => (reason, None),
+        Err(error) => (None, Some(error)),
+    };
     let from_htmx = headers.get("hx-request").is_some_and(|v| v == "true");
     let pending = PendingFlip {
         flag: key.clone(),
         env: env.clone(),
         from,
         to,
-        reason: reason.unwrap_or_default().to_owned(),
+        reason: match reason_error {
+            Some(_) => {
+                let typed = form.reason.as_deref().unwrap_or_default().trim();
+                one_line(
+                    &typed
+                        .chars()
+                        .take(audit::MAX_REASON_CHARS)
+                        .collect::<String>(),
+                )
+            }
+            None => reason.unwrap_or_default().to_owned(),
+        },
         list: ListView::parse(form.list.as_deref().unwrap_or_default()).query(),
         back: if form.back.as_deref() == Some("flag") {
             "flag"
@@ -82,8 +98,9 @@ pub(crate) async fn submit(
     };
     let confirmed = form.confirm.as_deref() == Some("yes");
     let confirms = state.config.confirms(&env);
-    let reason_missing = reason.is_none() && state.config.reason_required(&env);
-    if (confirms && !confirmed) || reason_missing {
+    let reason_missing =
+        reason_error.is_none() && reason.is_none() && state.config.reason_required(&env);
+    if (confirms && !confirmed) || reason_missing || reason_error.is_some() {
         // The flag as it is now: a page already stale gets the conflict at once.
         let states = flag_states(&state, &operator).await?;
         let current = find(&states.states, &key, &env)?;
@@ -97,9 +114,12 @@ pub(crate) async fn submit(
             return conflict(&state, &operator, &env, &key, from, current).await;
         }
         let needs_totp = needs_totp(&operator, current);
-        let error = (confirmed && reason_missing).then(|| {
-            format!("A reason is required for a flip in {env}: say why (an incident, a ticket, what you saw). Nothing was changed.")
-        });
+        let error = match reason_error {
+            Some(error) => Some(format!("{error}. Nothing was changed.")),
+            None => (confirmed && reason_missing).then(|| {
+                format!("A reason is required for a flip in {env}: say why (an incident, a ticket, what you saw). Nothing was changed.")
+            }),
+        };
         return step_page(
             &state, &operator, pending, &states, needs_totp, error, from_htmx,
         )

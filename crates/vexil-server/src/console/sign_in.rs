@@ -98,12 +98,14 @@ fn form_cookie(value: &str, secure: bool) -> HeaderValue {
 impl SignInPage {
     /// The form again after a refused attempt: the name typed stays, the password
     /// never comes back, and `error` says why.
-    fn again(csrf: &str, next: Option<String>, name: String, error: String) -> SignInPage {
+    fn again(csrf: &str, next: Option<String>, name: &str, error: String) -> SignInPage {
         SignInPage {
             chrome: Chrome::anonymous(),
             csrf: csrf.to_owned(),
             next: next.unwrap_or_default(),
-            name,
+            // As typed, but with what free text may not hold escaped (the record of
+            // the attempt shows it so too): no raw NUL or bidi control in the page.
+            name: vexil_core::message::one_line(name),
             notice: None,
             error: Some(error),
             ask_code: false,
@@ -183,7 +185,7 @@ pub(crate) async fn submit(
         // lets the next attempt through.
         let locked = state.app.sign_in_lock(name.trim(), &visitor.from()).await?;
         let wait = locked.map_or(wait, |locked| locked.max(wait));
-        return Ok(too_many(&csrf, next, name, wait));
+        return Ok(too_many(&csrf, next, &name, wait));
     }
     let password = SecretString::from(form.password.unwrap_or_default());
     let code = TotpCode::from_field(form.code.as_deref());
@@ -205,22 +207,24 @@ pub(crate) async fn submit(
                 Some(_) => ("wrong account name, password or code".to_owned(), true),
                 None => (AppError::BadCredentials.to_string(), false),
             };
-            let mut page = SignInPage::again(&csrf, next, name, message);
+            let mut page = SignInPage::again(&csrf, next, &name, message);
             page.ask_code = asked;
             Ok(page::html(StatusCode::UNAUTHORIZED, &page))
         }
         Err(AppError::SignInNeedsCode) => {
             let message = "This account needs a code from its authenticator app as well, for now: nothing was checked.";
-            let page = SignInPage::again(&csrf, next, name, message.to_owned()).asking_code();
+            let page = SignInPage::again(&csrf, next, &name, message.to_owned()).asking_code();
             Ok(page::html(StatusCode::UNAUTHORIZED, &page))
         }
-        Err(AppError::SignInLocked { retry_after }) => Ok(too_many(&csrf, next, name, retry_after)),
+        Err(AppError::SignInLocked { retry_after }) => {
+            Ok(too_many(&csrf, next, &name, retry_after))
+        }
         Err(AppError::Busy { retry_after }) => {
             let message = format!(
                 "vexil is busy checking other sign-ins; nothing was checked. Try again in {}.",
                 error::wait(retry_after)
             );
-            let page = SignInPage::again(&csrf, next, name, message);
+            let page = SignInPage::again(&csrf, next, &name, message);
             Ok(error::limited(
                 page::html(StatusCode::SERVICE_UNAVAILABLE, &page),
                 retry_after,
@@ -232,7 +236,7 @@ pub(crate) async fn submit(
 
 /// The form again, refused for too many attempts: one message, one wait (429, with
 /// `Retry-After`). Nothing was checked, so nothing says whether the name exists.
-fn too_many(csrf: &str, next: Option<String>, name: String, wait: Duration) -> Response {
+fn too_many(csrf: &str, next: Option<String>, name: &str, wait: Duration) -> Response {
     let message = format!(
         "Too many sign-in attempts. Try again in {}.",
         error::wait(wait)

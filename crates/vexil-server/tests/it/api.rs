@@ -260,7 +260,7 @@ async fn bad_input_is_named_and_changes_nothing() {
     ops.post(flip, &reason).await.assert_error(
         422,
         "invalid_request",
-        "reason: the reason is longer than 500 characters",
+        "reason: it is longer than 500 characters",
     );
     let no_type = ops
         .send(

@@ -333,7 +333,9 @@ async fn bad_flip_requests_name_what_is_wrong() {
         ],
     )
     .await;
-    assert_eq!(long.status, 400);
+    // Named on the flip's page, still pending, as a missing reason is.
+    assert_eq!(long.status, 422);
+    long.assert_says("reason: it is longer than 500 characters. Nothing was changed.");
     let huge = flip(
         "dark_mode",
         vec![

@@ -16,6 +16,7 @@ mod events;
 mod flag_page;
 mod flips;
 mod forged_session;
+mod free_text;
 mod harness;
 mod instances_page;
 mod ofrep;

@@ -205,3 +205,45 @@ async fn the_listing_points_at_a_row_the_flags_file_does_not_declare(backend: Ba
     assert!(listed.stderr.contains(warning), "{listed:?}");
 }
 both!(the_listing_points_at_a_row_the_flags_file_does_not_declare);
+
+/// A reason with a control or bidi character is bad input (exit 2), named with the
+/// character as `U+XXXX`, and nothing is written. (A NUL cannot reach the CLI: an
+/// argument is a C string.)
+#[tokio::test]
+async fn a_reason_with_a_control_or_bidi_character_is_refused() {
+    let (_test_db, site) = site(Backend::Sqlite).await;
+    for (reason, says) in [
+        (
+            "INC-7 \u{1b}[2J",
+            "error: reason: character 7 is U+001B, a control character, which could drive a terminal: remove it\n",
+        ),
+        (
+            "\u{202E}7-CNI",
+            "error: reason: character 1 is U+202E, a bidi control, which would reorder the text shown around it: remove it\n",
+        ),
+    ] {
+        fails(
+            &site.run(&[
+                "flip",
+                "dark_mode",
+                "--env",
+                "prod",
+                "--on",
+                "--as",
+                "olive",
+                "--reason",
+                reason,
+            ]),
+            2,
+            says,
+        );
+    }
+    let audit: Value =
+        serde_json::from_str(ok(&site.run(&["audit", "--flag", "dark_mode", "--json"]))).unwrap();
+    assert_eq!(audit, serde_json::json!([]), "nothing was written");
+    fails(
+        &site.run(&["audit", "--actor", "olive\u{1b}"]),
+        2,
+        "error: actor: character 6 is U+001B, a control character, which could drive a terminal: remove it\n",
+    );
+}
