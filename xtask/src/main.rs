@@ -11,6 +11,8 @@
 //!   (`propagation.rs`).
 //! - `cargo run --release -p xtask -- fleet-bench [PROCESSES]`: the database
 //!   connections a fleet holds in each mode (`fleet_bench.rs`).
+//! - `cargo xtask abuse-bench [VEXIL_BINARY]`: memory under 200 sign-ins at once,
+//!   and flip latency during an anonymous flood (`abuse_bench.rs`).
 //! - `cargo xtask console-bench [SECONDS]`: the console's page time, req/s, flip
 //!   throughput and memory on the release binary (`console_bench.rs`).
 //! - `cargo run --release -p xtask -- api-bench [SECONDS]`: the API's req/s and p99
@@ -24,6 +26,7 @@
 //! - `cargo xtask python-bench [ROUNDS]`: the Python package's `is_on` against
 //!   `dict.get` and Unleash's Python SDK (`python_bench.rs`, `python_env.rs`).
 
+mod abuse_bench;
 mod api_bench;
 mod cli_docs;
 mod console_bench;
@@ -102,6 +105,8 @@ fn main() -> ExitCode {
             }
         }
         ["api-bench", rest @ ..] => finish(seconds(rest).and_then(api_bench::run)),
+        ["abuse-bench"] => finish(abuse_bench::run(None)),
+        ["abuse-bench", binary] => finish(abuse_bench::run(Some(binary))),
         ["console-bench", rest @ ..] => finish(seconds(rest).and_then(console_bench::run)),
         ["ofrep-bench", rest @ ..] => finish(seconds(rest).and_then(ofrep_bench::run)),
         ["fleet-bench", rest @ ..] => finish(match rest {

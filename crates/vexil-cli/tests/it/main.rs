@@ -1,6 +1,7 @@
 //! The `vexil` binary, run for real in a scratch directory (one test binary, one
 //! module per command).
 
+mod abuse;
 mod audit_chain;
 mod break_glass;
 mod check;
