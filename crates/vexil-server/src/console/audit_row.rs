@@ -119,7 +119,7 @@ pub(crate) fn label(action: &str) -> Option<&'static str> {
         CLIENT_KEY_REVOKE => "Client key revoked",
         AUTH_SIGN_IN => "Signed in",
         AUTH_SIGN_IN_FAILED => "Sign-in failed",
-        AUTH_SIGN_IN_FAILED_UNKNOWN => "Sign-ins failed for unknown names",
+        AUTH_SIGN_IN_FAILED_UNKNOWN => "Unknown-name sign-ins",
         AUTH_SIGN_OUT => "Signed out",
         AUTH_ELEVATE => "Session elevated",
         AUTH_ELEVATE_FAILED => "TOTP code refused",

@@ -100,7 +100,7 @@ async fn check(
     let width = super::eval(browser, "return window.innerWidth;").await;
     assert!(
         [1280, 390, 320].contains(&width.as_u64().unwrap()),
-        "{what}: the window is {width} px wide, not a screen the test means"
+        "{what} {path}: the window is {width} px wide, not a screen the test means"
     );
     let what = format!("{what} {path}");
     let mut problems: Vec<String> = sideways_scroll(browser, &what).await.into_iter().collect();
