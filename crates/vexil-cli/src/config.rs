@@ -97,6 +97,7 @@ pub(crate) fn flag_set(global: &GlobalArgs) -> anyhow::Result<FlagSet> {
 /// The database, opened but not checked: `migrate` alone starts here.
 pub(crate) async fn open_database(global: &GlobalArgs) -> anyhow::Result<Db> {
     let url = DatabaseUrl::parse(&global.database_url)?;
+    warn_if_plain_text_possible(&url);
     // A command line is readable by every local user (`ps`); a process's environment
     // by its owner only.
     let from_environment =
@@ -109,6 +110,23 @@ pub(crate) async fn open_database(global: &GlobalArgs) -> anyhow::Result<Db> {
     let db = Db::connect(&url).await?;
     warn_if_readable(&url);
     Ok(db)
+}
+
+/// A PostgreSQL URL to another machine that names no `sslmode`: said once a process
+/// (`seal` opens the database again), before connecting, so it shows even when the
+/// connection fails. Only a warning: the operator may know the network, but the
+/// default `prefer` falls back to plain text without a word (docs/deploy.md).
+fn warn_if_plain_text_possible(url: &DatabaseUrl) {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    let Some(host) = url.remote_host_without_sslmode() else {
+        return;
+    };
+    SAID.call_once(|| {
+        output::diagnostic(format_args!(
+            "warning: the PostgreSQL server '{}' is not on this machine and DATABASE_URL names no sslmode: the default (prefer) falls back to plain text without a word; add ?sslmode=verify-full (or require), see docs/deploy.md",
+            one_line(&host)
+        ));
+    });
 }
 
 /// A SQLite database (or its journal) that other local users can read: said, with

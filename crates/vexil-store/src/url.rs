@@ -91,6 +91,63 @@ impl DatabaseUrl {
             .1;
         (self.backend == Backend::Sqlite).then(|| sqlite_path(rest))
     }
+
+    /// The host of a PostgreSQL URL that reaches another machine and leaves TLS to
+    /// the default; `None` for SQLite, a loopback host or a Unix socket, or a URL that
+    /// names its `sslmode`.
+    ///
+    /// The default, `prefer`, falls back to plain text without a word when TLS is
+    /// declined, by the server or by whoever sits between, so a URL that crosses a
+    /// network should say `require` or `verify-full` (docs/deploy.md). Read as the
+    /// driver reads it: a `host` parameter, `PGHOST` and `PGSSLMODE` count. Names are
+    /// not resolved: `localhost` is the one name taken as loopback, next to
+    /// 127.0.0.0/8 and `::1`.
+    pub fn remote_host_without_sslmode(&self) -> Option<String> {
+        if self.backend != Backend::Postgres || self.names_sslmode() {
+            return None;
+        }
+        pg_remote_host_with_default_sslmode(&self.raw)
+    }
+
+    /// The query string has an `sslmode` parameter (or the driver's `ssl-mode`).
+    fn names_sslmode(&self) -> bool {
+        self.raw.rsplit_once('?').is_some_and(|(_, query)| {
+            query
+                .split('&')
+                .any(|param| matches!(param.split('=').next(), Some("sslmode" | "ssl-mode")))
+        })
+    }
+}
+
+/// The host the driver would connect to over TCP, if it is not loopback and the
+/// driver's TLS mode is its default (`PGSSLMODE` may have chosen another).
+#[cfg(feature = "postgres")]
+fn pg_remote_host_with_default_sslmode(raw: &str) -> Option<String> {
+    use sqlx::postgres::{PgConnectOptions, PgSslMode};
+    use std::str::FromStr;
+    // A URL the driver cannot read is reported when it connects.
+    let options = PgConnectOptions::from_str(raw).ok()?;
+    let host = options.get_host();
+    let unix_socket = options.get_socket().is_some() || host.starts_with('/');
+    if unix_socket || !matches!(options.get_ssl_mode(), PgSslMode::Prefer) || is_loopback(host) {
+        return None;
+    }
+    Some(host.to_owned())
+}
+
+#[cfg(not(feature = "postgres"))]
+fn pg_remote_host_with_default_sslmode(_raw: &str) -> Option<String> {
+    None
+}
+
+/// `localhost`, 127.0.0.0/8 or `::1` (also written `[::1]` or `::ffff:127.0.0.1`).
+#[cfg(feature = "postgres")]
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.to_canonical().is_loopback())
 }
 
 /// `sqlite://vexil.db?mode=rwc` → `vexil.db`; `sqlite:///var/lib/vexil.db` → the
@@ -183,6 +240,63 @@ mod tests {
             DatabaseUrl::parse("sqlite://").unwrap_err().to_string(),
             "DATABASE_URL sqlite:// names no SQLite file: use sqlite://PATH, e.g. sqlite://vexil.db"
         );
+    }
+
+    /// Which URLs leave TLS to the default across a network (run with no `PGHOST` or
+    /// `PGSSLMODE` set, as CI does).
+    #[cfg(feature = "postgres")]
+    #[test]
+    fn remote_hosts_without_sslmode_are_found() {
+        #[track_caller]
+        fn check(url: &str, expected: Option<&str>) {
+            let url = DatabaseUrl::parse(url).unwrap();
+            assert_eq!(
+                url.remote_host_without_sslmode().as_deref(),
+                expected,
+                "{url}"
+            );
+        }
+        check("postgres://vexil@db.internal/vexil", Some("db.internal"));
+        check(
+            "postgresql://vexil:s3cret@10.0.0.5:5433/vexil",
+            Some("10.0.0.5"),
+        );
+        check(
+            "postgres://vexil@[2001:db8::1]/vexil",
+            Some("[2001:db8::1]"),
+        );
+        check(
+            "postgres://vexil@127.0.0.1/vexil?host=db.internal",
+            Some("db.internal"),
+        );
+        check(
+            "postgres://vexil@db.internal/vexil?application_name=x",
+            Some("db.internal"),
+        );
+        // TLS chosen, whichever way.
+        check("postgres://vexil@db.internal/vexil?sslmode=require", None);
+        check(
+            "postgres://vexil@db.internal/vexil?sslmode=verify-full",
+            None,
+        );
+        check(
+            "postgres://vexil@db.internal/vexil?x=1&ssl-mode=disable",
+            None,
+        );
+        check("postgres://vexil@db.internal/vexil?sslmode=prefer", None);
+        // This machine.
+        check("postgres://postgres@127.0.0.1:5432/vexil", None);
+        check("postgres://postgres@127.0.0.2/vexil", None);
+        check("postgres://postgres@localhost/vexil", None);
+        check("postgres://postgres@LOCALHOST/vexil", None);
+        check("postgres://postgres@[::1]:5432/vexil", None);
+        check("postgres://postgres@[::ffff:127.0.0.1]/vexil", None);
+        check("postgres://postgres@%2Fvar%2Frun%2Fpostgresql/vexil", None);
+        check(
+            "postgres://postgres@db.internal/vexil?host=/var/run/postgresql",
+            None,
+        );
+        check("sqlite://vexil.db", None);
     }
 
     #[test]

@@ -372,3 +372,44 @@ async fn a_password_in_database_url_on_the_command_line_is_refused() {
     let run = site.run(&["audit", "--limit", "1"]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
 }
+
+/// A PostgreSQL URL to another machine that names no `sslmode` may fall back to plain
+/// text: warned about once, before connecting, naming the host and never the
+/// password. With an `sslmode`, or on this machine, nothing is said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remote_database_without_sslmode_is_warned_about() {
+    // A password on the command line is refused before anything connects, so the
+    // warning shows with no network and no wait on an unreachable host.
+    let remote = "postgres://vexil:hunter2@db.example.com/vexil";
+    let refused = |url: &str| {
+        let site = Site::new(url.to_owned());
+        let mut command = site.command(&["audit", "--limit", "1", "--database-url", url]);
+        for name in ["DATABASE_URL", "PGSSLMODE", "PGHOST", "PGHOSTADDR"] {
+            command.env_remove(name);
+        }
+        let run = vexil_testkit::Run::of(&mut command);
+        assert_eq!(run.code, Some(2), "{}", run.stderr);
+        assert!(
+            !run.stderr.contains("hunter2"),
+            "the password is never echoed"
+        );
+        run
+    };
+    let warning = "warning: the PostgreSQL server 'db.example.com' is not on this machine and DATABASE_URL names no sslmode: the default (prefer) falls back to plain text without a word; add ?sslmode=verify-full (or require), see docs/deploy.md\n";
+    let run = refused(remote);
+    assert!(run.stderr.starts_with(warning), "{}", run.stderr);
+    assert_eq!(run.stderr.matches("warning:").count(), 1, "{}", run.stderr);
+    let run = refused(&format!("{remote}?sslmode=verify-full"));
+    assert!(!run.stderr.contains("warning:"), "{}", run.stderr);
+
+    let test_db = TestDb::new(Backend::Postgres).await;
+    let loopback = test_db.url_string();
+    for url in [
+        loopback.clone(),
+        loopback.replacen("127.0.0.1", "localhost", 1),
+    ] {
+        let run = Site::new(url).run(&["audit", "--limit", "1"]);
+        assert_eq!(run.code, Some(0), "{}", run.stderr);
+        assert!(!run.stderr.contains("warning:"), "{}", run.stderr);
+    }
+}

@@ -2,6 +2,7 @@
 //! fresh PostgreSQL database (`both!`), so the two backends keep one behaviour.
 
 mod audit;
+mod connection;
 mod files;
 mod flags;
 mod migrate;
