@@ -11,7 +11,9 @@
 //! - `ACCOUNT_FAILURES` (20) failures for one account from anywhere within the window
 //!   mean it is under attack from many places: a password alone no longer signs it
 //!   in, a code from its authenticator is asked as well, which the attacker does not
-//!   have. An account without TOTP is locked instead (enrol it to stay reachable).
+//!   have. An account without TOTP cannot sign in until the failures age out (enrol
+//!   it to stay reachable); a right password without a right code is answered and
+//!   recorded as a wrong one.
 //!
 //! Failures for accounts that exist are counted in the audit log itself, so the
 //! locks hold across every server process. Failures for names that are no account
@@ -151,6 +153,29 @@ impl UnknownNames {
         }
     }
 
+    /// Takes back a summary whose row could not be written.
+    fn restore(&mut self, summary: &serde_json::Value) {
+        self.attempts += summary["attempts"].as_u64().unwrap_or(0);
+        let since = summary["since"]
+            .as_str()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|s| s.with_timezone(&Utc));
+        self.since = match (self.since, since) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        for (list, field) in [(&mut self.names, "accounts"), (&mut self.from, "from")] {
+            for item in summary[field].as_array().into_iter().flatten() {
+                if let Some(item) = item.as_str()
+                    && list.len() < SUMMARY_LISTS
+                    && !list.iter().any(|seen| seen == item)
+                {
+                    list.push(item.to_owned());
+                }
+            }
+        }
+    }
+
     fn forget_before(&mut self, before: DateTime<Utc>) {
         self.failures.retain(|_, failures| {
             failures.retain(|f| f.0 > before);
@@ -205,34 +230,48 @@ impl App {
     ) -> Result<Actor, AppError> {
         let name = typed_name(name);
         let lock = self.sign_in_lock_state(&name, from).await?;
-        let needs_code = match lock {
+        let code = match lock {
             Lock::Locked(retry_after) => return Err(AppError::SignInLocked { retry_after }),
-            Lock::NeedsCode(_) if code.is_none() => return Err(AppError::SignInNeedsCode),
-            Lock::NeedsCode(retry_after) => Some(retry_after),
+            Lock::NeedsCode(_) => Some(code.ok_or(AppError::SignInNeedsCode)?),
             Lock::Open => None,
         };
         let checked = self.check_account_password(&name, password).await?;
-        let actor = match checked {
-            Checked::Right => self.actor(&name).await?,
-            Checked::Wrong | Checked::NoAccount => {
-                return Err(self.sign_in_failed(&name, from, checked, None).await);
+        // Under attack, a right password without a right code is one more failure,
+        // answered and recorded as a wrong password is: nothing tells the attacker
+        // which of the two was wrong, nor whether the account has TOTP at all (one
+        // without cannot sign in until the attack stops).
+        let checked = match (checked, code) {
+            (Checked::Right, Some(code)) if !self.code_is_right(&name, code).await => {
+                Checked::Wrong
             }
+            (checked, _) => checked,
         };
-        if let (Some(retry_after), Some(code)) = (needs_code, code) {
-            if !self.has_totp(actor.name()).await? {
-                return Err(AppError::SignInLocked { retry_after });
-            }
-            match self.check_totp(&actor, code).await {
-                Ok(()) => {}
-                Err(AppError::TotpInvalid | AppError::TotpReplayed) => {
-                    return Err(self.sign_in_failed(&name, from, Checked::Wrong, None).await);
-                }
-                Err(error) => return Err(error),
-            }
+        if !matches!(checked, Checked::Right) {
+            return Err(self.sign_in_failed(&name, from, checked, None).await);
         }
+        let actor = self.actor(&name).await?;
         self.audit_sign_in(AUTH_SIGN_IN, Some(actor.id()), &name, from, None)
             .await?;
         Ok(actor)
+    }
+
+    /// Whether `code` is right for `name`'s TOTP (`false` without TOTP, or when its
+    /// secret cannot be read: that is logged, not answered differently).
+    async fn code_is_right(&self, name: &str, code: &TotpCode) -> bool {
+        let Ok(actor) = self.actor(name).await else {
+            return false;
+        };
+        if !self.has_totp(name).await.unwrap_or(false) {
+            return false;
+        }
+        match self.check_totp(&actor, code).await {
+            Ok(()) => true,
+            Err(AppError::TotpInvalid | AppError::TotpReplayed) => false,
+            Err(error) => {
+                tracing::warn!(account = %name, %error, "could not check a sign-in code");
+                false
+            }
+        }
     }
 
     /// Checks `actor`'s password before a step that needs it (TOTP set-up), with
@@ -288,9 +327,16 @@ impl App {
             target_id: String::new(),
             payload,
         };
-        let mut tx = self.db.begin_write().await?;
-        tx.append_audit(&audit).await?;
-        tx.commit().await?;
+        let written = async {
+            let mut tx = self.db.begin_write().await?;
+            tx.append_audit(&audit).await?;
+            tx.commit().await
+        };
+        if let Err(error) = written.await {
+            // Kept for the next minute's row rather than lost.
+            self.unknown_names().restore(&audit.payload);
+            return Err(error.into());
+        }
         Ok(())
     }
 
@@ -365,7 +411,16 @@ impl App {
         metrics::counter!("vexil_sign_in_failures_total").increment(1);
         if let Checked::NoAccount = checked {
             self.unknown_names().record(name, from, self.clock.now());
-            return AppError::BadCredentials;
+            // The database work an account's failure costs (a write transaction),
+            // without a row: timing does not tell which names exist either.
+            let work = async {
+                let tx = self.db.begin_write().await?;
+                tx.commit().await
+            };
+            return match work.await {
+                Ok(()) => AppError::BadCredentials,
+                Err(error) => error.into(),
+            };
         }
         match self
             .audit_sign_in(AUTH_SIGN_IN_FAILED, None, name, from, during)
@@ -378,9 +433,13 @@ impl App {
 
     async fn sign_in_lock_state(&self, name: &str, from: &str) -> Result<Lock, AppError> {
         let now = self.clock.now();
+        // The same query for a name that is no account (it finds nothing), so
+        // that timing does not tell the two apart.
+        let recorded = self
+            .recorded_failures(AUTH_SIGN_IN_FAILED, name, SCAN)
+            .await?;
         let failures = if self.db.user_by_name(name).await?.is_some() {
-            self.recorded_failures(AUTH_SIGN_IN_FAILED, name, SCAN)
-                .await?
+            recorded
         } else {
             self.unknown_names().failures(name)
         };

@@ -228,6 +228,7 @@ pub async fn serve(
         };
         let limits = limits.clone();
         let dropping = dropping.clone();
+        let handlers = tracker.clone();
         let app = app.clone();
         let state = state.clone();
         let http = http.clone();
@@ -263,6 +264,7 @@ pub async fn serve(
                             hyper::service::service_fn(move |mut request: Request<Incoming>| {
                                 let app = app.clone();
                                 let state = state.clone();
+                                let handlers = handlers.clone();
                                 async move {
                                     if crate::connection::is_stream_path(request.uri().path()) {
                                         request.extensions_mut().insert(ConnectInfo(peer));
@@ -283,12 +285,39 @@ pub async fn serve(
                                         return Ok::<_, std::convert::Infallible>(response);
                                     }
                                     request.extensions_mut().insert(ConnectInfo(peer));
-                                    let answer = tower::ServiceExt::oneshot(
-                                        app,
-                                        request.map(axum::body::Body::new),
+                                    // The body is read here, within the request's
+                                    // time; then the handler runs as a task of its own,
+                                    // tracked for shutdown: a timeout (or the shutdown
+                                    // deadline) lets go of the connection, never of a
+                                    // change half made (a flip that commits late still
+                                    // tells its caches).
+                                    let deadline = tokio::time::Instant::now() + request_timeout;
+                                    // A body that says it is too large is left to the
+                                    // router's limit, which answers 413 each door's way.
+                                    let declared = request
+                                        .headers()
+                                        .get(axum::http::header::CONTENT_LENGTH)
+                                        .and_then(|v| v.to_str().ok())
+                                        .and_then(|v| v.parse::<usize>().ok());
+                                    if declared.is_some_and(|n| n > MAX_BODY_BYTES) {
+                                        let request = request.map(axum::body::Body::new);
+                                        return tower::ServiceExt::oneshot(app, request).await;
+                                    }
+                                    let (parts, body) = request.into_parts();
+                                    let body = http_body_util::BodyExt::collect(
+                                        http_body_util::Limited::new(body, MAX_BODY_BYTES),
                                     );
-                                    match tokio::time::timeout(request_timeout, answer).await {
-                                        Ok(answered) => answered,
+                                    let body = match tokio::time::timeout_at(deadline, body).await {
+                                        Ok(Ok(body)) => axum::body::Body::from(body.to_bytes()),
+                                        Ok(Err(_)) => return Ok(too_large()),
+                                        Err(_) => return Ok(too_slow(request_timeout)),
+                                    };
+                                    let request = Request::from_parts(parts, body);
+                                    let answer =
+                                        handlers.spawn(tower::ServiceExt::oneshot(app, request));
+                                    match tokio::time::timeout_at(deadline, answer).await {
+                                        Ok(Ok(answered)) => answered,
+                                        Ok(Err(_)) => Ok(failed()),
                                         Err(_) => Ok(too_slow(request_timeout)),
                                     }
                                 }
@@ -361,6 +390,34 @@ fn too_slow(limit: Duration) -> axum::response::Response {
         HeaderValue::from_static("close"),
     );
     response
+}
+
+/// The answer to a body larger than `MAX_BODY_BYTES` (or cut off by its client).
+fn too_large() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let mut response = MessagePage::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Too large",
+        "A request's body is at most 64 KiB; nothing was changed.",
+    )
+    .into_response();
+    response.headers_mut().insert(
+        axum::http::header::CONNECTION,
+        HeaderValue::from_static("close"),
+    );
+    response
+}
+
+/// The answer when a handler's task ended without one (it cannot panic past the
+/// router's guard; this is for a task cancelled by the runtime going away).
+fn failed() -> axum::response::Response {
+    use axum::response::IntoResponse;
+    MessagePage::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        "The request could not be finished. Look before trying again.",
+    )
+    .into_response()
 }
 
 /// An `accept` that failed. A connection that went before it was accepted is the

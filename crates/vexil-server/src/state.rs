@@ -255,7 +255,10 @@ impl ServerState {
     ) -> Result<(), Duration> {
         let network = ip.map_or_else(String::new, |ip| crate::api::address_key(ip).to_string());
         let account: String = account.chars().take(64).collect();
-        self.account_attempt("sign-in", &format!("{network} {account}"))
+        // The key whole: `account_attempt` would cut the network and name to 64.
+        self.account_limiter
+            .check_key(&format!("sign-in:{network} {account}"))
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
 
     /// One attempt at `what` from `account`'s allowance, or how long to wait.

@@ -234,15 +234,38 @@ async fn an_account_attacked_from_many_networks_asks_for_a_code(backend: Backend
         .unwrap();
     assert_eq!(actor, olive);
 
-    // No TOTP: nothing to ask for, so the account waits out the window.
-    let locked = t
+    // A wrong password with the right code is refused alike, and recorded.
+    t.clock.advance(TimeDelta::seconds(30));
+    let at = u64::try_from(t.app.now().timestamp()).unwrap();
+    let next = TotpCode::new(&code_at(uri.expose_secret(), at).unwrap()).unwrap();
+    let before = auth_rows(&t).await.len();
+    let refused = t
         .app
-        .sign_in("sam", &right(), Some(&code), "203.0.113.9")
+        .sign_in("olive", &wrong, Some(&next), "203.0.113.9")
         .await;
     assert!(
-        matches!(locked, Err(AppError::SignInLocked { .. })),
-        "{locked:?}"
+        matches!(refused, Err(AppError::BadCredentials)),
+        "{refused:?}"
     );
+    assert_eq!(auth_rows(&t).await.len(), before + 1);
+
+    // No TOTP: the right password with any code gets the answer a wrong one gets
+    // (nothing tells an attacker the password was right), until the attack stops.
+    for password in [right(), wrong.clone()] {
+        let refused = t
+            .app
+            .sign_in("sam", &password, Some(&next), "203.0.113.9")
+            .await;
+        assert!(
+            matches!(refused, Err(AppError::BadCredentials)),
+            "{refused:?}"
+        );
+    }
+    t.clock.advance(LOCK_WINDOW);
+    t.app
+        .sign_in("sam", &right(), None, "203.0.113.9")
+        .await
+        .unwrap();
 }
 both!(an_account_attacked_from_many_networks_asks_for_a_code);
 

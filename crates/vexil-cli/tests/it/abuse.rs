@@ -81,6 +81,10 @@ async fn two_hundred_sign_ins_at_once_keep_memory_bounded() {
     }
     let peak = peak_mib(server.child.id());
     assert!(checked >= 2, "some attempts were checked ({checked})");
+    assert!(
+        busy >= 1,
+        "the attempts beyond the queue were refused ({busy})"
+    );
     assert_eq!(checked + busy, 200);
     assert!(
         peak <= MAX_PEAK_MIB,
