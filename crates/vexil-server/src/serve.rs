@@ -374,33 +374,24 @@ pub async fn serve(
 /// The answer to a request that took longer than `limit` (its body was too slow,
 /// or its handler): 408, and the connection is closed after it.
 fn too_slow(limit: Duration) -> axum::response::Response {
-    use axum::response::IntoResponse;
     metrics::counter!("vexil_requests_timed_out_total").increment(1);
-    let mut response = MessagePage::new(
-        StatusCode::REQUEST_TIMEOUT,
-        "Too slow",
-        &format!(
-            "The request took longer than {} s and was dropped; if it changed something, look before trying again.",
-            limit.as_secs()
-        ),
-    )
-    .into_response();
-    response.headers_mut().insert(
-        axum::http::header::CONNECTION,
-        HeaderValue::from_static("close"),
+    let text = format!(
+        "The request took longer than {} s and was dropped; if it changed something, look before trying again.",
+        limit.as_secs()
     );
-    response
+    closing(StatusCode::REQUEST_TIMEOUT, "Too slow", &text)
 }
 
 /// The answer to a body larger than `MAX_BODY_BYTES` (or cut off by its client).
 fn too_large() -> axum::response::Response {
+    let text = "A request's body is at most 64 KiB; nothing was changed.";
+    closing(StatusCode::PAYLOAD_TOO_LARGE, "Too large", text)
+}
+
+/// A message page after which the connection is closed.
+fn closing(status: StatusCode, title: &str, text: &str) -> axum::response::Response {
     use axum::response::IntoResponse;
-    let mut response = MessagePage::new(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        "Too large",
-        "A request's body is at most 64 KiB; nothing was changed.",
-    )
-    .into_response();
+    let mut response = MessagePage::new(status, title, text).into_response();
     response.headers_mut().insert(
         axum::http::header::CONNECTION,
         HeaderValue::from_static("close"),
