@@ -447,3 +447,47 @@ async fn anonymous_visitors_write_nothing(backend: Backend) {
     assert_eq!(console.session_rows().await, 1);
 }
 vexil_testkit::both!(anonymous_visitors_write_nothing);
+
+/// An account failed from many networks asks for a code on the sign-in page: the
+/// password alone is refused (nothing checked), the page shows the code field, and
+/// the password with the code signs in; a wrong code gets the one vague answer.
+#[tokio::test]
+async fn an_account_under_attack_signs_in_with_its_code() {
+    let console = TestConsole::start(Backend::Sqlite).await;
+    let wrong = secrecy::SecretString::from("not the password");
+    for n in 0..vexil_app::ACCOUNT_FAILURES {
+        let from = format!("198.51.100.{n}");
+        let _refused = console.state.app.sign_in("root", &wrong, None, &from).await;
+    }
+    let browser = console.browser();
+    let asked = browser.sign_in("root", PASSWORD).await;
+    assert_eq!(asked.status, 401, "{}", asked.body);
+    asked.assert_contains("needs a code from its authenticator app");
+    asked.assert_contains("id=\"code\"");
+    let csrf = asked.csrf();
+    let form = |code: &str| {
+        [
+            ("csrf", csrf.clone()),
+            ("name", "root".to_owned()),
+            ("password", PASSWORD.to_owned()),
+            ("code", code.to_owned()),
+        ]
+    };
+    let wrong_code = form(console.wrong_root_code());
+    let refused = browser
+        .post(
+            "/console/sign-in",
+            &wrong_code.each_ref().map(|(k, v)| (*k, v.as_str())),
+        )
+        .await;
+    assert_eq!(refused.status, 401);
+    refused.assert_contains("wrong account name, password or code");
+    let right = form(&console.root_code(0));
+    let signed_in = browser
+        .post(
+            "/console/sign-in",
+            &right.each_ref().map(|(k, v)| (*k, v.as_str())),
+        )
+        .await;
+    assert_eq!(signed_in.status, 303, "{}", signed_in.body);
+}
