@@ -10,16 +10,16 @@
 //!    from 50 connections at once, with the session rows the flood left.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
 use crate::console_bench::{
-    PASSWORD, Server, add_user, flags_yaml, free_port, rss_mb, run_ok, tempfile_dir,
+    PASSWORD, add_user, csrf_of, flags_yaml, free_port, release_binary, rss_mb, run_ok, start,
+    status_mb, tempfile_dir,
 };
 
 const ATTEMPTS: usize = 200;
@@ -27,19 +27,9 @@ const FLOOD: usize = 2_000;
 const FLOOD_CONNECTIONS: usize = 50;
 
 pub(crate) fn run(binary: Option<&str>) -> anyhow::Result<()> {
-    let root = crate::tidy::workspace_root();
     let vexil = match binary {
         Some(path) => PathBuf::from(path),
-        None => {
-            let status = Command::new(env!("CARGO"))
-                .args(["build", "--release", "-p", "vexil-cli"])
-                .current_dir(&root)
-                .status()?;
-            if !status.success() {
-                bail!("cargo build --release failed");
-            }
-            root.join("target/release/vexil")
-        }
+        None => release_binary()?,
     };
     let dir = tempfile_dir()?;
     let flags_file = dir.join("feature_flags.yaml");
@@ -60,19 +50,11 @@ pub(crate) fn run(binary: Option<&str>) -> anyhow::Result<()> {
     run_ok(vexil_cmd(&["migrate"]))?;
     add_user(vexil_cmd(&["user", "add", "bench0", "--role", "ops"]))?;
     let port = free_port()?;
-    let mut serve = vexil_cmd(&["serve", "--bind", &format!("127.0.0.1:{port}")]);
-    serve.stdout(Stdio::null()).stderr(Stdio::piped());
-    let mut child = serve.spawn()?;
-    let stderr = child.stderr.take().context("stderr")?;
-    let server = Server(child);
-    let mut lines = BufReader::new(stderr).lines();
-    loop {
-        let line = lines.next().context("vexil serve stopped")??;
-        if line.contains("listening on") {
-            break;
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
+    let server = start(vexil_cmd(&[
+        "serve",
+        "--bind",
+        &format!("127.0.0.1:{port}"),
+    ]))?;
     let pid = server.0.id();
     let base = format!("http://127.0.0.1:{port}");
     println!("binary: {}", vexil.display());
@@ -99,13 +81,6 @@ fn client(from: Option<IpAddr>) -> anyhow::Result<reqwest::Client> {
         .redirect(reqwest::redirect::Policy::none())
         .local_address(from)
         .build()?)
-}
-
-fn csrf_of(body: &str) -> anyhow::Result<String> {
-    let marker = "name=\"csrf\" value=\"";
-    let start = body.find(marker).context("no CSRF token")? + marker.len();
-    let end = body[start..].find('"').context("no token end")? + start;
-    Ok(body[start..end].to_owned())
 }
 
 /// 200 sign-in forms fetched, then all posted at once; RSS sampled meanwhile.
@@ -154,25 +129,12 @@ async fn sign_in_burst(port: u16, pid: u32) -> anyhow::Result<()> {
     let took = started.elapsed();
     done.store(true, std::sync::atomic::Ordering::Relaxed);
     let peak = sampling.await?;
-    let hwm = vm_hwm_mb(pid)?;
+    let hwm = status_mb(pid, "VmHWM")?;
     println!(
         "{ATTEMPTS} sign-ins at once: answered in {:.2} s, statuses {statuses:?}; peak RSS sampled {peak:.1} MB, VmHWM {hwm:.1} MB",
         took.as_secs_f64()
     );
     Ok(())
-}
-
-fn vm_hwm_mb(pid: u32) -> anyhow::Result<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .context("no VmHWM")?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()?;
-    Ok(kb / 1024.0)
 }
 
 /// One session's sequential flips: their times, in ms.

@@ -34,7 +34,8 @@ impl Drop for Server {
     }
 }
 
-pub(crate) fn run(seconds: u64) -> anyhow::Result<()> {
+/// Builds the `vexil` binary in release mode and returns its path.
+pub(crate) fn release_binary() -> anyhow::Result<std::path::PathBuf> {
     let root = crate::tidy::workspace_root();
     let status = Command::new(env!("CARGO"))
         .args(["build", "--release", "-p", "vexil-cli"])
@@ -43,7 +44,29 @@ pub(crate) fn run(seconds: u64) -> anyhow::Result<()> {
     if !status.success() {
         bail!("cargo build --release failed");
     }
-    let vexil = root.join("target/release/vexil");
+    Ok(root.join("target/release/vexil"))
+}
+
+/// Starts `serve` (a `vexil serve` command), waits until it listens, and keeps
+/// draining its log so it never blocks on a full pipe.
+pub(crate) fn start(mut serve: Command) -> anyhow::Result<Server> {
+    serve.stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = serve.spawn()?;
+    let stderr = child.stderr.take().context("stderr")?;
+    let server = Server(child);
+    let mut lines = BufReader::new(stderr).lines();
+    loop {
+        let line = lines.next().context("vexil serve stopped")??;
+        if line.contains("listening on") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Ok(server)
+}
+
+pub(crate) fn run(seconds: u64) -> anyhow::Result<()> {
+    let vexil = release_binary()?;
     let dir = tempfile_dir()?;
     let flags_file = dir.join("feature_flags.yaml");
     std::fs::write(&flags_file, flags_yaml())?;
@@ -73,20 +96,11 @@ pub(crate) fn run(seconds: u64) -> anyhow::Result<()> {
 
     let port = free_port()?;
     let started = Instant::now();
-    let mut serve = vexil_cmd(&["serve", "--bind", &format!("127.0.0.1:{port}")]);
-    serve.stdout(Stdio::null()).stderr(Stdio::piped());
-    let mut child = serve.spawn()?;
-    let stderr = child.stderr.take().context("stderr")?;
-    let server = Server(child);
-    let mut lines = BufReader::new(stderr).lines();
-    loop {
-        let line = lines.next().context("vexil serve stopped")??;
-        if line.contains("listening on") {
-            break;
-        }
-    }
-    // Keep draining its log so it never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
+    let server = start(vexil_cmd(&[
+        "serve",
+        "--bind",
+        &format!("127.0.0.1:{port}"),
+    ]))?;
     println!(
         "start-up: {:.0} ms to listening",
         started.elapsed().as_secs_f64() * 1e3
@@ -181,11 +195,16 @@ pub(crate) fn free_port() -> anyhow::Result<u16> {
 }
 
 pub(crate) fn rss_mb(pid: u32) -> anyhow::Result<f64> {
+    status_mb(pid, "VmRSS")
+}
+
+/// A memory figure of `/proc/PID/status` (`VmRSS`, `VmHWM`), in MB.
+pub(crate) fn status_mb(pid: u32, field: &str) -> anyhow::Result<f64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kb: f64 = status
         .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .context("no VmRSS")?
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .with_context(|| format!("no {field}"))?
         .trim()
         .trim_end_matches("kB")
         .trim()
@@ -199,10 +218,14 @@ struct Session {
     csrf: String,
 }
 
-fn csrf_of(body: &str) -> anyhow::Result<String> {
+pub(crate) fn csrf_of(body: &str) -> anyhow::Result<String> {
     let marker = "name=\"csrf\" value=\"";
     let start = body.find(marker).context("no CSRF token")? + marker.len();
-    Ok(body[start..start + 64].to_owned())
+    let end = body[start..]
+        .find('"')
+        .context("no end to the CSRF token")?
+        + start;
+    Ok(body[start..end].to_owned())
 }
 
 async fn sign_in_all(base: &str) -> anyhow::Result<Vec<Session>> {

@@ -16,7 +16,6 @@ use vexil_store::{NewAudit, NewUser, UserRow};
 
 use crate::app::{Actor, App};
 use crate::error::AppError;
-use crate::password::dummy_hash;
 
 /// Who changes an account: an account acting in the console or API, or an operator
 /// with database access at the CLI (the break-glass path, which also creates the
@@ -124,16 +123,8 @@ impl App {
         password: &SecretString,
     ) -> Result<bool, AppError> {
         let user = self.db.user_by_name(name).await?;
-        let hash = user
-            .as_ref()
-            .map_or(dummy_hash(), |user| user.password_hash.as_str());
-        // argon2 is ~20 ms of CPU by design: on threads of its own, so that other
-        // requests are not held up behind a sign-in, and a bounded number at once.
-        let matches = self
-            .passwords
-            .verify(hash.to_owned(), password.clone())
-            .await?;
-        Ok(matches && user.is_some_and(|user| !user.disabled))
+        let checked = self.check_account_password(user, password).await?;
+        Ok(matches!(checked, crate::sign_in::Checked::Right))
     }
 
     pub(crate) async fn existing_user(&self, name: &str) -> Result<UserRow, AppError> {

@@ -38,7 +38,7 @@ use vexil_core::audit::{
 };
 use vexil_core::client_network::network_of;
 use vexil_core::message::one_line;
-use vexil_store::{AuditFilter, NewAudit};
+use vexil_store::{AuditFilter, NewAudit, UserRow};
 
 use crate::app::{Actor, App};
 use crate::elevation::TotpCode;
@@ -199,7 +199,7 @@ impl UnknownNames {
 }
 
 /// A password check's outcome, for the use cases that record it.
-enum Checked {
+pub(crate) enum Checked {
     Right,
     Wrong,
     NoAccount,
@@ -229,13 +229,14 @@ impl App {
         from: &str,
     ) -> Result<Actor, AppError> {
         let name = typed_name(name);
-        let lock = self.sign_in_lock_state(&name, from).await?;
+        let user = self.db.user_by_name(&name).await?;
+        let lock = self.sign_in_lock_state(&name, user.is_some(), from).await?;
         let code = match lock {
             Lock::Locked(retry_after) => return Err(AppError::SignInLocked { retry_after }),
             Lock::NeedsCode(_) => Some(code.ok_or(AppError::SignInNeedsCode)?),
             Lock::Open => None,
         };
-        let checked = self.check_account_password(&name, password).await?;
+        let checked = self.check_account_password(user, password).await?;
         // Under attack, a right password without a right code is one more failure,
         // answered and recorded as a wrong password is: nothing tells the attacker
         // which of the two was wrong, nor whether the account has TOTP at all (one
@@ -285,13 +286,17 @@ impl App {
         during: &'static str,
         from: &str,
     ) -> Result<(), AppError> {
-        match self.sign_in_lock_state(actor.name(), from).await? {
+        let user = self.db.user_by_name(actor.name()).await?;
+        match self
+            .sign_in_lock_state(actor.name(), user.is_some(), from)
+            .await?
+        {
             Lock::Locked(retry_after) | Lock::NeedsCode(retry_after) => {
                 return Err(AppError::SignInLocked { retry_after });
             }
             Lock::Open => {}
         }
-        match self.check_account_password(actor.name(), password).await? {
+        match self.check_account_password(user, password).await? {
             Checked::Right => Ok(()),
             checked => Err(self
                 .sign_in_failed(actor.name(), from, checked, Some(during))
@@ -304,7 +309,8 @@ impl App {
     /// wait, the longest. It writes nothing.
     pub async fn sign_in_lock(&self, name: &str, from: &str) -> Result<Option<Duration>, AppError> {
         let name = typed_name(name);
-        Ok(match self.sign_in_lock_state(&name, from).await? {
+        let exists = self.db.user_by_name(&name).await?.is_some();
+        Ok(match self.sign_in_lock_state(&name, exists, from).await? {
             Lock::Locked(wait) => Some(wait),
             Lock::NeedsCode(_) | Lock::Open => None,
         })
@@ -378,18 +384,19 @@ impl App {
             .await
     }
 
-    /// Whether `password` is `name`'s, and whether `name` is an account at all
-    /// (the same argon2 work either way).
-    async fn check_account_password(
+    /// Whether `password` is `user`'s, and whether there is an account at all (the
+    /// same argon2 work either way).
+    pub(crate) async fn check_account_password(
         &self,
-        name: &str,
+        user: Option<UserRow>,
         password: &SecretString,
     ) -> Result<Checked, AppError> {
-        let user = self.db.user_by_name(name).await?;
         let hash = user.as_ref().map_or_else(
             || crate::password::dummy_hash().to_owned(),
             |user| user.password_hash.clone(),
         );
+        // argon2 is ~20 ms of CPU by design: on threads of its own (`password.rs`),
+        // so that other requests are not held up, and a bounded number at once.
         let matches = self.passwords.verify(hash, password.clone()).await?;
         Ok(match user {
             None => Checked::NoAccount,
@@ -431,14 +438,20 @@ impl App {
         }
     }
 
-    async fn sign_in_lock_state(&self, name: &str, from: &str) -> Result<Lock, AppError> {
+    /// The lock on an attempt at `name` (an account if `exists`) from `from`.
+    async fn sign_in_lock_state(
+        &self,
+        name: &str,
+        exists: bool,
+        from: &str,
+    ) -> Result<Lock, AppError> {
         let now = self.clock.now();
         // The same query for a name that is no account (it finds nothing), so
         // that timing does not tell the two apart.
         let recorded = self
             .recorded_failures(AUTH_SIGN_IN_FAILED, name, SCAN)
             .await?;
-        let failures = if self.db.user_by_name(name).await?.is_some() {
+        let failures = if exists {
             recorded
         } else {
             self.unknown_names().failures(name)

@@ -32,6 +32,18 @@ async fn until_closed(socket: &mut TcpStream, limit: Duration) -> Option<String>
     }
 }
 
+/// `GET /healthz` on a connection of its own: what the server said before closing it.
+async fn healthz(console: &TestConsole) -> String {
+    let mut socket = TcpStream::connect(console.address).await.unwrap();
+    socket
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    until_closed(&mut socket, Duration::from_secs(5))
+        .await
+        .unwrap()
+}
+
 /// Replayed: clients sending one header line every few seconds all stayed open.
 #[tokio::test]
 async fn a_head_sent_a_line_at_a_time_is_cut_at_the_header_timeout() {
@@ -71,14 +83,7 @@ async fn a_head_sent_a_line_at_a_time_is_cut_at_the_header_timeout() {
     assert_eq!(closed, sockets.len(), "every slow head was cut");
     assert!(started.elapsed() < Duration::from_secs(4));
     // A whole request still gets its answer.
-    let mut socket = TcpStream::connect(console.address).await.unwrap();
-    socket
-        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let said = until_closed(&mut socket, Duration::from_secs(5))
-        .await
-        .unwrap();
+    let said = healthz(&console).await;
     assert!(said.starts_with("HTTP/1.1 200"), "{said}");
 }
 
@@ -131,14 +136,7 @@ async fn a_connection_beyond_the_cap_is_answered_503() {
     );
     drop(idle);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let mut socket = TcpStream::connect(console.address).await.unwrap();
-    socket
-        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
-        .await
-        .unwrap();
-    let said = until_closed(&mut socket, Duration::from_secs(5))
-        .await
-        .unwrap();
+    let said = healthz(&console).await;
     assert!(said.starts_with("HTTP/1.1 200"), "{said}");
 }
 
