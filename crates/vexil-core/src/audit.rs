@@ -13,6 +13,10 @@ pub const FLAG_APPROVED: &str = "console.flag.approved";
 pub const FLAG_PROMOTED: &str = "console.flag.promoted";
 pub const FLAG_REJECTED: &str = "console.flag.rejected";
 pub const FLAG_EXPIRED: &str = "console.flag.expired";
+/// A direct SQL write that left a flag's value as it was (the runbook's `UPDATE … SET
+/// value=1` on a row already 1): recorded, but never a flip, so never flip evidence
+/// (docs/schema.md). Written by the database's triggers only.
+pub const FLAG_TOUCHED: &str = "console.flag.touched";
 /// An account was created.
 pub const USER_ADD: &str = "console.user.add";
 pub const USER_SET_ROLE: &str = "console.user.set_role";
@@ -42,9 +46,10 @@ pub const AUTH_ELEVATE: &str = "console.auth.elevate";
 /// A TOTP code refused: wrong, expired or replayed.
 pub const AUTH_ELEVATE_FAILED: &str = "console.auth.elevate_failed";
 
-/// Every action vexil itself writes, for pickers and filters.
-pub const ACTIONS: [&str; 20] = [
+/// Every action vexil and its triggers write, for pickers and filters.
+pub const ACTIONS: [&str; 21] = [
     FLAG_FLIP,
+    FLAG_TOUCHED,
     FLAG_MARK_PROMOTE,
     FLAG_APPROVED,
     FLAG_PROMOTED,
