@@ -21,11 +21,18 @@ use crate::instances::{GONE_AFTER, process_name};
 
 impl App {
     /// Every checklist item, judged now. `code` are the source trees to scan for
-    /// direct reads of `FLAG_*` variables (none: that item is skipped).
+    /// direct reads of `FLAG_*` variables (none: that item is skipped); `gone` the
+    /// variables that must be set on no live process; `app` keeps only that
+    /// application's processes (Heroku config is per app).
     ///
     /// A database whose schema is not current is an answer here, not an error: the
     /// items that need its tables fail and say why.
-    pub async fn doctor(&self, code: &[PathBuf]) -> Result<Vec<Check>, AppError> {
+    pub async fn doctor(
+        &self,
+        code: &[PathBuf],
+        gone: &[String],
+        app: Option<&str>,
+    ) -> Result<Vec<Check>, AppError> {
         let flags = self.flags.load();
         let declared: Vec<(String, String)> = flags
             .iter()
@@ -59,7 +66,7 @@ impl App {
             Err(e) => return Err(e.into()),
         };
         let db = match schema {
-            Ok(()) => Some(self.db_evidence(&declared).await?),
+            Ok(()) => Some(self.db_evidence(&declared, app).await?),
             Err(_) => None,
         };
         Ok(checklist(&Evidence {
@@ -67,10 +74,15 @@ impl App {
             schema,
             db,
             code,
+            gone: gone.to_vec(),
         }))
     }
 
-    async fn db_evidence(&self, declared: &[(String, String)]) -> Result<DbEvidence, AppError> {
+    async fn db_evidence(
+        &self,
+        declared: &[(String, String)],
+        app: Option<&str>,
+    ) -> Result<DbEvidence, AppError> {
         let rows = self.db.flag_rows().await?;
         let flips = self.db.flip_counts().await?;
         let mut envs = Vec::new();
@@ -80,8 +92,10 @@ impl App {
                 .instances(Some(env.as_str()), GONE_AFTER, GONE_AFTER)
                 .await?
                 .into_iter()
+                .filter(|i| app.is_none_or(|app| i.application == app))
                 .map(|i| Process {
                     name: process_name(&i),
+                    app: one_line(&i.application),
                     layer: i
                         .env_layer
                         .iter()

@@ -100,7 +100,7 @@ pub use flag_state::{FlagState, FlagStates};
 pub use fleet::{EnvFleet, FleetInstance, ReportedVar, RowDrift};
 pub use flip::{Flip, Flipped, parse_flag_key};
 pub use form_key::FormKey;
-pub use instances::{GONE_AFTER, ReceiptState, Receipts};
+pub use instances::{GONE_AFTER, ReceiptState, Receipts, VEXIL_SERVE_APP};
 pub use promotion::{PromoteRequest, PromotionRecord, Stepped};
 pub use receipt_summary::ReceiptSummary;
 pub use reconcile::{PairFinding, Reconcile, Reconciliation};

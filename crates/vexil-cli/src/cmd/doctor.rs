@@ -17,7 +17,9 @@ struct Report<'a> {
 
 pub(crate) async fn run(global: &GlobalArgs, args: &DoctorArgs) -> anyhow::Result<Outcome> {
     let app = config::app(global, config::Needs::FlagsAnySchema).await?;
-    let checks = app.doctor(&args.code).await?;
+    let checks = app
+        .doctor(&args.code, &args.gone, args.app.as_deref())
+        .await?;
     let passed = passes(&checks);
     if args.json.json {
         output::json(&Report {
