@@ -73,9 +73,20 @@ pub struct Evidence {
     pub schema: Result<(), String>,
     /// `None` when the schema is not current.
     pub db: Option<DbEvidence>,
-    /// Direct reads of `FLAG_*` variables found (`path:line:col: …`); `None` when no
-    /// source tree was given.
-    pub code: Option<Vec<String>>,
+    /// What the code scan found; `None` when no source tree was given.
+    pub code: Option<CodeEvidence>,
+}
+
+/// What a scan of source trees found, each line ready for an operator.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CodeEvidence {
+    /// Each read of a `FLAG_*` variable (`path:line:col: …`); a literal name and one
+    /// built at run time alike, since either reads a flag's variable around vexil.
+    pub reads: Vec<String>,
+    /// Each line the runbook's grep lists that reads no `FLAG_*` variable, and why
+    /// (`path:line: …`): not a failure, shown so that the grep's answer and this
+    /// item's can be told apart.
+    pub grep_only: Vec<String>,
 }
 
 /// An item's outcome.
@@ -145,7 +156,7 @@ pub fn checklist(evidence: &Evidence) -> Vec<Check> {
             }
         }
     }
-    checks.push(code_reads(evidence.code.as_deref()));
+    checks.push(code_reads(evidence.code.as_ref()));
     checks.push(Check::judged(
         "migrations",
         "the database's migrations are current",
@@ -313,23 +324,29 @@ fn migrated_flips(db: &DbEvidence) -> Check {
     )
 }
 
-fn code_reads(hits: Option<&[String]>) -> Check {
+fn code_reads(code: Option<&CodeEvidence>) -> Check {
     let id = "code_reads";
     let title = "no direct reads of FLAG_* variables in the source trees given";
-    match hits {
-        None => Check {
+    let Some(code) = code else {
+        return Check {
             id,
             title,
             outcome: Outcome::Skipped,
             evidence: vec!["no source tree given (--code DIR)".to_owned()],
-        },
-        Some(hits) => Check::judged(
-            id,
-            title,
-            hits.to_vec(),
-            "none found (files ignored by .gitignore are not read)".to_owned(),
-        ),
-    }
+        };
+    };
+    let mut check = Check::judged(
+        id,
+        title,
+        code.reads.clone(),
+        "none found (files ignored by .gitignore are not read)".to_owned(),
+    );
+    check.evidence.extend(
+        code.grep_only
+            .iter()
+            .map(|line| format!("not a read, though the runbook's grep lists it: {line}")),
+    );
+    check
 }
 
 fn audit_guards(db: &DbEvidence) -> Check {
@@ -409,7 +426,7 @@ mod tests {
                 undeclared_rows: vec![],
                 superadmins: vec![("root".to_owned(), true)],
             }),
-            code: Some(vec![]),
+            code: Some(CodeEvidence::default()),
         }
     }
 
@@ -511,7 +528,20 @@ mod tests {
         let checks = checklist(&e);
         assert!(passes(&checks), "a skipped scan is not a failure");
         assert_eq!(item(&e, "code_reads").0, Outcome::Skipped);
-        e.code = Some(vec!["app.py:3:5: FLAG_DARK_MODE (python)".to_owned()]);
+        // A line only the runbook's grep lists is shown, and is no failure.
+        let mut code = CodeEvidence::default();
+        code.grep_only
+            .push("a.py:4: reads HOME, not a FLAG_* variable".to_owned());
+        e.code = Some(code.clone());
+        let (outcome, evidence) = item(&e, "code_reads");
+        assert_eq!(outcome, Outcome::Pass);
+        assert_eq!(
+            evidence[1],
+            "not a read, though the runbook's grep lists it: a.py:4: reads HOME, not a FLAG_* variable"
+        );
+        code.reads
+            .push("a.py:3:5: FLAG_{…} (python, dynamic name)".to_owned());
+        e.code = Some(code);
         assert_eq!(item(&e, "code_reads").0, Outcome::Fail);
         assert!(!passes(&checklist(&e)));
     }
