@@ -6,30 +6,31 @@
 //! say why), not an error.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 
-use vexil_core::doctor::{Check, DbEvidence, EnvEvidence, Evidence, Process, checklist};
+use vexil_core::doctor::{
+    Check, CodeEvidence, DbEvidence, EnvEvidence, Evidence, Process, checklist,
+};
 use vexil_core::{Role, VarState};
 use vexil_store::StoreError;
 
 use vexil_core::message::one_line;
 
 use crate::app::App;
-use crate::code_scan::scan_trees;
+use crate::code_scan::CodeScan;
 use crate::error::AppError;
 use crate::instances::{GONE_AFTER, process_name};
 
 impl App {
-    /// Every checklist item, judged now. `code` are the source trees to scan for
-    /// direct reads of `FLAG_*` variables (none: that item is skipped); `gone` the
-    /// variables that must be set on no live process; `app` keeps only that
+    /// Every checklist item, judged now. `code` is what a scan of the source trees
+    /// found (`code_scan::scan_trees`); without one, that item is skipped. `gone` are
+    /// the variables that must be set on no live process; `app` keeps only that
     /// application's processes (Heroku config is per app).
     ///
     /// A database whose schema is not current is an answer here, not an error: the
     /// items that need its tables fail and say why.
     pub async fn doctor(
         &self,
-        code: &[PathBuf],
+        code: Option<&CodeScan>,
         gone: &[String],
         app: Option<&str>,
     ) -> Result<Vec<Check>, AppError> {
@@ -38,26 +39,7 @@ impl App {
             .iter()
             .map(|d| (d.key().as_str().to_owned(), d.key().env_var_name()))
             .collect();
-        let code = if code.is_empty() {
-            None
-        } else {
-            Some(
-                scan_trees(code)?
-                    .iter()
-                    .map(|hit| {
-                        format!(
-                            "{}:{}:{}: {} ({}): {}",
-                            one_line(&hit.path.display().to_string()),
-                            hit.line,
-                            hit.column,
-                            hit.variable,
-                            hit.language.as_str(),
-                            one_line(&hit.text)
-                        )
-                    })
-                    .collect(),
-            )
-        };
+        let code = code.map(code_evidence);
         let schema = match self.db.check_migrated().await {
             Ok(()) => Ok(()),
             Err(e @ (StoreError::NotMigrated { .. } | StoreError::TooNew { .. })) => {
@@ -150,5 +132,41 @@ impl App {
             undeclared_rows,
             superadmins,
         })
+    }
+}
+
+/// The scan's findings as the checklist shows them: `path:line:col: FLAG_X (python):
+/// the line`, with `dynamic name` beside the language for a name built at run time.
+fn code_evidence(scan: &CodeScan) -> CodeEvidence {
+    CodeEvidence {
+        reads: scan
+            .hits
+            .iter()
+            .map(|hit| {
+                format!(
+                    "{}:{}:{}: {} ({}{}): {}",
+                    one_line(&hit.path.display().to_string()),
+                    hit.line,
+                    hit.column,
+                    one_line(&hit.variable),
+                    hit.language.as_str(),
+                    if hit.dynamic { ", dynamic name" } else { "" },
+                    one_line(&hit.text)
+                )
+            })
+            .collect(),
+        grep_only: scan
+            .grep_only
+            .iter()
+            .map(|line| {
+                format!(
+                    "{}:{}: {}: {}",
+                    one_line(&line.path.display().to_string()),
+                    line.line,
+                    line.why,
+                    one_line(&line.text)
+                )
+            })
+            .collect(),
     }
 }

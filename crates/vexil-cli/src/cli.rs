@@ -128,7 +128,9 @@ pub(crate) struct ReconcileArgs {
 #[derive(Debug, Args)]
 pub(crate) struct DoctorArgs {
     /// A source tree to scan for direct reads of FLAG_* variables (repeatable;
-    /// .gitignore is respected). Without one, that item is skipped.
+    /// .gitignore is respected): every line the runbook's grep lists, names built at
+    /// run time included, and the reads it misses (Python, JS/TS, Ruby, Go, Rust,
+    /// Java). Without one, that item is skipped.
     #[arg(long, value_name = "DIR")]
     pub(crate) code: Vec<PathBuf>,
     /// A FLAG_* variable that must be set on no live process any more, such as a

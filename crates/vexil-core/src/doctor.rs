@@ -77,11 +77,22 @@ pub struct Evidence {
     pub schema: Result<(), String>,
     /// `None` when the schema is not current.
     pub db: Option<DbEvidence>,
-    /// Direct reads of `FLAG_*` variables found (`path:line:col: …`); `None` when no
-    /// source tree was given.
-    pub code: Option<Vec<String>>,
+    /// What the code scan found; `None` when no source tree was given.
+    pub code: Option<CodeEvidence>,
     /// Variables that must be set on no live process (`--gone`), by name.
     pub gone: Vec<String>,
+}
+
+/// What a scan of source trees found, each line ready for an operator.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CodeEvidence {
+    /// Each read of a `FLAG_*` variable (`path:line:col: …`); a literal name and one
+    /// built at run time alike, since either reads a flag's variable around vexil.
+    pub reads: Vec<String>,
+    /// Each line the runbook's grep lists that reads no `FLAG_*` variable, and why
+    /// (`path:line: …`): not a failure, shown so that the grep's answer and this
+    /// item's can be told apart.
+    pub grep_only: Vec<String>,
 }
 
 /// An item's outcome.
@@ -156,7 +167,7 @@ pub fn checklist(evidence: &Evidence) -> Vec<Check> {
         &evidence.declared,
         evidence.db.as_ref(),
     ));
-    checks.push(code_reads(evidence.code.as_deref()));
+    checks.push(code_reads(evidence.code.as_ref()));
     checks.push(Check::judged(
         "migrations",
         "the database's migrations are current",
@@ -324,23 +335,29 @@ fn migrated_flips(db: &DbEvidence) -> Check {
     )
 }
 
-fn code_reads(hits: Option<&[String]>) -> Check {
+fn code_reads(code: Option<&CodeEvidence>) -> Check {
     let id = "code_reads";
     let title = "no direct reads of FLAG_* variables in the source trees given";
-    match hits {
-        None => Check {
+    let Some(code) = code else {
+        return Check {
             id,
             title,
             outcome: Outcome::Skipped,
             evidence: vec!["no source tree given (--code DIR)".to_owned()],
-        },
-        Some(hits) => Check::judged(
-            id,
-            title,
-            hits.to_vec(),
-            "none found (files ignored by .gitignore are not read)".to_owned(),
-        ),
-    }
+        };
+    };
+    let mut check = Check::judged(
+        id,
+        title,
+        code.reads.clone(),
+        "none found (files ignored by .gitignore are not read)".to_owned(),
+    );
+    check.evidence.extend(
+        code.grep_only
+            .iter()
+            .map(|line| format!("not a read, though the runbook's grep lists it: {line}")),
+    );
+    check
 }
 
 fn audit_guards(db: &DbEvidence) -> Check {

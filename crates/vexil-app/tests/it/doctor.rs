@@ -5,6 +5,7 @@
 //! written while a guard was dropped, an undeclared row, a superadmin without TOTP,
 //! a direct read in code).
 
+use vexil_app::code_scan::scan_trees;
 use vexil_app::{Admin, Flip};
 use vexil_core::Role;
 use vexil_core::audit::Via;
@@ -69,7 +70,11 @@ async fn every_item_passes_in_a_migrated_world(backend: Backend) {
 
     let checks = t
         .app
-        .doctor(&[code.path().to_owned()], &[], None)
+        .doctor(
+            Some(&scan_trees(&[code.path().to_owned()]).unwrap()),
+            &[],
+            None,
+        )
         .await
         .unwrap();
     assert!(passes(&checks), "{checks:#?}");
@@ -97,7 +102,7 @@ async fn every_item_passes_in_a_migrated_world(backend: Backend) {
         &["1 superadmin(s)"],
     );
     // Without a source tree, the scan is skipped and the checklist still passes.
-    let checks = t.app.doctor(&[], &[], None).await.unwrap();
+    let checks = t.app.doctor(None, &[], None).await.unwrap();
     check(&checks, "code_reads", Outcome::Skipped, &["--code DIR"]);
     assert!(passes(&checks));
     drop((staging, prod));
@@ -166,7 +171,11 @@ async fn each_item_fails_with_its_evidence(backend: Backend) {
 
     let checks = t
         .app
-        .doctor(&[code.path().to_owned()], &[], None)
+        .doctor(
+            Some(&scan_trees(&[code.path().to_owned()]).unwrap()),
+            &[],
+            None,
+        )
         .await
         .unwrap();
     assert!(!passes(&checks));
@@ -228,7 +237,7 @@ async fn an_old_schema_is_reported(backend: Backend) {
     t.execute("DROP TABLE console_promotions").await;
     t.execute("DELETE FROM _sqlx_migrations WHERE version = 5")
         .await;
-    let checks = t.app.doctor(&[], &[], None).await.unwrap();
+    let checks = t.app.doctor(None, &[], None).await.unwrap();
     check(&checks, "migrations", Outcome::Fail, &["vexil migrate"]);
     check(
         &checks,

@@ -108,6 +108,20 @@ async fn the_checklist_from_the_binary(backend: Backend) {
         run.stdout
     );
     assert!(!run.stdout.contains("legacy.js"), "{}", run.stdout);
+    // The generic helper the runbook's grep lists: a dynamic name, failing alike.
+    code.write(
+        "views.py",
+        "import os\n\ndef is_on(key):\n    return os.environ.get(\"FLAG_\" + key.upper(), \"0\")\n",
+    );
+    let run = site.run(&["doctor", "--code", tree]);
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.stdout.contains(
+            "views.py:4:12: FLAG_{…} (python, dynamic name): return os.environ.get(\"FLAG_\" + key.upper(), \"0\")"
+        ),
+        "{}",
+        run.stdout
+    );
     // A tree that is not there: could not run.
     let missing = site.run(&["doctor", "--code", "/no/such/tree"]);
     assert_eq!(missing.code, Some(2), "{missing:?}");

@@ -38,7 +38,7 @@ fn healthy() -> Evidence {
             undeclared_rows: vec![],
             superadmins: vec![("root".to_owned(), true)],
         }),
-        code: Some(vec![]),
+        code: Some(CodeEvidence::default()),
         gone: vec![],
     }
 }
@@ -185,7 +185,20 @@ fn the_code_scan_is_skipped_without_a_tree_and_fails_on_a_hit() {
     let checks = checklist(&e);
     assert!(passes(&checks), "a skipped scan is not a failure");
     assert_eq!(item(&e, "code_reads").0, Outcome::Skipped);
-    e.code = Some(vec!["app.py:3:5: FLAG_DARK_MODE (python)".to_owned()]);
+    // A line only the runbook's grep lists is shown, and is no failure.
+    let mut code = CodeEvidence::default();
+    code.grep_only
+        .push("a.py:4: reads HOME, not a FLAG_* variable".to_owned());
+    e.code = Some(code.clone());
+    let (outcome, evidence) = item(&e, "code_reads");
+    assert_eq!(outcome, Outcome::Pass);
+    assert_eq!(
+        evidence[1],
+        "not a read, though the runbook's grep lists it: a.py:4: reads HOME, not a FLAG_* variable"
+    );
+    code.reads
+        .push("a.py:3:5: FLAG_{…} (python, dynamic name)".to_owned());
+    e.code = Some(code);
     assert_eq!(item(&e, "code_reads").0, Outcome::Fail);
     assert!(!passes(&checklist(&e)));
 }
