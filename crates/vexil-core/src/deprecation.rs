@@ -14,7 +14,7 @@
 //!
 //! Heroku keeps config per app, so the verdict is also given per application (the
 //! `VEXIL_APP` its processes report): the console's apps may drop a variable that
-//! another app still reads. [`heroku_unset`] is the exact, silenced command.
+//! another app still reads. `heroku.rs` writes the exact, silenced commands.
 
 use std::collections::BTreeSet;
 use std::fmt;
@@ -176,30 +176,6 @@ pub fn verdicts_by_app(evidence: &[(Env, Evidence)]) -> Vec<(Verdict, Evidence)>
             })
         })
         .collect()
-}
-
-/// The runbook's silenced command removing `variable` from Heroku app `app`
-/// (`config:unset` echoes the app's whole config, secrets included). `None` when the
-/// app's name is not one Heroku allows (lower-case letters, digits and dashes, a letter
-/// first): a reported name is never put in a shell line unchecked.
-pub fn heroku_unset(variable: &str, app: &str) -> Option<String> {
-    heroku_app(app).then(|| format!("heroku config:unset {variable} --app {app} >/dev/null 2>&1"))
-}
-
-/// The runbook's silenced `config:set` of `variable` to `value` on `app`, with the
-/// same check as [`heroku_unset`].
-pub fn heroku_set(variable: &str, value: &str, app: &str) -> Option<String> {
-    let value_ok = !value.is_empty() && value.bytes().all(|b| b.is_ascii_alphanumeric());
-    (heroku_app(app) && value_ok)
-        .then(|| format!("heroku config:set {variable}={value} --app {app} >/dev/null 2>&1"))
-}
-
-fn heroku_app(app: &str) -> bool {
-    (3..=30).contains(&app.len())
-        && app.starts_with(|c: char| c.is_ascii_lowercase())
-        && app
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// What keeps every env from the runbook's criterion, in words.

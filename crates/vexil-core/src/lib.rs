@@ -68,6 +68,7 @@ pub mod decl;
 pub mod deprecation;
 pub mod doctor;
 pub mod env_var;
+pub mod heroku;
 pub mod key;
 pub mod message;
 pub mod promotion;

@@ -9,7 +9,8 @@
 
 use serde::Serialize;
 use vexil_app::FlagDeprecation;
-use vexil_core::deprecation::{Evidence, Status, Verdict, heroku_unset};
+use vexil_core::deprecation::{Evidence, Status, Verdict};
+use vexil_core::heroku::heroku_unset;
 
 use crate::cli::{DeprecationArgs, GlobalArgs};
 use crate::{Outcome, config, output};

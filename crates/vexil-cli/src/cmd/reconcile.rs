@@ -7,7 +7,7 @@
 use serde::Serialize;
 use vexil_app::{Reconcile, Reconciliation, TotpCode, parse_flag_key};
 use vexil_core::audit::Via;
-use vexil_core::deprecation::heroku_set;
+use vexil_core::heroku::heroku_set;
 use vexil_core::reconcile::Finding;
 
 use crate::cli::{GlobalArgs, ReconcileArgs};

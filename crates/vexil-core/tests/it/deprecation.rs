@@ -3,9 +3,8 @@
 
 use vexil_core::Env;
 use vexil_core::VarState::{Invalid, Off, On, Unset};
-use vexil_core::deprecation::{
-    Evidence, Reported, Status, heroku_set, heroku_unset, verdicts, verdicts_by_app,
-};
+use vexil_core::deprecation::{Evidence, Reported, Status, verdicts, verdicts_by_app};
+use vexil_core::heroku::{heroku_set, heroku_unset};
 
 /// Processes of one app on the DB layer; the flag's default is off.
 fn evidence(row: Option<bool>, flips: u64, reported: &[(&str, vexil_core::VarState)]) -> Evidence {
