@@ -27,6 +27,8 @@
 //!   variable is in use, dormant, safe to remove or removed, from the evidence.
 //! - [`reconcile`]: where live processes run something other than the DB row, and
 //!   the value a reconciling flip would write.
+//! - [`import`]: an app's `FLAG_*` config read (`heroku config --json` or dotenv,
+//!   each variable with its line) and judged into the rows an import writes or keeps.
 //! - [`stale`]: flags on everywhere and unchanged for a while, or never flipped.
 //! - [`doctor`]: the runbook's GA checklist and vexil's own health, each item
 //!   passing or failing with its evidence.
@@ -68,6 +70,7 @@ pub mod decl;
 pub mod deprecation;
 pub mod doctor;
 pub mod env_var;
+pub mod import;
 pub mod key;
 pub mod message;
 pub mod promotion;
