@@ -2,7 +2,9 @@
 //! judged by `vexil_core::import` and written all or nothing.
 //!
 //! `App::import_plan` gathers the evidence (the env's rows, its live processes'
-//! reports) and judges; it writes nothing, for `--dry-run`. `App::import` reads
+//! reports) and judges; it writes nothing, for `--dry-run` (an actor given is checked
+//! first, and `App::import_clearance` says whether it would need a code).
+//! `App::import` reads
 //! straight down: the role (`Action::Import`, superadmin) before anything is read;
 //! the plan, which ends the import if any line is refused; elevation where a
 //! high-risk flag's row is written (a code is spent only then); then one write
@@ -18,7 +20,7 @@ use std::collections::BTreeMap;
 use serde_json::json;
 use vexil_core::audit::{FLAG_FLIP, FlipPayload, TARGET_FEATURE_FLAG, Via};
 use vexil_core::import::{Config, Evidence, Plan, Step, plan};
-use vexil_core::{Action, Env, FlagKey, Risk, VarState};
+use vexil_core::{Action, Clearance, Env, FlagKey, Risk, VarState, check_role};
 use vexil_store::{Expected, NewAudit};
 
 use crate::app::{Actor, App};
@@ -49,8 +51,28 @@ pub struct Imported {
 }
 
 impl App {
-    /// What importing `import` would do, writing nothing.
-    pub async fn import_plan(&self, import: &Import<'_>) -> Result<Plan, AppError> {
+    /// What importing `import` would do, writing nothing. With `actor`, its role is
+    /// checked first, as the import's would be: a role that may not import learns
+    /// nothing of the rows or the processes.
+    pub async fn import_plan(
+        &self,
+        actor: Option<&Actor>,
+        import: &Import<'_>,
+    ) -> Result<Plan, AppError> {
+        if let Some(actor) = actor {
+            actor.may(Action::Import(Risk::Low))?;
+        }
+        self.judge_import(import).await
+    }
+
+    /// Whether `actor` may carry out `plan`: at once, or with a TOTP code (a
+    /// high-risk flag's row); or why not. Spends nothing.
+    pub fn import_clearance(&self, actor: &Actor, plan: &Plan) -> Result<Clearance, AppError> {
+        let risk = plan.max_risk().unwrap_or(Risk::Low);
+        Ok(check_role(actor.role(), Action::Import(risk))?)
+    }
+
+    async fn judge_import(&self, import: &Import<'_>) -> Result<Plan, AppError> {
         let rows: BTreeMap<String, bool> = self
             .db
             .flag_values_in(import.env.as_str())
@@ -86,14 +108,6 @@ impl App {
         ))
     }
 
-    /// Whether `actor` may carry out `plan` as things stand: `Ok` with whether a
-    /// TOTP code is needed, or why not. Spends nothing.
-    pub fn import_allowed(&self, actor: &Actor, plan: &Plan) -> Result<bool, AppError> {
-        let risk = plan.max_risk().unwrap_or(Risk::Low);
-        actor.may(Action::Import(risk))?;
-        Ok(vexil_core::rbac::requirement(Action::Import(risk)).elevation)
-    }
-
     /// Imports `import` as `actor`: every row of the plan with its audit row, in one
     /// transaction, or nothing (a refused line, a role too low, a missing code, a row
     /// changed since the plan read it).
@@ -104,9 +118,7 @@ impl App {
         step_up: StepUp<'_>,
     ) -> Result<Imported, AppError> {
         let reason = vexil_core::audit::reason(import.reason)?;
-        // A role that may not import learns nothing of the rows or the processes.
-        actor.may(Action::Import(Risk::Low))?;
-        let plan = self.import_plan(import).await?;
+        let plan = self.import_plan(Some(actor), import).await?;
         let nothing = |plan: Plan, elevation| Imported {
             plan,
             written: Vec::new(),

@@ -13,11 +13,12 @@ use std::io::Read;
 use anyhow::{Context, bail};
 use serde::Serialize;
 use vexil_app::{Import, TotpCode};
+use vexil_core::Clearance;
 use vexil_core::import::{Config, Format, Item, Master, Plan, Refusal, Step, read};
 use vexil_core::message::one_line;
-use vexil_core::{Action, Risk};
 
-use crate::cli::{GlobalArgs, ImportArgs, ImportFormat};
+use crate::cli::import::ImportFormat;
+use crate::cli::{GlobalArgs, ImportArgs};
 use crate::{Outcome, config, output};
 
 /// The largest config file read.
@@ -66,16 +67,13 @@ pub(crate) async fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Resul
         overwrite: args.overwrite,
         reason,
     };
-    let (plan, written, needs_code) = if args.dry_run {
-        if let Some(actor) = &actor {
-            actor.may(Action::Import(Risk::Low))?;
-        }
-        let plan = app.import_plan(&import).await?;
-        let needs_code = match &actor {
-            Some(actor) if plan.refused.is_empty() => Some(app.import_allowed(actor, &plan)?),
+    let (plan, written, clearance) = if args.dry_run {
+        let plan = app.import_plan(actor.as_ref(), &import).await?;
+        let clearance = match &actor {
+            Some(actor) if plan.refused.is_empty() => Some(app.import_clearance(actor, &plan)?),
             _ => None,
         };
-        (plan, Vec::new(), needs_code)
+        (plan, Vec::new(), clearance)
     } else {
         let actor = actor.as_ref().context("--as NAME is required to import")?;
         let code = args.totp.as_deref().and_then(TotpCode::new);
@@ -125,8 +123,8 @@ pub(crate) async fn run(global: &GlobalArgs, args: &ImportArgs) -> anyhow::Resul
         let writes = plan.writes().count();
         let kept = plan.items.len() - writes;
         if args.dry_run {
-            let who = match (&actor, needs_code) {
-                (Some(actor), Some(true)) => format!(
+            let who = match (&actor, clearance) {
+                (Some(actor), Some(Clearance::NeedsElevation)) => format!(
                     "; as {}: allowed with --totp (a high-risk flag's row)",
                     actor.name()
                 ),
