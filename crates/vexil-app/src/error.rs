@@ -56,6 +56,12 @@ pub enum AppError {
         updated_by: Option<String>,
         updated_at: Option<DateTime<Utc>>,
     },
+    /// A row an import was to write changed after its plan read it (another writer):
+    /// the whole import was rolled back.
+    #[error(
+        "the {env} row of {flag} changed while importing; nothing was written: run the import again"
+    )]
+    ImportChanged { flag: String, env: String },
     /// The flip asks for the value already in force: nothing was written.
     #[error("{flag} in {env} is already {}; nothing was changed", on_off(*.value))]
     NoChange {
@@ -245,7 +251,7 @@ impl AppError {
             AppError::SignInLocked { .. }
             | AppError::ElevationLocked { .. }
             | AppError::Busy { .. } => K::RateLimited,
-            AppError::Conflict { .. } => K::Conflict,
+            AppError::Conflict { .. } | AppError::ImportChanged { .. } => K::Conflict,
             AppError::NoChange { .. } => K::NoChange,
             AppError::SameRole { .. }
             | AppError::AccountExists { .. }

@@ -27,6 +27,9 @@
 //!   judged by `vexil_core::doctor`.
 //! - `reconcile.rs`: where live processes run something other than the DB row
 //!   (`reconciliation`), and the reconciling flip (`reconcile`).
+//! - `import.rs`: `App::import`, an app's `FLAG_*` config moved into rows, all or
+//!   nothing, each with its audit row (`"via": "import"`); `App::import_plan`, the
+//!   same judged and not written (docs/import.md).
 //! - `instances.rs`: the live processes' reports (`live_instances`) and the
 //!   propagation receipts of one audited change (`receipts`), or of a page of
 //!   them (`receipts_for`).
@@ -77,6 +80,7 @@ mod flag_state;
 mod fleet;
 mod flip;
 mod form_key;
+mod import;
 mod instances;
 mod password;
 mod promotion;
@@ -101,6 +105,7 @@ pub use flag_state::{FlagState, FlagStates};
 pub use fleet::{EnvFleet, FleetInstance, ReportedVar, RowDrift};
 pub use flip::{Flip, Flipped, parse_flag_key};
 pub use form_key::FormKey;
+pub use import::{Import, Imported};
 pub use instances::{GONE_AFTER, ReceiptState, Receipts, VEXIL_SERVE_APP};
 pub use promotion::{PromoteRequest, PromotionRecord, Stepped};
 pub use receipt_summary::ReceiptSummary;

@@ -7,6 +7,13 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+// A path from this file's directory, so that xtask, which includes this file by
+// path to write docs/cli.md, finds it too.
+#[path = "cli/import.rs"]
+pub(crate) mod import;
+
+pub(crate) use import::ImportArgs;
+
 /// vexil: see every feature flag, flip it safely, promote it from staging to prod,
 /// and answer "who changed what, when".
 // No `Debug` on the argument types: they hold the database URL, the secret key and a
@@ -71,6 +78,9 @@ pub(crate) enum Command {
     ClientKey(ClientKeyCommand),
     /// Flip a flag in one env: the break-glass path, audited like any flip.
     Flip(FlipArgs),
+    /// Move an app's FLAG_* config into DB rows: `heroku config --json` output or a
+    /// dotenv file, one audited row per flag, all or nothing (docs/import.md).
+    Import(ImportArgs),
     /// Promote a flag from staging to prod: mark it, let it soak, approve, promote
     /// (or reject).
     #[command(subcommand)]

@@ -11,6 +11,7 @@ mod deprecation;
 mod doctor;
 mod flags;
 mod flip;
+mod import;
 mod instances;
 mod migrate;
 mod promotion;
@@ -33,6 +34,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
             | Command::Token(_)
             | Command::ClientKey(_)
             | Command::Flip(_)
+            | Command::Import(_)
             | Command::Promotion(_)
             | Command::Reconcile(_)
     );
@@ -53,6 +55,7 @@ async fn dispatch(command: Command, global: &crate::cli::GlobalArgs) -> anyhow::
         Command::Token(command) => token::run(global, command).await,
         Command::ClientKey(command) => client_key::run(global, command).await,
         Command::Flip(args) => flip::run(global, &args).await,
+        Command::Import(args) => import::run(global, &args).await,
         Command::Promotion(command) => promotion::run(global, command).await,
         Command::Audit(args) => audit::run(global, &args).await,
         Command::Instances(args) => instances::run(global, &args).await,

@@ -116,6 +116,8 @@ pub enum Via {
     Cli,
     /// Direct SQL, audited by a database trigger rather than by vexil.
     Sql,
+    /// `vexil import`: a row written from an app's `FLAG_*` config (docs/import.md).
+    Import,
 }
 
 impl Via {
@@ -126,6 +128,7 @@ impl Via {
             Via::Api => "api",
             Via::Cli => "cli",
             Via::Sql => "sql",
+            Via::Import => "import",
         }
     }
 }

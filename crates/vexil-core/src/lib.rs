@@ -27,6 +27,10 @@
 //!   variable is in use, dormant, safe to remove or removed, from the evidence.
 //! - [`reconcile`]: where live processes run something other than the DB row, and
 //!   the value a reconciling flip would write.
+//! - [`heroku`]: the runbook's silenced `heroku config:set`/`config:unset` lines,
+//!   with the application names checked before they reach a shell line.
+//! - [`import`]: an app's `FLAG_*` config read (`heroku config --json` or dotenv,
+//!   each variable with its line) and judged into the rows an import writes or keeps.
 //! - [`stale`]: flags on everywhere and unchanged for a while, or never flipped.
 //! - [`doctor`]: the runbook's GA checklist and vexil's own health, each item
 //!   passing or failing with its evidence.
@@ -69,6 +73,7 @@ pub mod deprecation;
 pub mod doctor;
 pub mod env_var;
 pub mod heroku;
+pub mod import;
 pub mod key;
 pub mod message;
 pub mod promotion;

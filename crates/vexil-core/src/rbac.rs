@@ -90,11 +90,14 @@ pub enum Action {
     ManageAccounts,
     /// Create, list and revoke client keys (what applications follow a server with).
     ManageClientKeys,
+    /// Write rows from an app's `FLAG_*` config (`vexil import`), the highest risk
+    /// among the flags written (docs/import.md).
+    Import(Risk),
 }
 
 impl Action {
     /// Every action, for tables that walk the whole matrix.
-    pub const ALL: [Action; 13] = [
+    pub const ALL: [Action; 16] = [
         Action::ViewFlags,
         Action::ViewAudit,
         Action::Flip(Risk::Low),
@@ -108,6 +111,9 @@ impl Action {
         Action::RejectPromotion,
         Action::ManageAccounts,
         Action::ManageClientKeys,
+        Action::Import(Risk::Low),
+        Action::Import(Risk::Medium),
+        Action::Import(Risk::High),
     ];
 }
 
@@ -124,6 +130,7 @@ impl fmt::Display for Action {
             Action::RejectPromotion => f.write_str("reject a promotion"),
             Action::ManageAccounts => f.write_str("manage accounts"),
             Action::ManageClientKeys => f.write_str("manage client keys"),
+            Action::Import(risk) => write!(f, "import the variable of a {risk}-risk flag"),
         }
     }
 }
@@ -176,6 +183,11 @@ pub fn requirement(action: Action) -> Requirement {
         // needs elevation, so promoting one needs elevation too (and a typed phrase,
         // checked by the promotion: docs/promotion.md).
         Action::Promote(Risk::High) => elevated(Superadmin),
+        // An import writes many rows at once, each a flip, and is how a deployment
+        // adopts its config: an administrator's act, whatever the risk; a high-risk
+        // flag's row needs elevation, as its flip would.
+        Action::Import(Risk::Low | Risk::Medium) => role(Superadmin),
+        Action::Import(Risk::High) => elevated(Superadmin),
     }
 }
 

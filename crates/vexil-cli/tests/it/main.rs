@@ -9,6 +9,7 @@ mod client_key;
 mod code_scan;
 mod deprecation;
 mod doctor;
+mod import;
 mod openfeature;
 mod permission_matrix;
 mod processes;

@@ -4,6 +4,7 @@ mod audit;
 mod decl;
 mod decl_roundtrip;
 mod deprecation;
+mod import;
 mod promotion;
 mod rbac;
 mod resolve;

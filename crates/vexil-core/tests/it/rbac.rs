@@ -54,7 +54,7 @@ type Row = (
 
 /// docs/roles.md's matrix, one row per action (flag actions once per risk).
 #[rustfmt::skip]
-const MATRIX: [Row; 13] = [
+const MATRIX: [Row; 16] = [
     //  action                          readonly  support  ops      superadmin
     //                                  [plain, elevated] in each column
     (Action::ViewFlags,                 [F, F],   [F, F],  [A, A],  [A, A]),
@@ -70,6 +70,9 @@ const MATRIX: [Row; 13] = [
     (Action::RejectPromotion,           [F, F],   [F, F],  [F, F],  [A, A]),
     (Action::ManageAccounts,            [F, F],   [F, F],  [F, F],  [A, A]),
     (Action::ManageClientKeys,          [F, F],   [F, F],  [F, F],  [A, A]),
+    (Action::Import(Risk::Low),         [F, F],   [F, F],  [F, F],  [A, A]),
+    (Action::Import(Risk::Medium),      [F, F],   [F, F],  [F, F],  [A, A]),
+    (Action::Import(Risk::High),        [F, F],   [F, F],  [F, F],  [E, A]),
 ];
 
 #[test]
@@ -100,12 +103,13 @@ fn the_matrix_covers_every_action() {
         Action::RejectPromotion => 6,
         Action::ManageAccounts => 7,
         Action::ManageClientKeys => 8,
+        Action::Import(_) => 9,
     };
-    let mut counts = [0; 9];
+    let mut counts = [0; 10];
     for action in &Action::ALL {
         counts[per_variant(action)] += 1;
     }
-    assert_eq!(counts, [1, 1, 3, 1, 1, 3, 1, 1, 1]);
+    assert_eq!(counts, [1, 1, 3, 1, 1, 3, 1, 1, 1, 3]);
     for action in Action::ALL {
         // Readonly and support open no flag page and change nothing.
         assert!(requirement(action).role >= Role::Ops, "{action:?}");

@@ -198,9 +198,10 @@ fn client_key(s: &mut Sentence, row: &AuditRow) {
     s.prefix(text(payload, "key"));
 }
 
-/// A flip: "turned dark_mode ON in prod", how it came (the API, the CLI, a
-/// promotion, a reconciling flip) and why. A row deleted by direct SQL leaves the
-/// flag to its variable or default, which the database cannot know.
+/// A flip: "turned dark_mode ON in prod", how it came (the API, the CLI, an import,
+/// a promotion, a reconciling flip) and why. A row deleted by direct SQL leaves the
+/// flag to its variable or default, which the database cannot know. An import that
+/// moved the value in force into a row changed nothing, and says so.
 fn flip(s: &mut Sentence, payload: &Value, flag: &str) {
     let env = text(payload, "env").unwrap_or("an env");
     if payload.get("deleted").and_then(Value::as_bool) == Some(true) {
@@ -208,6 +209,14 @@ fn flip(s: &mut Sentence, payload: &Value, flag: &str) {
         if let Some(from) = payload.get("from").and_then(Value::as_bool) {
             s.say(&format!(" (it was {})", on_off(from)));
         }
+    } else if let Some(to) = payload.get("to").and_then(Value::as_bool)
+        && text(payload, "via") == Some("import")
+        && payload.get("from").and_then(Value::as_bool) == Some(to)
+    {
+        s.say(" imported ").flag(flag).say(&format!(
+            " {} into a row in {env} (its variable's value, already in force)",
+            on_off(to)
+        ));
     } else if let Some(to) = payload.get("to").and_then(Value::as_bool) {
         s.say(" turned ")
             .flag(flag)
@@ -226,6 +235,9 @@ fn flip(s: &mut Sentence, payload: &Value, flag: &str) {
         }
         Some("cli") => {
             s.say(" from the CLI");
+        }
+        Some("import") if payload.get("from") != payload.get("to") => {
+            s.say(" by an import");
         }
         _ => {}
     }
@@ -406,6 +418,23 @@ mod tests {
                     p
                 }),
                 "root turned dark_mode ON in prod: 'INC-77 rollback'",
+            ),
+            (
+                row(FLAG_FLIP, Some("root"), "dark_mode", {
+                    let mut p = flip.clone();
+                    p["from"] = json!(true);
+                    p["via"] = json!("import");
+                    p
+                }),
+                "root imported dark_mode ON into a row in prod (its variable's value, already in force)",
+            ),
+            (
+                row(FLAG_FLIP, Some("root"), "dark_mode", {
+                    let mut p = flip.clone();
+                    p["via"] = json!("import");
+                    p
+                }),
+                "root turned dark_mode ON in prod by an import",
             ),
             (
                 row(FLAG_FLIP, Some("root"), "dark_mode", {

@@ -58,6 +58,9 @@ pub(crate) struct World {
     /// code is accepted once per account), and the one that promotes.
     cli_roots: Vec<(Risk, String)>,
     cli_promoter: String,
+    /// The elevated caller of `vexil import` (its high-risk cell runs right after
+    /// the high-risk flip's, within the same 30 s step).
+    cli_importer: String,
     /// A client key for prod, and a revoked one.
     pub(crate) client_key: String,
     pub(crate) revoked_client_key: String,
@@ -107,6 +110,7 @@ impl World {
             ("root_medium", Role::Superadmin),
             ("root_high", Role::Superadmin),
             ("root_promote", Role::Superadmin),
+            ("root_import", Role::Superadmin),
         ] {
             add(name, role).await;
         }
@@ -130,6 +134,7 @@ impl World {
             cli_roots.push((risk, totp(name).await));
         }
         let cli_promoter = totp("root_promote").await;
+        let cli_importer = totp("root_import").await;
         let mut tokens = std::collections::HashMap::new();
         for name in [
             "reader", "helper", "ops1", "admin", "root", "gone_api", "ops2",
@@ -179,6 +184,7 @@ impl World {
             root_totp,
             cli_roots,
             cli_promoter,
+            cli_importer,
             client_key,
             revoked_client_key,
             fresh: std::sync::atomic::AtomicUsize::new(0),
@@ -251,11 +257,17 @@ impl World {
                     }
                 }
             }
-            "flip" | "reconcile" => {
+            "flip" | "reconcile" | "import" => {
                 if command == "flip" {
                     let on = !self.value(flag).await;
                     args.extend([flag.into(), "--env".into(), "prod".into()]);
                     args.push(if on { "--on" } else { "--off" }.into());
+                } else if command == "import" {
+                    // The other value, over whatever row there is: a real change.
+                    let on = !self.value(flag).await;
+                    let variable = format!("FLAG_{}", flag.to_uppercase());
+                    stdin = Some(format!("{variable}={}\n", u8::from(on)));
+                    args.extend(["--env", "prod", "--from", "-", "--overwrite"].map(String::from));
                 } else {
                     // No process of this world runs off its rows: an allowed caller
                     // reaches the use case and is told there is nothing to reconcile.
@@ -266,6 +278,11 @@ impl World {
                     0 => None,
                     1 => Some("gone_cli".to_owned()),
                     3..=6 => Some(ROLE_ACCOUNTS[cell.caller - 3].to_owned()),
+                    7 if command == "import" => {
+                        let now = u64::try_from(Utc::now().timestamp()).unwrap();
+                        args.extend(["--totp".into(), code_at(&self.cli_importer, now).unwrap()]);
+                        Some("root_import".to_owned())
+                    }
                     7 => {
                         let (_, uri) = self
                             .cli_roots

@@ -169,6 +169,11 @@ pub(crate) const TABLE: &[Row] = &[
     row("vexil flip",                                Risk::Low,    [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  Flips,    Flips,    Flips, Na,       Na]),
     row("vexil flip",                                Risk::Medium, [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  Flips,    Flips, Na,       Na]),
     row("vexil flip",                                Risk::High,   [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  REFUSED,  Flips, Na,       Na]),
+    // Importing is a superadmin's act whatever the risk; a high-risk flag's row needs
+    // a code, as its flip would (docs/roles.md).
+    row("vexil import",                              Risk::Low,    [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  Flips,    Flips, Na,       Na]),
+    row("vexil import",                              Risk::Medium, [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  Flips,    Flips, Na,       Na]),
+    row("vexil import",                              Risk::High,   [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  REFUSED,  Flips, Na,       Na]),
     row("vexil reconcile",                           Risk::Low,    [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  REFUSED,  REFUSED, Na,       Na]),
     row("vexil reconcile",                           Risk::Medium, [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  REFUSED,  REFUSED, Na,       Na]),
     row("vexil reconcile",                           Risk::High,   [USAGE,    REFUSED,  Na,       REFUSED,  REFUSED,  REFUSED,  REFUSED,  REFUSED, Na,       Na]),
