@@ -51,8 +51,9 @@ pub(crate) struct GlobalArgs {
 pub(crate) enum Command {
     /// Validate the flags file: print a summary, or every error with its file:line:col.
     Check(JsonArgs),
-    /// Apply the database migrations this vexil has and the database lacks.
-    Migrate,
+    /// Apply the database migrations this vexil has and the database lacks; with
+    /// --adopt, make an existing console database vexil's (docs/adopt.md).
+    Migrate(MigrateArgs),
     /// The database's roles: the grants for a runtime role and a break-glass role.
     #[command(subcommand)]
     Db(DbCommand),
@@ -93,6 +94,19 @@ pub(crate) enum Command {
     /// Where live processes run something other than what the DB and the audit log
     /// say, and the reconciling flip each line offers (`--flip` writes it).
     Reconcile(ReconcileArgs),
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct MigrateArgs {
+    /// Adopt the runbook's console_feature_flags and console_audit_log, with every
+    /// row and its history, and build vexil's schema around them, in one
+    /// transaction (docs/adopt.md); refused, changing nothing, when a table's shape
+    /// or values differ from what vexil takes.
+    #[arg(long)]
+    pub(crate) adopt: bool,
+    /// With --adopt: do all of it, report, and roll it back.
+    #[arg(long, requires = "adopt")]
+    pub(crate) dry_run: bool,
 }
 
 // No `Debug`: it may hold a TOTP code.
@@ -356,6 +370,15 @@ pub(crate) enum UserCommand {
     /// URI once.
     Totp {
         /// The account.
+        name: String,
+    },
+    /// On an adopted database (docs/adopt.md): map an old console admin's id to the
+    /// vexil account of the same person; the rows written under that id then show
+    /// the account, still marked as the old console's.
+    MapAdmin {
+        /// The old console's id for its admin (console_audit_log.admin_id).
+        id: i64,
+        /// The vexil account.
         name: String,
     },
 }
