@@ -7,6 +7,12 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+// Named by path: `xtask cli-docs` compiles this file in as a module of its own.
+#[path = "cli/adoption.rs"]
+mod adoption;
+
+pub(crate) use adoption::{MapAdminArgs, MigrateArgs};
+
 /// vexil: see every feature flag, flip it safely, promote it from staging to prod,
 /// and answer "who changed what, when".
 // No `Debug` on the argument types: they hold the database URL, the secret key and a
@@ -94,19 +100,6 @@ pub(crate) enum Command {
     /// Where live processes run something other than what the DB and the audit log
     /// say, and the reconciling flip each line offers (`--flip` writes it).
     Reconcile(ReconcileArgs),
-}
-
-#[derive(Debug, Args)]
-pub(crate) struct MigrateArgs {
-    /// Adopt the runbook's console_feature_flags and console_audit_log, with every
-    /// row and its history, and build vexil's schema around them, in one
-    /// transaction (docs/adopt.md); refused, changing nothing, when a table's shape
-    /// or values differ from what vexil takes.
-    #[arg(long)]
-    pub(crate) adopt: bool,
-    /// With --adopt: do all of it, report, and roll it back.
-    #[arg(long, requires = "adopt")]
-    pub(crate) dry_run: bool,
 }
 
 // No `Debug`: it may hold a TOTP code.
@@ -373,14 +366,9 @@ pub(crate) enum UserCommand {
         name: String,
     },
     /// On an adopted database (docs/adopt.md): map an old console admin's id to the
-    /// vexil account of the same person; the rows written under that id then show
-    /// the account, still marked as the old console's.
-    MapAdmin {
-        /// The old console's id for its admin (console_audit_log.admin_id).
-        id: i64,
-        /// The vexil account.
-        name: String,
-    },
+    /// vexil account of the same person; its rows then show the account, still
+    /// marked as the old console's.
+    MapAdmin(MapAdminArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -14,7 +14,7 @@ use serde::Serialize;
 use vexil_app::Admin;
 use vexil_core::Role;
 
-use crate::cli::{GlobalArgs, UserCommand};
+use crate::cli::{GlobalArgs, MapAdminArgs, UserCommand};
 use crate::{Outcome, config, output};
 
 pub(crate) async fn run(global: &GlobalArgs, command: UserCommand) -> anyhow::Result<Outcome> {
@@ -86,7 +86,7 @@ pub(crate) async fn run(global: &GlobalArgs, command: UserCommand) -> anyhow::Re
             app.disable_user(Admin::Cli, &name).await?;
             output::line(format_args!("account '{name}' is disabled"))?;
         }
-        UserCommand::MapAdmin { id, name } => {
+        UserCommand::MapAdmin(MapAdminArgs { id, name }) => {
             app.map_old_admin(Admin::Cli, id, &name).await?;
             output::line(format_args!(
                 "old console admin #{id} is mapped to account '{name}'"
