@@ -188,7 +188,12 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) -> anyhow::Result<()> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot list {}", dir.display()))? {
         let path = entry?.path();
         if path.is_dir() {
-            if path.file_name().is_some_and(|name| name == "target") {
+            // `fixtures/` holds test inputs written as other projects' code (the code
+            // scan's corpus reads the environment on purpose), never compiled.
+            if path
+                .file_name()
+                .is_some_and(|name| name == "target" || name == "fixtures")
+            {
                 continue;
             }
             rust_files(&path, out)?;

@@ -4,12 +4,19 @@
 //! the operator removes the variable.
 //!
 //! The flips are counted per flag and env by `Db::flip_counts`: every
-//! `console.flag.flip` row, vexil's or direct SQL's.
+//! `console.flag.flip` row, vexil's or direct SQL's, that changed something. Each
+//! process's master switch counts: one off the DB layer (Option B) keeps its
+//! variable in use. The verdict is given per env and per application (Heroku config
+//! is per app).
 
 use std::collections::HashMap;
 
 use vexil_core::Env;
-use vexil_core::deprecation::{Evidence, Verdict, verdicts};
+use vexil_core::VarState;
+use vexil_core::deprecation::{Evidence, Reported, Verdict, verdicts, verdicts_by_app};
+use vexil_core::reported::MASTER_KEY;
+
+use vexil_core::message::one_line;
 
 use crate::app::App;
 use crate::error::AppError;
@@ -23,6 +30,8 @@ pub struct FlagDeprecation {
     pub variable: String,
     /// Each env's verdict with the evidence behind it.
     pub envs: Vec<(Verdict, Evidence)>,
+    /// Each application's verdict in each env, with its processes' evidence.
+    pub apps: Vec<(Verdict, Evidence)>,
 }
 
 impl App {
@@ -61,18 +70,29 @@ impl App {
                     let pair = (key.to_owned(), env.as_str().to_owned());
                     let reported = live
                         .iter()
-                        .map(|i| (process_name(i), reported_state(i, key)))
+                        .map(|i| Reported {
+                            process: process_name(i),
+                            app: one_line(&i.application),
+                            db_layer: reported_state(i, MASTER_KEY) == VarState::On,
+                            var: reported_state(i, key),
+                        })
                         .collect();
                     let evidence = Evidence {
                         row: rows.get(&pair).copied(),
                         flips: flips.get(&pair).copied().unwrap_or(0),
+                        default: decl.default(),
                         reported,
                     };
                     (env.clone(), evidence)
                 })
                 .collect();
             let judged = verdicts(&evidence);
+            let apps = verdicts_by_app(&evidence)
+                .into_iter()
+                .filter(|(verdict, _)| only.is_none_or(|env| *env == verdict.env))
+                .collect();
             table.push(FlagDeprecation {
+                apps,
                 key: key.to_owned(),
                 variable: decl.key().env_var_name(),
                 envs: judged

@@ -6,51 +6,40 @@
 //! say why), not an error.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
 
-use vexil_core::doctor::{Check, DbEvidence, EnvEvidence, Evidence, Process, checklist};
+use vexil_core::doctor::{
+    Check, CodeEvidence, DbEvidence, EnvEvidence, Evidence, Process, checklist,
+};
 use vexil_core::{Role, VarState};
 use vexil_store::StoreError;
 
 use vexil_core::message::one_line;
 
 use crate::app::App;
-use crate::code_scan::scan_trees;
+use crate::code_scan::CodeScan;
 use crate::error::AppError;
 use crate::instances::{GONE_AFTER, process_name};
 
 impl App {
-    /// Every checklist item, judged now. `code` are the source trees to scan for
-    /// direct reads of `FLAG_*` variables (none: that item is skipped).
+    /// Every checklist item, judged now. `code` is what a scan of the source trees
+    /// found (`code_scan::scan_trees`); without one, that item is skipped. `gone` are
+    /// the variables that must be set on no live process; `app` keeps only that
+    /// application's processes (Heroku config is per app).
     ///
     /// A database whose schema is not current is an answer here, not an error: the
     /// items that need its tables fail and say why.
-    pub async fn doctor(&self, code: &[PathBuf]) -> Result<Vec<Check>, AppError> {
+    pub async fn doctor(
+        &self,
+        code: Option<&CodeScan>,
+        gone: &[String],
+        app: Option<&str>,
+    ) -> Result<Vec<Check>, AppError> {
         let flags = self.flags.load();
         let declared: Vec<(String, String)> = flags
             .iter()
             .map(|d| (d.key().as_str().to_owned(), d.key().env_var_name()))
             .collect();
-        let code = if code.is_empty() {
-            None
-        } else {
-            Some(
-                scan_trees(code)?
-                    .iter()
-                    .map(|hit| {
-                        format!(
-                            "{}:{}:{}: {} ({}): {}",
-                            one_line(&hit.path.display().to_string()),
-                            hit.line,
-                            hit.column,
-                            hit.variable,
-                            hit.language.as_str(),
-                            one_line(&hit.text)
-                        )
-                    })
-                    .collect(),
-            )
-        };
+        let code = code.map(code_evidence);
         let schema = match self.db.check_migrated().await {
             Ok(()) => Ok(()),
             Err(
@@ -61,7 +50,7 @@ impl App {
             Err(e) => return Err(e.into()),
         };
         let db = match schema {
-            Ok(()) => Some(self.db_evidence(&declared).await?),
+            Ok(()) => Some(self.db_evidence(&declared, app).await?),
             Err(_) => None,
         };
         Ok(checklist(&Evidence {
@@ -69,10 +58,15 @@ impl App {
             schema,
             db,
             code,
+            gone: gone.to_vec(),
         }))
     }
 
-    async fn db_evidence(&self, declared: &[(String, String)]) -> Result<DbEvidence, AppError> {
+    async fn db_evidence(
+        &self,
+        declared: &[(String, String)],
+        app: Option<&str>,
+    ) -> Result<DbEvidence, AppError> {
         let rows = self.db.flag_rows().await?;
         let flips = self.db.flip_counts().await?;
         let mut envs = Vec::new();
@@ -82,8 +76,10 @@ impl App {
                 .instances(Some(env.as_str()), GONE_AFTER, GONE_AFTER)
                 .await?
                 .into_iter()
+                .filter(|i| app.is_none_or(|app| i.application == app))
                 .map(|i| Process {
                     name: process_name(&i),
+                    app: one_line(&i.application),
                     layer: i
                         .env_layer
                         .iter()
@@ -138,5 +134,41 @@ impl App {
             undeclared_rows,
             superadmins,
         })
+    }
+}
+
+/// The scan's findings as the checklist shows them: `path:line:col: FLAG_X (python):
+/// the line`, with `dynamic name` beside the language for a name built at run time.
+fn code_evidence(scan: &CodeScan) -> CodeEvidence {
+    CodeEvidence {
+        reads: scan
+            .hits
+            .iter()
+            .map(|hit| {
+                format!(
+                    "{}:{}:{}: {} ({}{}): {}",
+                    one_line(&hit.path.display().to_string()),
+                    hit.line,
+                    hit.column,
+                    one_line(&hit.variable),
+                    hit.language.as_str(),
+                    if hit.dynamic { ", dynamic name" } else { "" },
+                    one_line(&hit.text)
+                )
+            })
+            .collect(),
+        grep_only: scan
+            .grep_only
+            .iter()
+            .map(|line| {
+                format!(
+                    "{}:{}: {}: {}",
+                    one_line(&line.path.display().to_string()),
+                    line.line,
+                    line.why,
+                    one_line(&line.text)
+                )
+            })
+            .collect(),
     }
 }

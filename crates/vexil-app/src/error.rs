@@ -179,8 +179,6 @@ pub enum AppError {
     Report(#[from] vexil_core::sdk::ReportError),
     #[error("the system's random source failed")]
     Random(#[source] getrandom::Error),
-    #[error(transparent)]
-    CodeScan(#[from] crate::code_scan::CodeScanError),
     /// An audit export file that cannot be read (`vexil audit verify --file`).
     #[error(transparent)]
     BadExport(#[from] crate::audit_integrity::BadExport),
@@ -245,7 +243,6 @@ impl AppError {
             | AppError::NotAFlagChange { .. }
             | AppError::InvalidAppName(_)
             | AppError::Report(_)
-            | AppError::CodeScan(_)
             | AppError::BadExport(_)
             | AppError::NotAdopted
             | AppError::NotAnOldAdmin { .. }

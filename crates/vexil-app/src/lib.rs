@@ -22,8 +22,9 @@
 //! - `deprecation.rs`: the runbook's deprecation table, gathered from rows, flips and
 //!   live processes' reports, judged by `vexil_core::deprecation`.
 //! - `code_scan.rs`: `scan_trees`, the direct reads of `FLAG_*` variables in source
-//!   trees (Python, JS/TS, Ruby, Go, Rust, Java) as `file:line`, walked the way git
-//!   ignores files; for `vexil doctor --code`.
+//!   trees (Python, JS/TS, Ruby, Go, Rust, Java) as `file:line`, names built at run
+//!   time included, walked the way git ignores files: every line the runbook's grep
+//!   lists and the reads it misses; for `vexil doctor --code` (docs/code-scan.md).
 //! - `doctor.rs`: the runbook's GA checklist and vexil's own health (`doctor`),
 //!   judged by `vexil_core::doctor`.
 //! - `reconcile.rs`: where live processes run something other than the DB row
@@ -103,7 +104,7 @@ pub use flag_state::{FlagState, FlagStates};
 pub use fleet::{EnvFleet, FleetInstance, ReportedVar, RowDrift};
 pub use flip::{Flip, Flipped, parse_flag_key};
 pub use form_key::FormKey;
-pub use instances::{GONE_AFTER, ReceiptState, Receipts};
+pub use instances::{GONE_AFTER, ReceiptState, Receipts, VEXIL_SERVE_APP};
 pub use promotion::{PromoteRequest, PromotionRecord, Stepped};
 pub use receipt_summary::ReceiptSummary;
 pub use reconcile::{PairFinding, Reconcile, Reconciliation};

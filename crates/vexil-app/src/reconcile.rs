@@ -24,7 +24,8 @@ use crate::app::{Actor, App};
 use crate::elevation::StepUp;
 use crate::error::AppError;
 use crate::flip::{Flip, FlipKind, Flipped};
-use crate::instances::{GONE_AFTER, process_name, reported_state};
+use crate::instances::{GONE_AFTER, VEXIL_SERVE_APP, process_name, reported_state};
+use vexil_core::message::one_line;
 
 /// One pair that needs reconciling.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -228,6 +229,8 @@ fn master_off(live: &[InstanceReport]) -> Vec<String> {
 fn instance(report: &InstanceReport, key: &str, written: &WrittenValues) -> Instance {
     Instance {
         name: process_name(report),
+        app: one_line(&report.application),
+        vexil_server: report.application == VEXIL_SERVE_APP,
         master: reported_state(report, MASTER_KEY),
         var: reported_state(report, key),
         holds: report

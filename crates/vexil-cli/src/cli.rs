@@ -135,11 +135,29 @@ pub(crate) struct ReconcileArgs {
 #[derive(Debug, Args)]
 pub(crate) struct DoctorArgs {
     /// A source tree to scan for direct reads of FLAG_* variables (repeatable;
-    /// .gitignore is respected). Without one, that item is skipped.
+    /// .gitignore is respected): every line the runbook's grep lists, names built at
+    /// run time included, and the reads it misses (Python, JS/TS, Ruby, Go, Rust,
+    /// Java). Without one, that item is skipped.
     #[arg(long, value_name = "DIR")]
     pub(crate) code: Vec<PathBuf>,
+    /// A FLAG_* variable that must be set on no live process any more, such as a
+    /// feature's own gate after GA (repeatable): fails while a process has it.
+    #[arg(long, value_name = "VAR", value_parser = flag_variable)]
+    pub(crate) gone: Vec<String>,
+    /// Only this application's processes (the VEXIL_APP they report).
+    #[arg(long, value_name = "APP")]
+    pub(crate) app: Option<String>,
     #[command(flatten)]
     pub(crate) json: JsonArgs,
+}
+
+/// A `FLAG_*` variable name as processes report it.
+fn flag_variable(name: &str) -> Result<String, String> {
+    if vexil_core::env_var::is_flag_variable(name) {
+        Ok(name.to_owned())
+    } else {
+        Err("expected FLAG_ followed by upper-case letters, digits and underscores, e.g. FLAG_CONSOLE_FLAG_MGMT".to_owned())
+    }
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +165,17 @@ pub(crate) struct DeprecationArgs {
     /// Only this env's lines (the verdict still weighs every env's evidence).
     #[arg(long)]
     pub(crate) env: Option<String>,
+    /// One line per application in each env (Heroku config is per app), judged on
+    /// that application's processes.
+    #[arg(long)]
+    pub(crate) by_app: bool,
+    /// Only this application's lines (implies --by-app).
+    #[arg(long, value_name = "APP")]
+    pub(crate) app: Option<String>,
+    /// Print only the silenced `heroku config:unset` commands for each application
+    /// where the variable is safe to remove and still set, to review and run by hand.
+    #[arg(long, conflicts_with = "json")]
+    pub(crate) heroku: bool,
     #[command(flatten)]
     pub(crate) json: JsonArgs,
 }

@@ -31,10 +31,10 @@ pub(crate) fn diagnostic(text: impl Display) {
 }
 
 /// A table with `header`, no borders: easy to read, and to cut columns from.
-pub(crate) fn table<const N: usize>(header: [&str; N]) -> comfy_table::Table {
+pub(crate) fn table<'a>(header: impl IntoIterator<Item = &'a str>) -> comfy_table::Table {
     let mut table = comfy_table::Table::new();
     table.load_style(comfy_table::presets::NOTHING);
-    table.set_header(header);
+    table.set_header(header.into_iter().collect::<Vec<_>>());
     table
 }
 

@@ -16,6 +16,10 @@ pub const FLAG_EXPIRED: &str = "console.flag.expired";
 /// A row of the old console's `console_feature_flags`, as vexil found it when it adopted
 /// the database (docs/adopt.md): not a flip, so never flip evidence.
 pub const FLAG_ADOPT: &str = "console.flag.adopt";
+/// A direct SQL write that left a flag's value as it was (the runbook's `UPDATE … SET
+/// value=1` on a row already 1): recorded, but never a flip, so never flip evidence
+/// (docs/schema.md). Written by the database's triggers only.
+pub const FLAG_TOUCHED: &str = "console.flag.touched";
 /// An account was created.
 pub const USER_ADD: &str = "console.user.add";
 pub const USER_SET_ROLE: &str = "console.user.set_role";
@@ -51,9 +55,10 @@ pub const AUTH_ELEVATE: &str = "console.auth.elevate";
 /// A TOTP code refused: wrong, expired or replayed.
 pub const AUTH_ELEVATE_FAILED: &str = "console.auth.elevate_failed";
 
-/// Every action vexil itself writes, for pickers and filters.
-pub const ACTIONS: [&str; 23] = [
+/// Every action vexil and its triggers write, for pickers and filters.
+pub const ACTIONS: [&str; 24] = [
     FLAG_FLIP,
+    FLAG_TOUCHED,
     FLAG_MARK_PROMOTE,
     FLAG_APPROVED,
     FLAG_PROMOTED,

@@ -16,6 +16,8 @@
 //! enabled superadmin. The items that need the schema fail, saying so, when it is not
 //! current.
 
+mod gone;
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
@@ -28,6 +30,8 @@ use crate::reported::{MASTER_KEY, VarState};
 pub struct Process {
     /// How it is named to an operator (`host pid 123`).
     pub name: String,
+    /// The application it reports as (`VEXIL_APP`).
+    pub app: String,
     /// Its master switch (under [`MASTER_KEY`]) and the variables of the flags it
     /// declares that are set; a flag it does not list is unset there.
     pub layer: BTreeMap<String, VarState>,
@@ -73,9 +77,22 @@ pub struct Evidence {
     pub schema: Result<(), String>,
     /// `None` when the schema is not current.
     pub db: Option<DbEvidence>,
-    /// Direct reads of `FLAG_*` variables found (`path:line:col: …`); `None` when no
-    /// source tree was given.
-    pub code: Option<Vec<String>>,
+    /// What the code scan found; `None` when no source tree was given.
+    pub code: Option<CodeEvidence>,
+    /// Variables that must be set on no live process (`--gone`), by name.
+    pub gone: Vec<String>,
+}
+
+/// What a scan of source trees found, each line ready for an operator.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CodeEvidence {
+    /// Each read of a `FLAG_*` variable (`path:line:col: …`); a literal name and one
+    /// built at run time alike, since either reads a flag's variable around vexil.
+    pub reads: Vec<String>,
+    /// Each line the runbook's grep lists that reads no `FLAG_*` variable, and why
+    /// (`path:line: …`): not a failure, shown so that the grep's answer and this
+    /// item's can be told apart.
+    pub grep_only: Vec<String>,
 }
 
 /// An item's outcome.
@@ -145,7 +162,12 @@ pub fn checklist(evidence: &Evidence) -> Vec<Check> {
             }
         }
     }
-    checks.push(code_reads(evidence.code.as_deref()));
+    checks.push(gone::variables_gone(
+        &evidence.gone,
+        &evidence.declared,
+        evidence.db.as_ref(),
+    ));
+    checks.push(code_reads(evidence.code.as_ref()));
     checks.push(Check::judged(
         "migrations",
         "the database's migrations are current",
@@ -313,23 +335,29 @@ fn migrated_flips(db: &DbEvidence) -> Check {
     )
 }
 
-fn code_reads(hits: Option<&[String]>) -> Check {
+fn code_reads(code: Option<&CodeEvidence>) -> Check {
     let id = "code_reads";
     let title = "no direct reads of FLAG_* variables in the source trees given";
-    match hits {
-        None => Check {
+    let Some(code) = code else {
+        return Check {
             id,
             title,
             outcome: Outcome::Skipped,
             evidence: vec!["no source tree given (--code DIR)".to_owned()],
-        },
-        Some(hits) => Check::judged(
-            id,
-            title,
-            hits.to_vec(),
-            "none found (files ignored by .gitignore are not read)".to_owned(),
-        ),
-    }
+        };
+    };
+    let mut check = Check::judged(
+        id,
+        title,
+        code.reads.clone(),
+        "none found (files ignored by .gitignore are not read)".to_owned(),
+    );
+    check.evidence.extend(
+        code.grep_only
+            .iter()
+            .map(|line| format!("not a read, though the runbook's grep lists it: {line}")),
+    );
+    check
 }
 
 fn audit_guards(db: &DbEvidence) -> Check {
@@ -371,197 +399,4 @@ fn superadmin_totp(db: &DbEvidence) -> Check {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::key::Envs;
-
-    fn env(name: &str, processes: Vec<Process>, rows: &[(&str, u64)]) -> EnvEvidence {
-        EnvEvidence {
-            env: Envs::runbook().parse(name).unwrap(),
-            processes,
-            rows: rows.iter().map(|(f, _)| (*f).to_owned()).collect(),
-            flips: rows.iter().map(|(f, n)| ((*f).to_owned(), *n)).collect(),
-        }
-    }
-
-    fn process(name: &str, vars: &[(&str, VarState)]) -> Process {
-        Process {
-            name: name.to_owned(),
-            layer: vars.iter().map(|(k, s)| ((*k).to_owned(), *s)).collect(),
-        }
-    }
-
-    fn declared() -> Vec<(String, String)> {
-        vec![("dark_mode".to_owned(), "FLAG_DARK_MODE".to_owned())]
-    }
-
-    fn healthy() -> Evidence {
-        let on = || process("web pid 1", &[(MASTER_KEY, VarState::On)]);
-        Evidence {
-            declared: declared(),
-            schema: Ok(()),
-            db: Some(DbEvidence {
-                envs: vec![
-                    env("staging", vec![on()], &[("dark_mode", 1)]),
-                    env("prod", vec![on()], &[("dark_mode", 2)]),
-                ],
-                broken_guards: vec![],
-                undeclared_rows: vec![],
-                superadmins: vec![("root".to_owned(), true)],
-            }),
-            code: Some(vec![]),
-        }
-    }
-
-    fn item(evidence: &Evidence, id: &str) -> (Outcome, Vec<String>) {
-        let check = checklist(evidence)
-            .into_iter()
-            .find(|c| c.id == id)
-            .unwrap();
-        (check.outcome, check.evidence)
-    }
-
-    #[test]
-    fn a_healthy_world_passes_every_item() {
-        let checks = checklist(&healthy());
-        assert!(
-            checks.iter().all(|c| c.outcome == Outcome::Pass),
-            "{checks:#?}"
-        );
-        assert!(passes(&checks));
-        assert_eq!(checks.len(), 8);
-    }
-
-    #[test]
-    fn the_master_switch_must_be_seen_on_in_every_env() {
-        let mut e = healthy();
-        let db = e.db.as_mut().unwrap();
-        db.envs[1].processes = vec![];
-        db.envs[0]
-            .processes
-            .push(process("web pid 2", &[(MASTER_KEY, VarState::Off)]));
-        let (outcome, evidence) = item(&e, "master_switch");
-        assert_eq!(outcome, Outcome::Fail);
-        assert_eq!(
-            evidence,
-            [
-                "staging: not on for 1 of 2 live processes: web pid 2 (off)",
-                "prod: no live process reports, so the switch cannot be confirmed",
-            ]
-        );
-    }
-
-    #[test]
-    fn a_set_variable_without_a_row_is_not_dormant() {
-        let mut e = healthy();
-        let db = e.db.as_mut().unwrap();
-        db.envs[1].rows.clear();
-        db.envs[1].processes[0]
-            .layer
-            .insert("dark_mode".to_owned(), VarState::Off);
-        let (outcome, evidence) = item(&e, "variables_dormant");
-        assert_eq!(outcome, Outcome::Fail);
-        assert_eq!(
-            evidence,
-            ["FLAG_DARK_MODE in prod: no DB row, so the variable still decides on web pid 1 (off)"]
-        );
-        // Behind a row, the same variable is dormant.
-        let mut e = healthy();
-        e.db.as_mut().unwrap().envs[1].processes[0]
-            .layer
-            .insert("dark_mode".to_owned(), VarState::On);
-        assert_eq!(item(&e, "variables_dormant").0, Outcome::Pass);
-        // ... but not on a process off the DB layer.
-        let db = e.db.as_mut().unwrap();
-        db.envs[1].processes[0]
-            .layer
-            .insert(MASTER_KEY.to_owned(), VarState::Off);
-        assert_eq!(
-            item(&e, "variables_dormant").1,
-            [
-                "FLAG_DARK_MODE in prod: a DB row, but the master switch is off where it is \
-              set, so it still decides on web pid 1 (on)"
-            ]
-        );
-        // An env nobody reports from cannot be confirmed.
-        let mut e = healthy();
-        e.db.as_mut().unwrap().envs[0].processes.clear();
-        assert_eq!(
-            item(&e, "variables_dormant").1,
-            ["staging: no live process reports, so its variables cannot be checked"]
-        );
-    }
-
-    #[test]
-    fn a_row_without_an_audited_flip_fails() {
-        let mut e = healthy();
-        e.db.as_mut().unwrap().envs[0].flips.clear();
-        let (outcome, evidence) = item(&e, "migrated_flips");
-        assert_eq!(outcome, Outcome::Fail);
-        assert_eq!(
-            evidence,
-            ["dark_mode in staging: a DB row but no console.flag.flip entry"]
-        );
-    }
-
-    #[test]
-    fn the_code_scan_is_skipped_without_a_tree_and_fails_on_a_hit() {
-        let mut e = healthy();
-        e.code = None;
-        let checks = checklist(&e);
-        assert!(passes(&checks), "a skipped scan is not a failure");
-        assert_eq!(item(&e, "code_reads").0, Outcome::Skipped);
-        e.code = Some(vec!["app.py:3:5: FLAG_DARK_MODE (python)".to_owned()]);
-        assert_eq!(item(&e, "code_reads").0, Outcome::Fail);
-        assert!(!passes(&checklist(&e)));
-    }
-
-    #[test]
-    fn vexil_health_items_fail_with_their_evidence() {
-        let mut e = healthy();
-        let db = e.db.as_mut().unwrap();
-        db.broken_guards = vec!["console_audit_log_no_update: missing".to_owned()];
-        db.undeclared_rows = vec![("old_flag".to_owned(), "prod".to_owned())];
-        db.superadmins.push(("alice".to_owned(), false));
-        assert_eq!(
-            item(&e, "audit_guards"),
-            (
-                Outcome::Fail,
-                vec!["console_audit_log_no_update: missing".to_owned()]
-            )
-        );
-        assert_eq!(
-            item(&e, "undeclared_rows").1,
-            ["old_flag in prod: a row, but the flags file does not declare it"]
-        );
-        assert_eq!(
-            item(&e, "superadmin_totp").1,
-            ["alice: no TOTP enrolled (vexil user totp alice)"]
-        );
-    }
-
-    #[test]
-    fn an_old_schema_fails_every_database_item_and_says_why() {
-        let mut e = healthy();
-        e.schema = Err("at version 3 of 5: run `vexil migrate`".to_owned());
-        e.db = None;
-        let checks = checklist(&e);
-        let failed: Vec<&str> = checks
-            .iter()
-            .filter(|c| c.outcome == Outcome::Fail)
-            .map(|c| c.id)
-            .collect();
-        assert_eq!(
-            failed,
-            [
-                "master_switch",
-                "variables_dormant",
-                "migrated_flips",
-                "migrations",
-                "audit_guards",
-                "undeclared_rows",
-                "superadmin_totp"
-            ]
-        );
-    }
-}
+mod tests;

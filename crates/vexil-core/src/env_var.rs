@@ -192,6 +192,19 @@ impl EnvSnapshot {
     }
 }
 
+/// Whether `name` is a well-formed flag variable, `FLAG_` and upper-case letters,
+/// digits and underscores: what a process reports of variables no flag declares
+/// (`vexil doctor --gone`), since their names are safe to show and store.
+pub fn is_flag_variable(name: &str) -> bool {
+    name.len() <= MAX_VARIABLE_CHARS && key_of(name).is_some()
+}
+
+/// The longest undeclared variable name a process reports.
+pub const MAX_VARIABLE_CHARS: usize = 128;
+
+/// The most undeclared `FLAG_*` variables a process reports (the first, by name).
+pub const MAX_UNDECLARED_REPORTED: usize = 64;
+
 /// The flag key a variable name overrides: `FLAG_MY_FEATURE` → `my_feature`. `None`
 /// unless the part after `FLAG_` is upper-case letters, digits and underscores, since
 /// process variables are case-sensitive and a flag's variable is its key upper-cased.

@@ -14,9 +14,13 @@
 //! B), or when it has not applied the row's latest change within `APPLY_GRACE` (one
 //! holding a newer change than the row read is not lagging). The flip it offers,
 //! `flip_to`, is the opposite of the row, which is what the instances off the DB layer
-//! run; it is `proposed` only when no live instance runs the row's value (`following`),
-//! so that writing it changes nothing that runs. A lagging change gets no flip: a
-//! restart reaches a lagging instance, a flip does not.
+//! run; it is `proposed` only when no live instance of the product runs the row's
+//! value (`following`), so that writing it changes nothing that runs. `vexil serve`'s
+//! own processes do not count there: they follow the row to show it, they do not
+//! serve the product (the runbook's likely layout has the console on the DB layer
+//! while the app processes run Option B). A lagging change gets no flip: a restart
+//! reaches a lagging instance, a flip does not. After the flip, the master switch
+//! goes back on where it was off: `reenable` names those applications.
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
@@ -42,6 +46,10 @@ pub struct Row {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Instance {
     pub name: String,
+    /// The application it reports as.
+    pub app: String,
+    /// A `vexil serve` process: it does not serve the product.
+    pub vexil_server: bool,
     /// Its master switch.
     pub master: VarState,
     /// The flag's variable.
@@ -68,6 +76,10 @@ pub enum Cause {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Divergent {
     pub name: String,
+    pub app: String,
+    /// A `vexil serve` process.
+    #[serde(skip)]
+    pub vexil_server: bool,
     pub cause: Cause,
     /// What it runs, when vexil can tell.
     pub runs: Option<bool>,
@@ -85,9 +97,15 @@ pub struct Finding {
     pub db_value: bool,
     pub live: usize,
     pub divergent: Vec<Divergent>,
-    /// Live processes that run the row's value: a reconciling flip would change
-    /// what they run (those on the DB layer follow the new row).
+    /// Live processes of the product that run the row's value: a reconciling flip
+    /// would change what they run (those on the DB layer follow the new row).
     pub following: usize,
+    /// `vexil serve` processes that follow the row: they show the new row after a
+    /// reconciling flip, and serve no product traffic.
+    pub servers_following: usize,
+    /// The applications with a process whose master switch is off, to turn back on
+    /// after the reconciling flip (the runbook's "re-enable the DB layer").
+    pub reenable: Vec<String>,
     /// What a reconciling flip would write (the opposite of the row), when one can
     /// help: some process whose master switch is off runs it. `None` when only
     /// processes that do not apply changes differ: a flip cannot reach them; a
@@ -118,6 +136,8 @@ pub fn judge(
             if from_variable != row.value {
                 divergent.push(Divergent {
                     name: instance.name.clone(),
+                    app: instance.app.clone(),
+                    vexil_server: instance.vexil_server,
                     cause: Cause::MasterOff,
                     runs: Some(from_variable),
                     detail: format!(
@@ -152,6 +172,8 @@ pub fn judge(
             .map_or_else(|| "the row".to_owned(), |id| format!("audit row {id}"));
         divergent.push(Divergent {
             name: instance.name.clone(),
+            app: instance.app.clone(),
+            vexil_server: instance.vexil_server,
             cause: Cause::NotApplied,
             runs,
             detail: match held {
@@ -163,15 +185,27 @@ pub fn judge(
     if divergent.is_empty() {
         return None;
     }
-    let following = instances.len() - divergent.len();
+    let servers = instances.iter().filter(|i| i.vexil_server).count();
+    let divergent_servers = divergent.iter().filter(|d| d.vexil_server).count();
+    let servers_following = servers - divergent_servers;
+    let following = instances.len() - divergent.len() - servers_following;
     let flip_to = divergent
         .iter()
         .any(|d| d.cause == Cause::MasterOff)
         .then_some(!row.value);
+    let mut reenable: Vec<String> = divergent
+        .iter()
+        .filter(|d| d.cause == Cause::MasterOff)
+        .map(|d| d.app.clone())
+        .collect();
+    reenable.sort();
+    reenable.dedup();
     Some(Finding {
         db_value: row.value,
         live: instances.len(),
         following,
+        servers_following,
+        reenable,
         proposed: flip_to.is_some() && following == 0,
         flip_to,
         divergent,
@@ -201,6 +235,8 @@ mod tests {
     fn instance(name: &str, master: VarState, var: VarState, holds: Option<i64>) -> Instance {
         Instance {
             name: name.to_owned(),
+            app: "raxx-console-prod".to_owned(),
+            vexil_server: false,
             master,
             var,
             holds: holds.map(|id| (id, Some(id == 15))),

@@ -17,6 +17,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
 use crate::decl::FlagSet;
+use crate::env_var::{MAX_UNDECLARED_REPORTED, is_flag_variable};
 use crate::key::Env;
 use crate::message::quoted;
 use crate::reported::{MASTER_KEY, VarState};
@@ -182,6 +183,11 @@ pub struct Report {
     /// Each declared flag whose `FLAG_*` variable is set: `on`, `off` or `invalid`.
     #[serde(default)]
     pub vars: BTreeMap<String, String>,
+    /// `FLAG_*` variables set that no flag declares, by name: `on`, `off` or
+    /// `invalid` (`vexil doctor --gone`). Left out when empty, so that a server older
+    /// than this field never sees it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub undeclared: BTreeMap<String, String>,
     /// The last change of the stream it applied.
     #[serde(default)]
     pub change_id: Option<i64>,
@@ -324,6 +330,29 @@ impl Report {
                 }
             };
             env_layer.insert(key, state);
+        }
+        if self.undeclared.len() > MAX_UNDECLARED_REPORTED {
+            return Err(ReportError::Invalid {
+                field: "undeclared",
+                reason: "it lists too many variables",
+            });
+        }
+        for (name, value) in self.undeclared {
+            if !is_flag_variable(&name) {
+                return Err(ReportError::Invalid {
+                    field: "undeclared",
+                    reason: "a name is not FLAG_ and upper-case letters, digits and underscores",
+                });
+            }
+            if !matches!(value.as_str(), "on" | "off" | "invalid") {
+                return Err(ReportError::NotAState {
+                    field: "undeclared",
+                    key: name,
+                    value,
+                    expected: "on, off or invalid",
+                });
+            }
+            env_layer.insert(name, value);
         }
         if let Some(key) = self.applied.keys().find(|key| flags.get(key).is_none()) {
             return Err(ReportError::UnknownFlag {

@@ -171,16 +171,22 @@ def test_a_python_process_is_a_live_instance_in_both_modes(clean_env, site, serv
 
 
 def test_its_variables_drive_the_deprecation_table_and_doctor(clean_env, site):
-    # As crates/vexil-cli/tests/it/deprecation.rs and doctor.rs do with a Rust process.
+    # As crates/vexil-cli/tests/it/deprecation.rs, doctor.rs and reconcile.rs do with
+    # Rust processes: a console process on the DB layer, then Raptor's on Option B.
     clean_env.setenv("VEXIL_ENV", "staging")
     clean_env.setenv("VEXIL_FLAGS", str(site.flags_file))
     clean_env.setenv("DATABASE_URL", site.database_url)
+    clean_env.setenv("VEXIL_APP", "raxx-console-staging")
+    clean_env.setenv("FLAG_CONSOLE_FEATURE_FLAGS_DB", "1")
     clean_env.setenv("FLAG_DARK_MODE", "1")
+    clean_env.setenv("FLAG_CONSOLE_FLAG_MGMT", "1")
     staging = vexil.Flags.from_env()
     wait_until(lambda: staging.health()["reported_at"], "a first report")
-    doctor = site.run_failing("doctor")
+    doctor = site.run_failing("doctor", "--gone", "FLAG_CONSOLE_FLAG_MGMT")
     assert "FAIL     variables_dormant" in doctor
     assert "FLAG_DARK_MODE in staging: no DB row" in doctor
+    assert "FLAG_CONSOLE_FLAG_MGMT in staging: still set on " in doctor, doctor
+    assert " of raxx-console-staging" in doctor, doctor
     site.run("flip", "dark_mode", "--env", "staging", "--off", "--as", "root")
     table = json.loads(site.run("deprecation", "--json"))
     line = next(l for l in table if l["flag"] == "dark_mode" and l["env"] == "staging")
@@ -192,6 +198,24 @@ def test_its_variables_drive_the_deprecation_table_and_doctor(clean_env, site):
         1,
     ), line
     assert len(line["set_on"]) == 1
+
+    # Raptor's process on Option B: the master switch off, its variable on. Removing
+    # the variable would turn dark_mode off there: in use, for the env and that app.
+    clean_env.setenv("VEXIL_APP", "raxx-api-staging")
+    clean_env.setenv("FLAG_CONSOLE_FEATURE_FLAGS_DB", "0")
+    option_b = vexil.Flags.from_env()
+    wait_until(lambda: option_b.health()["reported_at"], "a first report")
+    assert option_b.is_on("dark_mode") is True
+    by_app = json.loads(site.run("deprecation", "--json", "--by-app", "--env", "staging"))
+    statuses = {l["app"]: l["status"] for l in by_app if l["flag"] == "dark_mode"}
+    assert statuses == {"raxx-api-staging": "in_use", "raxx-console-staging": "dormant"}, by_app
+    found = json.loads(site.run("reconcile", "--json"))["findings"]
+    finding = next(f for f in found if f["flag"] == "dark_mode" and f["env"] == "staging")
+    assert finding["divergent"][0]["app"] == "raxx-api-staging", finding
+    assert finding["divergent"][0]["cause"] == "master_off", finding
+    assert finding["reenable"] == ["raxx-api-staging"], finding
+    # The console process runs the row's value: the flip is not proposed.
+    assert (finding["following"], finding["proposed"]) == (1, False), finding
 
 
 def test_a_handle_made_before_fork_refuses_clearly_and_one_made_after_works(clean_env, sqlite_site):

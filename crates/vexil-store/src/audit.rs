@@ -217,17 +217,32 @@ impl Db {
     /// (vexil, or a database trigger auditing direct SQL): the deprecation table's
     /// "at least one console.flag.flip entry per env"; and the newest one's time (stale
     /// flags: a direct `UPDATE` need not touch `updated_at`, but it is audited).
+    /// A direct SQL update whose `from` equals its `to` changed nothing and is no
+    /// evidence: such rows are what the triggers wrote before a write without change
+    /// had its own action (`console.flag.touched`, migration 0008). A row inserted by
+    /// SQL counts (it made the DB row live), and so does each of vexil's own flips.
     pub async fn flip_counts(&self) -> Result<Vec<FlipCount>, StoreError> {
-        let env = if self.is_sqlite() {
-            "json_extract(payload, '$.env')"
-        } else {
-            "payload ->> 'env'"
+        let field = |name: &str| {
+            if self.is_sqlite() {
+                format!("json_extract(payload, '$.{name}')")
+            } else {
+                format!("(payload ->> '{name}')")
+            }
         };
+        let (env, from, to, via, source) = (
+            field("env"),
+            field("from"),
+            field("to"),
+            field("via"),
+            field("from_source"),
+        );
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT target_id, CAST({env} AS TEXT), COUNT(*), CAST(MAX(created_at) AS TEXT) \
              FROM console_audit_log \
              WHERE action = 'console.flag.flip' AND target_type = 'feature_flag' \
-             AND {env} IS NOT NULL GROUP BY target_id, {env}"
+             AND {env} IS NOT NULL \
+             AND NOT ({via} = 'sql' AND {from} = {to} AND {source} IS NULL) \
+             GROUP BY target_id, {env}"
         ));
         let rows: Vec<(String, String, i64, String)> =
             on_pool!(self, |pool, DB| sqlx::query_as(sql).fetch_all(pool).await?);

@@ -13,7 +13,9 @@
 use crate::db::{Db, Pool};
 use crate::error::StoreError;
 
-/// SQLite: each trigger and the SHA-256 of its `CREATE TRIGGER` text.
+/// SQLite: each trigger and the SHA-256 of its `CREATE TRIGGER` text; and the view
+/// that the insert trigger reads the value before a row from (a view replaced could
+/// make its audit rows lie).
 const SQLITE_TRIGGERS: &[(&str, &str)] = &[
     (
         "console_audit_log_no_delete",
@@ -63,11 +65,15 @@ const SQLITE_TRIGGERS: &[(&str, &str)] = &[
     ),
     (
         "console_feature_flags_sql_insert",
-        "a9c30ac3417ec38a91c36213b4fb351e3190530470f0beb9c67bb9b5518f1b2c",
+        "fc670e411425ab9e9a3ee76b54ff5082ba64bdd8a21e04a7b59198c22ff57c85",
     ),
     (
         "console_feature_flags_sql_update",
-        "c6297d4695505b84b629d8efe82bb5359db28dde8e97446f12b6f88329cf60c3",
+        "081523c47ada6c1149dbd0199e5618cca91d9962426ec798e5e925fa00471938",
+    ),
+    (
+        "vexil_value_without_row",
+        "ee1cca69d5d44cf95a9a9c2f8b1fa297fbbec689cfba6a043f9ab4375c41809f",
     ),
 ];
 
@@ -145,11 +151,11 @@ const POSTGRES_FUNCTIONS: &[(&str, &str)] = &[
     ),
     (
         "console_feature_flags_audit_insert",
-        "bdc747d5dc50d8e37ba1e4d4a0ea29b15a9829710bff9fa5c672f7f713af7003",
+        "8f66c72ae274381215a40b723fbda74f4f90626551987ad444172d8c925c5eb1",
     ),
     (
         "console_feature_flags_audit_update",
-        "3c3a01a6dc5da2dba00480a2ed41ea52ee2c4c270ea2e5ff62f02463fa82c83e",
+        "d01c86a39c4e68be988cb39d6f5d5151fa9f950b248baad7c2046be76590553a",
     ),
     (
         "console_feature_flags_changed",
@@ -162,6 +168,10 @@ const POSTGRES_FUNCTIONS: &[(&str, &str)] = &[
     (
         "console_feature_flags_no_truncate",
         "ec2b5681eb9382e02cee45f51f1c0abf2bfab2c9d166a9d4d4c7b2f57a004a13",
+    ),
+    (
+        "console_feature_flags_value_without_row",
+        "2258f58ce13d7b94be32e02216e2e7d5518c73f55a6e39b3a05fd0b332d564ef",
     ),
 ];
 
@@ -177,17 +187,18 @@ impl Db {
         match &self.pool {
             #[cfg(feature = "sqlite")]
             Pool::Sqlite(pool) => {
-                let found: Vec<(String, String)> =
-                    sqlx::query_as("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'")
-                        .fetch_all(pool)
-                        .await?;
+                let found: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT name, sql FROM sqlite_master WHERE type IN ('trigger', 'view')",
+                )
+                .fetch_all(pool)
+                .await?;
                 Ok(SQLITE_TRIGGERS
                     .iter()
                     .filter_map(|(name, hash)| {
                         match found.iter().find(|(n, _)| n == name) {
-                            None => Some(format!("trigger {name} is missing")),
+                            None => Some(format!("{} {name} is missing", kind(name))),
                             Some((_, sql)) if sha256_hex(sql) != *hash => {
-                                Some(format!("trigger {name} was replaced (its definition is not the one vexil installed)"))
+                                Some(format!("{} {name} was replaced (its definition is not the one vexil installed)", kind(name)))
                             }
                             Some(_) => None,
                         }
@@ -261,6 +272,16 @@ impl Db {
                 Ok(broken)
             }
         }
+    }
+}
+
+/// What a SQLite guard is, for the sentence that names it.
+#[cfg(feature = "sqlite")]
+fn kind(name: &str) -> &'static str {
+    if name.starts_with("vexil_") {
+        "view"
+    } else {
+        "trigger"
     }
 }
 

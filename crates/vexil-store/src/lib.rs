@@ -13,7 +13,8 @@
 //!   `adopt/postgres.rs` each backend's catalog and copy.
 //! - `guards.rs`: `Db::broken_guards`, the triggers and trigger functions as they
 //!   are (definition hashes, settings, owners), against what the migrations installed.
-//! - `flags.rs`: `console_feature_flags` rows.
+//! - `flags.rs`: `console_feature_flags` rows; `flag_defaults.rs`: the declared YAML
+//!   defaults the triggers read (`vexil_flag_defaults`).
 //! - `changes.rs`: the change feed (`console_flag_changes`, LISTEN/NOTIFY, SQLite's
 //!   data version), which keeps every process's snapshot current.
 //! - `instances.rs`: `vexil_instances`, what each live process reports about itself
@@ -57,6 +58,7 @@ mod changes;
 mod client_keys;
 mod db;
 mod error;
+mod flag_defaults;
 mod flags;
 mod guards;
 mod instances;

@@ -8,6 +8,8 @@
 //!   run the real `vexil` binary in it with a clean environment; `ok` and `fails`,
 //!   the asserts on a finished run.
 //! - `example_flags.rs`: the example flags file, as text and parsed.
+//! - `code_corpus.rs`: `code_corpus`, a committed source tree of real-world `FLAG_*`
+//!   reads and near misses for the code scan.
 //! - `instance.rs` (feature `instance`): `live_instance`, a process linking the
 //!   library that reports itself, returned once its first report is in.
 //! - `old_console.rs`: the runbook's team's console database before vexil (its two
@@ -20,6 +22,7 @@
 //!   SQL through the database's own client, and `audit_log`, every audit row.
 
 mod clock;
+mod code_corpus;
 mod db;
 mod example_flags;
 #[cfg(feature = "instance")]
@@ -30,6 +33,7 @@ pub mod seed;
 mod workdir;
 
 pub use clock::TestClock;
+pub use code_corpus::code_corpus;
 pub use db::{POSTGRES_ADMIN_URL, TestDb, audit_log};
 pub use example_flags::{EXAMPLE_FLAGS, example_flags};
 #[cfg(feature = "instance")]

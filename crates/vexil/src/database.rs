@@ -21,6 +21,7 @@ use std::time::SystemTime;
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 use tokio::time::{Instant, sleep_until};
+use vexil_core::FlagSet;
 use vexil_core::message::error_chain;
 use vexil_store::{
     Change, DatabaseUrl, Db, FeedEvent, FlagValue, InstanceReport, Receipt, StoreError, Transport,
@@ -69,12 +70,14 @@ pub(crate) async fn run(
     let mut failures = 0usize;
     let mut next_full = Instant::now();
     let mut next_report = Instant::now() + RECEIPT_DELAY;
+    let mut declared: Option<Arc<FlagSet>> = None;
     loop {
         let event = tokio::select! {
             _ = &mut stop => return,
             () = sleep_until(next_full) => FeedEvent::Resync,
             Some(event) = next_event(&mut feed) => event,
             () = sleep_until(next_report) => {
+                declare_defaults(&shared, &db, &mut declared).await;
                 let report = report(&identity, &shared, Utc::now()).await;
                 match db.report_instance(&report).await {
                     Ok(()) => shared.set_reported(SystemTime::now()),
@@ -113,6 +116,29 @@ pub(crate) async fn run(
                 next_full = Instant::now() + backoff(failures);
                 failures += 1;
             }
+        }
+    }
+}
+
+/// Records the flag set's defaults in the database once per flag set (at the first
+/// report, and after `reload_file`), for the triggers that audit a row inserted by
+/// direct SQL (docs/schema.md). Best effort: a role that may not write them only makes
+/// such audit rows say the default is unknown.
+async fn declare_defaults(shared: &Shared, db: &Db, declared: &mut Option<Arc<FlagSet>>) {
+    let flags = shared.flags.load_full();
+    if declared.as_ref().is_some_and(|d| Arc::ptr_eq(d, &flags)) {
+        return;
+    }
+    let defaults = flags
+        .iter()
+        .map(|decl| (decl.key().to_string(), decl.default()))
+        .collect();
+    match db.declare_defaults(&defaults).await {
+        Ok(()) => *declared = Some(flags),
+        Err(error) => {
+            tracing::debug!(error = %error_chain(&error), "cannot record the flags' defaults");
+            // Not retried at every heartbeat: one attempt per flag set.
+            *declared = Some(flags);
         }
     }
 }

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
+use vexil_core::env_var::{MAX_UNDECLARED_REPORTED, is_flag_variable};
 use vexil_core::reported::MASTER_KEY;
 use vexil_core::{EnvSnapshot, EnvVar, FlagSet, VarState};
 
@@ -28,6 +29,9 @@ pub(crate) struct Identity {
 
 /// The master switch and each declared flag's variable, parsed: `on`, `off` or
 /// `invalid`; a flag whose variable is unset is left out, the master switch never.
+/// Variables set that no flag declares (a feature's own gate such as
+/// `FLAG_CONSOLE_FLAG_MGMT`) are listed under their upper-case name, which no flag
+/// key can be, so that `vexil doctor --gone` can tell where they are still set.
 pub(crate) fn env_layer(flags: &FlagSet, env_vars: &EnvSnapshot) -> BTreeMap<String, String> {
     let mut layer = BTreeMap::new();
     let master = VarState::of(env_vars.master_var().map(EnvVar::value));
@@ -37,6 +41,14 @@ pub(crate) fn env_layer(flags: &FlagSet, env_vars: &EnvSnapshot) -> BTreeMap<Str
             let state = VarState::of(Some(var.value()));
             layer.insert(decl.key().to_string(), state.as_str().to_owned());
         }
+    }
+    let undeclared = env_vars
+        .unmatched(|key| flags.get(key).is_some())
+        .filter(|var| is_flag_variable(var.name()))
+        .take(MAX_UNDECLARED_REPORTED);
+    for var in undeclared {
+        let state = VarState::of(Some(var.value()));
+        layer.insert(var.name().to_owned(), state.as_str().to_owned());
     }
     layer
 }

@@ -411,7 +411,7 @@ both!(an_export_verifies_without_the_database_and_edits_are_named);
 
 /// `vexil doctor`'s guards item, as evidence lines; empty when it passes.
 async fn guard_failures(app: &App) -> Vec<String> {
-    let checks = app.doctor(&[]).await.unwrap();
+    let checks = app.doctor(None, &[], None).await.unwrap();
     let guards = checks.iter().find(|c| c.id == "audit_guards").unwrap();
     match guards.outcome {
         vexil_core::doctor::Outcome::Pass => Vec::new(),

@@ -1,11 +1,13 @@
 //! `scan_trees` on real directories: one read per language found as `file:line`, and
 //! what git (or `.ignore`) ignores, hidden files, symbolic links, files that are not
-//! source and oversized bundles left out, in a tree that is not a git repository.
+//! source and oversized bundles left out, in a tree that is not a git repository; a
+//! script known by its `#!` line; and the committed corpus of real-world reads, every
+//! hit and every line kept out named.
 
 use std::path::{Path, PathBuf};
 
 use vexil_app::code_scan::{CodeHit, CodeScanError, Language, MAX_FILE_BYTES, scan_trees};
-use vexil_testkit::Workdir;
+use vexil_testkit::{Workdir, code_corpus};
 
 /// `std::env::` for Rust sources, spelt in two pieces so that this file does not read
 /// as a reader of the process environment to `cargo xtask tidy`.
@@ -98,7 +100,7 @@ fn one_read_per_language_and_nothing_git_ignores() {
     put(
         root,
         "near_miss.py",
-        "os.environ.get(\"OTHER\")\nNAME = \"FLAG_NEAR\"\nos.getenv(\"flag_lower\")\nos.environ.get(NAME)\n",
+        "os.environ.get(\"OTHER\")\nNAME = \"FLAG_NEAR\"\nos.getenv(\"flag_lower\")\nos.environ.get(key)\n",
     );
     put(
         root,
@@ -106,7 +108,7 @@ fn one_read_per_language_and_nothing_git_ignores() {
         "process.env.FLAGS;\nconst FLAG_X = 'FLAG_X';\n",
     );
 
-    let hits = scan_trees(&[root.to_owned()]).unwrap();
+    let hits = scan_trees(&[root.to_owned()]).unwrap().hits;
     check(
         root,
         &hits,
@@ -159,7 +161,7 @@ fn non_utf8_is_read_and_links_and_bundles_are_not() {
         std::os::unix::fs::symlink(&outside, root.join("linked_dir")).unwrap();
     }
 
-    let hits = scan_trees(std::slice::from_ref(&root)).unwrap();
+    let hits = scan_trees(std::slice::from_ref(&root)).unwrap().hits;
     check(&root, &hits, &[("latin1.py", 2, "FLAG_LATIN1")]);
 }
 
@@ -174,7 +176,7 @@ fn hits_are_sorted_by_path_across_roots() {
     );
     put(&b, "x.rb", "ENV['FLAG_B']\n");
 
-    let hits = scan_trees(&[b, a]).unwrap();
+    let hits = scan_trees(&[b, a]).unwrap().hits;
     check(
         dir.path(),
         &hits,
@@ -202,5 +204,208 @@ fn a_root_that_is_not_a_directory_is_an_error_naming_it() {
     assert_eq!(
         error.to_string(),
         format!("cannot scan '{}': not a directory", file.display())
+    );
+}
+
+#[test]
+fn a_script_is_known_by_its_first_line() {
+    let dir = Workdir::new();
+    let root = dir.path();
+    put(
+        root,
+        "bin/deploy",
+        "#!/usr/bin/env python3\nimport os\nos.getenv('FLAG_PY')\n",
+    );
+    put(
+        root,
+        "bin/tool",
+        "#!/usr/bin/env node\nprocess.env.FLAG_JS;\n",
+    );
+    put(
+        root,
+        "bin/run",
+        "#!/bin/sh\necho \"$FLAG_SH\"\nos.getenv('FLAG_NOT_PYTHON')\n",
+    );
+    put(root, "bin/blob", b"\x7fELF\x02\x01os.getenv('FLAG_BINARY')");
+    let hits = scan_trees(&[root.to_owned()]).unwrap().hits;
+    check(
+        root,
+        &hits,
+        &[("bin/deploy", 3, "FLAG_PY"), ("bin/tool", 2, "FLAG_JS")],
+    );
+}
+
+/// Every read in the corpus, as (file, line, variable, dynamic), and every line the
+/// runbook's grep lists there that is no read, with why.
+#[test]
+fn the_corpus_of_real_world_reads() {
+    let root = code_corpus();
+    let scan = scan_trees(std::slice::from_ref(&root)).unwrap();
+    let rel = |path: &Path| path.strip_prefix(&root).unwrap().display().to_string();
+    let hits: Vec<(String, u64, &str, bool)> = scan
+        .hits
+        .iter()
+        .map(|hit| (rel(&hit.path), hit.line, hit.variable.as_str(), hit.dynamic))
+        .collect();
+    let expected: Vec<(String, u64, &str, bool)> = [
+        (
+            "console/app/jobs/digest.py",
+            6,
+            "FLAG_EMAIL_DIGEST_BATCHING",
+            false,
+        ),
+        (
+            "console/app/jobs/digest.py",
+            7,
+            "FLAG_EMAIL_DIGEST_PREVIEW",
+            false,
+        ),
+        (
+            "console/app/jobs/digest.py",
+            8,
+            "FLAG_EMAIL_DIGEST_LIMIT",
+            false,
+        ),
+        // The generic helpers: f-string, concatenation with a default, `%`, `.format`,
+        // a name held in a variable, the whole environment filtered on FLAG_.
+        ("console/app/services/flags.py", 13, "FLAG_{…}", true),
+        ("console/app/services/flags.py", 17, "FLAG_{…}", true),
+        ("console/app/services/flags.py", 20, "FLAG_{…}", true),
+        ("console/app/services/flags.py", 23, "FLAG_{…}", true),
+        ("console/app/services/flags.py", 27, "FLAG_{…}", true),
+        ("console/app/services/flags.py", 30, "{…}", true),
+        // A call in a docstring counts, as the runbook's grep counts it.
+        ("console/app/settings.py", 6, "FLAG_CONSOLE_SSO", false),
+        // `from os import environ as env, getenv`, `getenv as read_var`.
+        (
+            "console/app/settings.py",
+            17,
+            "FLAG_CONSOLE_AUDIT_EXPORT",
+            false,
+        ),
+        ("console/app/settings.py", 18, "FLAG_CONSOLE_SSO", false),
+        (
+            "console/app/settings.py",
+            19,
+            "FLAG_CONSOLE_ONBOARDING",
+            false,
+        ),
+        ("console/app/settings.py", 20, "FLAG_DARK_MODE", false),
+        // Commented out, one keystroke from running again.
+        (
+            "console/app/settings.py",
+            21,
+            "FLAG_EMAIL_DIGEST_BATCHING",
+            false,
+        ),
+        // A name the scan cannot see into, on a line that names FLAG_.
+        ("console/app/settings.py", 33, "{…}", true),
+        (
+            "console/app/views/billing.py",
+            10,
+            "FLAG_CONSOLE_NEW_INVOICES",
+            false,
+        ),
+        (
+            "console/app/views/billing.py",
+            11,
+            "FLAG_CONSOLE_BILLING",
+            false,
+        ),
+        (
+            "console/app/views/billing.py",
+            12,
+            "FLAG_CONSOLE_CSV_EXPORT",
+            false,
+        ),
+        // The master switch read directly is a direct read.
+        (
+            "console/app/views/billing.py",
+            13,
+            "FLAG_CONSOLE_FEATURE_FLAGS_DB",
+            false,
+        ),
+        // A call over three lines, reported where it starts.
+        (
+            "console/app/views/billing.py",
+            19,
+            "FLAG_CONSOLE_BILLING_BANNER",
+            false,
+        ),
+        (
+            "console/app/views/billing.py",
+            23,
+            "FLAG_CONSOLE_DUNNING",
+            false,
+        ),
+        ("console/manage", 7, "FLAG_CONSOLE_MAINTENANCE", false),
+        ("raptor/bin/flags", 3, "FLAG_RAPTOR_DEBUG", false),
+        ("raptor/lib/flags.rb", 6, "FLAG_{…}", true),
+        ("raptor/lib/flags.rb", 10, "FLAG_RAPTOR_BILLING", false),
+        ("raptor/lib/flags.rb", 14, "FLAG_RAPTOR_SEARCH", false),
+        ("raptor/lib/flags.rb", 18, "FLAG_RAPTOR_BETA", false),
+        ("raptor/lib/flags.rb", 22, "FLAG_{…}", true),
+        ("services/ledger/flags.rs", 6, "FLAG_LEDGER_BATCH", false),
+        ("services/ledger/flags.rs", 10, "FLAG_{…}", true),
+        ("services/ledger/flags.rs", 14, "FLAG_LEDGER_RAW", false),
+        ("services/ledger/flags.rs", 17, "FLAG_LEDGER_BUILD", false),
+        ("services/notifier/main.go", 10, "FLAG_{…}", true),
+        (
+            "services/notifier/main.go",
+            15,
+            "FLAG_NOTIFIER_BATCH",
+            false,
+        ),
+        ("services/notifier/main.go", 18, "FLAG_{…}", true),
+        ("services/notifier/main.go", 21, "FLAG_NOTIFIER_RAW", false),
+        (
+            "services/reports/Flags.java",
+            8,
+            "FLAG_REPORTS_EXPORT",
+            false,
+        ),
+        ("services/reports/Flags.java", 12, "FLAG_{…}", true),
+        ("services/reports/Flags.java", 17, "FLAG_REPORTS_PDF", false),
+        ("web/src/config.js", 5, "FLAG_WEB_CHAT", false),
+        ("web/src/config.js", 6, "FLAG_WEB_LEGACY", false),
+        ("web/src/config.js", 7, "{…}", true),
+        ("web/src/flags.ts", 4, "FLAG_WEB_NEW_NAV", false),
+        ("web/src/flags.ts", 5, "FLAG_WEB_SEARCH", false),
+        ("web/src/flags.ts", 6, "FLAG_WEB_CHAT", false),
+        ("web/src/flags.ts", 6, "FLAG_WEB_HELP", false),
+        ("web/src/flags.ts", 7, "FLAG_WEB_VITE", false),
+        ("web/src/flags.ts", 10, "FLAG_{…}", true),
+        ("web/src/flags.ts", 14, "FLAG_{…}", true),
+        ("web/src/flags.ts", 17, "FLAG_WEB_BETA", false),
+    ]
+    .into_iter()
+    .map(|(path, line, variable, dynamic)| (path.to_owned(), line, variable, dynamic))
+    .collect();
+    assert_eq!(hits, expected);
+
+    let grep_only: Vec<(String, u64, &str)> = scan
+        .grep_only
+        .iter()
+        .map(|line| (rel(&line.path), line.line, line.why.as_str()))
+        .collect();
+    assert_eq!(
+        grep_only,
+        [
+            (
+                "console/app/settings.py".to_owned(),
+                3,
+                "names os.environ.get but calls it with no variable's name"
+            ),
+            (
+                "console/app/settings.py".to_owned(),
+                13,
+                "reads DATABASE_URL, not a FLAG_* variable"
+            ),
+            (
+                "console/app/settings.py".to_owned(),
+                15,
+                "reads MY_FLAG_LEGACY, not a FLAG_* variable"
+            ),
+        ]
     );
 }

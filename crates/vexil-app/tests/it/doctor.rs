@@ -5,6 +5,7 @@
 //! written while a guard was dropped, an undeclared row, a superadmin without TOTP,
 //! a direct read in code).
 
+use vexil_app::code_scan::scan_trees;
 use vexil_app::{Admin, Flip};
 use vexil_core::Role;
 use vexil_core::audit::Via;
@@ -67,7 +68,15 @@ async fn every_item_passes_in_a_migrated_world(backend: Backend) {
         "from flags import flags\nflags.is_on('dark_mode')\n",
     );
 
-    let checks = t.app.doctor(&[code.path().to_owned()]).await.unwrap();
+    let checks = t
+        .app
+        .doctor(
+            Some(&scan_trees(&[code.path().to_owned()]).unwrap()),
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
     assert!(passes(&checks), "{checks:#?}");
     check(
         &checks,
@@ -93,7 +102,7 @@ async fn every_item_passes_in_a_migrated_world(backend: Backend) {
         &["1 superadmin(s)"],
     );
     // Without a source tree, the scan is skipped and the checklist still passes.
-    let checks = t.app.doctor(&[]).await.unwrap();
+    let checks = t.app.doctor(None, &[], None).await.unwrap();
     check(&checks, "code_reads", Outcome::Skipped, &["--code DIR"]);
     assert!(passes(&checks));
     drop((staging, prod));
@@ -160,7 +169,15 @@ async fn each_item_fails_with_its_evidence(backend: Backend) {
         "import os\n\nDARK = os.environ.get(\"FLAG_DARK_MODE\")\n",
     );
 
-    let checks = t.app.doctor(&[code.path().to_owned()]).await.unwrap();
+    let checks = t
+        .app
+        .doctor(
+            Some(&scan_trees(&[code.path().to_owned()]).unwrap()),
+            &[],
+            None,
+        )
+        .await
+        .unwrap();
     assert!(!passes(&checks));
     check(
         &checks,
@@ -220,7 +237,7 @@ async fn an_old_schema_is_reported(backend: Backend) {
     t.execute("DROP TABLE console_promotions").await;
     t.execute("DELETE FROM _sqlx_migrations WHERE version = 5")
         .await;
-    let checks = t.app.doctor(&[]).await.unwrap();
+    let checks = t.app.doctor(None, &[], None).await.unwrap();
     check(&checks, "migrations", Outcome::Fail, &["vexil migrate"]);
     check(
         &checks,

@@ -46,13 +46,15 @@ async fn a_live_process_reports_itself_and_which_flip_it_applies(backend: Backen
         ("console_feature_flags_db", "on"),
         ("dark_mode", "on"),
         ("search_index_v3", "invalid"),
+        // A variable no flag declares, by its name (`vexil doctor --gone`).
+        ("FLAG_NOT_DECLARED", "on"),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
     .collect();
     assert_eq!(
         instance.env_layer, expected,
-        "parsed values of declared flags only"
+        "parsed values only, never a raw one"
     );
     assert!(t.app.live_instances(Some("prod")).await.unwrap().is_empty());
 

@@ -5,6 +5,7 @@
 mod account;
 mod audit_integrity;
 mod audit_log;
+mod code_reads;
 mod code_scan;
 mod deprecation;
 mod doctor;

@@ -31,6 +31,7 @@ pub(crate) const RUNTIME_GRANTS: &[(&str, &str)] = &[
     ("console_flag_changes", "SELECT, DELETE"),
     ("console_promotions", "SELECT, INSERT, UPDATE"),
     ("vexil_instances", "SELECT, INSERT, UPDATE, DELETE"),
+    ("vexil_flag_defaults", "SELECT, INSERT, UPDATE"),
     ("console_audit_log", "SELECT, INSERT"),
     ("console_audit_seals", "SELECT, INSERT"),
     ("console_audit_proofs_since", "SELECT"),

@@ -7,6 +7,7 @@
 use serde::Serialize;
 use vexil_app::{Reconcile, Reconciliation, TotpCode, parse_flag_key};
 use vexil_core::audit::Via;
+use vexil_core::deprecation::heroku_set;
 use vexil_core::reconcile::Finding;
 
 use crate::cli::{GlobalArgs, ReconcileArgs};
@@ -128,6 +129,26 @@ fn print(found: &Reconciliation) -> anyhow::Result<()> {
                 "  no flip: a flip cannot reach processes that do not apply changes \
                  (restart them, or check their database connection)"
             ))?,
+        }
+        if f.flip_to.is_some() && f.servers_following > 0 {
+            output::line(format_args!(
+                "  ({} vexil serve process(es) follow the row: they serve no product traffic, \
+                 and show the new row after the flip)",
+                f.servers_following
+            ))?;
+        }
+        if f.flip_to.is_some() && !f.reenable.is_empty() {
+            output::line(format_args!(
+                "  then re-enable the DB layer (silenced: config:set echoes the app's whole config):"
+            ))?;
+            for app in &f.reenable {
+                match heroku_set("FLAG_CONSOLE_FEATURE_FLAGS_DB", "1", app) {
+                    Some(command) => output::line(format_args!("    {command}"))?,
+                    None => output::line(format_args!(
+                        "    application {app} is not a Heroku app name: set FLAG_CONSOLE_FEATURE_FLAGS_DB=1 there by hand"
+                    ))?,
+                }
+            }
         }
     }
     Ok(())

@@ -163,7 +163,7 @@ async fn app(
             .env(env.as_str())
             .flag_set(flags)
             .database_url(global.database_url.clone())
-            .application("vexil serve")
+            .application(vexil_app::VEXIL_SERVE_APP)
             .start()
             .await?;
         app = app.with_view(view);

@@ -7,6 +7,7 @@ mod audit_chain;
 mod break_glass;
 mod check;
 mod client_key;
+mod code_scan;
 mod deprecation;
 mod doctor;
 mod openfeature;

@@ -5,8 +5,9 @@
 //! finds nothing left but the process still off the DB layer.
 
 use serde_json::Value;
+use vexil_core::EnvSnapshot;
 use vexil_store::Backend;
-use vexil_testkit::{TestDb, both, fails, live_instance, ok};
+use vexil_testkit::{TestDb, both, example_flags, fails, live_instance, ok, start_instance};
 
 use crate::site::Site;
 
@@ -121,3 +122,70 @@ async fn option_b_reconciled_from_the_binary(backend: Backend) {
     drop(process);
 }
 both!(option_b_reconciled_from_the_binary);
+
+/// The runbook's likely layout: the app on Option B, the console (`vexil serve`) still
+/// on the DB layer and following the row. The console serves no product traffic, so
+/// the reconciling flip is still offered, followed by the silenced command that turns
+/// the app's DB layer back on.
+async fn vexil_servers_following_the_row_do_not_block_the_offer(backend: Backend) {
+    let test_db = TestDb::new(backend).await;
+    let site = Site::new(test_db.url_string());
+    ok(&site.run_with_stdin(
+        &["user", "add", "root", "--role", "superadmin"],
+        "a long enough password",
+    ));
+    for to in ["--on", "--off"] {
+        ok(&site.run(&["flip", "dark_mode", "--env", "prod", to, "--as", "root"]));
+    }
+    let process = |app: &str, vars: &[(&str, &str)]| {
+        start_instance(
+            vexil::Flags::builder()
+                .env("prod")
+                .flag_set(example_flags())
+                .env_vars(EnvSnapshot::capture(vars.iter().copied()))
+                .database_url(test_db.url_string())
+                .application(app),
+        )
+    };
+    let console = process(
+        vexil_app::VEXIL_SERVE_APP,
+        &[("FLAG_CONSOLE_FEATURE_FLAGS_DB", "1")],
+    )
+    .await;
+    let app = process(
+        "raxx-console-prod",
+        &[
+            ("FLAG_CONSOLE_FEATURE_FLAGS_DB", "0"),
+            ("FLAG_DARK_MODE", "1"),
+        ],
+    )
+    .await;
+    let json: Value = serde_json::from_str(ok(&site.run(&["reconcile", "--json"]))).unwrap();
+    let finding = &json["findings"][0];
+    assert_eq!(
+        (
+            &finding["proposed"],
+            &finding["following"],
+            &finding["servers_following"],
+            &finding["reenable"]
+        ),
+        (
+            &Value::Bool(true),
+            &Value::from(0),
+            &Value::from(1),
+            &serde_json::json!(["raxx-console-prod"])
+        ),
+        "{json:#}"
+    );
+    let listed = ok(&site.run(&["reconcile"])).to_owned();
+    assert!(
+        listed.contains("offer: a reconciling flip to on (it changes no process's value)")
+            && listed.contains("(1 vexil serve process(es) follow the row")
+            && listed.contains(
+                "    heroku config:set FLAG_CONSOLE_FEATURE_FLAGS_DB=1 --app raxx-console-prod >/dev/null 2>&1\n"
+            ),
+        "{listed}"
+    );
+    drop((console, app));
+}
+both!(vexil_servers_following_the_row_do_not_block_the_offer);

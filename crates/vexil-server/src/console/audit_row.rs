@@ -10,8 +10,8 @@ use vexil_core::audit::{
     AUTH_ELEVATE, AUTH_ELEVATE_FAILED, AUTH_SIGN_IN, AUTH_SIGN_IN_FAILED,
     AUTH_SIGN_IN_FAILED_UNKNOWN, AUTH_SIGN_OUT, CLIENT_KEY_CREATE, CLIENT_KEY_REVOKE, FLAG_ADOPT,
     FLAG_APPROVED, FLAG_EXPIRED, FLAG_FLIP, FLAG_MARK_PROMOTE, FLAG_PROMOTED, FLAG_REJECTED,
-    TOKEN_CREATE, TOKEN_REVOKE, USER_ADD, USER_DISABLE, USER_MAP_ADMIN, USER_OLD_ADMIN,
-    USER_SET_ROLE, USER_TOTP_ENROL,
+    FLAG_TOUCHED, TOKEN_CREATE, TOKEN_REVOKE, USER_ADD, USER_DISABLE, USER_MAP_ADMIN,
+    USER_OLD_ADMIN, USER_SET_ROLE, USER_TOTP_ENROL,
 };
 use vexil_store::AuditRow;
 
@@ -107,6 +107,7 @@ pub(crate) fn row_view(
 pub(crate) fn label(action: &str) -> Option<&'static str> {
     Some(match action {
         FLAG_FLIP => "Flag flipped",
+        FLAG_TOUCHED => "Unchanged write",
         FLAG_MARK_PROMOTE => "Marked for prod",
         FLAG_APPROVED => "Promotion approved",
         FLAG_PROMOTED => "Flag promoted",

@@ -12,8 +12,8 @@ use vexil_core::audit::{
     AUTH_ELEVATE, AUTH_ELEVATE_FAILED, AUTH_SIGN_IN, AUTH_SIGN_IN_FAILED,
     AUTH_SIGN_IN_FAILED_UNKNOWN, AUTH_SIGN_OUT, CLIENT_KEY_CREATE, CLIENT_KEY_REVOKE, FLAG_ADOPT,
     FLAG_APPROVED, FLAG_EXPIRED, FLAG_FLIP, FLAG_MARK_PROMOTE, FLAG_PROMOTED, FLAG_REJECTED,
-    TARGET_FEATURE_FLAG, TOKEN_CREATE, TOKEN_REVOKE, USER_ADD, USER_DISABLE, USER_MAP_ADMIN,
-    USER_OLD_ADMIN, USER_SET_ROLE, USER_TOTP_ENROL,
+    FLAG_TOUCHED, TARGET_FEATURE_FLAG, TOKEN_CREATE, TOKEN_REVOKE, USER_ADD, USER_DISABLE,
+    USER_MAP_ADMIN, USER_OLD_ADMIN, USER_SET_ROLE, USER_TOTP_ENROL,
 };
 use vexil_store::AuditRow;
 
@@ -64,6 +64,16 @@ pub(crate) fn sentence(row: &AuditRow, who: &str) -> Vec<Part> {
     let action = row.action.as_str();
     match action {
         FLAG_FLIP => flip(&mut s, payload, flag),
+        FLAG_TOUCHED => {
+            let env = text(payload, "env").unwrap_or("an env");
+            s.say(" wrote the ")
+                .flag(flag)
+                .say(&format!(" row in {env}"));
+            match payload.get("value").and_then(Value::as_bool) {
+                Some(value) => s.say(&format!(" without changing it (still {})", on_off(value))),
+                None => s.say(" without changing its value"),
+            };
+        }
         FLAG_MARK_PROMOTE => {
             s.say(" marked ").flag(flag).say(" for prod");
             if let Some(ends) = text(payload, "soak_ends_at").and_then(instant) {
@@ -224,6 +234,11 @@ fn flip(s: &mut Sentence, payload: &Value, flag: &str) {
         s.say(" turned ")
             .flag(flag)
             .say(&format!(" {} in {env}", on_off(to)));
+        // A row inserted by direct SQL says what was in force before it only as far
+        // as the database could know (docs/schema.md).
+        if let Some(why) = text(payload, "from_unknown") {
+            s.say(&format!(" (the value before is unknown: {why})"));
+        }
     } else {
         s.say(" changed ").flag(flag).say(&format!(" in {env}"));
     }
@@ -388,6 +403,25 @@ mod tests {
         let flip = json!({"flag": "dark_mode", "env": "prod", "from": false, "to": true, "via": "console"});
         let long = "x".repeat(100);
         for (row, says) in [
+            (
+                row(
+                    FLAG_TOUCHED,
+                    None,
+                    "dark_mode",
+                    json!({"flag": "dark_mode", "env": "prod", "value": true, "via": "sql"}),
+                ),
+                "direct SQL wrote the dark_mode row in prod without changing it (still ON)",
+            ),
+            (
+                row(
+                    FLAG_FLIP,
+                    None,
+                    "dark_mode",
+                    json!({"flag": "dark_mode", "env": "prod", "from": null, "to": true, "via": "sql",
+                        "from_unknown": "no live process of prod reports its variables"}),
+                ),
+                "direct SQL turned dark_mode ON in prod (the value before is unknown: no live process of prod reports its variables)",
+            ),
             (
                 row(FLAG_FLIP, Some("root"), "dark_mode", {
                     let mut p = flip.clone();

@@ -198,8 +198,10 @@ async fn direct_inserts_and_deletes_are_audited_too(backend: Backend) {
     assert_eq!(
         all_audit(&test_db.db).await,
         [
-            json!({"flag": "a", "env": "staging", "from": null, "to": true, "via": "sql"}),
-            json!({"flag": "a", "env": "staging", "from": true, "to": true, "via": "sql"}),
+            json!({"flag": "a", "env": "staging", "from": null, "to": true, "via": "sql",
+                "from_unknown": "no live process of staging reports its variables"}),
+            // Setting the value it has is a write without change (write_evidence.rs).
+            json!({"flag": "a", "env": "staging", "value": true, "via": "sql"}),
             json!({"flag": "a", "env": "staging", "from": true, "to": null, "deleted": true, "via": "sql"}),
         ]
     );
@@ -294,12 +296,14 @@ async fn disguised_direct_sql_is_audited_once(backend: Backend) {
     assert_eq!(
         payloads[before..],
         [
-            json!({"flag": "a", "env": "prod", "from": null, "to": true, "via": "sql"}),
+            json!({"flag": "a", "env": "prod", "from": null, "to": true, "via": "sql",
+                "from_unknown": "no live process of prod reports its variables"}),
             json!({"flag": "a", "env": "staging", "from": true, "to": false, "via": "sql"}),
             json!({"flag": "a", "env": "prod", "from": true, "to": false, "via": "sql"}),
             json!({"flag": "b", "env": "prod", "from": false, "to": true, "via": "cli"}),
             json!({"flag": "b", "env": "prod", "from": true, "to": null, "deleted": true, "via": "sql"}),
-            json!({"flag": "b", "env": "prod", "from": null, "to": true, "via": "sql"}),
+            json!({"flag": "b", "env": "prod", "from": null, "to": true, "via": "sql",
+                "from_unknown": "no live process of prod reports its variables"}),
         ]
     );
     let rows = test_db.db.flag_rows().await.unwrap();

@@ -11,6 +11,7 @@ mod migrate;
 mod promotions;
 mod search_path;
 mod sessions;
+mod write_evidence;
 
 pub(crate) use vexil_testkit::both;
 

@@ -19,6 +19,7 @@ async fn migrate_applies_once_and_says_what_it_did(backend: Backend) {
             (5, "promotions".to_owned()),
             (6, "client keys".to_owned()),
             (7, "audit integrity".to_owned()),
+            (8, "write evidence".to_owned()),
             (9, "adoption".to_owned())
         ]
     );

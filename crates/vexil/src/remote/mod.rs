@@ -538,6 +538,11 @@ async fn report(identity: &Identity, shared: &Shared) -> Report {
     let master_switch = vars
         .remove(MASTER_KEY)
         .unwrap_or_else(|| VarState::Unset.as_str().to_owned());
+    // Undeclared variables go in a field of their own: a server checks `vars`
+    // against the flags it declares.
+    let undeclared = vars
+        .extract_if(.., |name, _| name.starts_with("FLAG_"))
+        .collect();
     let applied = rows
         .receipts
         .iter()
@@ -555,6 +560,7 @@ async fn report(identity: &Identity, shared: &Shared) -> Report {
         started_at: identity.started_at,
         master_switch,
         vars,
+        undeclared,
         change_id: Some(rows.last_change),
         applied,
     }

@@ -28,7 +28,7 @@ async fn migrate_applies_each_migration_in_order(backend: Backend) {
     assert_eq!(
         ok(&site.run(&["migrate"])),
         format!(
-            "{url}: applied migration 0001 init\n{url}: applied migration 0002 change feed\n{url}: applied migration 0003 instances\n{url}: applied migration 0004 sessions\n{url}: applied migration 0005 promotions\n{url}: applied migration 0006 client keys\n{url}: applied migration 0007 audit integrity\n{url}: applied migration 0009 adoption\n{url}: now at migration 9\n"
+            "{url}: applied migration 0001 init\n{url}: applied migration 0002 change feed\n{url}: applied migration 0003 instances\n{url}: applied migration 0004 sessions\n{url}: applied migration 0005 promotions\n{url}: applied migration 0006 client keys\n{url}: applied migration 0007 audit integrity\n{url}: applied migration 0008 write evidence\n{url}: applied migration 0009 adoption\n{url}: now at migration 9\n"
         )
     );
 }
