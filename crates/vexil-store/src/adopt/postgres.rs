@@ -139,7 +139,7 @@ impl Adopter for PgConnection {
     fn rules(table: &FoundTable, passed: &[&str]) -> Vec<Rule> {
         let name = table.name;
         let not_null =
-            |column: &str| Rule::on(name, column, format!("{column} IS NULL"), "is NULL");
+            |column: &'static str| Rule::on(name, column, format!("{column} IS NULL"), "is NULL");
         let envs = shape::env_names();
         let quoted_envs: Vec<String> = envs.iter().map(|env| format!("'{env}'")).collect();
         let all = if name == FLAGS {
@@ -167,15 +167,13 @@ impl Adopter for PgConnection {
                 )
                 .showing("value"),
                 not_null("updated_at"),
-                Rule {
-                    label: format!("{name} (flag_key, env)"),
-                    condition: format!(
+                Rule::on_key(
+                    name,
+                    format!(
                         "(flag_key, env) IN (SELECT flag_key, env FROM {name} \
                          GROUP BY flag_key, env HAVING COUNT(*) > 1)"
                     ),
-                    problem: "is held by more than one row".to_owned(),
-                    show: None,
-                },
+                ),
             ]
         } else {
             vec![
@@ -206,12 +204,7 @@ impl Adopter for PgConnection {
             ]
         };
         all.into_iter()
-            .filter(|rule| {
-                passed
-                    .iter()
-                    .any(|column| rule.label.ends_with(&format!(".{column}")))
-                    || rule.label.ends_with(')')
-            })
+            .filter(|rule| rule.applies(passed))
             .collect()
     }
 

@@ -154,6 +154,9 @@ fn shown_type(declared: &str) -> String {
 /// A rule over a table's values: the rows where `condition` holds break it.
 #[derive(Debug, Clone)]
 pub(crate) struct Rule {
+    /// The column it judges, checked only once the column passed; `None` for a rule
+    /// over the row's key (the key's columns pass before any rule runs).
+    pub(crate) column: Option<&'static str>,
     /// What the refusal names: `console_feature_flags.value`.
     pub(crate) label: String,
     /// SQL over the table's row, true for a row that breaks the rule.
@@ -167,16 +170,34 @@ pub(crate) struct Rule {
 impl Rule {
     pub(crate) fn on(
         table: &str,
-        column: &str,
+        column: &'static str,
         condition: impl Into<String>,
         problem: impl Into<String>,
     ) -> Rule {
         Rule {
+            column: Some(column),
             label: format!("{table}.{column}"),
             condition: condition.into(),
             problem: problem.into(),
             show: None,
         }
+    }
+
+    /// A rule over the row's key: two rows holding one.
+    pub(crate) fn on_key(table: &str, condition: String) -> Rule {
+        let key = naming_columns(table).join(", ");
+        Rule {
+            column: None,
+            label: format!("{table} ({key})"),
+            condition,
+            problem: "is held by more than one row".to_owned(),
+            show: None,
+        }
+    }
+
+    /// Whether the rule can run: its column passed.
+    pub(crate) fn applies(&self, passed: &[&str]) -> bool {
+        self.column.is_none_or(|column| passed.contains(&column))
     }
 
     /// Shows `column`'s value beside each row named.

@@ -150,7 +150,7 @@ impl Adopter for SqliteConnection {
 
     fn rules(table: &FoundTable, passed: &[&str]) -> Vec<Rule> {
         let name = table.name;
-        let text = |column: &str| {
+        let text = |column: &'static str| {
             Rule::on(
                 name,
                 column,
@@ -199,15 +199,13 @@ impl Adopter for SqliteConnection {
                     "is neither text nor an integer",
                 )
                 .showing("updated_by"),
-                Rule {
-                    label: format!("{name} (flag_key, env)"),
-                    condition: format!(
+                Rule::on_key(
+                    name,
+                    format!(
                         "EXISTS (SELECT 1 FROM {name} o WHERE o.flag_key IS {name}.flag_key \
                          AND o.env IS {name}.env AND o.rowid <> {name}.rowid)"
                     ),
-                    problem: "is held by more than one row".to_owned(),
-                    show: None,
-                },
+                ),
             ]
         } else {
             vec![
@@ -249,12 +247,7 @@ impl Adopter for SqliteConnection {
             ]
         };
         all.into_iter()
-            .filter(|rule| {
-                passed
-                    .iter()
-                    .any(|column| rule.label.ends_with(&format!(".{column}")))
-                    || rule.label.ends_with(')')
-            })
+            .filter(|rule| rule.applies(passed))
             .collect()
     }
 

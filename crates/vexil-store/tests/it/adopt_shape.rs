@@ -165,3 +165,25 @@ async fn a_table_of_vexils_name_and_a_view_on_the_log_are_refused(backend: Backe
     );
 }
 both!(a_table_of_vexils_name_and_a_view_on_the_log_are_refused);
+
+async fn two_rows_of_one_key_are_refused(backend: Backend) {
+    // The old console's flag table without its primary key, and a pair written twice.
+    let ddl =
+        old_console_ddl(backend).replace(",\n                PRIMARY KEY (flag_key, env)", "");
+    assert_ne!(ddl, old_console_ddl(backend));
+    let twice = "INSERT INTO console_feature_flags (flag_key, env, value, updated_at) VALUES \
+                 ('dark_mode', 'prod', 0, CURRENT_TIMESTAMP);";
+    let test_db = seeded(
+        backend,
+        &ddl,
+        &format!("{}\n{twice}", old_console_history(backend)),
+    )
+    .await;
+    assert_eq!(
+        refused(&test_db, backend).await,
+        [
+            "console_feature_flags (flag_key, env) is held by more than one row in 2 rows: flag_key 'dark_mode', env 'prod'; flag_key 'dark_mode', env 'prod'"
+        ]
+    );
+}
+both!(two_rows_of_one_key_are_refused);
