@@ -140,6 +140,16 @@ impl SessionMac {
     }
 }
 
+/// Which rows are asked for a proof of authorship.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProofScope {
+    /// Rows up to this id were written before proofs existed.
+    since: i64,
+    /// On an adopted database, vexil's first account id: a row under a lower
+    /// `admin_id` is the old console's. 0 elsewhere.
+    old_admins_below: i64,
+}
+
 /// What a verification found, and whether authorship was checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditCheck {
@@ -226,12 +236,28 @@ impl App {
         Ok(report.head)
     }
 
+    /// What decides which rows are asked for a proof, read once per page or walk.
+    pub(crate) async fn proof_scope(&self) -> Result<ProofScope, AppError> {
+        Ok(ProofScope {
+            since: self.db.audit_proofs_since().await?,
+            old_admins_below: self
+                .db
+                .adoption()
+                .await?
+                .map_or(0, |adoption| adoption.accounts_from),
+        })
+    }
+
     /// Whether `row` proves it was written by vexil; `NotChecked` without a secret
-    /// key, and for rows written before proofs existed (up to `proofs_since`).
-    pub(crate) fn proof(&self, row: &ChainRow, proofs_since: i64) -> Proof {
+    /// key, for rows written before proofs existed, and for rows under an old console
+    /// admin's id: the old console writes those while it runs beside vexil
+    /// (docs/adopt.md), they claim that console rather than vexil, and the pages say
+    /// so.
+    pub(crate) fn proof(&self, row: &ChainRow, scope: ProofScope) -> Proof {
         match (&self.audit_mac, &row.mac) {
             (None, _) => Proof::NotChecked,
-            _ if row.id <= proofs_since => Proof::NotChecked,
+            _ if row.id <= scope.since => Proof::NotChecked,
+            _ if row.admin_id.is_some_and(|id| id < scope.old_admins_below) => Proof::NotChecked,
             (Some(_), None) => Proof::Missing,
             (Some(key), Some(mac)) if key.check(&row.content(), mac, row.id) => Proof::Valid,
             (Some(_), Some(_)) => Proof::Missing,
@@ -241,8 +267,8 @@ impl App {
     /// Whether the audit row `row` proves who wrote it, for the pages that show it:
     /// `false` means "written by direct SQL, whatever it claims".
     pub async fn audit_row_proven(&self, row: &ChainRow) -> Result<bool, AppError> {
-        let since = self.db.audit_proofs_since().await?;
-        Ok(self.claim_holds(row, since))
+        let scope = self.proof_scope().await?;
+        Ok(self.claim_holds(row, scope))
     }
 
     /// The ids of `rows` whose claim of who wrote them is not proven (one read of the
@@ -254,16 +280,16 @@ impl App {
         if self.audit_mac.is_none() {
             return Ok(std::collections::HashSet::new());
         }
-        let since = self.db.audit_proofs_since().await?;
+        let scope = self.proof_scope().await?;
         Ok(rows
             .iter()
-            .filter(|row| !self.claim_holds(&row.chain_row(), since))
+            .filter(|row| !self.claim_holds(&row.chain_row(), scope))
             .map(|row| row.id)
             .collect())
     }
 
-    fn claim_holds(&self, row: &ChainRow, proofs_since: i64) -> bool {
-        match self.proof(row, proofs_since) {
+    fn claim_holds(&self, row: &ChainRow, scope: ProofScope) -> bool {
+        match self.proof(row, scope) {
             Proof::Valid | Proof::NotChecked => true,
             Proof::Missing => !audit_chain::claims_vexil(row),
         }
@@ -276,10 +302,10 @@ impl App {
         if let Err(error) = self.seal_audit().await {
             tracing::warn!(error = %vexil_core::message::error_chain(&error), "could not seal the audit log before verifying it");
         }
-        let since = self.db.audit_proofs_since().await?;
+        let scope = self.proof_scope().await?;
         let outcome = self
             .db
-            .verify_audit(anchor, &|row| self.proof(row, since))
+            .verify_audit(anchor, &|row| self.proof(row, scope))
             .await?;
         Ok(AuditCheck {
             outcome,

@@ -42,9 +42,11 @@ impl App {
         let code = code.map(code_evidence);
         let schema = match self.db.check_migrated().await {
             Ok(()) => Ok(()),
-            Err(e @ (StoreError::NotMigrated { .. } | StoreError::TooNew { .. })) => {
-                Err(e.to_string())
-            }
+            Err(
+                e @ (StoreError::NotMigrated { .. }
+                | StoreError::TooNew { .. }
+                | StoreError::AdoptionNeeded { .. }),
+            ) => Err(e.to_string()),
             Err(e) => return Err(e.into()),
         };
         let db = match schema {
@@ -118,10 +120,10 @@ impl App {
         // The audit log's chain is a guard too: a row changed, removed or forged
         // fails this item with the first such row (docs/audit-integrity.md).
         let mut broken_guards = self.db.broken_guards().await?;
-        let since = self.db.audit_proofs_since().await?;
+        let scope = self.proof_scope().await?;
         if let Err(fault) = self
             .db
-            .verify_audit(None, &|row| self.proof(row, since))
+            .verify_audit(None, &|row| self.proof(row, scope))
             .await?
         {
             broken_guards.push(format!("audit chain: {fault}"));

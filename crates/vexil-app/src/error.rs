@@ -31,6 +31,27 @@ pub enum AppError {
     },
     #[error("account '{}' already exists", one_line(name))]
     AccountExists { name: String },
+    /// An old admin id asked of a database vexil did not adopt (docs/adopt.md).
+    #[error(
+        "this database was not adopted from an old console (docs/adopt.md): it has no old admin ids to map"
+    )]
+    NotAdopted,
+    #[error(
+        "{id} is not an old console admin's id: those are from 1 to {}, below vexil's own accounts",
+        accounts_from - 1
+    )]
+    NotAnOldAdmin { id: i64, accounts_from: i64 },
+    /// A placeholder account named where a vexil account is needed.
+    #[error(
+        "account '{}' holds old console admin #{id}: map to the vexil account of the person instead",
+        one_line(name)
+    )]
+    OldAdminAccount { name: String, id: i64 },
+    #[error(
+        "old console admin #{id} is mapped to '{}' already; nothing was changed",
+        one_line(name)
+    )]
+    AlreadyMapped { id: i64, name: String },
     #[error("invalid account name: {}", error.reason())]
     InvalidAccountName { error: vexil_core::FlagKeyError },
     #[error("the password is too short: at least {min} characters")]
@@ -229,6 +250,9 @@ impl AppError {
             | AppError::InvalidAppName(_)
             | AppError::Report(_)
             | AppError::BadExport(_)
+            | AppError::NotAdopted
+            | AppError::NotAnOldAdmin { .. }
+            | AppError::OldAdminAccount { .. }
             | AppError::Promotion {
                 error: TransitionError::ReasonRequired,
                 ..
@@ -252,7 +276,7 @@ impl AppError {
             | AppError::ElevationLocked { .. }
             | AppError::Busy { .. } => K::RateLimited,
             AppError::Conflict { .. } | AppError::ImportChanged { .. } => K::Conflict,
-            AppError::NoChange { .. } => K::NoChange,
+            AppError::NoChange { .. } | AppError::AlreadyMapped { .. } => K::NoChange,
             AppError::SameRole { .. }
             | AppError::AccountExists { .. }
             | AppError::CannotMark { .. }

@@ -8,6 +8,8 @@
 //!   allowed to act.
 //! - `account.rs`: accounts (`add_user`, `set_role`, `disable_user`, `users`,
 //!   `check_password`); `Admin`, who changes an account.
+//! - `old_admin.rs`: an adopted console's admins (docs/adopt.md): `map_old_admin`,
+//!   an old admin id mapped to a vexil account, and `old_admins`.
 //! - `password.rs`: `Passwords`, argon2id hashing and checking on a thread per core,
 //!   with a bounded queue (`AppError::Busy` beyond it).
 //! - `flag_state.rs`: `App::flag_states`, every flag in each env as this process
@@ -82,6 +84,7 @@ mod flip;
 mod form_key;
 mod import;
 mod instances;
+mod old_admin;
 mod password;
 mod promotion;
 mod receipt_summary;

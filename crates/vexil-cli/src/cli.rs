@@ -7,11 +7,13 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
-// A path from this file's directory, so that xtask, which includes this file by
-// path to write docs/cli.md, finds it too.
+// Paths from this file's directory: xtask includes it by path for docs/cli.md.
+#[path = "cli/adoption.rs"]
+mod adoption;
 #[path = "cli/import.rs"]
 pub(crate) mod import;
 
+pub(crate) use adoption::{MapAdminArgs, MigrateArgs};
 pub(crate) use import::ImportArgs;
 
 /// vexil: see every feature flag, flip it safely, promote it from staging to prod,
@@ -58,8 +60,9 @@ pub(crate) struct GlobalArgs {
 pub(crate) enum Command {
     /// Validate the flags file: print a summary, or every error with its file:line:col.
     Check(JsonArgs),
-    /// Apply the database migrations this vexil has and the database lacks.
-    Migrate,
+    /// Apply the database migrations this vexil has and the database lacks; with
+    /// --adopt, make an existing console database vexil's (docs/adopt.md).
+    Migrate(MigrateArgs),
     /// The database's roles: the grants for a runtime role and a break-glass role.
     #[command(subcommand)]
     Db(DbCommand),
@@ -397,6 +400,10 @@ pub(crate) enum UserCommand {
         /// The account.
         name: String,
     },
+    /// On an adopted database (docs/adopt.md): map an old console admin's id to the
+    /// vexil account of the same person; its rows then show the account, still
+    /// marked as the old console's.
+    MapAdmin(MapAdminArgs),
 }
 
 #[derive(Debug, Subcommand)]

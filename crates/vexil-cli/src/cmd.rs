@@ -48,7 +48,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<Outcome> {
 async fn dispatch(command: Command, global: &crate::cli::GlobalArgs) -> anyhow::Result<Outcome> {
     match command {
         Command::Check(args) => check::run(global, &args),
-        Command::Migrate => migrate::run(global).await,
+        Command::Migrate(args) => migrate::run(global, &args).await,
         Command::Db(command) => db::run(command),
         Command::User(command) => user::run(global, command).await,
         Command::Flags(command) => flags::run(global, command).await,

@@ -13,6 +13,9 @@ pub const FLAG_APPROVED: &str = "console.flag.approved";
 pub const FLAG_PROMOTED: &str = "console.flag.promoted";
 pub const FLAG_REJECTED: &str = "console.flag.rejected";
 pub const FLAG_EXPIRED: &str = "console.flag.expired";
+/// A row of the old console's `console_feature_flags`, as vexil found it when it adopted
+/// the database (docs/adopt.md): not a flip, so never flip evidence.
+pub const FLAG_ADOPT: &str = "console.flag.adopt";
 /// A direct SQL write that left a flag's value as it was (the runbook's `UPDATE … SET
 /// value=1` on a row already 1): recorded, but never a flip, so never flip evidence
 /// (docs/schema.md). Written by the database's triggers only.
@@ -22,6 +25,12 @@ pub const USER_ADD: &str = "console.user.add";
 pub const USER_SET_ROLE: &str = "console.user.set_role";
 pub const USER_DISABLE: &str = "console.user.disable";
 pub const USER_TOTP_ENROL: &str = "console.user.totp_enrol";
+/// An admin of the old console, kept as a disabled account under its old id when
+/// vexil adopted the console's database (docs/adopt.md), or later by `vexil user
+/// map-admin` for an id not seen before.
+pub const USER_OLD_ADMIN: &str = "console.user.old_admin";
+/// An old console admin's id mapped to a vexil account (`vexil user map-admin`).
+pub const USER_MAP_ADMIN: &str = "console.user.map_admin";
 /// An API token was created for an account (docs/schema.md: account changes are audited
 /// under `console.user.*`).
 pub const TOKEN_CREATE: &str = "console.user.token_create";
@@ -47,7 +56,7 @@ pub const AUTH_ELEVATE: &str = "console.auth.elevate";
 pub const AUTH_ELEVATE_FAILED: &str = "console.auth.elevate_failed";
 
 /// Every action vexil and its triggers write, for pickers and filters.
-pub const ACTIONS: [&str; 21] = [
+pub const ACTIONS: [&str; 24] = [
     FLAG_FLIP,
     FLAG_TOUCHED,
     FLAG_MARK_PROMOTE,
@@ -55,10 +64,13 @@ pub const ACTIONS: [&str; 21] = [
     FLAG_PROMOTED,
     FLAG_REJECTED,
     FLAG_EXPIRED,
+    FLAG_ADOPT,
     USER_ADD,
     USER_SET_ROLE,
     USER_DISABLE,
     USER_TOTP_ENROL,
+    USER_OLD_ADMIN,
+    USER_MAP_ADMIN,
     TOKEN_CREATE,
     TOKEN_REVOKE,
     CLIENT_KEY_CREATE,

@@ -42,6 +42,8 @@
 //! - [`clock`]: the `Clock` trait; the test clock (in `vexil-testkit`) and
 //!   the binary's system clock implement it outside this crate.
 //! - [`message`]: how outside text appears in one-line messages.
+//! - [`old_admin`]: the admins of a console vexil adopted, and how an audit row
+//!   written under one of their ids names its writer.
 //! - [`text`]: the characters refused in free text from outside (a reason, a filter,
 //!   a sign-in name): NUL, control characters, bidi controls.
 //!
@@ -76,6 +78,7 @@ pub mod heroku;
 pub mod import;
 pub mod key;
 pub mod message;
+pub mod old_admin;
 pub mod promotion;
 pub mod rbac;
 pub mod reconcile;

@@ -68,7 +68,11 @@ pub(crate) async fn readyz(State(state): State<ServerState>) -> Response {
             };
             return (StatusCode::OK, Json(ready)).into_response();
         }
-        Ok(Err(error @ (StoreError::NotMigrated { .. } | StoreError::TooNew { .. }))) => {
+        Ok(Err(
+            error @ (StoreError::NotMigrated { .. }
+            | StoreError::TooNew { .. }
+            | StoreError::AdoptionNeeded { .. }),
+        )) => {
             tracing::warn!(%error, "not ready");
             "the database schema is not the one this vexil needs: run `vexil migrate`"
         }

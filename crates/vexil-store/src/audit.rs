@@ -39,9 +39,33 @@ pub struct AuditRow {
     pub payload: Value,
     /// vexil's proof that it wrote the row, if it carries one (docs/audit-integrity.md).
     pub mac: Option<Vec<u8>>,
+    /// Set when `admin_id` is an admin of the console vexil adopted (docs/adopt.md).
+    pub old_admin: Option<OldAdminOf>,
+}
+
+/// The old console admin an audit row was written under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OldAdminOf {
+    /// The vexil account the old id is mapped to (`vexil user map-admin`), if any.
+    pub account: Option<String>,
+    /// The row predates the adoption (else the old console wrote it beside vexil).
+    pub before_vexil: bool,
 }
 
 impl AuditRow {
+    /// Who wrote the row, when it was an old console admin: `console admin #7 (before
+    /// vexil)`, or with the account it is mapped to.
+    pub fn old_admin(&self) -> Option<vexil_core::old_admin::OldAdmin<'_>> {
+        let (Some(id), Some(old)) = (self.admin_id, &self.old_admin) else {
+            return None;
+        };
+        Some(vexil_core::old_admin::OldAdmin {
+            id,
+            account: old.account.as_deref(),
+            before_vexil: old.before_vexil,
+        })
+    }
+
     /// The row as the hash chain and its proofs see it.
     pub fn chain_row(&self) -> vexil_core::audit_chain::ChainRow {
         vexil_core::audit_chain::ChainRow {
@@ -107,6 +131,9 @@ type RawRow = (
     String,
     String,
     Option<Vec<u8>>,
+    Option<i64>,
+    Option<String>,
+    i32,
 );
 
 impl NewAudit {
@@ -312,8 +339,12 @@ impl Db {
         // travel as bound parameters.
         let sql = sqlx::AssertSqlSafe(format!(
             "SELECT a.id, CAST(a.created_at AS TEXT), a.admin_id, u.name, a.action, \
-             a.target_type, a.target_id, CAST(a.payload AS TEXT), a.mac \
+             a.target_type, a.target_id, CAST(a.payload AS TEXT), a.mac, o.admin_id, m.name, \
+             CASE WHEN a.id <= (SELECT MAX(last_old_audit_id) FROM console_adoption) \
+             THEN 1 ELSE 0 END \
              FROM console_audit_log a LEFT JOIN users u ON u.id = a.admin_id \
+             LEFT JOIN console_old_admins o ON o.admin_id = a.admin_id \
+             LEFT JOIN users m ON m.id = o.account_id \
              {where_clause} ORDER BY a.id {order} LIMIT {limit}"
         ));
         let flag_contains = filter.flag_contains.as_deref().map(like_pattern);
@@ -389,7 +420,20 @@ fn like_pattern(text: &str) -> String {
 }
 
 fn audit_row(raw: RawRow) -> Result<AuditRow, StoreError> {
-    let (id, created_at, admin_id, admin_name, action, target_type, target_id, payload, mac) = raw;
+    let (
+        id,
+        created_at,
+        admin_id,
+        admin_name,
+        action,
+        target_type,
+        target_id,
+        payload,
+        mac,
+        old_admin,
+        old_admin_account,
+        before_vexil,
+    ) = raw;
     Ok(AuditRow {
         id,
         created_at: parse_timestamp(&created_at)?,
@@ -402,5 +446,9 @@ fn audit_row(raw: RawRow) -> Result<AuditRow, StoreError> {
             what: format!("the payload of audit row {id}"),
         })?,
         mac,
+        old_admin: old_admin.map(|_| OldAdminOf {
+            account: old_admin_account,
+            before_vexil: before_vexil == 1,
+        }),
     })
 }

@@ -56,7 +56,7 @@ pub struct Db {
     /// (A pool of one dedicated write connection does the same queueing, but sqlx
     /// hands a released connection back through a spawned task, and one writer
     /// measured slower.)
-    write_gate: Arc<tokio::sync::Mutex<()>>,
+    pub(crate) write_gate: Arc<tokio::sync::Mutex<()>>,
     /// Signs the audit rows this process writes (`AuditProver`); `None` writes them
     /// without a proof.
     pub(crate) prover: Option<Arc<dyn AuditProver>>,

@@ -24,6 +24,30 @@ pub enum StoreError {
         at: i64,
         need: i64,
     },
+    /// An old console's database: the runbook's tables, no vexil schema.
+    #[error(
+        "the database {url} holds the runbook's tables ({found}) but no vexil schema: run `vexil migrate --adopt` to keep them, with their history, and add vexil's schema around them (docs/adopt.md)"
+    )]
+    AdoptionNeeded {
+        url: DatabaseUrl,
+        found: crate::adopt::RunbookTables,
+    },
+    /// `vexil migrate --adopt` on a database with nothing to adopt.
+    #[error("nothing to adopt in the database {url}: {reason}")]
+    NothingToAdopt { url: DatabaseUrl, reason: String },
+    /// The shape check refused; each problem names the table, column and rows.
+    #[error("cannot adopt the database {url} (nothing was changed): {}", problems.join("; "))]
+    NotAdoptable {
+        url: DatabaseUrl,
+        problems: Vec<String>,
+    },
+    /// A step of an adoption failed; the transaction rolled back.
+    #[error("cannot adopt the database {url} (nothing was changed)")]
+    Adopt {
+        url: DatabaseUrl,
+        #[source]
+        source: Box<StoreError>,
+    },
     #[error(
         "the database {url} was migrated by a newer vexil (it has migration {version}, which this vexil does not know): upgrade vexil"
     )]
@@ -56,6 +80,7 @@ impl StoreError {
         match self {
             StoreError::Connect { .. }
             | StoreError::NotMigrated { .. }
+            | StoreError::AdoptionNeeded { .. }
             | StoreError::TooNew { .. } => true,
             StoreError::Query(error) => match error {
                 sqlx::Error::Io(_)
@@ -74,6 +99,9 @@ impl StoreError {
                 _ => false,
             },
             StoreError::Migrate { .. }
+            | StoreError::NothingToAdopt { .. }
+            | StoreError::NotAdoptable { .. }
+            | StoreError::Adopt { .. }
             | StoreError::Corrupt { .. }
             | StoreError::Export { .. }
             | StoreError::NotBuiltIn { .. } => false,

@@ -8,6 +8,9 @@
 //!   `on_tx!` macros that run one query text on either backend, and `Dialect`, the
 //!   little that differs between them.
 //! - `migrate.rs`: the embedded migrations (`migrations/sqlite`, `migrations/postgres`).
+//! - `adopt.rs`: adopting an old console's database (its two tables and their
+//!   history); `adopt/shape.rs` the shape check, `adopt/sqlite.rs` and
+//!   `adopt/postgres.rs` each backend's catalog and copy.
 //! - `guards.rs`: `Db::broken_guards`, the triggers and trigger functions as they
 //!   are (definition hashes, settings, owners), against what the migrations installed.
 //! - `flags.rs`: `console_feature_flags` rows; `flag_defaults.rs`: the declared YAML
@@ -20,6 +23,8 @@
 //! - `seal.rs`: `console_audit_seals`: sealing the audit log into its hash chain
 //!   (`Db::seal_audit`), its head, and walking it to verify (`Db::verify_audit`).
 //! - `users.rs`: `users`, the accounts behind the role matrix, and their TOTP state.
+//! - `old_admins.rs`: `console_adoption` and `console_old_admins`: an adopted
+//!   console's admins, held by placeholder accounts, and what each is mapped to.
 //! - `sessions.rs`: `console_sessions`, the console's sessions, keyed by a hash.
 //! - `tokens.rs`: `api_tokens`, stored as SHA-256 hashes.
 //! - `client_keys.rs`: `client_keys`, what applications follow a server with, stored
@@ -47,6 +52,7 @@
 #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
 compile_error!("vexil-store needs at least one backend: the feature `sqlite` or `postgres`");
 
+mod adopt;
 mod audit;
 mod changes;
 mod client_keys;
@@ -57,6 +63,7 @@ mod flags;
 mod guards;
 mod instances;
 mod migrate;
+mod old_admins;
 mod promotions;
 mod seal;
 mod sessions;
@@ -64,7 +71,8 @@ mod tokens;
 mod url;
 mod users;
 
-pub use audit::{AuditFilter, AuditRow, FlipCount, NewAudit};
+pub use adopt::{AdoptionReport, RunbookTables};
+pub use audit::{AuditFilter, AuditRow, FlipCount, NewAudit, OldAdminOf};
 pub use changes::{Change, ChangeFeed, ChangeTimes, FeedEvent};
 pub use client_keys::{ClientKeyRow, NewClientKey};
 pub use db::{AuditProver, Db, WriteTx};
@@ -72,6 +80,7 @@ pub use error::StoreError;
 pub use flags::{Expected, FlagRow, FlagValue};
 pub use instances::{InstanceReport, Receipt, Transport};
 pub use migrate::MigrationReport;
+pub use old_admins::{Adoption, OldAdminRow};
 pub use promotions::{NewPromotion, PromotionMove, PromotionRow};
 pub use seal::SealReport;
 pub use sessions::StoredSession;

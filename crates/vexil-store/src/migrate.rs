@@ -5,6 +5,9 @@
 //! is what every other command calls first, so an unmigrated database is a clear
 //! "run `vexil migrate`", never a "no such table".
 //!
+//! A database that holds the runbook's tables and no vexil schema (an old console's)
+//! is refused with "run `vexil migrate --adopt`" (`adopt.rs`).
+//!
 //! A database migrated by a newer vexil is refused with "upgrade vexil"; the library
 //! accepts one (`Db::check_readable`): a schema only grows, so an older library keeps
 //! reading during a rolling upgrade.
@@ -16,8 +19,8 @@ use sqlx::migrate::{MigrateError, Migrator};
 use crate::db::{Db, Pool};
 use crate::error::StoreError;
 
-static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
+pub(crate) static SQLITE: Migrator = sqlx::migrate!("./migrations/sqlite");
+pub(crate) static POSTGRES: Migrator = sqlx::migrate!("./migrations/postgres");
 
 /// What `Db::migrate` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +36,7 @@ impl Db {
     /// applies nothing. A database migrated by a newer vexil is refused.
     pub async fn migrate(&self) -> Result<MigrationReport, StoreError> {
         let before = self.applied_versions().await?;
+        self.refuse_runbook_tables(&before).await?;
         let migrator = self.migrator();
         self.refuse_unknown(&before, migrator)?;
         let result = match &self.pool {
@@ -65,6 +69,7 @@ impl Db {
     /// Fails unless the database has exactly the migrations this vexil knows.
     pub async fn check_migrated(&self) -> Result<(), StoreError> {
         let applied = self.applied_versions().await?;
+        self.refuse_runbook_tables(&applied).await?;
         let migrator = self.migrator();
         self.refuse_unknown(&applied, migrator)?;
         let need = latest(migrator);
@@ -84,6 +89,7 @@ impl Db {
     /// migrated during a rolling upgrade.
     pub async fn check_readable(&self) -> Result<(), StoreError> {
         let applied = self.applied_versions().await?;
+        self.refuse_runbook_tables(&applied).await?;
         let migrator = self.migrator();
         if migrator.iter().any(|m| !applied.contains(&m.version)) {
             return Err(StoreError::NotMigrated {
@@ -101,6 +107,22 @@ impl Db {
             Pool::Sqlite(_) => &SQLITE,
             #[cfg(feature = "postgres")]
             Pool::Postgres(_) => &POSTGRES,
+        }
+    }
+
+    /// A database with no vexil schema that holds the runbook's tables is an old
+    /// console's: migrating it as a fresh one would fail on the first table, and it
+    /// needs an adoption instead (`adopt.rs`), which the error names.
+    async fn refuse_runbook_tables(&self, applied: &BTreeSet<i64>) -> Result<(), StoreError> {
+        if !applied.is_empty() {
+            return Ok(());
+        }
+        match self.runbook_tables().await? {
+            Some(found) => Err(StoreError::AdoptionNeeded {
+                url: self.url().clone(),
+                found,
+            }),
+            None => Ok(()),
         }
     }
 

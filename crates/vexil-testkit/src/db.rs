@@ -135,7 +135,11 @@ impl TestDb {
         let output = match self.url.backend() {
             Backend::Sqlite => {
                 let file = self.url.sqlite_file().expect("a SQLite URL names a file");
+                // The client waits for a lock as vexil does (`busy_timeout`), rather
+                // than failing at once while a connection of the test's own `Db`
+                // holds it for a moment.
                 std::process::Command::new("sqlite3")
+                    .args(["-cmd", ".timeout 5000"])
                     .arg(file)
                     .arg(sql)
                     .output()

@@ -12,6 +12,8 @@
 //!   reads and near misses for the code scan.
 //! - `instance.rs` (feature `instance`): `live_instance`, a process linking the
 //!   library that reports itself, returned once its first report is in.
+//! - `old_console.rs`: the runbook's team's console database before vexil (its two
+//!   tables and their history), to adopt; the runbook's SELECT and Option A.
 //! - `seed.rs`: bulk audit rows for benchmarks (`cargo xtask audit-rows`).
 //! - `proxy.rs`: `Proxy`, a TCP proxy a test can cut and restore (a database that
 //!   goes away and comes back).
@@ -25,6 +27,7 @@ mod db;
 mod example_flags;
 #[cfg(feature = "instance")]
 mod instance;
+mod old_console;
 mod proxy;
 pub mod seed;
 mod workdir;
@@ -35,5 +38,8 @@ pub use db::{POSTGRES_ADMIN_URL, TestDb, audit_log};
 pub use example_flags::{EXAMPLE_FLAGS, example_flags};
 #[cfg(feature = "instance")]
 pub use instance::{live_instance, reported_after, start_instance};
+pub use old_console::{
+    RUNBOOK_OPTION_A, RUNBOOK_SELECT, old_console, old_console_ddl, old_console_history,
+};
 pub use proxy::Proxy;
 pub use workdir::{Run, Workdir, fails, ok};

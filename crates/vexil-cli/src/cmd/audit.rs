@@ -66,6 +66,12 @@ pub(crate) async fn run(global: &GlobalArgs, args: &AuditArgs) -> anyhow::Result
                 id: row.id,
                 created_at: row.created_at.to_rfc3339(),
                 actor: row.admin_name.as_deref(),
+                old_admin: row.old_admin().map(|old| OldAdminView {
+                    id: old.id,
+                    account: old.account,
+                    before_vexil: old.before_vexil,
+                    shown: old.to_string(),
+                }),
                 proven: !unproven.contains(&row.id),
                 action: &row.action,
                 target_type: &row.target_type,
@@ -80,9 +86,14 @@ pub(crate) async fn run(global: &GlobalArgs, args: &AuditArgs) -> anyhow::Result
     for row in &rows {
         // A row without an account is a change made outside vexil (direct SQL) or
         // at the CLI by an operator with database access.
-        let actor = match (unproven.contains(&row.id), row.admin_name.as_deref()) {
-            (true, name) => format!("direct SQL (claims {})", name.unwrap_or("vexil")),
-            (false, name) => name.unwrap_or("-").to_owned(),
+        // A row under an old console admin's id says so (docs/adopt.md).
+        let name = row.admin_name.as_deref();
+        let actor = if unproven.contains(&row.id) {
+            format!("direct SQL (claims {})", name.unwrap_or("vexil"))
+        } else if let Some(old) = row.old_admin() {
+            old.to_string()
+        } else {
+            name.unwrap_or("-").to_owned()
         };
         table.add_row([
             row.id.to_string(),
@@ -108,6 +119,19 @@ struct RowView<'a> {
     target_type: &'a str,
     target_id: &'a str,
     payload: &'a serde_json::Value,
+    /// Set for a row written under an old console admin's id (docs/adopt.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    old_admin: Option<OldAdminView<'a>>,
+}
+
+#[derive(Serialize)]
+struct OldAdminView<'a> {
+    id: i64,
+    /// The vexil account the old id is mapped to, if any.
+    account: Option<&'a str>,
+    before_vexil: bool,
+    /// As the table shows it: `console admin #7 (before vexil)`.
+    shown: String,
 }
 
 /// One audit row, and the live processes of its env with whether each applies it.
@@ -154,7 +178,10 @@ async fn show(global: &GlobalArgs, id: i64, json: bool) -> anyhow::Result<Outcom
         }))?;
         return Ok(Outcome::Success);
     }
-    let actor = row.admin_name.as_deref().unwrap_or("-");
+    let actor = match row.old_admin() {
+        Some(old) => old.to_string(),
+        None => row.admin_name.as_deref().unwrap_or("-").to_owned(),
+    };
     output::line(format_args!(
         "audit row {}: {} by {actor} at {}\n{}",
         row.id,

@@ -35,6 +35,10 @@ pub(crate) const RUNTIME_GRANTS: &[(&str, &str)] = &[
     ("console_audit_log", "SELECT, INSERT"),
     ("console_audit_seals", "SELECT, INSERT"),
     ("console_audit_proofs_since", "SELECT"),
+    // Written once by an adoption, as the owner; read to mark the old console's rows.
+    ("console_adoption", "SELECT"),
+    // `vexil user map-admin` maps (and reserves) old console admins.
+    ("console_old_admins", "SELECT, INSERT, UPDATE"),
 ];
 
 pub(crate) fn run(command: DbCommand) -> anyhow::Result<Outcome> {

@@ -1,5 +1,7 @@
-//! `vexil user add|list|set-role|disable`: accounts, from the command line, with
-//! nothing but database access (the way the first account is made).
+//! `vexil user add|list|set-role|disable|totp|map-admin`: accounts, from the command
+//! line, with nothing but database access (the way the first account is made).
+//! `map-admin` maps an adopted console's admin id to a vexil account (docs/adopt.md);
+//! `list` shows which accounts hold old admin ids.
 //!
 //! A password is read only from stdin, asked twice without echo on a terminal. `user
 //! totp` prints the `otpauth://` URI once, with a QR code on a terminal.
@@ -12,7 +14,7 @@ use serde::Serialize;
 use vexil_app::Admin;
 use vexil_core::Role;
 
-use crate::cli::{GlobalArgs, UserCommand};
+use crate::cli::{GlobalArgs, MapAdminArgs, UserCommand};
 use crate::{Outcome, config, output};
 
 pub(crate) async fn run(global: &GlobalArgs, command: UserCommand) -> anyhow::Result<Outcome> {
@@ -29,16 +31,24 @@ pub(crate) async fn run(global: &GlobalArgs, command: UserCommand) -> anyhow::Re
             output::line(format_args!("created account '{name}' with role {role}"))?;
         }
         UserCommand::List(args) => {
+            let old_admins = app.old_admins().await?;
             let users: Vec<UserView> = app
                 .users()
                 .await?
                 .into_iter()
-                .map(|user| UserView {
-                    name: user.name,
-                    role: user.role,
-                    disabled: user.disabled,
-                    totp_enrolled: user.totp_secret.is_some(),
-                    created_at: user.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                .map(|user| {
+                    let old = old_admins.iter().find(|old| old.admin_id == user.id);
+                    UserView {
+                        old_console_admin: old.map(|old| OldAdminView {
+                            id: old.admin_id,
+                            mapped_to: old.account.as_ref().map(|(_, name)| name.clone()),
+                        }),
+                        name: user.name,
+                        role: user.role,
+                        disabled: user.disabled,
+                        totp_enrolled: user.totp_secret.is_some(),
+                        created_at: user.created_at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+                    }
                 })
                 .collect();
             if args.json {
@@ -46,7 +56,15 @@ pub(crate) async fn run(global: &GlobalArgs, command: UserCommand) -> anyhow::Re
             } else {
                 let mut table = output::table(["name", "role", "status", "totp", "created"]);
                 for user in &users {
-                    let status = if user.disabled { "disabled" } else { "active" };
+                    let status = match (&user.old_console_admin, user.disabled) {
+                        (Some(old), _) => match &old.mapped_to {
+                            Some(name) => format!("old console admin #{} → {name}", old.id),
+                            None => format!("old console admin #{} (not mapped)", old.id),
+                        },
+                        (None, true) => "disabled".to_owned(),
+                        (None, false) => "active".to_owned(),
+                    };
+                    let status = status.as_str();
                     let totp = if user.totp_enrolled { "enrolled" } else { "-" };
                     table.add_row([
                         user.name.as_str(),
@@ -67,6 +85,12 @@ pub(crate) async fn run(global: &GlobalArgs, command: UserCommand) -> anyhow::Re
         UserCommand::Disable { name } => {
             app.disable_user(Admin::Cli, &name).await?;
             output::line(format_args!("account '{name}' is disabled"))?;
+        }
+        UserCommand::MapAdmin(MapAdminArgs { id, name }) => {
+            app.map_old_admin(Admin::Cli, id, &name).await?;
+            output::line(format_args!(
+                "old console admin #{id} is mapped to account '{name}'"
+            ))?;
         }
         UserCommand::Totp { name } => {
             let uri = app.enrol_totp(Admin::Cli, &name).await?;
@@ -91,6 +115,15 @@ struct UserView {
     disabled: bool,
     totp_enrolled: bool,
     created_at: String,
+    /// Set for the placeholder of an adopted console's admin (docs/adopt.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    old_console_admin: Option<OldAdminView>,
+}
+
+#[derive(Serialize)]
+struct OldAdminView {
+    id: i64,
+    mapped_to: Option<String>,
 }
 
 /// `text` as a QR code drawn with Unicode half blocks, two modules per character cell.

@@ -180,7 +180,7 @@ async fn an_unmigrated_database_is_reported(backend: Backend) {
         &site.run(&["flags", "list"]),
         2,
         &format!(
-            "error: the database {} is not migrated (at migration 0, this vexil needs 8): run `vexil migrate`\n",
+            "error: the database {} is not migrated (at migration 0, this vexil needs 9): run `vexil migrate`\n",
             test_db.url()
         ),
     );

@@ -2,6 +2,7 @@
 //! module per command).
 
 mod abuse;
+mod adopt;
 mod audit_chain;
 mod break_glass;
 mod check;

@@ -59,10 +59,30 @@ pub(crate) struct AuditEntry {
     target_type: String,
     target_id: String,
     payload: Value,
+    /// Present when the row was written under an id of the old console's admins
+    /// (docs/adopt.md); `actor` is then the placeholder account holding that id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    old_admin: Option<OldAdminEntry>,
+}
+
+/// An admin of the console vexil adopted, under whose id a row was written.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct OldAdminEntry {
+    /// The old console's id for its admin (`admin_id` in the table).
+    id: i64,
+    /// The vexil account the id is mapped to, if any.
+    account: Option<String>,
+    /// Written before the adoption; else by the old console running beside vexil.
+    before_vexil: bool,
 }
 
 impl From<AuditRow> for AuditEntry {
     fn from(row: AuditRow) -> AuditEntry {
+        let old_admin = row.old_admin().map(|old| OldAdminEntry {
+            id: old.id,
+            account: old.account.map(str::to_owned),
+            before_vexil: old.before_vexil,
+        });
         AuditEntry {
             id: row.id,
             created_at: row.created_at,
@@ -71,6 +91,7 @@ impl From<AuditRow> for AuditEntry {
             target_type: row.target_type,
             target_id: row.target_id,
             payload: row.payload,
+            old_admin,
         }
     }
 }

@@ -8,10 +8,10 @@ use serde_json::Value;
 use vexil_app::ReceiptSummary;
 use vexil_core::audit::{
     AUTH_ELEVATE, AUTH_ELEVATE_FAILED, AUTH_SIGN_IN, AUTH_SIGN_IN_FAILED,
-    AUTH_SIGN_IN_FAILED_UNKNOWN, AUTH_SIGN_OUT, CLIENT_KEY_CREATE, CLIENT_KEY_REVOKE,
+    AUTH_SIGN_IN_FAILED_UNKNOWN, AUTH_SIGN_OUT, CLIENT_KEY_CREATE, CLIENT_KEY_REVOKE, FLAG_ADOPT,
     FLAG_APPROVED, FLAG_EXPIRED, FLAG_FLIP, FLAG_MARK_PROMOTE, FLAG_PROMOTED, FLAG_REJECTED,
-    FLAG_TOUCHED, TOKEN_CREATE, TOKEN_REVOKE, USER_ADD, USER_DISABLE, USER_SET_ROLE,
-    USER_TOTP_ENROL,
+    FLAG_TOUCHED, TOKEN_CREATE, TOKEN_REVOKE, USER_ADD, USER_DISABLE, USER_MAP_ADMIN,
+    USER_OLD_ADMIN, USER_SET_ROLE, USER_TOTP_ENROL,
 };
 use vexil_store::AuditRow;
 
@@ -21,7 +21,7 @@ use crate::console::page::utc;
 /// Payload keys in the order the details list them; keys not named here follow in
 /// the payload's own order. What changed and why come first, then what it was about,
 /// then the bookkeeping.
-const KEY_ORDER: [&str; 22] = [
+const KEY_ORDER: [&str; 24] = [
     "from",
     "to",
     "reason",
@@ -29,6 +29,8 @@ const KEY_ORDER: [&str; 22] = [
     "flag",
     "env",
     "name",
+    "admin_id",
+    "value",
     "account",
     "role",
     "app",
@@ -111,10 +113,13 @@ pub(crate) fn label(action: &str) -> Option<&'static str> {
         FLAG_PROMOTED => "Flag promoted",
         FLAG_REJECTED => "Promotion rejected",
         FLAG_EXPIRED => "Promotion expired",
+        FLAG_ADOPT => "Flag row adopted",
         USER_ADD => "Account added",
         USER_SET_ROLE => "Role changed",
         USER_DISABLE => "Account disabled",
         USER_TOTP_ENROL => "TOTP set up",
+        USER_OLD_ADMIN => "Old console admin kept",
+        USER_MAP_ADMIN => "Old console admin mapped",
         TOKEN_CREATE => "API token created",
         TOKEN_REVOKE => "API token revoked",
         CLIENT_KEY_CREATE => "Client key created",

@@ -10,10 +10,10 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 use vexil_core::audit::{
     AUTH_ELEVATE, AUTH_ELEVATE_FAILED, AUTH_SIGN_IN, AUTH_SIGN_IN_FAILED,
-    AUTH_SIGN_IN_FAILED_UNKNOWN, AUTH_SIGN_OUT, CLIENT_KEY_CREATE, CLIENT_KEY_REVOKE,
+    AUTH_SIGN_IN_FAILED_UNKNOWN, AUTH_SIGN_OUT, CLIENT_KEY_CREATE, CLIENT_KEY_REVOKE, FLAG_ADOPT,
     FLAG_APPROVED, FLAG_EXPIRED, FLAG_FLIP, FLAG_MARK_PROMOTE, FLAG_PROMOTED, FLAG_REJECTED,
     FLAG_TOUCHED, TARGET_FEATURE_FLAG, TOKEN_CREATE, TOKEN_REVOKE, USER_ADD, USER_DISABLE,
-    USER_SET_ROLE, USER_TOTP_ENROL,
+    USER_MAP_ADMIN, USER_OLD_ADMIN, USER_SET_ROLE, USER_TOTP_ENROL,
 };
 use vexil_store::AuditRow;
 
@@ -29,13 +29,17 @@ pub(crate) struct Part {
     pub(crate) flag: bool,
 }
 
-/// Who wrote the row: its account; else what its payload says (`"via": "sql"` is a
-/// database trigger auditing direct SQL, `"cli"` an account change at the CLI); else
-/// vexil itself, expiring a promotion.
+/// Who wrote the row: an admin of the console vexil adopted (docs/adopt.md), under
+/// its old id; its account; else what its payload says (`"via": "sql"` is a database
+/// trigger auditing direct SQL, `"cli"` an account change at the CLI); else vexil
+/// itself, expiring a promotion.
 pub(crate) fn who(row: &AuditRow, unproven: bool) -> String {
     if unproven {
         let claims = row.admin_name.as_deref().unwrap_or("vexil");
         return format!("direct SQL (claims {claims})");
+    }
+    if let Some(old_admin) = row.old_admin() {
+        return old_admin.to_string();
     }
     if let Some(name) = &row.admin_name {
         return name.clone();
@@ -97,6 +101,24 @@ pub(crate) fn sentence(row: &AuditRow, who: &str) -> Vec<Part> {
             if let Some(why) = text(payload, "detail").or_else(|| text(payload, "reason")) {
                 s.say(&format!(": {why}"));
             }
+        }
+        FLAG_ADOPT => {
+            let env = text(payload, "env").unwrap_or("an env");
+            s.say(&format!(" adopted the {env} row of ")).flag(flag);
+            if let Some(value) = payload.get("value").and_then(Value::as_bool) {
+                s.say(&format!(" ({})", on_off(value)));
+            }
+            s.say(" as the old console left it");
+        }
+        USER_OLD_ADMIN => {
+            let id = number(payload, "admin_id").map_or_else(String::new, |id| format!("#{id} "));
+            s.say(&format!(
+                " kept old console admin {id}as {name}, an account that cannot sign in"
+            ));
+        }
+        USER_MAP_ADMIN => {
+            let id = number(payload, "admin_id").map_or_else(String::new, |id| format!("#{id} "));
+            s.say(&format!(" mapped old console admin {id}to account {name}"));
         }
         USER_ADD => {
             s.say(&format!(" added account {name}"));
@@ -361,6 +383,7 @@ mod tests {
             target_id: target.to_owned(),
             payload,
             mac: None,
+            old_admin: None,
         }
     }
 
@@ -502,8 +525,53 @@ mod tests {
                 ),
                 "someone failed to sign in 3 times as names that are no account (x, y) from 192.0.2.7",
             ),
+            (
+                row(
+                    FLAG_ADOPT,
+                    None,
+                    "dark_mode",
+                    json!({"flag": "dark_mode", "env": "prod", "value": true, "via": "cli"}),
+                ),
+                "the CLI adopted the prod row of dark_mode (ON) as the old console left it",
+            ),
+            (
+                row(
+                    USER_MAP_ADMIN,
+                    None,
+                    "alice",
+                    json!({"admin_id": 7, "name": "alice", "from": null, "via": "cli"}),
+                ),
+                "the CLI mapped old console admin #7 to account alice",
+            ),
         ] {
             assert_eq!(said(&row), says);
         }
+    }
+
+    #[test]
+    fn an_old_console_admin_writes_as_one() {
+        let mut row = row(
+            FLAG_FLIP,
+            Some("console_admin_7"),
+            "dark_mode",
+            json!({"flag": "dark_mode", "env": "prod", "from": false, "to": true}),
+        );
+        row.admin_id = Some(7);
+        row.old_admin = Some(vexil_store::OldAdminOf {
+            account: None,
+            before_vexil: true,
+        });
+        assert_eq!(
+            said(&row),
+            "console admin #7 (before vexil) turned dark_mode ON in prod"
+        );
+        row.old_admin = Some(vexil_store::OldAdminOf {
+            account: Some("alice".to_owned()),
+            before_vexil: false,
+        });
+        assert_eq!(
+            said(&row),
+            "alice (console admin #7, old console) turned dark_mode ON in prod"
+        );
     }
 }

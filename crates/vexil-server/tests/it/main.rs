@@ -2,6 +2,7 @@
 //! reload with an invalid file keeps the last valid declarations, and shutdown lets it
 //! return.
 
+mod adopted;
 mod api;
 mod api_docs;
 mod api_limits;

@@ -1,6 +1,8 @@
 //! vexil-store's contract suite: every test runs against a fresh SQLite file and a
 //! fresh PostgreSQL database (`both!`), so the two backends keep one behaviour.
 
+mod adopt;
+mod adopt_shape;
 mod audit;
 mod connection;
 mod files;

@@ -19,12 +19,13 @@ async fn migrate_applies_once_and_says_what_it_did(backend: Backend) {
             (5, "promotions".to_owned()),
             (6, "client keys".to_owned()),
             (7, "audit integrity".to_owned()),
-            (8, "write evidence".to_owned())
+            (8, "write evidence".to_owned()),
+            (9, "adoption".to_owned())
         ]
     );
-    assert_eq!(report.version, 8);
+    assert_eq!(report.version, 9);
     let again = test_db.db.migrate().await.unwrap();
-    assert_eq!((again.applied.len(), again.version), (0, 8));
+    assert_eq!((again.applied.len(), again.version), (0, 9));
     test_db.db.check_migrated().await.unwrap();
 }
 both!(migrate_applies_once_and_says_what_it_did);
@@ -33,13 +34,13 @@ async fn an_unmigrated_database_says_run_vexil_migrate(backend: Backend) {
     let test_db = TestDb::unmigrated(backend).await;
     let error = test_db.db.check_migrated().await.unwrap_err();
     assert!(
-        matches!(error, StoreError::NotMigrated { at: 0, need: 8, .. }),
+        matches!(error, StoreError::NotMigrated { at: 0, need: 9, .. }),
         "{error:?}"
     );
     assert!(
         error
             .to_string()
-            .ends_with("is not migrated (at migration 0, this vexil needs 8): run `vexil migrate`")
+            .ends_with("is not migrated (at migration 0, this vexil needs 9): run `vexil migrate`")
     );
 }
 both!(an_unmigrated_database_says_run_vexil_migrate);

@@ -15,7 +15,7 @@ async fn a_command_on_an_unmigrated_database_says_to_migrate(backend: Backend) {
         &site.run(&["flags", "list"]),
         2,
         &format!(
-            "error: the database {url} is not migrated (at migration 0, this vexil needs 8): run `vexil migrate`\n"
+            "error: the database {url} is not migrated (at migration 0, this vexil needs 9): run `vexil migrate`\n"
         ),
     );
 }
@@ -28,7 +28,7 @@ async fn migrate_applies_each_migration_in_order(backend: Backend) {
     assert_eq!(
         ok(&site.run(&["migrate"])),
         format!(
-            "{url}: applied migration 0001 init\n{url}: applied migration 0002 change feed\n{url}: applied migration 0003 instances\n{url}: applied migration 0004 sessions\n{url}: applied migration 0005 promotions\n{url}: applied migration 0006 client keys\n{url}: applied migration 0007 audit integrity\n{url}: applied migration 0008 write evidence\n{url}: now at migration 8\n"
+            "{url}: applied migration 0001 init\n{url}: applied migration 0002 change feed\n{url}: applied migration 0003 instances\n{url}: applied migration 0004 sessions\n{url}: applied migration 0005 promotions\n{url}: applied migration 0006 client keys\n{url}: applied migration 0007 audit integrity\n{url}: applied migration 0008 write evidence\n{url}: applied migration 0009 adoption\n{url}: now at migration 9\n"
         )
     );
 }
@@ -41,7 +41,7 @@ async fn migrate_on_a_migrated_database_applies_nothing(backend: Backend) {
     ok(&site.run(&["migrate"]));
     assert_eq!(
         ok(&site.run(&["migrate"])),
-        format!("{url}: up to date at migration 8; nothing to apply\n")
+        format!("{url}: up to date at migration 9; nothing to apply\n")
     );
 }
 both!(migrate_on_a_migrated_database_applies_nothing);
