@@ -99,13 +99,29 @@ async fn a_flip_reads_as_one_sentence_with_its_reason() {
     // Who: the account; a change made by direct SQL says so.
     console
         .test_db()
-        .execute("UPDATE console_feature_flags SET value = 0 WHERE flag_key = 'dark_mode' AND env = 'prod'")
+        .execute("UPDATE console_feature_flags SET value = 1 WHERE flag_key = 'dark_mode' AND env = 'prod'")
         .await
         .unwrap();
     let page = browser.get("/console/audit?action=console.flag.flip").await;
     assert_eq!(
         sentences(&page)[0],
-        "direct SQL turned dark_mode OFF in prod"
+        "direct SQL turned dark_mode ON in prod"
+    );
+    // The same statement again changes nothing: a write without change, not a flip.
+    console
+        .test_db()
+        .execute("UPDATE console_feature_flags SET value = 1 WHERE flag_key = 'dark_mode' AND env = 'prod'")
+        .await
+        .unwrap();
+    let page = browser.get("/console/audit").await;
+    assert_eq!(
+        sentences(&page)[0],
+        "direct SQL wrote the dark_mode row in prod without changing it (still ON)"
+    );
+    let flips = browser.get("/console/audit?action=console.flag.flip").await;
+    assert_eq!(
+        sentences(&flips)[0],
+        "direct SQL turned dark_mode ON in prod"
     );
 }
 

@@ -10,7 +10,14 @@ use crate::harness::TestConsole;
 async fn the_table_in_the_console() {
     let console = TestConsole::start(Backend::Sqlite).await;
     let process = console
-        .live_instance("staging", "web", &[("FLAG_DARK_MODE", "1")])
+        .live_instance(
+            "staging",
+            "web",
+            &[
+                ("FLAG_CONSOLE_FEATURE_FLAGS_DB", "1"),
+                ("FLAG_DARK_MODE", "1"),
+            ],
+        )
         .await;
 
     let ops = console.signed_in("ops1").await;
