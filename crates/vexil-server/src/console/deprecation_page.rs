@@ -1,13 +1,17 @@
 //! `GET /console/deprecation`: the runbook's deprecation table, as
 //! `vexil deprecation` prints it: for each flag and env, the verdict on its `FLAG_*`
-//! variable, the evidence, and the live processes that still carry it. Read-only:
-//! removing a variable stays a manual step.
+//! variable, the evidence, and the live processes that still carry it; then, per
+//! application (Heroku config is per app), where the variable is safe to remove and
+//! the silenced `heroku config:unset` line for it. Read-only: removing a variable
+//! stays a manual step.
 
 use askama::Template;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use vexil_core::Action;
+use vexil_core::deprecation::Status;
+use vexil_core::heroku::heroku_unset;
 
 use crate::console::error::ConsoleError;
 use crate::console::page::{self, Chrome};
@@ -27,12 +31,24 @@ struct Line {
     set_on: Vec<String>,
 }
 
+/// An application where a variable is safe to remove and still set.
+struct Removable {
+    flag: String,
+    variable: String,
+    env: String,
+    app: String,
+    /// `None` when the reported name is not one Heroku takes: it is never put in a
+    /// command line.
+    command: Option<String>,
+}
+
 #[derive(Template)]
 #[template(path = "deprecation.html")]
 struct DeprecationPage {
     chrome: Chrome,
     lines: Vec<Line>,
     safe: usize,
+    removable: Vec<Removable>,
 }
 
 pub(crate) async fn show(
@@ -65,10 +81,31 @@ pub(crate) async fn show(
         .iter()
         .filter(|l| l.status == "safe to remove")
         .count();
+    let removable = table
+        .iter()
+        .flat_map(|flag| {
+            flag.apps
+                .iter()
+                .filter(|(verdict, _)| verdict.status == Status::SafeToRemove)
+                .flat_map(move |(verdict, evidence)| {
+                    evidence
+                        .carrier_apps()
+                        .into_iter()
+                        .map(move |app| Removable {
+                            flag: flag.key.clone(),
+                            variable: flag.variable.clone(),
+                            env: verdict.env.to_string(),
+                            app: app.to_owned(),
+                            command: heroku_unset(&flag.variable, app),
+                        })
+                })
+        })
+        .collect();
     let page = DeprecationPage {
         chrome: operator.chrome("deprecation"),
         lines,
         safe,
+        removable,
     };
     Ok(page::html(StatusCode::OK, &page))
 }

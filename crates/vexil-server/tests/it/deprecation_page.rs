@@ -41,6 +41,15 @@ async fn the_table_in_the_console() {
     assert!(row.contains("status-dormant"), "{row}");
     assert!(row.contains("no DB row in prod"), "{row}");
     assert!(row.contains("pid"), "the process that carries it: {row}");
+    page.assert_contains("No application can drop a variable yet.");
+
+    // With prod's row too, staging's variable is safe to remove from the one app
+    // that carries it: the silenced command for it.
+    assert_eq!(ops.flip("dark_mode", "prod", false, &[]).await.status, 303);
+    let page = ops.get("/console/deprecation").await;
+    page.assert_contains(
+        "<code>heroku config:unset FLAG_DARK_MODE --app web &#62;/dev/null 2&#62;&#38;1</code>",
+    );
 
     let reader = console.signed_in("reader").await;
     assert_eq!(reader.get("/console/deprecation").await.status, 403);
