@@ -250,14 +250,20 @@ impl App {
 
     /// Whether `row` proves it was written by vexil; `NotChecked` without a secret
     /// key, for rows written before proofs existed, and for rows under an old console
-    /// admin's id: the old console writes those while it runs beside vexil
-    /// (docs/adopt.md), they claim that console rather than vexil, and the pages say
-    /// so.
+    /// admin's id that make no claim of vexil's: the old console writes those while
+    /// it runs beside vexil (docs/adopt.md), in the runbook's payload, which names no
+    /// door (`via`). A row under an old id that names one claims to be vexil's own
+    /// and must prove it like any other: else anyone able to insert into the log could
+    /// put a mapped account's name on a console flip.
     pub(crate) fn proof(&self, row: &ChainRow, scope: ProofScope) -> Proof {
         match (&self.audit_mac, &row.mac) {
             (None, _) => Proof::NotChecked,
             _ if row.id <= scope.since => Proof::NotChecked,
-            _ if row.admin_id.is_some_and(|id| id < scope.old_admins_below) => Proof::NotChecked,
+            _ if row.admin_id.is_some_and(|id| id < scope.old_admins_below)
+                && row.payload.get("via").is_none() =>
+            {
+                Proof::NotChecked
+            }
             (Some(_), None) => Proof::Missing,
             (Some(key), Some(mac)) if key.check(&row.content(), mac, row.id) => Proof::Valid,
             (Some(_), Some(_)) => Proof::Missing,

@@ -58,12 +58,12 @@ pub struct Receipts {
     pub instances: Vec<(InstanceReport, ReceiptState)>,
 }
 
-/// How a process is named to an operator: `host pid 123` (the host escaped: it is
-/// the process's own word).
 /// The application `vexil serve` reports its own library handle as: a process that
 /// follows the DB row to show it, not one that serves the product (reconciliation).
 pub const VEXIL_SERVE_APP: &str = "vexil serve";
 
+/// How a process is named to an operator: `host pid 123` (the host escaped: it is
+/// the process's own word).
 pub(crate) fn process_name(instance: &InstanceReport) -> String {
     format!("{} pid {}", one_line(&instance.host), instance.pid)
 }

@@ -241,7 +241,8 @@ impl Db {
              FROM console_audit_log \
              WHERE action = 'console.flag.flip' AND target_type = 'feature_flag' \
              AND {env} IS NOT NULL \
-             AND NOT ({via} = 'sql' AND {from} = {to} AND {source} IS NULL) \
+             AND NOT COALESCE({via} = 'sql' AND {from} IS NOT NULL AND {from} = {to} \
+                              AND {source} IS NULL, FALSE) \
              GROUP BY target_id, {env}"
         ));
         let rows: Vec<(String, String, i64, String)> =

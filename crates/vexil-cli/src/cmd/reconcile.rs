@@ -145,7 +145,7 @@ fn print(found: &Reconciliation) -> anyhow::Result<()> {
                 match heroku_set("FLAG_CONSOLE_FEATURE_FLAGS_DB", "1", app) {
                     Some(command) => output::line(format_args!("    {command}"))?,
                     None => output::line(format_args!(
-                        "    application {app} is not a Heroku app name: set FLAG_CONSOLE_FEATURE_FLAGS_DB=1 there by hand"
+                        "    # application {app} is not a Heroku app name: set FLAG_CONSOLE_FEATURE_FLAGS_DB=1 there by hand"
                     ))?,
                 }
             }

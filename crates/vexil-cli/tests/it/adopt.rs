@@ -169,6 +169,20 @@ async fn the_cut_over(backend: Backend) {
         verified.starts_with("audit log intact: 16 rows sealed in order, head 20:"),
         "{verified}"
     );
+
+    // A row under the old id that claims one of vexil's doors is vexil's claim, and
+    // without vexil's proof it is direct SQL, whatever name it borrows.
+    test_db
+        .execute(
+            r#"INSERT INTO console_audit_log (admin_id, action, target_type, target_id, payload)
+               VALUES (7, 'console.flag.flip', 'feature_flag', 'dark_mode', '{"flag": "dark_mode", "env": "prod", "from": true, "to": false, "via": "console"}')"#,
+        )
+        .await
+        .unwrap();
+    let listed = ok(&site.run(&["audit", "--limit", "1"])).to_owned();
+    assert!(listed.contains("direct SQL (claims "), "{listed}");
+    let forged = site.run(&["audit", "verify"]);
+    assert_eq!(forged.code, Some(1), "{forged:?}");
 }
 both!(the_cut_over);
 

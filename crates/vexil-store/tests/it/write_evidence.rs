@@ -104,12 +104,37 @@ async fn an_update_that_changes_nothing_is_no_flip(backend: Backend) {
         ))
         .await
         .unwrap();
+    // A row inserted by SQL counts, even when the value before it is unknown (here:
+    // no live process reports), and so does one from before migration 0008.
+    test_db
+        .execute("INSERT INTO console_feature_flags (flag_key, env, value) VALUES ('legacy_banner', 'staging', 1)")
+        .await
+        .unwrap();
+    test_db
+        .execute(&format!(
+            "INSERT INTO console_audit_log (admin_id, action, target_type, target_id, payload) \
+             VALUES (NULL, 'console.flag.flip', 'feature_flag', 'new_checkout', {})",
+            json_literal(
+                backend,
+                r#"{"flag": "new_checkout", "env": "prod", "from": null, "to": true, "via": "sql"}"#
+            )
+        ))
+        .await
+        .unwrap();
     let counts = test_db.db.flip_counts().await.unwrap();
-    let counted: Vec<(&str, &str, u64)> = counts
+    let mut counted: Vec<(&str, &str, u64)> = counts
         .iter()
         .map(|c| (c.flag.as_str(), c.env.as_str(), c.count))
         .collect();
-    assert_eq!(counted, [("console_billing", "prod", 1)]);
+    counted.sort_unstable();
+    assert_eq!(
+        counted,
+        [
+            ("console_billing", "prod", 1),
+            ("legacy_banner", "staging", 1),
+            ("new_checkout", "prod", 1)
+        ]
+    );
     assert_eq!(
         test_db.db.broken_guards().await.unwrap(),
         Vec::<String>::new()
