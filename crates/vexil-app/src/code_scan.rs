@@ -33,20 +33,24 @@
 //! names `os.environ.get` without calling it. Each comes back in
 //! [`CodeScan::grep_only`] with the reason.
 //!
-//! `scan_trees` walks the roots the way ripgrep does (`ignore`): it honours
-//! `.gitignore` even outside a git repository and `.ignore`, skips hidden files,
+//! `scan_trees` walks the roots by git's rules (`ignore`): it honours `.gitignore` even
+//! outside a git repository, reads hidden files (they are deployed too), skips `.git`,
 //! follows no symbolic link and skips files over 4 MiB (bundles); the user's global
 //! gitignore is not read, so the answer depends on the tree alone. Files are chosen by
 //! extension, and a file with none by its `#!` line (`language.rs`): what git ignores
 //! is not deployed (Heroku builds from git), and a file in no language the scan knows
-//! (`README.md`, a template) holds no read that runs. It reads files and touches no
-//! database.
+//! (`README.md`, a template) holds no read that runs. So that nothing the runbook's
+//! grep lists goes unsaid, the files not scanned are read with the grep's own pattern
+//! (`unscanned.rs`), and each line it lists there comes back in `grep_only` with why
+//! the file was not scanned. It reads files and touches no database.
 
 mod forms;
 mod language;
 mod name;
 mod source;
+mod unscanned;
 
+use std::collections::HashSet;
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
 
@@ -140,12 +144,18 @@ pub fn scan_trees(roots: &[PathBuf]) -> Result<CodeScan, CodeScanError> {
     let mut scan = CodeScan::default();
     for root in roots {
         check_root(root)?;
+        // git's rules only: a hidden file is deployed like any other, and ripgrep's
+        // own `.ignore` files mean nothing to git.
         let walk = WalkBuilder::new(root)
             .require_git(false)
             .git_global(false)
+            .hidden(false)
+            .ignore(false)
+            .filter_entry(|entry| entry.file_name() != ".git")
             .follow_links(false)
             .max_filesize(Some(MAX_FILE_BYTES))
             .build();
+        let mut scanned = HashSet::new();
         for entry in walk {
             // An entry's soft errors (a malformed line in an ignore file) are let go,
             // as git lets them go: that line ignores nothing.
@@ -170,6 +180,7 @@ pub fn scan_trees(roots: &[PathBuf]) -> Result<CodeScan, CodeScanError> {
                 None => continue,
             };
             let bytes = std::fs::read(path).map_err(read_error)?;
+            scanned.insert(path.to_owned());
             let found = scan_source(language, &String::from_utf8_lossy(&bytes));
             scan.hits.extend(found.hits.into_iter().map(|hit| CodeHit {
                 path: path.to_owned(),
@@ -188,6 +199,8 @@ pub fn scan_trees(roots: &[PathBuf]) -> Result<CodeScan, CodeScanError> {
                     why: line.why,
                 }));
         }
+        scan.grep_only
+            .extend(unscanned::grep_unscanned(root, &scanned)?);
     }
     scan.hits
         .sort_by(|a, b| (&a.path, a.line, a.column).cmp(&(&b.path, b.line, b.column)));

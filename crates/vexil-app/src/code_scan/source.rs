@@ -276,7 +276,7 @@ fn in_line_comment(language: Language, text: &str, at: usize) -> bool {
 }
 
 /// `line` trimmed and cut to [`MAX_TEXT_CHARS`] characters, `…` marking a cut.
-fn cut(line: &str) -> String {
+pub(super) fn cut(line: &str) -> String {
     let line = line.trim();
     match line.char_indices().nth(MAX_TEXT_CHARS) {
         Some((at, _)) => format!("{}…", &line[..at]),

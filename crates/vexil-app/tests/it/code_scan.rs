@@ -82,8 +82,18 @@ fn one_read_per_language_and_nothing_git_ignores() {
         "class Main {\n  public static void main(String[] a) {\n    System.getenv(\"FLAG_JAVA\");\n  }\n}\n",
     );
     // Reads that must not be reported: ignored by .gitignore (a file and a directory),
-    // by .ignore, hidden, and in a file that is not source.
-    put(root, "ignored.py", "os.getenv('FLAG_IGNORED')\n");
+    // and in a file that is not source. What git does not ignore is scanned: ripgrep's
+    // own `.ignore` means nothing to git, and a hidden file is deployed too.
+    put(
+        root,
+        "ignored.py",
+        "os.getenv('FLAG_IGNORED')\nos.environ.get('FLAG_IGNORED_TOO')\n",
+    );
+    put(
+        root,
+        "templates/page.html",
+        "<p>{{ os.environ.get('FLAG_TEMPLATE') }}</p>\n",
+    );
     put(
         root,
         "node_modules/left-pad/index.js",
@@ -108,13 +118,16 @@ fn one_read_per_language_and_nothing_git_ignores() {
         "process.env.FLAGS;\nconst FLAG_X = 'FLAG_X';\n",
     );
 
-    let hits = scan_trees(&[root.to_owned()]).unwrap().hits;
+    let scan = scan_trees(&[root.to_owned()]).unwrap();
+    let hits = scan.hits;
     check(
         root,
         &hits,
         &[
+            (".hidden/tool.py", 1, "FLAG_HIDDEN"),
             ("app.py", 3, "FLAG_PY"),
             ("cmd/server/main.go", 6, "FLAG_GO"),
+            ("generated/client.ts", 1, "FLAG_GENERATED"),
             ("lib/settings.rb", 2, "FLAG_RB"),
             ("src/Main.java", 3, "FLAG_JAVA"),
             ("src/main.rs", 2, "FLAG_RS"),
@@ -127,7 +140,9 @@ fn one_read_per_language_and_nothing_git_ignores() {
         languages,
         [
             Language::Python,
+            Language::Python,
             Language::Go,
+            Language::JavaScript,
             Language::Ruby,
             Language::Java,
             Language::Rust,
@@ -137,8 +152,32 @@ fn one_read_per_language_and_nothing_git_ignores() {
     );
     // The Go read, column and text as an operator sees them.
     assert_eq!(
-        (hits[1].column, hits[1].text.as_str()),
+        (hits[2].column, hits[2].text.as_str()),
         (6, "_ = os.Getenv(\"FLAG_GO\")")
+    );
+    // The runbook's grep lines in the files not scanned are said, with why.
+    let grep_only: Vec<(String, u64, &str)> = scan
+        .grep_only
+        .iter()
+        .map(|g| {
+            let rel = g.path.strip_prefix(root).unwrap().display().to_string();
+            (rel, g.line, g.why.as_str())
+        })
+        .collect();
+    assert_eq!(
+        grep_only,
+        [
+            (
+                "ignored.py".to_owned(),
+                2,
+                "not scanned: ignored by a .gitignore (not deployed from git)"
+            ),
+            (
+                "templates/page.html".to_owned(),
+                1,
+                "not scanned: in no language the scan reads"
+            ),
+        ]
     );
 }
 
@@ -391,6 +430,11 @@ fn the_corpus_of_real_world_reads() {
     assert_eq!(
         grep_only,
         [
+            (
+                "console/app/README.md".to_owned(),
+                3,
+                "not scanned: in no language the scan reads"
+            ),
             (
                 "console/app/settings.py".to_owned(),
                 3,
