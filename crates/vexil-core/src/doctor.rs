@@ -156,7 +156,7 @@ pub fn checklist(evidence: &Evidence) -> Vec<Check> {
             checks.push(migrated_flips(db));
         }
         None => {
-            let why = "not checked: the database's schema is not current".to_owned();
+            let why = SCHEMA_NOT_CURRENT.to_owned();
             for (id, title) in [MASTER_SWITCH, VARIABLES_DORMANT, MIGRATED_FLIPS] {
                 checks.push(Check::judged(id, title, vec![why.clone()], String::new()));
             }
@@ -181,7 +181,7 @@ pub fn checklist(evidence: &Evidence) -> Vec<Check> {
             checks.push(superadmin_totp(db));
         }
         None => {
-            let why = "not checked: the database's schema is not current".to_owned();
+            let why = SCHEMA_NOT_CURRENT.to_owned();
             for (id, title) in [AUDIT_GUARDS, UNDECLARED_ROWS, SUPERADMIN_TOTP] {
                 checks.push(Check::judged(id, title, vec![why.clone()], String::new()));
             }
@@ -193,6 +193,17 @@ pub fn checklist(evidence: &Evidence) -> Vec<Check> {
 /// Whether the checklist passes: no item failed (a skipped one is not a failure).
 pub fn passes(checks: &[Check]) -> bool {
     checks.iter().all(|c| c.outcome != Outcome::Fail)
+}
+
+/// Why an item that needs the database's tables was not judged.
+const SCHEMA_NOT_CURRENT: &str = "not checked: the database's schema is not current";
+
+/// Why an env's variables cannot be judged: no live process of it reports them.
+fn variables_unreported(env: &EnvEvidence) -> String {
+    format!(
+        "{}: no live process reports, so its variables cannot be checked",
+        env.env
+    )
 }
 
 const MASTER_SWITCH: (&str, &str) = (
@@ -268,10 +279,7 @@ fn variables_dormant(declared: &[(String, String)], db: &DbEvidence) -> Check {
     let mut dormant = 0;
     for env in &db.envs {
         if env.processes.is_empty() {
-            failures.push(format!(
-                "{}: no live process reports, so its variables cannot be checked",
-                env.env
-            ));
+            failures.push(variables_unreported(env));
             continue;
         }
         for (key, variable) in declared {

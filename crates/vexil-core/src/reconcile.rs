@@ -22,6 +22,8 @@
 //! reaches a lagging instance, a flip does not. After the flip, the master switch
 //! goes back on where it was off: `reenable` names those applications.
 
+use std::collections::BTreeSet;
+
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::Serialize;
 
@@ -193,13 +195,13 @@ pub fn judge(
         .iter()
         .any(|d| d.cause == Cause::MasterOff)
         .then_some(!row.value);
-    let mut reenable: Vec<String> = divergent
+    let reenable: Vec<String> = divergent
         .iter()
         .filter(|d| d.cause == Cause::MasterOff)
         .map(|d| d.app.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
         .collect();
-    reenable.sort();
-    reenable.dedup();
     Some(Finding {
         db_value: row.value,
         live: instances.len(),

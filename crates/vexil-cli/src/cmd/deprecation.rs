@@ -106,12 +106,18 @@ pub(crate) async fn run(global: &GlobalArgs, args: &DeprecationArgs) -> anyhow::
 }
 
 fn line<'a>(flag: &'a FlagDeprecation, verdict: &'a Verdict, evidence: &'a Evidence) -> Line<'a> {
-    let safe = verdict.status == Status::SafeToRemove;
-    let apps = if safe {
-        evidence.carrier_apps()
-    } else {
-        Default::default()
-    };
+    // On a line safe to remove: each application still carrying the variable, with
+    // its command, or without one when Heroku would not take its name.
+    let mut heroku = Vec::new();
+    let mut not_heroku_apps = Vec::new();
+    if verdict.status == Status::SafeToRemove {
+        for app in evidence.carrier_apps() {
+            match heroku_unset(&flag.variable, app) {
+                Some(command) => heroku.push(command),
+                None => not_heroku_apps.push(app),
+            }
+        }
+    }
     Line {
         flag: &flag.key,
         variable: &flag.variable,
@@ -123,14 +129,8 @@ fn line<'a>(flag: &'a FlagDeprecation, verdict: &'a Verdict, evidence: &'a Evide
         flips: evidence.flips,
         set_on: evidence.carriers(),
         reporting: evidence.reported.len(),
-        heroku: apps
-            .iter()
-            .filter_map(|app| heroku_unset(&flag.variable, app))
-            .collect(),
-        not_heroku_apps: apps
-            .into_iter()
-            .filter(|app| heroku_unset(&flag.variable, app).is_none())
-            .collect(),
+        heroku,
+        not_heroku_apps,
     }
 }
 

@@ -3,7 +3,7 @@
 //! while any live process still has one set, to anything, and where an env has no
 //! live process to ask.
 
-use super::{Check, DbEvidence, Outcome, Process};
+use super::{Check, DbEvidence, Outcome, Process, SCHEMA_NOT_CURRENT, variables_unreported};
 use crate::reported::VarState;
 
 pub(super) const VARIABLES_GONE: (&str, &str) = (
@@ -28,17 +28,18 @@ pub(super) fn variables_gone(
         };
     }
     let Some(db) = db else {
-        let why = "not checked: the database's schema is not current".to_owned();
-        return Check::judged(id, title, vec![why], String::new());
+        return Check::judged(
+            id,
+            title,
+            vec![SCHEMA_NOT_CURRENT.to_owned()],
+            String::new(),
+        );
     };
     let mut failures = Vec::new();
     let mut asked = 0;
     for env in &db.envs {
         if env.processes.is_empty() {
-            failures.push(format!(
-                "{}: no live process reports, so its variables cannot be checked",
-                env.env
-            ));
+            failures.push(variables_unreported(env));
             continue;
         }
         asked += env.processes.len();
